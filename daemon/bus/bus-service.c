@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <unistd.h>
+
+#include "bus-errors.h"
+#include "bus-service.h"
+#include "bus-source.h"
+#include "errors.h"
+
+static void
+track_free(gpointer track)
+{
+	sd_bus_track_unref(track);
+}
+
+static int
+track_handler(sd_bus_track *track, void *userdata)
+{
+	PmBusService *self = userdata;
+	g_autofree char *owner = g_strdup(sd_bus_track_first(track));
+	const char *name = NULL;
+	GHashTableIter iter;
+	gpointer key, value;
+
+	/* the track is empty now: find which owner it was for */
+	g_hash_table_iter_init(&iter, self->tracks);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		if (value == track) {
+			name = key;
+			break;
+		}
+	}
+	if (name == NULL)
+		return 0;
+	g_info("bus client %s disconnected", name);
+	pm_manager_remove_owner(self->manager, name);
+	g_hash_table_remove(self->tracks, name);
+	return 0;
+}
+
+int
+pm_bus_service_track_owner(PmBusService *self, const char *owner)
+{
+	sd_bus_track *track = NULL;
+	int r;
+
+	if (g_hash_table_contains(self->tracks, owner))
+		return 0;
+	r = sd_bus_track_new(self->bus, &track, track_handler, self);
+	if (r < 0)
+		return r;
+	r = sd_bus_track_add_name(track, owner);
+	if (r < 0) {
+		sd_bus_track_unref(track);
+		return r;
+	}
+	g_hash_table_insert(self->tracks, g_strdup(owner), track);
+	return 0;
+}
+
+gboolean
+pm_bus_service_check_privileged(PmBusService *self, sd_bus_message *m, sd_bus_error *ret_error,
+				int *ret)
+{
+	g_autoptr(sd_bus_creds) creds = NULL;
+	uid_t euid = (uid_t)-1;
+	int r;
+
+	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_euid(creds, &euid);
+	if (r >= 0 && (euid == 0 || euid == self->uid))
+		return TRUE;
+	/* until the polkit support lands only root and portmapd's own user may change state */
+	*ret = sd_bus_error_set(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+				"only root may change port mappings: run the command with sudo");
+	return FALSE;
+}
+
+/* ---- manager events → signals ---- */
+
+static void
+on_mapping_added(PmMapping *mapping, gpointer user_data)
+{
+	PmBusService *self = user_data;
+	g_autofree char *path = pm_mapping_get_path(mapping);
+	(void)sd_bus_emit_object_added(self->bus, path);
+	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
+				 "MappingAdded", "o", path);
+}
+
+static void
+on_mapping_removed(PmMapping *mapping, gpointer user_data)
+{
+	PmBusService *self = user_data;
+	g_autofree char *path = pm_mapping_get_path(mapping);
+	(void)sd_bus_emit_object_removed(self->bus, path);
+	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
+				 "MappingRemoved", "o", path);
+}
+
+static void
+on_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
+{
+	pm_mapping_object_emit_changed(user_data, mapping, props);
+}
+
+static void
+on_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
+{
+	PmBusService *self = user_data;
+	g_autofree char *path = pm_mapping_get_path(mapping);
+	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
+				 "PortChanged", "oqq", path, old_port, new_port);
+}
+
+static void
+on_manager_changed(guint props, gpointer user_data)
+{
+	PmBusService *self = user_data;
+	const char *names[4];
+	guint n = 0;
+
+	if (props & PM_MANAGER_PROP_STATE)
+		names[n++] = "State";
+	if (props & PM_MANAGER_PROP_PROVIDERS)
+		names[n++] = "Providers";
+	if (props & PM_MANAGER_PROP_EXTERNAL_ADDRESS)
+		names[n++] = "ExternalAddress";
+	names[n] = NULL;
+	if (n > 0)
+		(void)sd_bus_emit_properties_changed_strv(self->bus, PM_BUS_MANAGER_PATH,
+							  PM_BUS_MANAGER_INTERFACE,
+							  (char **)names);
+}
+
+const PmManagerListener pm_bus_service_listener = {
+    .mapping_added = on_mapping_added,
+    .mapping_removed = on_mapping_removed,
+    .mapping_changed = on_mapping_changed,
+    .port_changed = on_port_changed,
+    .manager_changed = on_manager_changed,
+};
+
+/* ---- connection ---- */
+
+static int
+request_name_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+	guint32 reply = 0;
+
+	if (e != NULL) {
+		g_critical("failed to acquire the bus name %s: %s", PM_BUS_NAME, e->message);
+		self->lost_func(self->lost_data);
+		return 0;
+	}
+	if (sd_bus_message_read(m, "u", &reply) < 0 || (reply != 1 && reply != 4)) {
+		g_critical("the bus name %s is owned by another process: is portmapd running "
+			   "already?",
+			   PM_BUS_NAME);
+		self->lost_func(self->lost_data);
+		return 0;
+	}
+	g_info("acquired %s on the system bus", PM_BUS_NAME);
+	return 0;
+}
+
+static void
+refresh_noop(gpointer user_data)
+{
+}
+
+static int
+prepare_for_sleep_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	int sleeping = 0;
+	if (sd_bus_message_read(m, "b", &sleeping) < 0 || sleeping)
+		return 0;
+	/* lease deadlines fired at resume through CLOCK_BOOTTIME; re-check the rest */
+	g_info("resumed from suspend: re-checking every lease");
+	pm_manager_resumed(self->manager);
+	pm_manager_refresh_all(self->manager, refresh_noop, NULL);
+	return 0;
+}
+
+static gboolean
+bus_lost_cb(gpointer user_data)
+{
+	PmBusService *self = user_data;
+	g_critical("lost the connection to the system bus");
+	return self->lost_func(self->lost_data);
+}
+
+PmBusService *
+pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_data,
+		   GSourceFunc lost_func, gpointer lost_data, GError **error)
+{
+	PmBusService *self = g_new0(PmBusService, 1);
+	int r;
+
+	self->manager = manager;
+	self->reload = reload;
+	self->reload_data = reload_data;
+	self->lost_func = lost_func;
+	self->lost_data = lost_data;
+	self->uid = getuid();
+	self->tracks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					     track_free);
+
+	/* honours DBUS_SYSTEM_BUS_ADDRESS (tests run a private bus) */
+	r = sd_bus_open_system(&self->bus);
+	if (r < 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r),
+			    "failed to connect to the system bus: %s", g_strerror(-r));
+		pm_bus_service_free(self);
+		return NULL;
+	}
+	(void)sd_bus_error_add_map(pm_bus_error_map);
+	/* objects before the name: an activated first call must find them */
+	r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
+				     PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
+	if (r >= 0)
+		r = sd_bus_add_fallback_vtable(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
+					       PM_BUS_MAPPING_INTERFACE, pm_mapping_vtable,
+					       pm_mapping_object_find, self);
+	if (r >= 0)
+		r = sd_bus_add_node_enumerator(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
+					       pm_mapping_object_enumerate, self);
+	if (r >= 0)
+		r = sd_bus_add_object_manager(self->bus, NULL, PM_BUS_MANAGER_PATH);
+	if (r >= 0)
+		r = sd_bus_match_signal_async(self->bus, NULL, "org.freedesktop.login1",
+					      "/org/freedesktop/login1",
+					      "org.freedesktop.login1.Manager", "PrepareForSleep",
+					      prepare_for_sleep_cb, NULL, self);
+	if (r >= 0)
+		r = sd_bus_request_name_async(self->bus, NULL, PM_BUS_NAME, 0, request_name_cb,
+					      self);
+	if (r < 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r),
+			    "failed to publish %s: %s", PM_BUS_NAME, g_strerror(-r));
+		pm_bus_service_free(self);
+		return NULL;
+	}
+	self->source = pm_bus_source_new(self->bus);
+	g_source_set_callback(self->source, bus_lost_cb, self, NULL);
+	g_source_attach(self->source, NULL);
+	return self;
+}
+
+void
+pm_bus_service_flush(PmBusService *self)
+{
+	if (self->bus != NULL)
+		(void)sd_bus_flush(self->bus);
+}
+
+void
+pm_bus_service_free(PmBusService *self)
+{
+	if (self == NULL)
+		return;
+	if (self->source != NULL) {
+		g_source_destroy(self->source);
+		g_source_unref(self->source);
+	}
+	g_hash_table_unref(self->tracks);
+	if (self->bus != NULL)
+		sd_bus_flush_close_unref(self->bus);
+	g_free(self);
+}

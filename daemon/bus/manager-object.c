@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <errno.h>
+
+#include "build-info.h"
+#include "bus-errors.h"
+#include "bus-service.h"
+#include "errors.h"
+
+/* org.portmap.Manager on /org/portmap/Manager (dbus/org.portmap.Manager.xml) */
+
+#define CHECK_PRIVILEGED(self, m, ret_error)                                                  \
+	do {                                                                                  \
+		int _r;                                                                       \
+		if (!pm_bus_service_check_privileged((self), (m), (ret_error), &_r))          \
+			return _r;                                                            \
+	} while (0)
+
+static int
+reply_gerror(sd_bus_error *ret_error, const GError *error)
+{
+	return pm_bus_error_from_gerror(ret_error, error);
+}
+
+static int
+read_protocols(sd_bus_message *m, guint *protocols, sd_bus_error *ret_error)
+{
+	const char *proto;
+	int r;
+
+	*protocols = 0;
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(m, "s", &proto)) > 0) {
+		if (g_strcmp0(proto, "tcp") == 0)
+			*protocols |= PM_PROTOCOL_TCP;
+		else if (g_strcmp0(proto, "udp") == 0)
+			*protocols |= PM_PROTOCOL_UDP;
+		else
+			return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+						 "unknown protocol '%s': use \"tcp\", \"udp\" or "
+						 "both",
+						 proto);
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	if (*protocols == 0)
+		return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					"no protocol given: use \"tcp\", \"udp\" or both");
+	return 0;
+}
+
+typedef struct {
+	char *scope;
+	char *name;
+	char *description;
+	int require_external_port;
+} AddOptions;
+
+static void
+add_options_clear(AddOptions *o)
+{
+	g_free(o->scope);
+	g_free(o->name);
+	g_free(o->description);
+}
+
+static int
+read_option_string(sd_bus_message *m, const char *key, char **out, sd_bus_error *ret_error)
+{
+	const char *value;
+	int r = sd_bus_message_enter_container(m, 'v', "s");
+	if (r < 0)
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					 "option '%s' takes a string (s)", key);
+	r = sd_bus_message_read(m, "s", &value);
+	if (r < 0)
+		return r;
+	g_free(*out);
+	*out = g_strdup(value);
+	return sd_bus_message_exit_container(m);
+}
+
+static int
+read_options(sd_bus_message *m, AddOptions *o, sd_bus_error *ret_error)
+{
+	int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		const char *key;
+		r = sd_bus_message_read(m, "s", &key);
+		if (r < 0)
+			return r;
+		if (g_strcmp0(key, "scope") == 0) {
+			r = read_option_string(m, key, &o->scope, ret_error);
+		} else if (g_strcmp0(key, "name") == 0) {
+			r = read_option_string(m, key, &o->name, ret_error);
+		} else if (g_strcmp0(key, "description") == 0) {
+			r = read_option_string(m, key, &o->description, ret_error);
+		} else if (g_strcmp0(key, "require-external-port") == 0) {
+			r = sd_bus_message_enter_container(m, 'v', "b");
+			if (r < 0)
+				return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+							"option 'require-external-port' takes a "
+							"boolean (b)");
+			r = sd_bus_message_read(m, "b", &o->require_external_port);
+			if (r >= 0)
+				r = sd_bus_message_exit_container(m);
+		} else {
+			return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+						 "unknown option '%s': the options are scope, name, "
+						 "description and require-external-port",
+						 key);
+		}
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+static int
+method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	const char *provider;
+	guint16 internal_port, external_port;
+	guint32 lifetime;
+	guint protocols = 0;
+	AddOptions o = {0};
+	PmAddRequest request = {0};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(sd_bus_creds) creds = NULL;
+	g_autofree char *path = NULL;
+	uid_t uid = 0;
+	PmMapping *mapping;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &provider);
+	if (r < 0)
+		return r;
+	r = read_protocols(m, &protocols, ret_error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(m, "qqu", &internal_port, &external_port, &lifetime);
+	if (r < 0)
+		return r;
+	r = read_options(m, &o, ret_error);
+	if (r < 0) {
+		add_options_clear(&o);
+		return r;
+	}
+	request.scope = PM_SCOPE_CLIENT;
+	if (o.scope != NULL && !pm_scope_from_string(o.scope, &request.scope)) {
+		r = sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+				      "unknown scope '%s': use client, runtime or persistent",
+				      o.scope);
+		add_options_clear(&o);
+		return r;
+	}
+	if (!pm_bus_service_check_privileged(self, m, ret_error, &r)) {
+		add_options_clear(&o);
+		return r;
+	}
+	if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds) >= 0)
+		(void)sd_bus_creds_get_euid(creds, &uid);
+	request.provider = provider;
+	request.protocols = protocols;
+	request.internal_port = internal_port;
+	request.external_port = external_port;
+	request.lifetime = lifetime;
+	request.name = o.name;
+	request.description = o.description;
+	request.require_external_port = o.require_external_port;
+	request.owner_uid = uid;
+	request.owner = sd_bus_message_get_sender(m);
+	mapping = pm_manager_add_mapping(self->manager, &request, &error);
+	add_options_clear(&o);
+	if (mapping == NULL)
+		return reply_gerror(ret_error, error);
+	if (mapping->scope == PM_SCOPE_CLIENT && mapping->owner != NULL) {
+		r = pm_bus_service_track_owner(self, mapping->owner);
+		if (r < 0)
+			g_warning("cannot track the owner %s of %s: %s", mapping->owner,
+				  mapping->name, g_strerror(-r));
+	}
+	/* a persistent mapping is on disk before the caller hears of it */
+	if (mapping->scope == PM_SCOPE_PERSISTENT &&
+	    !pm_manager_flush_state(self->manager, &error))
+		g_warning("failed to write the state file: %s", error->message);
+	path = pm_mapping_get_path(mapping);
+	return sd_bus_reply_method_return(m, "o", path);
+}
+
+static PmMapping *
+mapping_from_path(PmBusService *self, const char *path)
+{
+	guint64 id;
+	const char *tail;
+	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
+		return NULL;
+	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
+	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
+		return NULL;
+	return pm_manager_lookup_id(self->manager, id);
+}
+
+int
+pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
+		      sd_bus_error *ret_error)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean persistent = mapping->scope == PM_SCOPE_PERSISTENT;
+
+	if (mapping->origin == PM_ORIGIN_CONFIG)
+		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
+					 "mapping %s comes from the configuration: remove its "
+					 "[Mapping %s] section and Reload()",
+					 mapping->name, mapping->name);
+	pm_manager_remove_mapping(self->manager, mapping);
+	if (persistent && !pm_manager_flush_state(self->manager, &error))
+		g_warning("failed to write the state file: %s", error->message);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	const char *path;
+	PmMapping *mapping;
+	int r = sd_bus_message_read(m, "o", &path);
+	if (r < 0)
+		return r;
+	mapping = mapping_from_path(self, path);
+	if (mapping == NULL)
+		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
+					 "there is no mapping %s: see ListMappings()", path);
+	CHECK_PRIVILEGED(self, m, ret_error);
+	return pm_bus_mapping_remove(self, m, mapping, ret_error);
+}
+
+static int
+method_list_mappings(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	g_autoptr(sd_bus_message) reply = NULL;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self->manager);
+	int r;
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(osssassqqssst)");
+	if (r < 0)
+		return r;
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *mapping = g_ptr_array_index(mappings, i);
+		g_autofree char *path = pm_mapping_get_path(mapping);
+		g_autofree char *address = pm_ipv4_to_string(mapping->external_address);
+		g_auto(GStrv) protocols = pm_protocols_to_strv(mapping->protocols);
+		r = sd_bus_message_open_container(reply, 'r', "osssassqqssst");
+		if (r < 0)
+			return r;
+		r = sd_bus_message_append(reply, "osss", path, mapping->name,
+					  mapping->provider_name,
+					  pm_mapping_state_to_string(mapping->state));
+		if (r < 0)
+			return r;
+		r = sd_bus_message_append_strv(reply, protocols);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_append(
+		    reply, "sqqssst", pm_scope_to_string(mapping->scope), mapping->internal_port,
+		    pm_mapping_get_external_port(mapping), address,
+		    mapping->description != NULL ? mapping->description : "",
+		    mapping->last_error != NULL ? mapping->last_error : "",
+		    pm_manager_get_expires_realtime(self->manager, mapping));
+		if (r < 0)
+			return r;
+		r = sd_bus_message_close_container(reply);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static void
+refresh_all_done(gpointer user_data)
+{
+	g_autoptr(sd_bus_message) m = user_data;
+	(void)sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_refresh_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	CHECK_PRIVILEGED(self, m, ret_error);
+	/* replies when the (possibly coalesced) run ends */
+	pm_manager_refresh_all(self->manager, refresh_all_done, sd_bus_message_ref(m));
+	return 1;
+}
+
+static int
+method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
+				"STUN is not configured: add a [STUN] section");
+}
+
+static int
+method_reload(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	g_autoptr(GError) error = NULL;
+	CHECK_PRIVILEGED(self, m, ret_error);
+	if (!self->reload(&error, self->reload_data))
+		return reply_gerror(ret_error, error);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_describe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	g_autofree char *json = pm_manager_describe(self->manager);
+	return sd_bus_reply_method_return(m, "s", json);
+}
+
+static int
+property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static int
+property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+		   sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	return sd_bus_message_append(reply, "s", pm_manager_get_state(self->manager));
+}
+
+static int
+property_get_providers(sd_bus *bus, const char *path, const char *interface,
+		       const char *property, sd_bus_message *reply, void *userdata,
+		       sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	GPtrArray *providers = pm_manager_get_providers(self->manager);
+	int r = sd_bus_message_open_container(reply, 'a', "(sssss)");
+	if (r < 0)
+		return r;
+	for (guint i = 0; i < providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(providers, i);
+		g_autofree char *address = pm_ipv4_to_string(provider->external_address);
+		r = sd_bus_message_append(reply, "(sssss)", provider->name,
+					  pm_provider_type_to_string(provider->config->type),
+					  pm_provider_state_to_string(provider->state), address,
+					  provider->last_error != NULL ? provider->last_error : "");
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int
+property_get_external_address(sd_bus *bus, const char *path, const char *interface,
+			      const char *property, sd_bus_message *reply, void *userdata,
+			      sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	g_autofree char *address = pm_manager_get_external_address(self->manager);
+	return sd_bus_message_append(reply, "s", address);
+}
+
+static int
+property_get_unknown(sd_bus *bus, const char *path, const char *interface, const char *property,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	/* STUN is a later feature: its properties answer plainly until it is configured */
+	if (g_strcmp0(property, "PublicEndpoint") == 0)
+		return sd_bus_message_append(reply, "s", "");
+	return sd_bus_message_append(reply, "s", "unknown");
+}
+
+static int
+property_get_gateway_mappings(sd_bus *bus, const char *path, const char *interface,
+			      const char *property, sd_bus_message *reply, void *userdata,
+			      sd_bus_error *ret_error)
+{
+	return sd_bus_message_append(reply, "u", (guint32)0);
+}
+
+const sd_bus_vtable pm_manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Providers", "a(sssss)", property_get_providers, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ExternalAddress", "s", property_get_external_address, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("PublicEndpoint", "s", property_get_unknown, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("NATType", "s", property_get_unknown, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("MappingBehavior", "s", property_get_unknown, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("FilteringBehavior", "s", property_get_unknown, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("GatewayMappings", "u", property_get_gateway_mappings, 0,
+		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_METHOD_WITH_ARGS("AddMapping",
+			    SD_BUS_ARGS("s", provider, "as", protocols, "q", internal_port, "q",
+					external_port, "u", lifetime, "a{sv}", options),
+			    SD_BUS_RESULT("o", mapping), method_add_mapping,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RemoveMapping", SD_BUS_ARGS("o", mapping), SD_BUS_NO_RESULT,
+			    method_remove_mapping, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListMappings", SD_BUS_NO_ARGS,
+			    SD_BUS_RESULT("a(osssassqqssst)", mappings), method_list_mappings,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RefreshAll", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+			    method_refresh_all, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DiscoverEndpoint", SD_BUS_NO_ARGS,
+			    SD_BUS_RESULT("s", endpoint, "s", nat_type), method_discover_endpoint,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
+			    method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_ARGS("MappingAdded", SD_BUS_ARGS("o", mapping), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("MappingRemoved", SD_BUS_ARGS("o", mapping), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("PortChanged",
+			    SD_BUS_ARGS("o", mapping, "q", old_port, "q", new_port), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("EndpointChanged", SD_BUS_ARGS("s", endpoint, "s", nat_type), 0),
+    SD_BUS_VTABLE_END,
+};

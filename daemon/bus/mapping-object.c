@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bus-errors.h"
+#include "bus-service.h"
+#include "errors.h"
+
+/*
+ * org.portmap.Mapping on /org/portmap/Manager/mapping/N, served by one fallback vtable
+ * with a node enumerator: no per-object registration, so 10 000 mappings cost no bus
+ * memory of their own.
+ */
+
+int
+pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+		       void **found, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	const char *tail;
+	guint64 id;
+	PmMapping *mapping;
+
+	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
+		return 0;
+	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
+	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
+		return 0;
+	mapping = pm_manager_lookup_id(self->manager, id);
+	if (mapping == NULL)
+		return 0;
+	/* the service, not the mapping: getters look the mapping up by path, so nothing
+	 * dangles if one is removed between find and dispatch */
+	*found = self;
+	return 1;
+}
+
+static PmMapping *
+mapping_at(PmBusService *self, const char *path)
+{
+	const char *tail;
+	guint64 id;
+	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
+		return NULL;
+	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
+	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
+		return NULL;
+	return pm_manager_lookup_id(self->manager, id);
+}
+
+int
+pm_mapping_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
+			    sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self->manager);
+	char **strv = calloc(mappings->len + 1, sizeof(char *));
+
+	if (strv == NULL)
+		return -ENOMEM;
+	/* sd-bus frees these with free(): allocate with malloc, not g_malloc */
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *mapping = g_ptr_array_index(mappings, i);
+		if (asprintf(&strv[i], PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT, mapping->id) <
+		    0) {
+			for (guint j = 0; j < i; j++)
+				free(strv[j]);
+			free(strv);
+			return -ENOMEM;
+		}
+	}
+	*nodes = strv;
+	return 0;
+}
+
+static int
+no_such_mapping(sd_bus_error *ret_error, const char *path)
+{
+	return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
+				 "there is no mapping %s: see ListMappings()", path);
+}
+
+/* each getter gets `mapping` looked up from the object path */
+#define MAPPING_GETTER(fn)                                                                     \
+	static int fn##_impl(PmMapping *mapping, sd_bus_message *reply);                       \
+	static int fn(sd_bus *bus, const char *path, const char *interface,                    \
+		      const char *property, sd_bus_message *reply, void *userdata,             \
+		      sd_bus_error *ret_error)                                                 \
+	{                                                                                      \
+		PmMapping *mapping = mapping_at(userdata, path);                               \
+		if (mapping == NULL)                                                           \
+			return no_such_mapping(ret_error, path);                               \
+		return fn##_impl(mapping, reply);                                              \
+	}                                                                                      \
+	static int fn##_impl(PmMapping *mapping, sd_bus_message *reply)
+
+MAPPING_GETTER(property_get_name)
+{
+	return sd_bus_message_append(reply, "s", mapping->name);
+}
+
+MAPPING_GETTER(property_get_provider)
+{
+	return sd_bus_message_append(reply, "s", mapping->provider_name);
+}
+
+MAPPING_GETTER(property_get_protocols)
+{
+	g_auto(GStrv) protocols = pm_protocols_to_strv(mapping->protocols);
+	return sd_bus_message_append_strv(reply, protocols);
+}
+
+MAPPING_GETTER(property_get_ports)
+{
+	int r = sd_bus_message_open_container(reply, 'a', "(sqq)");
+	if (r < 0)
+		return r;
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
+		const PmMappingPort *port = &mapping->ports[p];
+		if ((mapping->protocols & bit) == 0)
+			continue;
+		r = sd_bus_message_append(reply, "(sqq)", pm_protocol_to_string(bit),
+					  port->internal_port != 0 ? port->internal_port
+								   : mapping->internal_port,
+					  port->external_port);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+MAPPING_GETTER(property_get_internal_address)
+{
+	g_autofree char *address = pm_ipv4_to_string(mapping->internal_address);
+	return sd_bus_message_append(reply, "s", address);
+}
+
+MAPPING_GETTER(property_get_internal_port)
+{
+	return sd_bus_message_append(reply, "q", mapping->internal_port);
+}
+
+MAPPING_GETTER(property_get_external_address)
+{
+	g_autofree char *address = pm_ipv4_to_string(mapping->external_address);
+	return sd_bus_message_append(reply, "s", address);
+}
+
+MAPPING_GETTER(property_get_external_port)
+{
+	return sd_bus_message_append(reply, "q", pm_mapping_get_external_port(mapping));
+}
+
+MAPPING_GETTER(property_get_lifetime)
+{
+	return sd_bus_message_append(reply, "u", pm_mapping_get_lifetime(mapping));
+}
+
+MAPPING_GETTER(property_get_expires_at)
+{
+	guint64 expires = pm_mapping_get_expires(mapping);
+	if (expires != 0 && mapping->provider != NULL)
+		expires = pm_scheduler_to_realtime(mapping->provider->scheduler, expires);
+	return sd_bus_message_append(reply, "t", expires);
+}
+
+MAPPING_GETTER(property_get_port_valid_until)
+{
+	(void)mapping;
+	return sd_bus_message_append(reply, "t", (guint64)0);
+}
+
+MAPPING_GETTER(property_get_state)
+{
+	return sd_bus_message_append(reply, "s", pm_mapping_state_to_string(mapping->state));
+}
+
+MAPPING_GETTER(property_get_last_error)
+{
+	return sd_bus_message_append(reply, "s",
+				     mapping->last_error != NULL ? mapping->last_error : "");
+}
+
+MAPPING_GETTER(property_get_scope)
+{
+	return sd_bus_message_append(reply, "s", pm_scope_to_string(mapping->scope));
+}
+
+MAPPING_GETTER(property_get_origin)
+{
+	return sd_bus_message_append(reply, "s", pm_origin_to_string(mapping->origin));
+}
+
+MAPPING_GETTER(property_get_owner_uid)
+{
+	return sd_bus_message_append(reply, "u", mapping->owner_uid);
+}
+
+MAPPING_GETTER(property_get_consumers)
+{
+	/* consumers arrive with their own issue: none yet */
+	int r;
+	(void)mapping;
+	r = sd_bus_message_open_container(reply, 'a', "(sss)");
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
+MAPPING_GETTER(property_get_description)
+{
+	return sd_bus_message_append(reply, "s",
+				     mapping->description != NULL ? mapping->description : "");
+}
+
+static void
+refresh_done(gpointer user_data)
+{
+	g_autoptr(sd_bus_message) m = user_data;
+	(void)sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
+	int r;
+	if (mapping == NULL)
+		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
+	if (!pm_bus_service_check_privileged(self, m, ret_error, &r))
+		return r;
+	/* replies when the run ends */
+	pm_manager_refresh_mapping(self->manager, mapping, refresh_done, sd_bus_message_ref(m));
+	return 1;
+}
+
+static int
+method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
+	int r;
+	if (mapping == NULL)
+		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
+	if (!pm_bus_service_check_privileged(self, m, ret_error, &r))
+		return r;
+	return pm_bus_mapping_remove(self, m, mapping, ret_error);
+}
+
+void
+pm_mapping_object_emit_changed(PmBusService *self, PmMapping *mapping, guint props)
+{
+	static const struct {
+		guint bit;
+		const char *name;
+	} names[] = {
+	    {PM_MAPPING_PROP_PROVIDER, "Provider"},
+	    {PM_MAPPING_PROP_PROTOCOLS, "Protocols"},
+	    {PM_MAPPING_PROP_PORTS, "Ports"},
+	    {PM_MAPPING_PROP_INTERNAL_ADDRESS, "InternalAddress"},
+	    {PM_MAPPING_PROP_INTERNAL_PORT, "InternalPort"},
+	    {PM_MAPPING_PROP_EXTERNAL_ADDRESS, "ExternalAddress"},
+	    {PM_MAPPING_PROP_EXTERNAL_PORT, "ExternalPort"},
+	    {PM_MAPPING_PROP_LIFETIME, "Lifetime"},
+	    {PM_MAPPING_PROP_EXPIRES_AT, "ExpiresAt"},
+	    {PM_MAPPING_PROP_STATE, "State"},
+	    {PM_MAPPING_PROP_LAST_ERROR, "LastError"},
+	    {PM_MAPPING_PROP_DESCRIPTION, "Description"},
+	    {PM_MAPPING_PROP_CONSUMERS, "Consumers"},
+	};
+	const char *changed[G_N_ELEMENTS(names) + 1];
+	g_autofree char *path = NULL;
+	guint n = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		if (props & names[i].bit)
+			changed[n++] = names[i].name;
+	}
+	changed[n] = NULL;
+	if (n == 0)
+		return;
+	path = pm_mapping_get_path(mapping);
+	(void)sd_bus_emit_properties_changed_strv(self->bus, path, PM_BUS_MAPPING_INTERFACE,
+						  (char **)changed);
+}
+
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+
+const sd_bus_vtable pm_mapping_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Name", "s", property_get_name, 0, CONST),
+    SD_BUS_PROPERTY("Provider", "s", property_get_provider, 0, EMITS),
+    SD_BUS_PROPERTY("Protocols", "as", property_get_protocols, 0, EMITS),
+    SD_BUS_PROPERTY("Ports", "a(sqq)", property_get_ports, 0, EMITS),
+    SD_BUS_PROPERTY("InternalAddress", "s", property_get_internal_address, 0, EMITS),
+    SD_BUS_PROPERTY("InternalPort", "q", property_get_internal_port, 0, EMITS),
+    SD_BUS_PROPERTY("ExternalAddress", "s", property_get_external_address, 0, EMITS),
+    SD_BUS_PROPERTY("ExternalPort", "q", property_get_external_port, 0, EMITS),
+    SD_BUS_PROPERTY("Lifetime", "u", property_get_lifetime, 0, EMITS),
+    SD_BUS_PROPERTY("ExpiresAt", "t", property_get_expires_at, 0, EMITS),
+    SD_BUS_PROPERTY("PortValidUntil", "t", property_get_port_valid_until, 0, EMITS),
+    SD_BUS_PROPERTY("State", "s", property_get_state, 0, EMITS),
+    SD_BUS_PROPERTY("LastError", "s", property_get_last_error, 0, EMITS),
+    SD_BUS_PROPERTY("Scope", "s", property_get_scope, 0, CONST),
+    SD_BUS_PROPERTY("Origin", "s", property_get_origin, 0, CONST),
+    SD_BUS_PROPERTY("OwnerUID", "u", property_get_owner_uid, 0, CONST),
+    SD_BUS_PROPERTY("Consumers", "a(sss)", property_get_consumers, 0, EMITS),
+    SD_BUS_PROPERTY("Description", "s", property_get_description, 0, EMITS),
+    SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_refresh,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove,
+			    SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};

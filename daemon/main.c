@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "build-info.h"
+#include "bus-service.h"
+#include "config.h"
+#include "errors.h"
+#include "manager.h"
+#include "scheduler.h"
+
+#define DEFAULT_CONFIG "/etc/portmap/portmapd.conf"
+#define DEFAULT_STATE_DIR "/var/lib/portmap"
+#define DEFAULT_RUNTIME_DIR "/run/portmap"
+/* design §3 "Stop": the whole stop is bounded by 5 s */
+#define STOP_TIMEOUT_MS 4500
+#define STATUS_WRITE_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
+
+#define EXIT_CONFIG 2
+
+typedef struct {
+	GMainLoop *loop;
+	PmScheduler *scheduler;
+	PmManager *manager;
+	PmBusService *bus;
+	char *config_path;
+	char *runtime_dir;
+	int exit_code;
+	gboolean stopping;
+	PmTimer status_timer;
+} Daemon;
+
+static GLogLevelFlags log_threshold = G_LOG_LEVEL_INFO;
+
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	/* lower flag values are more severe */
+	if ((level & G_LOG_LEVEL_MASK) > log_threshold)
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_standard_streams(level, fields, n_fields, user_data);
+}
+
+static gboolean
+parse_log_level(const char *value, GLogLevelFlags *out)
+{
+	static const struct {
+		const char *name;
+		GLogLevelFlags level;
+	} levels[] = {
+	    {"err", G_LOG_LEVEL_CRITICAL},   {"error", G_LOG_LEVEL_CRITICAL},
+	    {"warning", G_LOG_LEVEL_WARNING}, {"notice", G_LOG_LEVEL_MESSAGE},
+	    {"info", G_LOG_LEVEL_INFO},       {"debug", G_LOG_LEVEL_DEBUG},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(levels); i++) {
+		if (g_ascii_strcasecmp(value, levels[i].name) == 0) {
+			*out = levels[i].level;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static gboolean
+reload_config(GError **error, gpointer user_data)
+{
+	Daemon *d = user_data;
+	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(GError) local_error = NULL;
+
+	g_info("reloading the configuration from %s", d->config_path);
+	config = pm_config_load(d->config_path, &local_error);
+	if (config == NULL) {
+		g_warning("reload refused, nothing changed: %s", local_error->message);
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return FALSE;
+	}
+	return pm_manager_reload(d->manager, g_steal_pointer(&config), error);
+}
+
+static gboolean
+sighup_cb(gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	reload_config(&error, user_data);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+stop_timeout_cb(gpointer user_data)
+{
+	Daemon *d = user_data;
+	g_warning("stopping took too long: exiting with deletions still unanswered");
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+stop_done(gpointer user_data)
+{
+	Daemon *d = user_data;
+	g_main_loop_quit(d->loop);
+}
+
+static gboolean
+sigterm_cb(gpointer user_data)
+{
+	Daemon *d = user_data;
+	if (d->stopping)
+		return G_SOURCE_CONTINUE;
+	d->stopping = TRUE;
+	g_info("stopping");
+	g_timeout_add(STOP_TIMEOUT_MS, stop_timeout_cb, d);
+	pm_manager_stop(d->manager, stop_done, d);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+bus_lost_cb(gpointer user_data)
+{
+	Daemon *d = user_data;
+	d->exit_code = EXIT_FAILURE;
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_REMOVE;
+}
+
+/* ---- --no-bus: status.json after every change ---- */
+
+static void
+status_write(Daemon *d)
+{
+	g_autofree char *json = pm_manager_describe(d->manager);
+	g_autofree char *path = g_build_filename(d->runtime_dir, "status.json", NULL);
+	g_autoptr(GError) error = NULL;
+
+	if (g_mkdir_with_parents(d->runtime_dir, 0755) < 0) {
+		g_warning("cannot create %s: %s", d->runtime_dir, g_strerror(errno));
+		return;
+	}
+	if (!g_file_set_contents_full(path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+				      &error))
+		g_warning("cannot write %s: %s", path, error->message);
+}
+
+static void
+status_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	status_write(user_data);
+}
+
+static void
+status_changed(Daemon *d)
+{
+	if (!pm_timer_is_armed(&d->status_timer))
+		pm_scheduler_arm(d->scheduler, &d->status_timer,
+				 pm_scheduler_now(d->scheduler) + STATUS_WRITE_DELAY_USEC);
+}
+
+static void
+nobus_mapping_event(PmMapping *mapping, gpointer user_data)
+{
+	status_changed(user_data);
+}
+
+static void
+nobus_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
+{
+	status_changed(user_data);
+}
+
+static void
+nobus_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
+{
+	status_changed(user_data);
+}
+
+static void
+nobus_manager_changed(guint props, gpointer user_data)
+{
+	status_changed(user_data);
+}
+
+static const PmManagerListener nobus_listener = {
+    .mapping_added = nobus_mapping_event,
+    .mapping_removed = nobus_mapping_event,
+    .mapping_changed = nobus_mapping_changed,
+    .port_changed = nobus_port_changed,
+    .manager_changed = nobus_manager_changed,
+};
+
+/* --health: exit 0 only when every mapping of a --no-bus daemon is active */
+static int
+health_check(const char *runtime_dir)
+{
+	g_autofree char *path = g_build_filename(runtime_dir, "status.json", NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	JsonObject *root;
+	JsonArray *mappings;
+	int code = EXIT_SUCCESS;
+
+	if (!json_parser_load_from_file(parser, path, &error)) {
+		g_printerr("portmapd is not running headless here (%s): %s\n", path,
+			   error->message);
+		return EXIT_FAILURE;
+	}
+	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		g_printerr("%s is not a status document\n", path);
+		return EXIT_FAILURE;
+	}
+	root = json_node_get_object(json_parser_get_root(parser));
+	mappings = json_object_get_array_member(root, "Mappings");
+	for (guint i = 0; mappings != NULL && i < json_array_get_length(mappings); i++) {
+		JsonObject *m = json_array_get_object_element(mappings, i);
+		const char *state = json_object_get_string_member_with_default(m, "State", "");
+		if (g_strcmp0(state, "active") != 0) {
+			g_printerr("mapping %s is %s%s%s\n",
+				   json_object_get_string_member_with_default(m, "Name", "?"),
+				   state,
+				   *json_object_get_string_member_with_default(m, "LastError", "")
+				       ? ": "
+				       : "",
+				   json_object_get_string_member_with_default(m, "LastError", ""));
+			code = EXIT_FAILURE;
+		}
+	}
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree char *config_path = NULL;
+	g_autofree char *state_dir = NULL;
+	g_autofree char *runtime_dir = NULL;
+	g_autofree char *log_level = NULL;
+	gboolean no_bus = FALSE;
+	gboolean version = FALSE;
+	gboolean health = FALSE;
+	gboolean print_config = FALSE;
+	const GOptionEntry entries[] = {
+	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+	     N_("Configuration file (default " DEFAULT_CONFIG ", drop-ins in FILE.d/)"),
+	     N_("FILE")},
+	    {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+	     N_("Where state.json is kept (default $STATE_DIRECTORY or " DEFAULT_STATE_DIR ")"),
+	     N_("DIR")},
+	    {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
+	     N_("Where status.json is written with --no-bus (default $RUNTIME_DIRECTORY or "
+		DEFAULT_RUNTIME_DIR ")"),
+	     N_("DIR")},
+	    {"no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus,
+	     N_("Run headless: configured mappings only, status in status.json"), NULL},
+	    {"health", 0, 0, G_OPTION_ARG_NONE, &health,
+	     N_("Exit 0 only if every mapping of the headless daemon is active"), NULL},
+	    {"print-config", 0, 0, G_OPTION_ARG_NONE, &print_config,
+	     N_("Print the configuration as portmapd reads it, then exit"), NULL},
+	    {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level,
+	     N_("Log level: error, warning, notice, info (default) or debug"), N_("LEVEL")},
+	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"),
+	     NULL},
+	    {NULL},
+	};
+	g_autoptr(GOptionContext) context = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = NULL;
+	Daemon d = {0};
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+
+	context = g_option_context_new(NULL);
+	g_option_context_set_summary(
+	    context, _("Keeps inbound ports reachable from behind NAT and VPN gateways, and "
+		       "publishes them on the system bus as org.portmap.Manager."));
+	g_option_context_set_description(context,
+					 _("See the portmapd(8) and portmapd.conf(5) man pages."));
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		g_printerr("portmapd: %s\n", error->message);
+		return EXIT_CONFIG;
+	}
+	if (version) {
+		g_print("portmapd %s\n", PACKAGE_VERSION);
+		return EXIT_SUCCESS;
+	}
+	if (log_level != NULL && !parse_log_level(log_level, &log_threshold)) {
+		g_printerr("portmapd: unknown --log-level=%s: use error, warning, notice, info or "
+			   "debug\n",
+			   log_level);
+		return EXIT_CONFIG;
+	}
+	g_log_set_writer_func(log_writer, NULL, NULL);
+
+	if (runtime_dir == NULL)
+		runtime_dir = g_strdup(g_getenv("RUNTIME_DIRECTORY") != NULL
+					   ? g_getenv("RUNTIME_DIRECTORY")
+					   : DEFAULT_RUNTIME_DIR);
+	if (health)
+		return health_check(runtime_dir);
+	if (config_path == NULL)
+		config_path = g_strdup(DEFAULT_CONFIG);
+	if (state_dir == NULL)
+		state_dir = g_strdup(g_getenv("STATE_DIRECTORY") != NULL ? g_getenv("STATE_DIRECTORY")
+									  : DEFAULT_STATE_DIR);
+
+	/* nothing starts half-configured: a bad file is exit status 2 */
+	config = pm_config_load(config_path, &error);
+	if (config == NULL) {
+		g_printerr("portmapd: %s\n", error->message);
+		return EXIT_CONFIG;
+	}
+	if (print_config) {
+		g_autofree char *text = pm_config_to_data(config);
+		g_print("%s", text);
+		return EXIT_SUCCESS;
+	}
+
+	d.loop = g_main_loop_new(NULL, FALSE);
+	d.scheduler = pm_scheduler_new();
+	d.manager = pm_manager_new(d.scheduler, state_dir);
+	d.config_path = config_path;
+	d.runtime_dir = runtime_dir;
+	pm_timer_init(&d.status_timer, status_timer_cb, &d);
+
+	if (no_bus) {
+		pm_manager_set_listener(d.manager, &nobus_listener, &d);
+	} else {
+		d.bus = pm_bus_service_new(d.manager, reload_config, &d, bus_lost_cb, &d, &error);
+		if (d.bus == NULL) {
+			g_printerr("portmapd: %s\n", error->message);
+			return EXIT_FAILURE;
+		}
+		pm_manager_set_listener(d.manager, &pm_bus_service_listener, d.bus);
+	}
+	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
+		g_printerr("portmapd: %s\n", error->message);
+		return EXIT_CONFIG;
+	}
+	if (no_bus)
+		status_write(&d);
+
+	g_unix_signal_add(SIGTERM, sigterm_cb, &d);
+	g_unix_signal_add(SIGINT, sigterm_cb, &d);
+	g_unix_signal_add(SIGHUP, sighup_cb, &d);
+	g_main_loop_run(d.loop);
+
+	if (no_bus)
+		status_write(&d);
+	if (d.bus != NULL)
+		pm_bus_service_flush(d.bus);
+	if (!pm_manager_flush_state(d.manager, &error))
+		g_warning("failed to write the state file: %s", error->message);
+	/* the process ends here: freeing what is still in flight buys nothing */
+	return d.exit_code;
+}

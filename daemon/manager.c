@@ -1,0 +1,1262 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "build-info.h"
+#include "errors.h"
+#include "manager.h"
+
+#define STATE_WRITE_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
+
+typedef struct {
+	PmProviderDoneFunc func;
+	gpointer user_data;
+} Waiter;
+
+struct _PmManager {
+	PmScheduler *scheduler;
+	char *state_dir;
+	PmConfig *config;
+	PmManagerListener listener;
+	gpointer listener_data;
+
+	GPtrArray *providers;          /* of PmProvider, in configuration order */
+	GTree *mappings;               /* id → PmMapping */
+	GHashTable *mappings_by_name;  /* name → PmMapping */
+	guint64 next_id;
+	char *last_state;
+	/* mappings per state, so State costs O(1) with 10 000 mappings */
+	guint state_counts[PM_MAPPING_STATE_FAILED + 1];
+	GHashTable *counted; /* PmMapping → the state it is counted in, + 1 */
+
+	/* mappings being deleted upstream: kept alive until their provider is done */
+	guint stopping;
+
+	/* state.json */
+	JsonNode *restored; /* the document read at start */
+	gboolean state_dirty;
+	PmTimer state_timer;
+
+	/* RefreshAll coalescing */
+	gboolean refresh_running;
+	guint refresh_pending;
+	guint64 refresh_last_start;
+	gboolean refresh_started_once;
+	GArray *refresh_waiters; /* of Waiter: the running run's callers */
+	GArray *refresh_next;    /* of Waiter: the trailing run's callers */
+	PmTimer refresh_timer;
+};
+
+static gint
+id_compare(gconstpointer a, gconstpointer b, gpointer user_data)
+{
+	guint64 x = *(const guint64 *)a;
+	guint64 y = *(const guint64 *)b;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void
+state_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+	g_autoptr(GError) error = NULL;
+	if (!pm_manager_flush_state(self, &error))
+		g_warning("failed to write the state file: %s", error->message);
+}
+
+static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
+
+PmManager *
+pm_manager_new(PmScheduler *scheduler, const char *state_dir)
+{
+	PmManager *self = g_new0(PmManager, 1);
+	self->scheduler = scheduler;
+	self->state_dir = g_strdup(state_dir);
+	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
+	self->mappings = g_tree_new_full(id_compare, NULL, NULL, NULL);
+	self->mappings_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	self->counted = g_hash_table_new(NULL, NULL);
+	self->next_id = 1;
+	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	pm_timer_init(&self->state_timer, state_timer_cb, self);
+	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
+	return self;
+}
+
+static gboolean
+free_mapping_cb(gpointer key, gpointer value, gpointer user_data)
+{
+	pm_mapping_free(value);
+	return FALSE;
+}
+
+void
+pm_manager_free(PmManager *self)
+{
+	if (self == NULL)
+		return;
+	pm_scheduler_disarm(self->scheduler, &self->state_timer);
+	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
+	/* providers first: they drop their per-mapping data and timers */
+	g_tree_foreach(self->mappings, free_mapping_cb, NULL);
+	g_ptr_array_unref(self->providers);
+	g_tree_unref(self->mappings);
+	g_hash_table_unref(self->mappings_by_name);
+	g_hash_table_unref(self->counted);
+	g_array_unref(self->refresh_waiters);
+	g_array_unref(self->refresh_next);
+	if (self->restored != NULL)
+		json_node_unref(self->restored);
+	pm_config_free(self->config);
+	g_free(self->last_state);
+	g_free(self->state_dir);
+	g_free(self);
+}
+
+void
+pm_manager_set_listener(PmManager *self, const PmManagerListener *listener, gpointer user_data)
+{
+	self->listener = *listener;
+	self->listener_data = user_data;
+}
+
+/* ---- lookups ---- */
+
+PmMapping *
+pm_manager_lookup_id(PmManager *self, guint64 id)
+{
+	return g_tree_lookup(self->mappings, &id);
+}
+
+PmMapping *
+pm_manager_lookup_name(PmManager *self, const char *name)
+{
+	return g_hash_table_lookup(self->mappings_by_name, name);
+}
+
+static gboolean
+collect_cb(gpointer key, gpointer value, gpointer user_data)
+{
+	g_ptr_array_add(user_data, value);
+	return FALSE;
+}
+
+GPtrArray *
+pm_manager_get_mappings(PmManager *self)
+{
+	GPtrArray *array = g_ptr_array_sized_new(g_tree_nnodes(self->mappings));
+	g_tree_foreach(self->mappings, collect_cb, array);
+	return array;
+}
+
+guint
+pm_manager_get_n_mappings(PmManager *self)
+{
+	return g_tree_nnodes(self->mappings);
+}
+
+GPtrArray *
+pm_manager_get_providers(PmManager *self)
+{
+	return self->providers;
+}
+
+const PmConfig *
+pm_manager_get_config(PmManager *self)
+{
+	return self->config;
+}
+
+static PmProvider *find_provider_in(GPtrArray *providers, const char *name);
+
+static PmProvider *
+find_provider(PmManager *self, const char *name)
+{
+	return find_provider_in(self->providers, name);
+}
+
+const char *
+pm_manager_get_default_provider(PmManager *self)
+{
+	if (self->config == NULL)
+		return NULL;
+	return pm_config_get_default_provider(self->config);
+}
+
+char *
+pm_manager_get_external_address(PmManager *self)
+{
+	PmProvider *provider = find_provider(self, pm_manager_get_default_provider(self));
+	if (provider == NULL)
+		return g_strdup("");
+	return pm_ipv4_to_string(provider->external_address);
+}
+
+static PmProvider *
+find_provider_in(GPtrArray *providers, const char *name)
+{
+	for (guint i = 0; i < providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(providers, i);
+		if (g_strcmp0(provider->name, name) == 0)
+			return provider;
+	}
+	return NULL;
+}
+
+static const char *
+compute_state(PmManager *self)
+{
+	guint n = g_tree_nnodes(self->mappings);
+	guint failed = self->state_counts[PM_MAPPING_STATE_FAILED];
+	guint bad = self->state_counts[PM_MAPPING_STATE_DEGRADED];
+
+	for (guint i = 0; i < self->providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(self->providers, i);
+		if (provider->state != PM_PROVIDER_STATE_READY)
+			bad++;
+	}
+	if (n == 0)
+		return bad > 0 ? "degraded" : "idle";
+	if (failed == n)
+		return "failed";
+	return failed + bad > 0 ? "degraded" : "ok";
+}
+
+const char *
+pm_manager_get_state(PmManager *self)
+{
+	return compute_state(self);
+}
+
+static void
+manager_changed(PmManager *self, guint props)
+{
+	const char *state = compute_state(self);
+	if (g_strcmp0(state, self->last_state) != 0) {
+		g_free(self->last_state);
+		self->last_state = g_strdup(state);
+		props |= PM_MANAGER_PROP_STATE;
+	}
+	if (props != 0 && self->listener.manager_changed != NULL)
+		self->listener.manager_changed(props, self->listener_data);
+}
+
+/* ---- persistence ---- */
+
+static gboolean
+mapping_is_persisted(const PmMapping *m)
+{
+	return m->origin == PM_ORIGIN_CONFIG ||
+	       (m->origin == PM_ORIGIN_BUS && m->scope == PM_SCOPE_PERSISTENT);
+}
+
+static void
+state_changed(PmManager *self)
+{
+	self->state_dirty = TRUE;
+	/* coalesced: at most one write per 100 ms */
+	if (!pm_timer_is_armed(&self->state_timer))
+		pm_scheduler_arm(self->scheduler, &self->state_timer,
+				 pm_scheduler_now(self->scheduler) + STATE_WRITE_DELAY_USEC);
+}
+
+static char *
+state_path(PmManager *self)
+{
+	return g_build_filename(self->state_dir, "state.json", NULL);
+}
+
+static void
+add_empty_object(JsonBuilder *b, const char *name)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_begin_object(b);
+	json_builder_end_object(b);
+}
+
+static char *
+state_to_json(PmManager *self)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "Version");
+	json_builder_add_int_value(b, PM_STATE_FILE_VERSION);
+	json_builder_set_member_name(b, "Mappings");
+	json_builder_begin_object(b);
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(mappings, i);
+		g_auto(GStrv) protocols = NULL;
+		if (!mapping_is_persisted(m))
+			continue;
+		protocols = pm_protocols_to_strv(m->protocols);
+		json_builder_set_member_name(b, m->name);
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "Origin");
+		json_builder_add_string_value(b, pm_origin_to_string(m->origin));
+		json_builder_set_member_name(b, "Scope");
+		json_builder_add_string_value(b, pm_scope_to_string(m->scope));
+		json_builder_set_member_name(b, "Provider");
+		json_builder_add_string_value(b, m->provider_name);
+		json_builder_set_member_name(b, "Protocols");
+		json_builder_begin_array(b);
+		for (guint j = 0; protocols[j] != NULL; j++)
+			json_builder_add_string_value(b, protocols[j]);
+		json_builder_end_array(b);
+		json_builder_set_member_name(b, "InternalPort");
+		json_builder_add_int_value(b, m->internal_port);
+		json_builder_set_member_name(b, "ExternalPort");
+		json_builder_add_int_value(b, m->suggested_external_port);
+		json_builder_set_member_name(b, "Lifetime");
+		json_builder_add_int_value(b, m->lifetime);
+		json_builder_set_member_name(b, "RequireExternalPort");
+		json_builder_add_boolean_value(b, m->require_external_port);
+		json_builder_set_member_name(b, "Description");
+		json_builder_add_string_value(b, m->description != NULL ? m->description : "");
+		json_builder_set_member_name(b, "OwnerUID");
+		json_builder_add_int_value(b, m->owner_uid);
+		json_builder_end_object(b);
+	}
+	json_builder_end_object(b);
+	/* sections of later features, present from the start so the format never changes
+	 * shape under a reader */
+	add_empty_object(b, "Gateways");
+	add_empty_object(b, "PIA");
+	json_builder_set_member_name(b, "LANServer");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "Epoch");
+	json_builder_add_int_value(b, 0);
+	add_empty_object(b, "Mappings");
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "RouterRules");
+	json_builder_begin_array(b);
+	json_builder_end_array(b);
+	add_empty_object(b, "Providers");
+	json_builder_end_object(b);
+
+	root = json_builder_get_root(b);
+	json_generator_set_root(gen, root);
+	json_generator_set_pretty(gen, TRUE);
+	return json_generator_to_data(gen, NULL);
+}
+
+gboolean
+pm_manager_flush_state(PmManager *self, GError **error)
+{
+	g_autofree char *path = NULL;
+	g_autofree char *data = NULL;
+
+	pm_scheduler_disarm(self->scheduler, &self->state_timer);
+	if (!self->state_dirty || self->state_dir == NULL)
+		return TRUE;
+	path = state_path(self);
+	data = state_to_json(self);
+	if (g_mkdir_with_parents(self->state_dir, 0700) < 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot create %s: %s",
+			    self->state_dir, g_strerror(errno));
+		return FALSE;
+	}
+	/* temp file + fsync + rename, 0600: a crash leaves the old or the new file */
+	if (!g_file_set_contents_full(path, data, -1,
+				      G_FILE_SET_CONTENTS_CONSISTENT |
+					  G_FILE_SET_CONTENTS_DURABLE,
+				      0600, error))
+		return FALSE;
+	self->state_dirty = FALSE;
+	return TRUE;
+}
+
+static void
+state_load(PmManager *self)
+{
+	g_autofree char *path = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	JsonNode *root;
+	JsonObject *obj;
+
+	if (self->state_dir == NULL)
+		return;
+	path = state_path(self);
+	if (!g_file_test(path, G_FILE_TEST_EXISTS))
+		return;
+	if (!json_parser_load_from_file(parser, path, &error)) {
+		g_warning("ignoring the unreadable state file %s: %s", path, error->message);
+		return;
+	}
+	root = json_parser_get_root(parser);
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		g_warning("ignoring the state file %s: not a JSON object", path);
+		return;
+	}
+	obj = json_node_get_object(root);
+	if (json_object_get_int_member_with_default(obj, "Version", 0) != PM_STATE_FILE_VERSION) {
+		g_warning("ignoring the state file %s: unknown version", path);
+		return;
+	}
+	self->restored = json_node_copy(root);
+}
+
+static JsonObject *
+restored_mapping(PmManager *self, const char *name)
+{
+	JsonObject *mappings;
+	JsonNode *node;
+	if (self->restored == NULL)
+		return NULL;
+	mappings = json_object_get_object_member(json_node_get_object(self->restored), "Mappings");
+	if (mappings == NULL)
+		return NULL;
+	node = json_object_get_member(mappings, name);
+	if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+		return NULL;
+	return json_node_get_object(node);
+}
+
+static guint
+json_protocols(JsonObject *obj)
+{
+	JsonArray *array = json_object_get_array_member(obj, "Protocols");
+	guint protocols = 0;
+	if (array == NULL)
+		return 0;
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		const char *p = json_array_get_string_element(array, i);
+		if (g_strcmp0(p, "tcp") == 0)
+			protocols |= PM_PROTOCOL_TCP;
+		else if (g_strcmp0(p, "udp") == 0)
+			protocols |= PM_PROTOCOL_UDP;
+	}
+	return protocols;
+}
+
+static guint16
+json_port(JsonObject *obj, const char *member)
+{
+	gint64 v = json_object_get_int_member_with_default(obj, member, 0);
+	return v > 0 && v <= G_MAXUINT16 ? (guint16)v : 0;
+}
+
+/* ---- mappings ---- */
+
+static void
+count_state(PmManager *self, PmMapping *m, gboolean add)
+{
+	gpointer old = g_hash_table_lookup(self->counted, m);
+	if (old != NULL)
+		self->state_counts[GPOINTER_TO_UINT(old) - 1]--;
+	if (add) {
+		self->state_counts[m->state]++;
+		g_hash_table_insert(self->counted, m, GUINT_TO_POINTER(m->state + 1));
+	} else {
+		g_hash_table_remove(self->counted, m);
+	}
+}
+
+static void
+mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
+{
+	PmManager *self = user_data;
+	guint manager_props = 0;
+
+	if (props & PM_MAPPING_PROP_EXTERNAL_PORT) {
+		guint16 port = pm_mapping_get_external_port(m);
+		if (port != 0 && m->announced_external_port != 0 &&
+		    port != m->announced_external_port) {
+			g_message("mapping %s: external port changed from %u to %u", m->name,
+				  m->announced_external_port, port);
+			if (self->listener.port_changed != NULL)
+				self->listener.port_changed(m, m->announced_external_port, port,
+							    self->listener_data);
+		}
+		if (port != 0 && port != m->announced_external_port) {
+			m->announced_external_port = port;
+			if (mapping_is_persisted(m))
+				state_changed(self);
+		}
+	}
+	if ((props & PM_MAPPING_PROP_INTERNAL_PORT) && mapping_is_persisted(m))
+		state_changed(self);
+	if (g_tree_lookup(self->mappings, &m->id) == m && self->listener.mapping_changed != NULL)
+		self->listener.mapping_changed(m, props, self->listener_data);
+	if ((props & PM_MAPPING_PROP_STATE) && g_hash_table_contains(self->counted, m)) {
+		count_state(self, m, TRUE);
+		manager_changed(self, manager_props);
+	}
+}
+
+static void
+provider_changed_cb(PmProvider *provider, gpointer user_data)
+{
+	PmManager *self = user_data;
+	guint props = PM_MANAGER_PROP_PROVIDERS;
+	if (g_strcmp0(provider->name, pm_manager_get_default_provider(self)) == 0)
+		props |= PM_MANAGER_PROP_EXTERNAL_ADDRESS;
+	manager_changed(self, props);
+}
+
+static PmMapping *
+mapping_new(PmManager *self, const char *name)
+{
+	PmMapping *m = pm_mapping_new(self->next_id++, name);
+	m->changed_func = mapping_changed_cb;
+	m->changed_data = self;
+	return m;
+}
+
+static void
+mapping_register(PmManager *self, PmMapping *m)
+{
+	g_tree_insert(self->mappings, &m->id, m);
+	g_hash_table_insert(self->mappings_by_name, m->name, m);
+	count_state(self, m, TRUE);
+	if (self->listener.mapping_added != NULL)
+		self->listener.mapping_added(m, self->listener_data);
+	if (mapping_is_persisted(m))
+		state_changed(self);
+}
+
+static void
+mapping_unregister(PmManager *self, PmMapping *m)
+{
+	/* told while still registered: the bus layer enumerates its interfaces */
+	if (self->listener.mapping_removed != NULL)
+		self->listener.mapping_removed(m, self->listener_data);
+	g_tree_remove(self->mappings, &m->id);
+	g_hash_table_remove(self->mappings_by_name, m->name);
+	count_state(self, m, FALSE);
+	if (mapping_is_persisted(m))
+		state_changed(self);
+}
+
+static void
+mapping_start(PmManager *self, PmMapping *m)
+{
+	PmProvider *provider = find_provider(self, m->provider_name);
+	if (provider == NULL) {
+		g_autofree char *msg = g_strdup_printf(
+		    "NoSuchProvider: provider %s is not configured: add a [Provider %s] section "
+		    "or remove this mapping",
+		    m->provider_name, m->provider_name);
+		pm_mapping_set_last_error(m, msg);
+		pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
+		return;
+	}
+	pm_provider_start(provider, m);
+}
+
+typedef struct {
+	PmManager *manager;
+	PmMapping *mapping;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} StopData;
+
+static void
+mapping_stopped_cb(gpointer user_data)
+{
+	StopData *s = user_data;
+	s->manager->stopping--;
+	pm_mapping_free(s->mapping);
+	if (s->done != NULL)
+		s->done(s->user_data);
+	g_free(s);
+}
+
+/* unregister, delete upstream if asked, free when the provider is done */
+static void
+mapping_destroy(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneFunc done,
+		gpointer user_data)
+{
+	StopData *s = g_new0(StopData, 1);
+	s->manager = self;
+	s->mapping = m;
+	s->done = done;
+	s->user_data = user_data;
+	mapping_unregister(self, m);
+	m->changed_func = NULL;
+	self->stopping++;
+	if (m->provider != NULL)
+		pm_provider_stop(m->provider, m, release, mapping_stopped_cb, s);
+	else
+		mapping_stopped_cb(s);
+	manager_changed(self, 0);
+}
+
+/* the suggestion P of design §3 "Ports": the last granted E, else ExternalPort=, else
+ * InternalPort= */
+static guint16
+config_suggestion(PmManager *self, const PmMappingConfig *mc)
+{
+	JsonObject *saved = restored_mapping(self, mc->name);
+	if (saved != NULL &&
+	    g_strcmp0(json_object_get_string_member_with_default(saved, "Origin", ""),
+		      "config") == 0 &&
+	    g_strcmp0(json_object_get_string_member_with_default(saved, "Provider", ""),
+		      mc->provider) == 0 &&
+	    json_protocols(saved) == mc->protocols && json_port(saved, "ExternalPort") != 0)
+		return json_port(saved, "ExternalPort");
+	if (mc->external_port != 0)
+		return mc->external_port;
+	return mc->internal_port;
+}
+
+static void
+mapping_apply_config(PmMapping *m, const PmMappingConfig *mc)
+{
+	g_free(m->provider_name);
+	m->provider_name = g_strdup(mc->provider);
+	m->protocols = mc->protocols;
+	m->internal_port = mc->internal_port;
+	m->lifetime = mc->lifetime;
+	m->has_consumers = mc->consumers != NULL && mc->consumers[0] != NULL;
+}
+
+static PmMapping *
+config_mapping_new(PmManager *self, const PmMappingConfig *mc)
+{
+	PmMapping *m = mapping_new(self, mc->name);
+	mapping_apply_config(m, mc);
+	m->scope = PM_SCOPE_PERSISTENT;
+	m->origin = PM_ORIGIN_CONFIG;
+	m->suggested_external_port = config_suggestion(self, mc);
+	return m;
+}
+
+static void
+restore_bus_mappings(PmManager *self)
+{
+	JsonObject *mappings;
+	g_autoptr(GList) names = NULL;
+
+	if (self->restored == NULL)
+		return;
+	mappings = json_object_get_object_member(json_node_get_object(self->restored), "Mappings");
+	if (mappings == NULL)
+		return;
+	names = json_object_get_members(mappings);
+	for (GList *l = names; l != NULL; l = l->next) {
+		JsonObject *obj = restored_mapping(self, l->data);
+		PmMapping *m;
+		if (obj == NULL ||
+		    g_strcmp0(json_object_get_string_member_with_default(obj, "Origin", ""),
+			      "bus") != 0)
+			continue;
+		if (!pm_name_is_valid(l->data) || pm_manager_lookup_name(self, l->data) != NULL ||
+		    json_protocols(obj) == 0 || json_port(obj, "InternalPort") == 0) {
+			g_warning("state file: not restoring mapping %s", (const char *)l->data);
+			continue;
+		}
+		m = mapping_new(self, l->data);
+		m->provider_name =
+		    g_strdup(json_object_get_string_member_with_default(obj, "Provider", ""));
+		m->protocols = json_protocols(obj);
+		m->internal_port = json_port(obj, "InternalPort");
+		m->suggested_external_port = json_port(obj, "ExternalPort");
+		m->lifetime = (guint32)json_object_get_int_member_with_default(obj, "Lifetime", 0);
+		m->require_external_port =
+		    json_object_get_boolean_member_with_default(obj, "RequireExternalPort", FALSE);
+		m->description = g_strdup(
+		    json_object_get_string_member_with_default(obj, "Description", ""));
+		m->owner_uid = (guint32)json_object_get_int_member_with_default(obj, "OwnerUID", 0);
+		m->scope = PM_SCOPE_PERSISTENT;
+		m->origin = PM_ORIGIN_BUS;
+		m->announced_external_port = m->suggested_external_port;
+		mapping_register(self, m);
+		mapping_start(self, m);
+	}
+}
+
+static gboolean
+providers_create(PmManager *self, const PmConfig *config, GPtrArray *out, GError **error)
+{
+	for (guint i = 0; i < config->providers->len; i++) {
+		const PmProviderConfig *pc = g_ptr_array_index(config->providers, i);
+		PmProvider *provider = pm_provider_new(pc, self->scheduler, error);
+		if (provider == NULL)
+			return FALSE;
+		provider->changed_func = provider_changed_cb;
+		provider->changed_data = self;
+		g_ptr_array_add(out, provider);
+	}
+	return TRUE;
+}
+
+gboolean
+pm_manager_start(PmManager *self, PmConfig *config, GError **error)
+{
+	g_autoptr(PmConfig) owned = config;
+
+	for (guint i = 0; i < owned->warnings->len; i++)
+		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));
+	state_load(self);
+	if (!providers_create(self, owned, self->providers, error))
+		return FALSE;
+	self->config = g_steal_pointer(&owned);
+	for (guint i = 0; i < self->config->mappings->len; i++) {
+		PmMapping *m = config_mapping_new(self, g_ptr_array_index(self->config->mappings, i));
+		m->announced_external_port =
+		    restored_mapping(self, m->name) != NULL ? m->suggested_external_port : 0;
+		mapping_register(self, m);
+		mapping_start(self, m);
+	}
+	restore_bus_mappings(self);
+	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
+	return TRUE;
+}
+
+typedef struct {
+	const char *provider;
+	guint protocols;
+	guint16 internal_port;
+	PmMapping *except;
+	PmMapping *found;
+} ConflictSearch;
+
+static gboolean
+conflict_cb(gpointer key, gpointer value, gpointer user_data)
+{
+	ConflictSearch *c = user_data;
+	PmMapping *m = value;
+	if (m != c->except && m->internal_port == c->internal_port &&
+	    (m->protocols & c->protocols) != 0 && g_strcmp0(m->provider_name, c->provider) == 0) {
+		c->found = m;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+static PmMapping *
+find_conflict(PmManager *self, const char *provider, guint protocols, guint16 internal_port,
+	      PmMapping *except)
+{
+	ConflictSearch c = {provider, protocols, internal_port, except, NULL};
+	if (internal_port == 0)
+		return NULL;
+	g_tree_foreach(self->mappings, conflict_cb, &c);
+	return c.found;
+}
+
+PmMapping *
+pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **error)
+{
+	const char *provider_name = request->provider;
+	g_autofree char *name = NULL;
+	PmProvider *provider;
+	PmMapping *conflict;
+	PmMapping *m;
+
+	if (provider_name == NULL || provider_name[0] == '\0') {
+		provider_name = pm_manager_get_default_provider(self);
+		if (provider_name == NULL) {
+			g_set_error_literal(error, PM_ERROR, PM_ERROR_NO_SUCH_PROVIDER,
+					    self->providers->len == 0
+						? "no provider is configured: add a [Provider NAME] "
+						  "section to portmapd.conf"
+						: "several providers are configured and none is the "
+						  "default: name one, or set [Daemon] DefaultProvider=");
+			return NULL;
+		}
+	}
+	provider = find_provider(self, provider_name);
+	if (provider == NULL) {
+		g_autoptr(GString) names = g_string_new(NULL);
+		for (guint i = 0; i < self->providers->len; i++) {
+			PmProvider *p = g_ptr_array_index(self->providers, i);
+			g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", p->name);
+		}
+		g_set_error(error, PM_ERROR, PM_ERROR_NO_SUCH_PROVIDER,
+			    "there is no provider named '%s'; configured providers: %s",
+			    provider_name, names->len > 0 ? names->str : "none");
+		return NULL;
+	}
+	if (request->protocols == 0 ||
+	    (request->protocols & ~(guint)(PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) != 0) {
+		g_set_error_literal(error, PM_ERROR, PM_ERROR_INVALID_ARGS,
+				    "protocols must be a non-empty subset of \"tcp\", \"udp\"");
+		return NULL;
+	}
+	if (request->internal_port == 0) {
+		g_set_error_literal(error, PM_ERROR, PM_ERROR_INVALID_ARGS,
+				    "internal port 0 is not valid: give the port the application "
+				    "listens on (1-65535)");
+		return NULL;
+	}
+	if (request->name != NULL) {
+		if (!pm_name_is_valid(request->name)) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_ARGS,
+				    "invalid mapping name '%s': use 1 to 64 characters of "
+				    "A-Z a-z 0-9 _ -",
+				    request->name);
+			return NULL;
+		}
+		if (pm_manager_lookup_name(self, request->name) != NULL) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_ARGS,
+				    "a mapping named '%s' exists already: choose another name or "
+				    "remove it first",
+				    request->name);
+			return NULL;
+		}
+		name = g_strdup(request->name);
+	}
+	conflict = find_conflict(self, provider->name, request->protocols, request->internal_port,
+				 NULL);
+	if (conflict != NULL) {
+		g_set_error(error, PM_ERROR, PM_ERROR_ALREADY_MAPPED,
+			    "internal port %u is already mapped by '%s' on provider %s: remove "
+			    "it first or use it",
+			    request->internal_port, conflict->name, provider->name);
+		return NULL;
+	}
+	if (name == NULL) {
+		/* bus-N with N the object's id: unique unless a user took that name */
+		name = g_strdup_printf("bus-%" G_GUINT64_FORMAT, self->next_id);
+		while (pm_manager_lookup_name(self, name) != NULL) {
+			g_free(name);
+			name = g_strdup_printf("bus-%" G_GUINT64_FORMAT, ++self->next_id);
+		}
+	}
+	m = mapping_new(self, name);
+	m->provider_name = g_strdup(provider->name);
+	m->protocols = request->protocols;
+	m->internal_port = request->internal_port;
+	m->suggested_external_port = request->external_port;
+	m->lifetime = request->lifetime;
+	m->require_external_port = request->require_external_port;
+	m->scope = request->scope;
+	m->origin = PM_ORIGIN_BUS;
+	m->owner_uid = request->owner_uid;
+	m->owner = g_strdup(request->owner);
+	m->description = g_strdup(request->description);
+	if (!pm_provider_check_mapping(provider, m, error)) {
+		pm_mapping_free(m);
+		return NULL;
+	}
+	g_info("adding mapping %s: %s port %u via %s (%s scope)", m->name,
+	       request->protocols == (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)
+		   ? "tcp+udp"
+		   : pm_protocol_to_string(request->protocols),
+	       m->internal_port, provider->name, pm_scope_to_string(m->scope));
+	mapping_register(self, m);
+	mapping_start(self, m);
+	manager_changed(self, 0);
+	return m;
+}
+
+void
+pm_manager_remove_mapping(PmManager *self, PmMapping *mapping)
+{
+	g_info("removing mapping %s", mapping->name);
+	mapping_destroy(self, mapping, TRUE, NULL, NULL);
+}
+
+void
+pm_manager_remove_owner(PmManager *self, const char *owner)
+{
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(mappings, i);
+		if (m->scope == PM_SCOPE_CLIENT && g_strcmp0(m->owner, owner) == 0) {
+			g_info("removing mapping %s: its owner %s left the bus", m->name, owner);
+			mapping_destroy(self, m, TRUE, NULL, NULL);
+		}
+	}
+}
+
+/* ---- refresh ---- */
+
+static void
+waiters_notify(GArray *waiters)
+{
+	g_autoptr(GArray) copy = g_array_copy(waiters);
+	g_array_set_size(waiters, 0);
+	for (guint i = 0; i < copy->len; i++) {
+		Waiter *w = &g_array_index(copy, Waiter, i);
+		w->func(w->user_data);
+	}
+}
+
+static void refresh_run_start(PmManager *self);
+
+static void
+refresh_provider_done(gpointer user_data)
+{
+	PmManager *self = user_data;
+	if (--self->refresh_pending > 0)
+		return;
+	self->refresh_running = FALSE;
+	waiters_notify(self->refresh_waiters);
+	/* a trailing run whose time came while this one ran */
+	if (self->refresh_next->len > 0 && !pm_timer_is_armed(&self->refresh_timer))
+		refresh_run_start(self);
+}
+
+static void
+refresh_run_start(PmManager *self)
+{
+	GArray *tmp;
+	self->refresh_running = TRUE;
+	self->refresh_started_once = TRUE;
+	self->refresh_last_start = pm_scheduler_now(self->scheduler);
+	tmp = self->refresh_waiters;
+	self->refresh_waiters = self->refresh_next;
+	self->refresh_next = tmp;
+	g_assert(self->refresh_next->len == 0);
+	self->refresh_pending = 1;
+	for (guint i = 0; i < self->providers->len; i++) {
+		self->refresh_pending++;
+		pm_provider_refresh_all(g_ptr_array_index(self->providers, i),
+					refresh_provider_done, self);
+	}
+	refresh_provider_done(self);
+}
+
+static void
+refresh_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+	if (self->refresh_running)
+		return; /* refresh_provider_done starts it */
+	refresh_run_start(self);
+}
+
+void
+pm_manager_refresh_all(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
+{
+	Waiter w = {done, user_data};
+	guint64 now = pm_scheduler_now(self->scheduler);
+	guint64 next = self->refresh_last_start + PM_REFRESH_ALL_MIN_INTERVAL_USEC;
+
+	g_array_append_val(self->refresh_next, w);
+	if (pm_timer_is_armed(&self->refresh_timer))
+		return;
+	/* at most one run per 10 s: later callers share one trailing run */
+	if (self->refresh_running || (self->refresh_started_once && now < next)) {
+		pm_scheduler_arm(self->scheduler, &self->refresh_timer, next);
+		return;
+	}
+	refresh_run_start(self);
+}
+
+void
+pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderDoneFunc done,
+			   gpointer user_data)
+{
+	if (mapping->provider == NULL) {
+		done(user_data);
+		return;
+	}
+	pm_provider_refresh(mapping->provider, mapping, done, user_data);
+}
+
+void
+pm_manager_resumed(PmManager *self)
+{
+	pm_scheduler_reevaluate(self->scheduler);
+	for (guint i = 0; i < self->providers->len; i++)
+		pm_provider_resumed(g_ptr_array_index(self->providers, i));
+}
+
+/* ---- stop ---- */
+
+typedef struct {
+	guint pending;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} StopAll;
+
+static void
+stop_all_one_done(gpointer user_data)
+{
+	StopAll *s = user_data;
+	if (--s->pending > 0)
+		return;
+	s->done(s->user_data);
+	g_free(s);
+}
+
+void
+pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
+{
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	g_autoptr(GError) error = NULL;
+	PmReleaseOnStop policy = self->config->daemon.release_on_stop;
+	StopAll *s = g_new0(StopAll, 1);
+
+	/* what a restart needs goes to disk before anything is deleted */
+	if (!pm_manager_flush_state(self, &error))
+		g_warning("failed to write the state file: %s", error->message);
+	s->done = done;
+	s->user_data = user_data;
+	s->pending = 1;
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(mappings, i);
+		gboolean release = policy == PM_RELEASE_ON_STOP_ALL ||
+				   (policy == PM_RELEASE_ON_STOP_TRANSIENT &&
+				    pm_mapping_is_transient(m));
+		if (!release)
+			continue;
+		s->pending++;
+		mapping_destroy(self, m, TRUE, stop_all_one_done, s);
+	}
+	/* mapping_destroy() of persistent ones would mark the state dirty: keep the file */
+	self->state_dirty = FALSE;
+	pm_scheduler_disarm(self->scheduler, &self->state_timer);
+	stop_all_one_done(s);
+}
+
+/* ---- reload ---- */
+
+static gboolean
+config_mapping_moved(const PmMapping *m, const PmMappingConfig *mc)
+{
+	return g_strcmp0(m->provider_name, mc->provider) != 0 || m->protocols != mc->protocols ||
+	       (m->internal_port != mc->internal_port && !m->has_consumers);
+}
+
+gboolean
+pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
+{
+	g_autoptr(PmConfig) owned = config;
+	g_autoptr(PmConfig) old = NULL;
+	g_autoptr(GPtrArray) mappings = NULL;
+	g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(
+	    (GDestroyNotify)pm_provider_free);
+	g_autoptr(GPtrArray) dropped = g_ptr_array_new();
+	g_autoptr(GPtrArray) kept = NULL;
+
+	/* refuse before changing anything: a config mapping may not take a bus mapping's name */
+	for (guint i = 0; i < owned->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(owned->mappings, i);
+		PmMapping *m = pm_manager_lookup_name(self, mc->name);
+		if (m != NULL && m->origin != PM_ORIGIN_CONFIG) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+				    "[Mapping %s]: a mapping of that name was added on the bus: "
+				    "remove it (portmapctl remove %s) or rename the section",
+				    mc->name, mc->name);
+			return FALSE;
+		}
+	}
+	for (guint i = 0; i < owned->warnings->len; i++)
+		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));
+
+	/* providers: unchanged ones keep their leases */
+	kept = g_ptr_array_new();
+	for (guint i = 0; i < owned->providers->len; i++) {
+		const PmProviderConfig *pc = g_ptr_array_index(owned->providers, i);
+		PmProvider *existing = find_provider(self, pc->name);
+		if (existing != NULL && pm_provider_config_equal(existing->config, pc)) {
+			g_ptr_array_add(kept, existing);
+			continue;
+		}
+		{
+			PmProvider *provider = pm_provider_new(pc, self->scheduler, error);
+			if (provider == NULL)
+				return FALSE;
+			provider->changed_func = provider_changed_cb;
+			provider->changed_data = self;
+			g_ptr_array_add(kept, provider);
+			g_ptr_array_add(created, provider);
+		}
+	}
+	/* providers that are gone or changed: their mappings stop (deleted upstream) */
+	mappings = pm_manager_get_mappings(self);
+	for (guint i = 0; i < self->providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(self->providers, i);
+		if (g_ptr_array_find(kept, provider, NULL))
+			continue;
+		g_ptr_array_add(dropped, provider);
+	}
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(mappings, i);
+		const PmMappingConfig *mc = NULL;
+		if (m->origin == PM_ORIGIN_CONFIG)
+			mc = pm_config_find_mapping(owned, m->name);
+		if (m->origin == PM_ORIGIN_CONFIG && mc == NULL) {
+			g_info("reload: mapping %s is no longer configured", m->name);
+			mapping_destroy(self, m, TRUE, NULL, NULL);
+			continue;
+		}
+		if (m->provider != NULL && g_ptr_array_find(dropped, m->provider, NULL)) {
+			pm_provider_stop(m->provider, m, TRUE, NULL, NULL);
+			if (mc == NULL && find_provider_in(kept, m->provider_name) == NULL) {
+				g_autofree char *msg = g_strdup_printf(
+				    "NoSuchProvider: provider %s removed by reload", m->provider_name);
+				pm_mapping_set_last_error(m, msg);
+				pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
+				continue;
+			}
+		}
+		if (mc != NULL) {
+			if (config_mapping_moved(m, mc) && m->provider != NULL)
+				pm_provider_stop(m->provider, m, TRUE, NULL, NULL);
+			mapping_apply_config(m, mc);
+		}
+	}
+	/* swap in the new set; dropped providers go once their deletions are sent */
+	g_ptr_array_set_free_func(self->providers, NULL);
+	g_ptr_array_set_size(self->providers, 0);
+	g_ptr_array_set_free_func(self->providers, (GDestroyNotify)pm_provider_free);
+	for (guint i = 0; i < kept->len; i++)
+		g_ptr_array_add(self->providers, g_ptr_array_index(kept, i));
+	g_ptr_array_set_free_func(created, NULL);
+	old = g_steal_pointer(&self->config);
+	self->config = g_steal_pointer(&owned);
+
+	/* restart what is not running (moved, or from a changed provider) */
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(mappings, i);
+		if (pm_manager_lookup_id(self, m->id) != m || m->provider != NULL ||
+		    m->state == PM_MAPPING_STATE_FAILED)
+			continue;
+		memset(m->ports, 0, sizeof(m->ports));
+		m->state = PM_MAPPING_STATE_REQUESTING;
+		pm_mapping_changed(m, PM_MAPPING_PROP_STATE | PM_MAPPING_PROP_PORTS |
+					  PM_MAPPING_PROP_PROVIDER | PM_MAPPING_PROP_PROTOCOLS |
+					  PM_MAPPING_PROP_INTERNAL_PORT);
+		mapping_start(self, m);
+	}
+	/* new config mappings */
+	for (guint i = 0; i < self->config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(self->config->mappings, i);
+		PmMapping *m;
+		if (pm_manager_lookup_name(self, mc->name) != NULL)
+			continue;
+		m = config_mapping_new(self, mc);
+		mapping_register(self, m);
+		mapping_start(self, m);
+	}
+	for (guint i = 0; i < dropped->len; i++)
+		pm_provider_free(g_ptr_array_index(dropped, i));
+	state_changed(self);
+	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
+	return TRUE;
+}
+
+guint64
+pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping)
+{
+	guint64 expires = pm_mapping_get_expires(mapping);
+	return expires != 0 ? pm_scheduler_to_realtime(self->scheduler, expires) : 0;
+}
+
+/* ---- Describe() ---- */
+
+static void
+add_string(JsonBuilder *b, const char *name, const char *value)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_string_value(b, value != NULL ? value : "");
+}
+
+static void
+add_int(JsonBuilder *b, const char *name, gint64 value)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_int_value(b, value);
+}
+
+static void
+describe_mapping(PmManager *self, JsonBuilder *b, PmMapping *m)
+{
+	g_autofree char *path = pm_mapping_get_path(m);
+	g_autofree char *internal = pm_ipv4_to_string(m->internal_address);
+	g_autofree char *external = pm_ipv4_to_string(m->external_address);
+	json_builder_begin_object(b);
+	add_string(b, "Path", path);
+	add_string(b, "Name", m->name);
+	add_string(b, "Provider", m->provider_name);
+	add_string(b, "State", pm_mapping_state_to_string(m->state));
+	json_builder_set_member_name(b, "Protocols");
+	json_builder_begin_array(b);
+	if (m->protocols & PM_PROTOCOL_TCP)
+		json_builder_add_string_value(b, "tcp");
+	if (m->protocols & PM_PROTOCOL_UDP)
+		json_builder_add_string_value(b, "udp");
+	json_builder_end_array(b);
+	add_string(b, "Scope", pm_scope_to_string(m->scope));
+	add_string(b, "Origin", pm_origin_to_string(m->origin));
+	add_int(b, "OwnerUID", m->owner_uid);
+	add_string(b, "InternalAddress", internal);
+	add_int(b, "InternalPort", m->internal_port);
+	add_string(b, "ExternalAddress", external);
+	add_int(b, "ExternalPort", pm_mapping_get_external_port(m));
+	json_builder_set_member_name(b, "Ports");
+	json_builder_begin_array(b);
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
+		if ((m->protocols & bit) == 0)
+			continue;
+		json_builder_begin_object(b);
+		add_string(b, "Protocol", pm_protocol_to_string(bit));
+		add_int(b, "InternalPort",
+			m->ports[p].internal_port != 0 ? m->ports[p].internal_port
+						       : m->internal_port);
+		add_int(b, "ExternalPort", m->ports[p].external_port);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	add_int(b, "Lifetime", pm_mapping_get_lifetime(m));
+	add_int(b, "ExpiresAt", (gint64)pm_manager_get_expires_realtime(self, m));
+	add_int(b, "PortValidUntil", 0);
+	add_string(b, "Description", m->description);
+	add_string(b, "LastError", m->last_error);
+	json_builder_set_member_name(b, "Consumers");
+	json_builder_begin_array(b);
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+}
+
+char *
+pm_manager_describe(PmManager *self)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	g_autofree char *external = pm_manager_get_external_address(self);
+
+	json_builder_begin_object(b);
+	add_string(b, "Version", PACKAGE_VERSION);
+	add_string(b, "State", pm_manager_get_state(self));
+	add_string(b, "DefaultProvider", pm_manager_get_default_provider(self));
+	add_string(b, "ExternalAddress", external);
+	add_string(b, "PublicEndpoint", "");
+	add_string(b, "NATType", "unknown");
+	add_string(b, "MappingBehavior", "unknown");
+	add_string(b, "FilteringBehavior", "unknown");
+	add_int(b, "GatewayMappings", 0);
+	json_builder_set_member_name(b, "Providers");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < self->providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(self->providers, i);
+		g_autofree char *gateway = pm_provider_get_gateway(provider);
+		g_autofree char *address = pm_ipv4_to_string(provider->external_address);
+		json_builder_begin_object(b);
+		add_string(b, "Name", provider->name);
+		add_string(b, "Type", pm_provider_type_to_string(provider->config->type));
+		add_string(b, "State", pm_provider_state_to_string(provider->state));
+		add_string(b, "Gateway", gateway);
+		add_string(b, "ExternalAddress", address);
+		add_string(b, "LastError", provider->last_error);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	json_builder_set_member_name(b, "Mappings");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < mappings->len; i++)
+		describe_mapping(self, b, g_ptr_array_index(mappings, i));
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+
+	root = json_builder_get_root(b);
+	json_generator_set_root(gen, root);
+	return json_generator_to_data(gen, NULL);
+}

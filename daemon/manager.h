@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+#include "mapping.h"
+#include "provider.h"
+#include "scheduler.h"
+
+/*
+ * The registry of providers and mappings: creates them from the configuration, from the
+ * bus and from the state file; schedules RefreshAll; persists what a restart needs; stops
+ * with the release policy. It knows nothing of the bus: a listener is told of changes.
+ */
+
+typedef struct _PmManager PmManager;
+
+typedef enum {
+	PM_MANAGER_PROP_STATE = 1 << 0,
+	PM_MANAGER_PROP_PROVIDERS = 1 << 1,
+	PM_MANAGER_PROP_EXTERNAL_ADDRESS = 1 << 2,
+} PmManagerProp;
+
+typedef struct {
+	void (*mapping_added)(PmMapping *mapping, gpointer user_data);
+	void (*mapping_removed)(PmMapping *mapping, gpointer user_data);
+	void (*mapping_changed)(PmMapping *mapping, guint props, gpointer user_data);
+	void (*port_changed)(PmMapping *mapping, guint16 old_port, guint16 new_port,
+			     gpointer user_data);
+	void (*manager_changed)(guint props, gpointer user_data);
+} PmManagerListener;
+
+typedef struct {
+	const char *provider; /* "" or NULL: the default provider */
+	guint protocols;
+	guint16 internal_port;
+	guint16 external_port;
+	guint32 lifetime;
+	PmScope scope;
+	const char *name; /* NULL: bus-N */
+	const char *description;
+	gboolean require_external_port;
+	guint32 owner_uid;
+	const char *owner; /* unique bus name (client scope) */
+} PmAddRequest;
+
+#define PM_STATE_FILE_VERSION 1
+#define PM_REFRESH_ALL_MIN_INTERVAL_USEC (10 * G_TIME_SPAN_SECOND)
+
+PmManager *pm_manager_new(PmScheduler *scheduler, const char *state_dir);
+void pm_manager_free(PmManager *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmManager, pm_manager_free)
+
+void pm_manager_set_listener(PmManager *self, const PmManagerListener *listener,
+			     gpointer user_data);
+
+/* takes @config; restores state.json, creates providers and starts config and persistent
+ * mappings */
+gboolean pm_manager_start(PmManager *self, PmConfig *config, GError **error);
+/* takes @config (already validated); applies the differences (design §3 "Reload") */
+gboolean pm_manager_reload(PmManager *self, PmConfig *config, GError **error);
+
+PmMapping *pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **error);
+/* removes the object at once; the upstream deletion runs in the background */
+void pm_manager_remove_mapping(PmManager *self, PmMapping *mapping);
+/* a bus client went away: its client-scope mappings go */
+void pm_manager_remove_owner(PmManager *self, const char *owner);
+
+void pm_manager_refresh_all(PmManager *self, PmProviderDoneFunc done, gpointer user_data);
+void pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderDoneFunc done,
+				gpointer user_data);
+void pm_manager_resumed(PmManager *self);
+
+/* SIGTERM: flush state, release per [Daemon] ReleaseOnStop=, @done when finished (the
+ * caller bounds the wait) */
+void pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data);
+/* write state.json now if anything changed */
+gboolean pm_manager_flush_state(PmManager *self, GError **error);
+
+PmMapping *pm_manager_lookup_id(PmManager *self, guint64 id);
+PmMapping *pm_manager_lookup_name(PmManager *self, const char *name);
+/* in id order; the array is the caller's, the mappings are not */
+GPtrArray *pm_manager_get_mappings(PmManager *self);
+guint pm_manager_get_n_mappings(PmManager *self);
+/* in configuration order */
+GPtrArray *pm_manager_get_providers(PmManager *self);
+const char *pm_manager_get_state(PmManager *self);
+/* the default provider's external address, "" if unknown */
+char *pm_manager_get_external_address(PmManager *self);
+const char *pm_manager_get_default_provider(PmManager *self);
+const PmConfig *pm_manager_get_config(PmManager *self);
+/* the end of the mapping's current lease as CLOCK_REALTIME µs, 0 without a lease */
+guint64 pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping);
+/* the whole state as JSON (Describe(), status.json) */
+char *pm_manager_describe(PmManager *self);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+
+/*
+ * One mapping: what was asked (protocols, internal port, suggestion, lifetime, scope) and
+ * what the provider obtained (per-protocol ports and leases, state, last error). The
+ * provider drives it; every change is reported through pm_mapping_changed() so the bus
+ * layer emits PropertiesChanged and the manager persists what a restart needs.
+ */
+
+typedef enum {
+	PM_MAPPING_STATE_REQUESTING,
+	PM_MAPPING_STATE_ACTIVE,
+	PM_MAPPING_STATE_RENEWING,
+	PM_MAPPING_STATE_RETRYING,
+	PM_MAPPING_STATE_DEGRADED,
+	PM_MAPPING_STATE_FAILED,
+} PmMappingState;
+
+typedef enum {
+	PM_SCOPE_CLIENT,
+	PM_SCOPE_RUNTIME,
+	PM_SCOPE_PERSISTENT,
+} PmScope;
+
+typedef enum {
+	PM_ORIGIN_CONFIG,
+	PM_ORIGIN_BUS,
+	PM_ORIGIN_GATEWAY,
+} PmOrigin;
+
+/* property change bits, one per bus property */
+typedef enum {
+	PM_MAPPING_PROP_PROVIDER = 1 << 0,
+	PM_MAPPING_PROP_PROTOCOLS = 1 << 1,
+	PM_MAPPING_PROP_PORTS = 1 << 2,
+	PM_MAPPING_PROP_INTERNAL_ADDRESS = 1 << 3,
+	PM_MAPPING_PROP_INTERNAL_PORT = 1 << 4,
+	PM_MAPPING_PROP_EXTERNAL_ADDRESS = 1 << 5,
+	PM_MAPPING_PROP_EXTERNAL_PORT = 1 << 6,
+	PM_MAPPING_PROP_LIFETIME = 1 << 7,
+	PM_MAPPING_PROP_EXPIRES_AT = 1 << 8,
+	PM_MAPPING_PROP_STATE = 1 << 9,
+	PM_MAPPING_PROP_LAST_ERROR = 1 << 10,
+	PM_MAPPING_PROP_DESCRIPTION = 1 << 11,
+	PM_MAPPING_PROP_CONSUMERS = 1 << 12,
+} PmMappingProp;
+
+/* index into PmMapping.ports */
+typedef enum {
+	PM_PROTO_INDEX_TCP = 0,
+	PM_PROTO_INDEX_UDP = 1,
+	PM_PROTO_INDEX_COUNT = 2,
+} PmProtoIndex;
+
+typedef struct {
+	guint16 internal_port;
+	guint16 external_port; /* 0: none granted */
+	guint32 lifetime;      /* granted, seconds */
+	guint64 expires;       /* CLOCK_BOOTTIME µs of the lease's end, 0: no lease */
+} PmMappingPort;
+
+typedef struct _PmMapping PmMapping;
+typedef struct _PmProvider PmProvider;
+
+typedef void (*PmMappingChangedFunc)(PmMapping *mapping, guint props, gpointer user_data);
+
+struct _PmMapping {
+	guint64 id; /* N of /org/portmap/Manager/mapping/N, never reused */
+	char *name;
+	char *provider_name;
+	PmProvider *provider; /* NULL when its provider was removed by a reload */
+	guint protocols;      /* PmProtocols */
+	guint16 internal_port;
+	guint16 suggested_external_port; /* P: last granted E, else what was asked */
+	guint32 lifetime;                /* asked on each request, 0 = the provider's */
+	gboolean require_external_port;
+	gboolean has_consumers;
+	PmScope scope;
+	PmOrigin origin;
+	guint32 owner_uid;
+	char *owner; /* unique bus name of a client-scope mapping's owner */
+	char *description;
+	guint16 announced_external_port; /* the last E told to the bus (PortChanged) */
+
+	PmMappingState state;
+	char *last_error;
+	guint32 external_address; /* IPv4, network byte order; 0: unknown */
+	guint32 internal_address; /* IPv4, network byte order; 0: unknown */
+	PmMappingPort ports[PM_PROTO_INDEX_COUNT];
+
+	gpointer provider_data; /* owned by the provider */
+	PmMappingChangedFunc changed_func;
+	gpointer changed_data;
+};
+
+#define PM_MAPPING_PATH_PREFIX "/org/portmap/Manager/mapping"
+
+PmMapping *pm_mapping_new(guint64 id, const char *name);
+void pm_mapping_free(PmMapping *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmMapping, pm_mapping_free)
+
+void pm_mapping_changed(PmMapping *self, guint props);
+void pm_mapping_set_state(PmMapping *self, PmMappingState state);
+/* NULL or "" clears; the message is "ShortName: text" */
+void pm_mapping_set_last_error(PmMapping *self, const char *last_error);
+void pm_mapping_set_error(PmMapping *self, const GError *error);
+void pm_mapping_set_external_address(PmMapping *self, guint32 address);
+/* the port that consumers and the bus call ExternalPort: TCP's, else UDP's */
+guint16 pm_mapping_get_external_port(const PmMapping *self);
+/* end of the earliest current lease (CLOCK_BOOTTIME µs), 0 without a lease */
+guint64 pm_mapping_get_expires(const PmMapping *self);
+/* the granted lifetime of the protocol whose lease ends first */
+guint32 pm_mapping_get_lifetime(const PmMapping *self);
+gboolean pm_mapping_is_transient(const PmMapping *self);
+
+const char *pm_mapping_state_to_string(PmMappingState state);
+const char *pm_scope_to_string(PmScope scope);
+gboolean pm_scope_from_string(const char *str, PmScope *out);
+const char *pm_origin_to_string(PmOrigin origin);
+/* "tcp" then "udp" for each set bit */
+char **pm_protocols_to_strv(guint protocols);
+char *pm_ipv4_to_string(guint32 address_be);
+/* PM_MAPPING_PATH_PREFIX "/N" */
+char *pm_mapping_get_path(const PmMapping *self);

@@ -1,0 +1,997 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "errors.h"
+#include "natpmp-provider.h"
+#include "natpmp-socket.h"
+
+/* a Refresh() caller is answered at the latest after this many unanswered sends (7.75 s):
+ * the mapping then shows renewing or retrying, and the run goes on */
+#define REFRESH_REPLY_AFTER_UNANSWERED 5
+#define DELETE_MAX_SENDS 2
+#define DELETE_TIMEOUT_USEC (5 * G_TIME_SPAN_SECOND)
+#define BACKOFF_FIRST_USEC (1 * G_TIME_SPAN_SECOND)
+#define BACKOFF_MAX_USEC (64 * G_TIME_SPAN_SECOND)
+
+typedef struct {
+	PmProvider parent;
+	guint32 gateway;
+	PmNatpmpClient *client;
+	guint listener_id;
+	GError *client_error; /* why there is no client (no default route, socket) */
+} PmNatpmpProvider;
+
+typedef enum {
+	RUN_NONE,
+	RUN_ACQUIRE,
+	RUN_RENEW,
+} RunKind;
+
+typedef enum {
+	STEP_MAP_FIRST,      /* TCP, or the only protocol, suggesting P */
+	STEP_MAP_UDP,        /* UDP suggesting TCP's port */
+	STEP_DELETE_UDP,     /* UDP differed: delete it ... */
+	STEP_MAP_UDP_AGAIN,  /* ... and ask once more */
+	STEP_DELETE_TCP,     /* still differs: delete TCP ... */
+	STEP_MAP_TCP_AGAIN,  /* ... and ask for TCP suggesting UDP's port */
+	STEP_REMAP_DELETE,   /* E != I on a mapping with consumers: delete at I, then I := E */
+	STEP_REQUIRE_DELETE, /* require-external-port not met: delete what was granted */
+	STEP_RENEW,          /* renew proto_index with its current E */
+} Step;
+
+typedef struct {
+	PmNatpmpProvider *provider;
+	PmMapping *mapping;
+	PmNatpmpCall *call;
+	PmTimer timer;          /* renewal or backoff */
+	PmTimer degraded_timer; /* no lease for two minutes */
+	RunKind run;
+	Step step;
+	guint proto_index;
+	guint16 suggest;
+	gboolean remapped;
+	guint backoff;
+	guint unanswered;
+	PmMappingPort pending[PM_PROTO_INDEX_COUNT]; /* this run's grants */
+	GArray *waiters;                              /* of Waiter */
+	/* stop */
+	PmProviderDoneFunc stop_done;
+	gpointer stop_data;
+	guint pending_deletes;
+} MapData;
+
+typedef struct {
+	PmProviderDoneFunc func;
+	gpointer user_data;
+} Waiter;
+
+static void run_step(MapData *d);
+static void run_step_done(MapData *d);
+static void run_acquire(MapData *d, guint16 suggest);
+
+static gboolean
+is_delete_step(Step step)
+{
+	return step == STEP_DELETE_UDP || step == STEP_DELETE_TCP || step == STEP_REMAP_DELETE ||
+	       step == STEP_REQUIRE_DELETE;
+}
+
+static PmNatpmpProvider *
+natpmp_provider(PmProvider *provider)
+{
+	return (PmNatpmpProvider *)provider;
+}
+
+static guint32
+requested_lifetime(MapData *d)
+{
+	if (d->mapping->lifetime != 0)
+		return d->mapping->lifetime;
+	if (d->provider->parent.config->lifetime != 0)
+		return d->provider->parent.config->lifetime;
+	return PM_NATPMP_DEFAULT_LIFETIME;
+}
+
+static gboolean
+same_port(MapData *d)
+{
+	return d->provider->parent.config->same_port;
+}
+
+static guint8
+proto_opcode(guint proto_index)
+{
+	return proto_index == PM_PROTO_INDEX_TCP ? PM_NATPMP_OP_MAP_TCP : PM_NATPMP_OP_MAP_UDP;
+}
+
+static const char *
+proto_name(guint proto_index)
+{
+	return proto_index == PM_PROTO_INDEX_TCP ? "tcp" : "udp";
+}
+
+static gboolean
+has_proto(MapData *d, guint proto_index)
+{
+	guint bit = proto_index == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
+	return (d->mapping->protocols & bit) != 0;
+}
+
+static guint
+first_proto(MapData *d)
+{
+	return has_proto(d, PM_PROTO_INDEX_TCP) ? PM_PROTO_INDEX_TCP : PM_PROTO_INDEX_UDP;
+}
+
+static gboolean
+has_lease(MapData *d)
+{
+	return pm_mapping_get_expires(d->mapping) > pm_scheduler_now(d->provider->parent.scheduler);
+}
+
+static void
+notify_waiters(MapData *d)
+{
+	g_autoptr(GArray) waiters = d->waiters;
+	d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	for (guint i = 0; i < waiters->len; i++) {
+		Waiter *w = &g_array_index(waiters, Waiter, i);
+		w->func(w->user_data);
+	}
+}
+
+static void
+set_state(MapData *d, PmMappingState state)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	/* degraded is retrying that has gone on too long: keep showing it */
+	if (state == PM_MAPPING_STATE_RETRYING && d->mapping->state == PM_MAPPING_STATE_DEGRADED)
+		return;
+	if (state == PM_MAPPING_STATE_ACTIVE || state == PM_MAPPING_STATE_FAILED)
+		pm_scheduler_disarm(scheduler, &d->degraded_timer);
+	else if (!pm_timer_is_armed(&d->degraded_timer) && !has_lease(d) &&
+		 d->mapping->state != PM_MAPPING_STATE_DEGRADED)
+		pm_scheduler_arm(scheduler, &d->degraded_timer,
+				 pm_scheduler_now(scheduler) + PM_NATPMP_DEGRADED_AFTER_USEC);
+	pm_mapping_set_state(d->mapping, state);
+}
+
+static void
+degraded_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	MapData *d = user_data;
+	if (has_lease(d) || d->mapping->state == PM_MAPPING_STATE_FAILED)
+		return;
+	g_warning("mapping %s has had no lease for %u s", d->mapping->name,
+		  (guint)(PM_NATPMP_DEGRADED_AFTER_USEC / G_USEC_PER_SEC));
+	pm_mapping_set_state(d->mapping, PM_MAPPING_STATE_DEGRADED);
+}
+
+static void
+issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
+      PmNatpmpPriority priority, guint max_sends, guint64 give_up_at);
+
+static void
+schedule_renewal(MapData *d)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	guint64 refresh = d->provider->parent.config->refresh_interval_usec;
+	guint64 renew_at = G_MAXUINT64;
+
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		PmMappingPort *port = &d->mapping->ports[p];
+		guint64 lifetime_usec, granted_at, after;
+		if (!has_proto(d, p) || port->expires == 0)
+			continue;
+		lifetime_usec = (guint64)port->lifetime * G_USEC_PER_SEC;
+		granted_at = port->expires - lifetime_usec;
+		/* RFC 6886 §3.3: renew from half the lifetime, earlier if asked */
+		after = lifetime_usec / 2;
+		if (refresh != 0 && refresh < after)
+			after = refresh;
+		renew_at = MIN(renew_at, granted_at + after);
+	}
+	if (renew_at != G_MAXUINT64)
+		pm_scheduler_arm(scheduler, &d->timer, renew_at);
+}
+
+static void
+schedule_backoff(MapData *d)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	guint64 wait = BACKOFF_FIRST_USEC << MIN(d->backoff, 6u);
+	wait = MIN(wait, BACKOFF_MAX_USEC);
+	wait += pm_scheduler_random_range(scheduler, 0, (guint32)(wait / 4) + 1);
+	d->backoff++;
+	d->run = RUN_NONE;
+	pm_scheduler_arm(scheduler, &d->timer, pm_scheduler_now(scheduler) + wait);
+}
+
+/* publish this run's grants on the mapping in one change */
+static void
+publish(MapData *d)
+{
+	PmMapping *m = d->mapping;
+	guint props = 0;
+	guint16 old_internal = m->internal_port;
+	guint16 old_external = pm_mapping_get_external_port(m);
+	guint32 old_lifetime = pm_mapping_get_lifetime(m);
+	guint64 old_expires = pm_mapping_get_expires(m);
+
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		if (!has_proto(d, p) || d->pending[p].expires == 0)
+			continue;
+		if (m->ports[p].internal_port != d->pending[p].internal_port ||
+		    m->ports[p].external_port != d->pending[p].external_port)
+			props |= PM_MAPPING_PROP_PORTS;
+		m->ports[p] = d->pending[p];
+	}
+	if (same_port(d))
+		m->internal_port = m->ports[first_proto(d)].internal_port;
+	if (m->internal_port != old_internal)
+		props |= PM_MAPPING_PROP_INTERNAL_PORT;
+	if (pm_mapping_get_external_port(m) != old_external)
+		props |= PM_MAPPING_PROP_EXTERNAL_PORT;
+	if (pm_mapping_get_lifetime(m) != old_lifetime)
+		props |= PM_MAPPING_PROP_LIFETIME;
+	if (pm_mapping_get_expires(m) != old_expires)
+		props |= PM_MAPPING_PROP_EXPIRES_AT;
+	if (pm_mapping_get_external_port(m) != 0)
+		m->suggested_external_port = pm_mapping_get_external_port(m);
+	pm_mapping_changed(m, props);
+}
+
+static void
+run_finished(MapData *d)
+{
+	PmMapping *m = d->mapping;
+	guint16 tcp = d->pending[PM_PROTO_INDEX_TCP].external_port;
+	guint16 udp = d->pending[PM_PROTO_INDEX_UDP].external_port;
+
+	d->run = RUN_NONE;
+	d->backoff = 0;
+	publish(d);
+	/* the address is still unknown if the gateway was not up when we first asked */
+	if (d->provider->parent.external_address == 0)
+		pm_natpmp_client_request_public_address(d->provider->client);
+	if (has_proto(d, PM_PROTO_INDEX_TCP) && has_proto(d, PM_PROTO_INDEX_UDP) && tcp != udp) {
+		g_autofree char *msg = g_strdup_printf(
+		    "PortUnavailable: the gateway gave TCP and UDP different external ports "
+		    "(tcp %u, udp %u); both are kept",
+		    tcp, udp);
+		pm_mapping_set_last_error(m, msg);
+	} else {
+		pm_mapping_set_last_error(m, NULL);
+	}
+	set_state(d, PM_MAPPING_STATE_ACTIVE);
+	g_debug("mapping %s active: external port %u", m->name, pm_mapping_get_external_port(m));
+	schedule_renewal(d);
+	notify_waiters(d);
+}
+
+static void
+fail_mapping(MapData *d, const GError *error)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	g_warning("mapping %s failed: %s", d->mapping->name, error->message);
+	d->run = RUN_NONE;
+	pm_scheduler_disarm(scheduler, &d->timer);
+	pm_mapping_set_error(d->mapping, error);
+	set_state(d, PM_MAPPING_STATE_FAILED);
+	notify_waiters(d);
+}
+
+/* the gateway did not answer, or answered 3/4: try again later, keeping any lease */
+static void
+retry_later(MapData *d, const GError *error)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	guint64 now = pm_scheduler_now(scheduler);
+
+	pm_mapping_set_error(d->mapping, error);
+	if (d->run == RUN_RENEW && has_lease(d)) {
+		/* repeat the same renewal until it succeeds or the lease ends */
+		d->run = RUN_NONE;
+		pm_scheduler_arm(scheduler, &d->timer, now + BACKOFF_FIRST_USEC);
+		return;
+	}
+	set_state(d, PM_MAPPING_STATE_RETRYING);
+	notify_waiters(d);
+	schedule_backoff(d);
+}
+
+static GError *
+result_error(MapData *d, guint16 result)
+{
+	g_autofree char *gateway = pm_ipv4_to_string(d->provider->gateway);
+	const char *name = pm_natpmp_result_to_string(result);
+
+	switch (result) {
+	case PM_NATPMP_RESULT_UNSUPPORTED_VERSION:
+		return g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
+				   "the gateway %s does not support NAT-PMP version 0 (result 1, "
+				   "%s): use a provider type the gateway speaks",
+				   gateway, name);
+	case PM_NATPMP_RESULT_REFUSED:
+		return g_error_new(PM_ERROR, PM_ERROR_REFUSED,
+				   "the gateway %s refused the mapping (result 2, %s): allow "
+				   "NAT-PMP mappings for this host and port on the gateway",
+				   gateway, name);
+	case PM_NATPMP_RESULT_NETWORK_FAILURE:
+		return g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
+				   "the gateway %s has no working external connection (result 3, "
+				   "%s); retrying",
+				   gateway, name);
+	case PM_NATPMP_RESULT_OUT_OF_RESOURCES:
+		return g_error_new(PM_ERROR, PM_ERROR_PORT_UNAVAILABLE,
+				   "the gateway %s has no free port or mapping left (result 4, "
+				   "%s); retrying",
+				   gateway, name);
+	case PM_NATPMP_RESULT_UNSUPPORTED_OPCODE:
+		return g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
+				   "the gateway %s does not support port mappings (result 5, %s): "
+				   "use a provider type the gateway speaks",
+				   gateway, name);
+	default:
+		break;
+	}
+	return g_error_new(PM_ERROR, PM_ERROR_REFUSED,
+			   "the gateway %s answered with the unknown result code %u: check the "
+			   "gateway's NAT-PMP implementation",
+			   gateway, result);
+}
+
+static void
+call_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *error,
+	gpointer user_data)
+{
+	MapData *d = user_data;
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmProvider *provider = &d->provider->parent;
+
+	if (response == NULL && error == NULL) {
+		/* a wait went unanswered */
+		d->unanswered++;
+		if (d->mapping->state == PM_MAPPING_STATE_REQUESTING)
+			set_state(d, PM_MAPPING_STATE_RETRYING);
+		if (d->unanswered == REFRESH_REPLY_AFTER_UNANSWERED)
+			notify_waiters(d);
+		return;
+	}
+	d->call = NULL;
+	d->unanswered = 0;
+
+	if (error != NULL) {
+		pm_provider_set_state(provider, PM_PROVIDER_STATE_DEGRADED, error->message);
+		/* a lost deletion is not worth a retry: the lease ends by itself */
+		if (is_delete_step(d->step)) {
+			run_step_done(d);
+			return;
+		}
+		retry_later(d, error);
+		return;
+	}
+	pm_provider_set_state(provider, PM_PROVIDER_STATE_READY, NULL);
+
+	if (response->result != PM_NATPMP_RESULT_SUCCESS && !is_delete_step(d->step)) {
+		g_autoptr(GError) e = result_error(d, response->result);
+		if (response->result == PM_NATPMP_RESULT_NETWORK_FAILURE ||
+		    response->result == PM_NATPMP_RESULT_OUT_OF_RESOURCES)
+			retry_later(d, e);
+		else
+			fail_mapping(d, e);
+		return;
+	}
+
+	switch (d->step) {
+	case STEP_MAP_FIRST:
+	case STEP_MAP_UDP:
+	case STEP_MAP_UDP_AGAIN:
+	case STEP_MAP_TCP_AGAIN:
+	case STEP_RENEW: {
+		PmMappingPort *port = &d->pending[d->proto_index];
+		port->internal_port =
+		    same_port(d) ? response->external_port : d->mapping->internal_port;
+		port->external_port = response->external_port;
+		port->lifetime = response->lifetime;
+		port->expires = pm_scheduler_now(scheduler) +
+				(guint64)response->lifetime * G_USEC_PER_SEC;
+		break;
+	}
+	default:
+		break;
+	}
+	run_step_done(d);
+}
+
+static void
+issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
+      PmNatpmpPriority priority, guint max_sends, guint64 give_up_at)
+{
+	PmNatpmpCallOptions options = {
+	    .request =
+		{
+		    .opcode = opcode,
+		    .internal_port = internal_port,
+		    .suggested_external_port = suggest,
+		    .lifetime = lifetime,
+		},
+	    .priority = priority,
+	    .max_sends = max_sends,
+	    .give_up_at = give_up_at,
+	};
+	d->call = pm_natpmp_client_call(d->provider->client, &options, call_cb, d);
+}
+
+static guint16
+request_internal_port(MapData *d)
+{
+	/* SamePort gateways forward E to E whatever is asked: ask with internal port 0 */
+	return same_port(d) ? 0 : d->mapping->internal_port;
+}
+
+static void
+issue_map(MapData *d, guint proto_index, guint16 suggest)
+{
+	guint64 expires = d->mapping->ports[proto_index].expires;
+	gboolean leased = expires > pm_scheduler_now(d->provider->parent.scheduler);
+	d->proto_index = proto_index;
+	/* with a live lease: the RFC schedule, never past the lease; without one: no give-up,
+	 * waits capped at 64 s */
+	issue(d, proto_opcode(proto_index), request_internal_port(d), suggest,
+	      requested_lifetime(d),
+	      d->run == RUN_RENEW ? PM_NATPMP_PRIORITY_RENEWAL : PM_NATPMP_PRIORITY_NORMAL,
+	      leased ? PM_NATPMP_RFC_MAX_SENDS : 0, leased ? expires : G_MAXUINT64);
+}
+
+static void
+issue_delete(MapData *d, guint proto_index)
+{
+	d->proto_index = proto_index;
+	issue(d, proto_opcode(proto_index), d->mapping->internal_port, 0, 0,
+	      PM_NATPMP_PRIORITY_NORMAL, DELETE_MAX_SENDS, G_MAXUINT64);
+}
+
+static void
+run_step(MapData *d)
+{
+	switch (d->step) {
+	case STEP_MAP_FIRST:
+		issue_map(d, first_proto(d), d->suggest);
+		break;
+	case STEP_MAP_UDP:
+	case STEP_MAP_UDP_AGAIN:
+		issue_map(d, PM_PROTO_INDEX_UDP, d->pending[PM_PROTO_INDEX_TCP].external_port);
+		break;
+	case STEP_DELETE_UDP:
+		issue_delete(d, PM_PROTO_INDEX_UDP);
+		break;
+	case STEP_DELETE_TCP:
+		issue_delete(d, PM_PROTO_INDEX_TCP);
+		break;
+	case STEP_MAP_TCP_AGAIN:
+		issue_map(d, PM_PROTO_INDEX_TCP, d->pending[PM_PROTO_INDEX_UDP].external_port);
+		break;
+	case STEP_REMAP_DELETE:
+	case STEP_REQUIRE_DELETE:
+		issue_delete(d, d->proto_index);
+		break;
+	case STEP_RENEW:
+		issue_map(d, d->proto_index, d->mapping->ports[d->proto_index].external_port);
+		break;
+	}
+}
+
+/* the next protocol after @after that the mapping has, or PM_PROTO_INDEX_COUNT */
+static guint
+next_proto(MapData *d, guint after)
+{
+	for (guint p = after + 1; p < PM_PROTO_INDEX_COUNT; p++) {
+		if (has_proto(d, p))
+			return p;
+	}
+	return PM_PROTO_INDEX_COUNT;
+}
+
+static void
+finish_acquire(MapData *d)
+{
+	PmMapping *m = d->mapping;
+	guint16 external = d->pending[first_proto(d)].external_port;
+
+	/* design §3 "Ports": a mapping whose consumers tell the application where to listen
+	 * asks once more with I = E, so both sides agree on one port */
+	if (m->has_consumers && !same_port(d) && m->origin == PM_ORIGIN_CONFIG && !d->remapped &&
+	    external != m->internal_port) {
+		g_message("mapping %s: gateway gave external port %u for internal port %u; "
+			  "re-mapping with internal port %u",
+			  m->name, external, m->internal_port, external);
+		d->remapped = TRUE;
+		d->step = STEP_REMAP_DELETE;
+		d->proto_index = first_proto(d);
+		d->suggest = external;
+		run_step(d);
+		return;
+	}
+	run_finished(d);
+}
+
+static void
+run_step_done(MapData *d)
+{
+	PmMapping *m = d->mapping;
+	guint16 tcp = d->pending[PM_PROTO_INDEX_TCP].external_port;
+	guint16 udp = d->pending[PM_PROTO_INDEX_UDP].external_port;
+	guint next;
+
+	switch (d->step) {
+	case STEP_MAP_FIRST:
+		if (m->require_external_port && d->suggest != 0 &&
+		    d->pending[first_proto(d)].external_port != d->suggest) {
+			d->step = STEP_REQUIRE_DELETE;
+			d->proto_index = first_proto(d);
+			run_step(d);
+			return;
+		}
+		if (has_proto(d, PM_PROTO_INDEX_TCP) && has_proto(d, PM_PROTO_INDEX_UDP)) {
+			d->step = STEP_MAP_UDP;
+			run_step(d);
+			return;
+		}
+		finish_acquire(d);
+		return;
+	case STEP_MAP_UDP:
+		/* SamePort gateways cannot delete one mapping (internal port 0 deletes all) */
+		if (udp == tcp || same_port(d)) {
+			finish_acquire(d);
+			return;
+		}
+		d->step = STEP_DELETE_UDP;
+		run_step(d);
+		return;
+	case STEP_DELETE_UDP:
+		d->step = STEP_MAP_UDP_AGAIN;
+		run_step(d);
+		return;
+	case STEP_MAP_UDP_AGAIN:
+		if (udp == tcp) {
+			finish_acquire(d);
+			return;
+		}
+		d->step = STEP_DELETE_TCP;
+		run_step(d);
+		return;
+	case STEP_DELETE_TCP:
+		d->step = STEP_MAP_TCP_AGAIN;
+		run_step(d);
+		return;
+	case STEP_MAP_TCP_AGAIN:
+		finish_acquire(d);
+		return;
+	case STEP_REMAP_DELETE:
+		next = next_proto(d, d->proto_index);
+		if (next < PM_PROTO_INDEX_COUNT) {
+			d->proto_index = next;
+			run_step(d);
+			return;
+		}
+		/* the old leases at the old internal port are gone */
+		memset(m->ports, 0, sizeof(m->ports));
+		m->internal_port = d->suggest;
+		pm_mapping_changed(m, PM_MAPPING_PROP_INTERNAL_PORT | PM_MAPPING_PROP_PORTS);
+		run_acquire(d, d->suggest);
+		return;
+	case STEP_REQUIRE_DELETE:
+		next = next_proto(d, d->proto_index);
+		if (next < PM_PROTO_INDEX_COUNT && d->pending[next].expires != 0) {
+			d->proto_index = next;
+			run_step(d);
+			return;
+		} else {
+			g_autoptr(GError) error = g_error_new(
+			    PM_ERROR, PM_ERROR_PORT_UNAVAILABLE,
+			    "external port %u is not available: the gateway offered %u", d->suggest,
+			    d->pending[first_proto(d)].external_port);
+			memset(d->pending, 0, sizeof(d->pending));
+			fail_mapping(d, error);
+		}
+		return;
+	case STEP_RENEW:
+		next = next_proto(d, d->proto_index);
+		if (next < PM_PROTO_INDEX_COUNT) {
+			d->proto_index = next;
+			run_step(d);
+			return;
+		}
+		/* a port change on renewal: align TCP and UDP again, with one re-map allowed */
+		if (has_proto(d, PM_PROTO_INDEX_TCP) && has_proto(d, PM_PROTO_INDEX_UDP) &&
+		    tcp != udp && !same_port(d) &&
+		    (tcp != m->ports[PM_PROTO_INDEX_TCP].external_port ||
+		     udp != m->ports[PM_PROTO_INDEX_UDP].external_port)) {
+			publish(d);
+			d->remapped = FALSE;
+			run_acquire(d, tcp);
+			return;
+		}
+		run_finished(d);
+		return;
+	}
+}
+
+static void
+run_acquire(MapData *d, guint16 suggest)
+{
+	pm_natpmp_call_cancel(d->call);
+	d->call = NULL;
+	pm_scheduler_disarm(d->provider->parent.scheduler, &d->timer);
+	d->run = RUN_ACQUIRE;
+	d->unanswered = 0;
+	memset(d->pending, 0, sizeof(d->pending));
+	d->suggest = suggest;
+	d->step = STEP_MAP_FIRST;
+	run_step(d);
+}
+
+static void
+run_renew(MapData *d)
+{
+	pm_natpmp_call_cancel(d->call);
+	d->call = NULL;
+	pm_scheduler_disarm(d->provider->parent.scheduler, &d->timer);
+	d->run = RUN_RENEW;
+	d->unanswered = 0;
+	memcpy(d->pending, d->mapping->ports, sizeof(d->pending));
+	d->step = STEP_RENEW;
+	d->proto_index = first_proto(d);
+	set_state(d, PM_MAPPING_STATE_RENEWING);
+	run_step(d);
+}
+
+/* start whatever run brings the mapping back: renew a live lease, else acquire again */
+static void
+run_again(MapData *d)
+{
+	if (has_lease(d) && d->mapping->state != PM_MAPPING_STATE_FAILED) {
+		run_renew(d);
+		return;
+	}
+	if (d->mapping->state == PM_MAPPING_STATE_FAILED ||
+	    d->mapping->state == PM_MAPPING_STATE_ACTIVE)
+		set_state(d, PM_MAPPING_STATE_RETRYING);
+	run_acquire(d, d->mapping->suggested_external_port);
+}
+
+static void
+timer_cb(PmTimer *timer, gpointer user_data)
+{
+	MapData *d = user_data;
+	if (d->run != RUN_NONE)
+		return;
+	run_again(d);
+}
+
+static MapData *
+map_data_new(PmNatpmpProvider *provider, PmMapping *mapping)
+{
+	MapData *d = g_new0(MapData, 1);
+	d->provider = provider;
+	d->mapping = mapping;
+	pm_timer_init(&d->timer, timer_cb, d);
+	pm_timer_init(&d->degraded_timer, degraded_timer_cb, d);
+	d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	return d;
+}
+
+static void
+map_data_free(MapData *d)
+{
+	PmScheduler *scheduler = d->provider->parent.scheduler;
+	pm_natpmp_call_cancel(d->call);
+	pm_scheduler_disarm(scheduler, &d->timer);
+	pm_scheduler_disarm(scheduler, &d->degraded_timer);
+	notify_waiters(d);
+	g_array_unref(d->waiters);
+	g_free(d);
+}
+
+static void
+natpmp_start(PmProvider *provider, PmMapping *mapping)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	MapData *d = map_data_new(self, mapping);
+
+	mapping->provider_data = d;
+	if (self->client == NULL) {
+		fail_mapping(d, self->client_error);
+		return;
+	}
+	set_state(d, PM_MAPPING_STATE_REQUESTING);
+	run_acquire(d, mapping->suggested_external_port);
+}
+
+static void
+stop_finish(MapData *d)
+{
+	PmProviderDoneFunc done = d->stop_done;
+	gpointer data = d->stop_data;
+	d->mapping->provider_data = NULL;
+	map_data_free(d);
+	if (done != NULL)
+		done(data);
+}
+
+static void
+delete_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *error,
+	  gpointer user_data)
+{
+	MapData *d = user_data;
+	if (response == NULL && error == NULL)
+		return;
+	if (error != NULL)
+		g_info("deleting mapping %s upstream: %s", d->mapping->name, error->message);
+	if (--d->pending_deletes == 0)
+		stop_finish(d);
+}
+
+static void
+natpmp_stop(PmProvider *provider, PmMapping *mapping, gboolean release, PmProviderDoneFunc done,
+	    gpointer user_data)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	PmScheduler *scheduler = provider->scheduler;
+	MapData *d = mapping->provider_data;
+
+	if (d == NULL) {
+		if (done != NULL)
+			done(user_data);
+		return;
+	}
+	pm_natpmp_call_cancel(d->call);
+	d->call = NULL;
+	d->run = RUN_NONE;
+	pm_scheduler_disarm(scheduler, &d->timer);
+	pm_scheduler_disarm(scheduler, &d->degraded_timer);
+	notify_waiters(d);
+	d->stop_done = done;
+	d->stop_data = user_data;
+
+	/* RFC 6886 §3.4: one deletion per protocol; SamePort mappings (internal port 0) are
+	 * left to expire, since port 0 with lifetime 0 deletes all of this host's mappings */
+	if (release && self->client != NULL && !same_port(d) && mapping->internal_port != 0) {
+		for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+			PmNatpmpCallOptions options = {
+			    .request =
+				{
+				    .opcode = proto_opcode(p),
+				    .internal_port = mapping->internal_port,
+				},
+			    .priority = PM_NATPMP_PRIORITY_NORMAL,
+			    .max_sends = DELETE_MAX_SENDS,
+			    .give_up_at = pm_scheduler_now(scheduler) + DELETE_TIMEOUT_USEC,
+			};
+			if (!has_proto(d, p))
+				continue;
+			g_debug("deleting mapping %s (%s %u) upstream", mapping->name, proto_name(p),
+				mapping->internal_port);
+			d->pending_deletes++;
+			pm_natpmp_client_call(self->client, &options, delete_cb, d);
+		}
+	}
+	if (d->pending_deletes == 0)
+		stop_finish(d);
+}
+
+static void
+natpmp_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc done,
+	       gpointer user_data)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	MapData *d = mapping->provider_data;
+	Waiter w = {done, user_data};
+
+	if (d == NULL || self->client == NULL) {
+		if (d != NULL && self->client_error != NULL)
+			fail_mapping(d, self->client_error);
+		done(user_data);
+		return;
+	}
+	g_array_append_val(d->waiters, w);
+	if (d->run != RUN_NONE)
+		return;
+	run_again(d);
+}
+
+typedef struct {
+	guint pending;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} RefreshAll;
+
+static void
+refresh_all_one_done(gpointer user_data)
+{
+	RefreshAll *r = user_data;
+	if (--r->pending > 0)
+		return;
+	r->done(r->user_data);
+	g_free(r);
+}
+
+static void
+on_reset(PmNatpmpClient *client, gpointer user_data)
+{
+	PmNatpmpProvider *self = user_data;
+	GHashTableIter iter;
+	gpointer key;
+
+	g_hash_table_iter_init(&iter, self->parent.mappings);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		PmMapping *mapping = key;
+		MapData *d = mapping->provider_data;
+		if (d == NULL || mapping->state == PM_MAPPING_STATE_FAILED)
+			continue;
+		/* already asking from scratch */
+		if (d->run == RUN_ACQUIRE && !has_lease(d))
+			continue;
+		if (has_lease(d))
+			set_state(d, PM_MAPPING_STATE_RENEWING);
+		/* each suggests its previous E; the client's FIFO sends them one by one */
+		run_acquire(d, mapping->suggested_external_port);
+	}
+}
+
+static void
+on_address(PmNatpmpClient *client, guint32 address, gpointer user_data)
+{
+	PmNatpmpProvider *self = user_data;
+	pm_provider_set_external_address(&self->parent, address);
+}
+
+static void
+provider_attach_client(PmNatpmpProvider *self, PmNatpmpClient *client)
+{
+	self->client = client;
+	self->gateway = pm_natpmp_client_get_gateway(client);
+	self->listener_id = pm_natpmp_client_add_listener(client, on_reset, on_address, self);
+	if (pm_natpmp_client_get_public_address(client) != 0)
+		pm_provider_set_external_address(&self->parent,
+						 pm_natpmp_client_get_public_address(client));
+	pm_natpmp_client_request_public_address(client);
+}
+
+static void
+provider_detach_client(PmNatpmpProvider *self)
+{
+	if (self->client == NULL)
+		return;
+	pm_natpmp_client_remove_listener(self->client, self->listener_id);
+	g_clear_pointer(&self->client, pm_natpmp_client_unref);
+}
+
+/* find the gateway (Gateway=, or the default route's) and open its client */
+static gboolean
+provider_open_client(PmNatpmpProvider *self, GError **error)
+{
+	const PmProviderConfig *config = self->parent.config;
+	guint32 gateway = 0;
+	PmNatpmpClient *client;
+
+	if (config->gateway != NULL) {
+		if (inet_pton(AF_INET, config->gateway, &gateway) != 1) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+				    "Gateway=%s is not an IPv4 address", config->gateway);
+			return FALSE;
+		}
+	} else if (!pm_natpmp_default_gateway(&gateway, error)) {
+		return FALSE;
+	}
+	if (self->client != NULL && pm_natpmp_client_get_gateway(self->client) == gateway)
+		return TRUE;
+	client = pm_natpmp_socket_client_get(self->parent.scheduler, gateway,
+					     config->port != 0 ? config->port
+							       : PM_NATPMP_SERVER_PORT,
+					     error);
+	if (client == NULL)
+		return FALSE;
+	provider_detach_client(self);
+	provider_attach_client(self, client);
+	return TRUE;
+}
+
+static void
+natpmp_refresh_all(PmProvider *provider, PmProviderDoneFunc done, gpointer user_data)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	g_autoptr(GError) error = NULL;
+	RefreshAll *r = g_new0(RefreshAll, 1);
+	GHashTableIter iter;
+	gpointer key;
+
+	r->done = done;
+	r->user_data = user_data;
+	r->pending = 1;
+	/* re-read the gateway: a default route may have appeared or moved */
+	if (!provider_open_client(self, &error)) {
+		g_clear_error(&self->client_error);
+		self->client_error = g_error_copy(error);
+		pm_provider_set_state(provider, PM_PROVIDER_STATE_FAILED, error->message);
+	} else {
+		g_clear_error(&self->client_error);
+		pm_natpmp_client_request_public_address(self->client);
+	}
+	g_hash_table_iter_init(&iter, provider->mappings);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		r->pending++;
+		natpmp_refresh(provider, key, refresh_all_one_done, r);
+	}
+	refresh_all_one_done(r);
+}
+
+static void
+natpmp_resumed(PmProvider *provider)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	/* the gateway may have rebooted while we slept: the answer re-checks its epoch */
+	if (self->client != NULL)
+		pm_natpmp_client_request_public_address(self->client);
+}
+
+static char *
+natpmp_get_gateway(PmProvider *provider)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	g_autofree char *address = NULL;
+	if (self->client == NULL)
+		return g_strdup("");
+	address = pm_ipv4_to_string(self->gateway);
+	return g_strdup_printf("%s:%u", address, pm_natpmp_client_get_port(self->client));
+}
+
+static void
+natpmp_finalize(PmProvider *provider)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	provider_detach_client(self);
+	g_clear_error(&self->client_error);
+}
+
+static const PmProviderClass natpmp_provider_class = {
+    .type = "natpmp",
+    .finalize = natpmp_finalize,
+    .start = natpmp_start,
+    .stop = natpmp_stop,
+    .refresh = natpmp_refresh,
+    .refresh_all = natpmp_refresh_all,
+    .resumed = natpmp_resumed,
+    .get_gateway = natpmp_get_gateway,
+};
+
+PmProvider *
+pm_natpmp_provider_new_with_client(const PmProviderConfig *config, PmScheduler *scheduler,
+				   PmNatpmpClient *client)
+{
+	PmNatpmpProvider *self = g_new0(PmNatpmpProvider, 1);
+	pm_provider_init(&self->parent, &natpmp_provider_class, config, scheduler);
+	provider_attach_client(self, pm_natpmp_client_ref(client));
+	return &self->parent;
+}
+
+PmProvider *
+pm_natpmp_provider_new(const PmProviderConfig *config, PmScheduler *scheduler, GError **error)
+{
+	PmNatpmpProvider *self = g_new0(PmNatpmpProvider, 1);
+	g_autoptr(GError) local_error = NULL;
+
+	pm_provider_init(&self->parent, &natpmp_provider_class, config, scheduler);
+	if (!provider_open_client(self, &local_error)) {
+		/* not fatal: mappings fail with this message and RefreshAll tries again */
+		g_warning("provider %s: %s", config->name, local_error->message);
+		pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_FAILED,
+				      local_error->message);
+		self->client_error = g_steal_pointer(&local_error);
+	}
+	return &self->parent;
+}

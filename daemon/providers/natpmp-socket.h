@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include "natpmp-client.h"
+
+/*
+ * The UDP transport of NAT-PMP clients: a socket connected to the gateway's port (so the
+ * kernel drops packets from anyone else and reports ICMP refusals as ECONNREFUSED) and a
+ * socket bound to 224.0.0.1:5350 with SO_REUSEPORT for announcements. Clients are shared:
+ * asking twice for the same gateway returns the same client.
+ */
+PmNatpmpClient *pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 port,
+					    GError **error);
+
+/* the gateway of the main table's IPv4 default route (/proc/net/route) */
+gboolean pm_natpmp_default_gateway(guint32 *gateway, GError **error);

@@ -1,0 +1,1096 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "errors.h"
+
+#define PROVIDER_RFC                                                                             \
+	"[Provider rfc]\n"                                                                       \
+	"Type=natpmp\n"
+
+static PmConfig *
+load(const char *text, GError **error)
+{
+	return pm_config_load_from_data(text, strlen(text), "test.conf", error);
+}
+
+static PmConfig *
+load_ok(const char *text)
+{
+	g_autoptr(GError) error = NULL;
+	PmConfig *config = load(text, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+	return config;
+}
+
+/* the whole message, so that the "FILE:LINE: [GROUP] KEY=VALUE: ..." shape is pinned */
+static void
+assert_load_error(const char *text, const char *message)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = load(text, &error);
+
+	g_assert_null(config);
+	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+	g_assert_cmpstr(error->message, ==, message);
+}
+
+/* only the start of the message: the location and what is wrong */
+static void
+assert_load_error_prefix(const char *text, const char *prefix)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = load(text, &error);
+
+	g_assert_null(config);
+	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+	if (!g_str_has_prefix(error->message, prefix))
+		g_error("message \"%s\" does not start with \"%s\"", error->message, prefix);
+	g_assert_null(strchr(error->message, '\n'));
+}
+
+static gboolean
+config_equal(const PmConfig *a, const PmConfig *b)
+{
+	if (g_strcmp0(a->daemon.default_provider, b->daemon.default_provider) != 0 ||
+	    a->daemon.release_on_stop != b->daemon.release_on_stop ||
+	    a->daemon.max_mappings_per_user != b->daemon.max_mappings_per_user ||
+	    a->daemon.reconcile_interval_usec != b->daemon.reconcile_interval_usec)
+		return FALSE;
+	if (a->providers->len != b->providers->len || a->mappings->len != b->mappings->len)
+		return FALSE;
+	for (guint i = 0; i < a->providers->len; i++) {
+		if (!pm_provider_config_equal(g_ptr_array_index(a->providers, i),
+					      g_ptr_array_index(b->providers, i)))
+			return FALSE;
+	}
+	for (guint i = 0; i < a->mappings->len; i++) {
+		if (!pm_mapping_config_equal(g_ptr_array_index(a->mappings, i),
+					     g_ptr_array_index(b->mappings, i)))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = g_build_filename(dir, name, NULL);
+
+	g_file_set_contents(path, text, -1, &error);
+	g_assert_no_error(error);
+}
+
+/* removes a directory made by a test, two levels deep at most */
+static void
+remove_tree(const char *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const char *name;
+
+	if (dir == NULL) {
+		g_unlink(path);
+		return;
+	}
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *child = g_build_filename(path, name, NULL);
+		if (g_file_test(child, G_FILE_TEST_IS_DIR))
+			remove_tree(child);
+		else
+			g_unlink(child);
+	}
+	g_rmdir(path);
+}
+
+static void
+test_parse_boolean(void)
+{
+	const struct {
+		const char *value;
+		gboolean valid;
+		gboolean result;
+	} cases[] = {
+	    {"yes", TRUE, TRUE},
+	    {"no", TRUE, FALSE},
+	    {"true", TRUE, TRUE},
+	    {"false", TRUE, FALSE},
+	    {"on", TRUE, TRUE},
+	    {"off", TRUE, FALSE},
+	    {"1", TRUE, TRUE},
+	    {"0", TRUE, FALSE},
+	    {"YES", TRUE, TRUE},
+	    {"False", TRUE, FALSE},
+	    {"oN", TRUE, TRUE},
+	    {"", FALSE, FALSE},
+	    {"y", FALSE, FALSE},
+	    {"2", FALSE, FALSE},
+	    {"yes ", FALSE, FALSE},
+	    {"enable", FALSE, FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		gboolean result = !cases[i].result;
+		g_assert_cmpint(pm_parse_boolean(cases[i].value, &result), ==, cases[i].valid);
+		if (cases[i].valid)
+			g_assert_cmpint(result, ==, cases[i].result);
+	}
+	g_assert_false(pm_parse_boolean(NULL, NULL));
+}
+
+static void
+test_parse_duration(void)
+{
+	const guint64 sec = G_USEC_PER_SEC;
+	const struct {
+		const char *value;
+		gboolean valid;
+		guint64 usec;
+	} cases[] = {
+	    {"0", TRUE, 0},
+	    {"45", TRUE, 45 * sec},
+	    {"45s", TRUE, 45 * sec},
+	    {"45 s", TRUE, 45 * sec},
+	    {"45sec", TRUE, 45 * sec},
+	    {"15min", TRUE, 15 * 60 * sec},
+	    {"15m", TRUE, 15 * 60 * sec},
+	    {"1min 30s", TRUE, 90 * sec},
+	    {"1min30s", TRUE, 90 * sec},
+	    {"2h", TRUE, 7200 * sec},
+	    {"1hr 1m 1s", TRUE, 3661 * sec},
+	    {"1d", TRUE, 86400 * sec},
+	    {"250ms", TRUE, 250000},
+	    {"7us", TRUE, 7},
+	    {" 10s ", TRUE, 10 * sec},
+	    {"18446744073709551615us", TRUE, G_MAXUINT64},
+	    {"", FALSE, 0},
+	    {"   ", FALSE, 0},
+	    {"s", FALSE, 0},
+	    {"abc", FALSE, 0},
+	    {"-5s", FALSE, 0},
+	    {"1.5s", FALSE, 0},
+	    {"10 parsecs", FALSE, 0},
+	    {"10S", FALSE, 0},
+	    {"1min 30", FALSE, 0},
+	    {"30 1min", FALSE, 0},
+	    {"5s,", FALSE, 0},
+	    {"18446744073709551616", FALSE, 0},
+	    {"18446744073709551616us", FALSE, 0},
+	    {"99999999999999999999999d", FALSE, 0},
+	    {"213503982336d", FALSE, 0},
+	    {"18446744073709551615us 1us", FALSE, 0},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		guint64 usec = 12345;
+		gboolean ok = pm_parse_duration_usec(cases[i].value, &usec);
+
+		if (ok != cases[i].valid)
+			g_error("\"%s\": expected %s",
+				cases[i].value,
+				cases[i].valid ? "ok" : "error");
+		if (ok)
+			g_assert_cmpuint(usec, ==, cases[i].usec);
+	}
+	g_assert_false(pm_parse_duration_usec(NULL, NULL));
+}
+
+static void
+test_parse_list(void)
+{
+	const struct {
+		const char *value;
+		const char *joined;
+	} cases[] = {
+	    {"a,b,c", "a|b|c"},
+	    {"a b\tc", "a|b|c"},
+	    {"a, b ,c  ,, d", "a|b|c|d"},
+	    {" , ,, ", ""},
+	    {"", ""},
+	    {"single", "single"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_auto(GStrv) items = pm_split_list(cases[i].value);
+		g_autofree char *joined = g_strjoinv("|", items);
+		g_assert_cmpstr(joined, ==, cases[i].joined);
+	}
+	{
+		g_auto(GStrv) items = pm_split_list(NULL);
+		g_assert_nonnull(items);
+		g_assert_null(items[0]);
+	}
+}
+
+static void
+test_parse_port(void)
+{
+	const struct {
+		const char *value;
+		gboolean valid;
+		guint16 port;
+	} cases[] = {
+	    {"1", TRUE, 1},
+	    {"5351", TRUE, 5351},
+	    {"65535", TRUE, 65535},
+	    {"0", FALSE, 0},
+	    {"65536", FALSE, 0},
+	    {"abc", FALSE, 0},
+	    {"", FALSE, 0},
+	    {"-1", FALSE, 0},
+	    {"80a", FALSE, 0},
+	    {"99999999999999999999999", FALSE, 0},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		guint16 port = 7;
+		g_assert_cmpint(pm_parse_port(cases[i].value, &port), ==, cases[i].valid);
+		if (cases[i].valid)
+			g_assert_cmpuint(port, ==, cases[i].port);
+	}
+	g_assert_false(pm_parse_port(NULL, NULL));
+}
+
+static void
+test_parse_protocols(void)
+{
+	const guint both = PM_PROTOCOL_TCP | PM_PROTOCOL_UDP;
+	const struct {
+		const char *value;
+		gboolean valid;
+		guint protocols;
+	} cases[] = {
+	    {"tcp", TRUE, PM_PROTOCOL_TCP},
+	    {"UDP", TRUE, PM_PROTOCOL_UDP},
+	    {"tcp,udp", TRUE, both},
+	    {"udp tcp", TRUE, both},
+	    {"both", TRUE, both},
+	    {"Both", TRUE, both},
+	    {"tcp tcp", TRUE, PM_PROTOCOL_TCP},
+	    {"", FALSE, 0},
+	    {" , ", FALSE, 0},
+	    {"sctp", FALSE, 0},
+	    {"tcp,icmp", FALSE, 0},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		guint protocols = 0;
+		g_assert_cmpint(pm_parse_protocols(cases[i].value, &protocols), ==, cases[i].valid);
+		if (cases[i].valid)
+			g_assert_cmpuint(protocols, ==, cases[i].protocols);
+	}
+	g_assert_cmpstr(pm_protocol_to_string(PM_PROTOCOL_TCP), ==, "tcp");
+	g_assert_cmpstr(pm_protocol_to_string(PM_PROTOCOL_UDP), ==, "udp");
+}
+
+static void
+test_name_is_valid(void)
+{
+	g_autofree char *name64 = g_strnfill(64, 'a');
+	g_autofree char *name65 = g_strnfill(65, 'a');
+
+	g_assert_true(pm_name_is_valid("torrent"));
+	g_assert_true(pm_name_is_valid("a_B-9"));
+	g_assert_true(pm_name_is_valid(name64));
+	g_assert_false(pm_name_is_valid(name65));
+	g_assert_false(pm_name_is_valid(""));
+	g_assert_false(pm_name_is_valid(NULL));
+	g_assert_false(pm_name_is_valid("bad/name"));
+	g_assert_false(pm_name_is_valid("a b"));
+	g_assert_false(pm_name_is_valid("é"));
+}
+
+static void
+test_defaults(void)
+{
+	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping web]\n"
+							 "InternalPort=8080\n");
+	const PmProviderConfig *provider;
+	const PmMappingConfig *mapping;
+
+	g_assert_null(config->daemon.default_provider);
+	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_TRANSIENT);
+	g_assert_cmpuint(config->daemon.max_mappings_per_user, ==, 4);
+	g_assert_cmpuint(config->daemon.reconcile_interval_usec, ==, 300 * G_USEC_PER_SEC);
+
+	g_assert_cmpuint(config->providers->len, ==, 1);
+	provider = g_ptr_array_index(config->providers, 0);
+	g_assert_cmpstr(provider->name, ==, "rfc");
+	g_assert_cmpint(provider->type, ==, PM_PROVIDER_TYPE_NATPMP);
+	g_assert_null(provider->gateway);
+	g_assert_false(provider->same_port);
+	g_assert_cmpuint(provider->lifetime, ==, 7200);
+	g_assert_cmpuint(provider->refresh_interval_usec, ==, 0);
+	g_assert_cmpuint(provider->port, ==, 5351);
+
+	g_assert_cmpuint(config->mappings->len, ==, 1);
+	mapping = g_ptr_array_index(config->mappings, 0);
+	g_assert_cmpstr(mapping->name, ==, "web");
+	g_assert_cmpstr(mapping->provider, ==, "rfc");
+	g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
+	g_assert_cmpuint(mapping->internal_port, ==, 8080);
+	g_assert_cmpuint(mapping->external_port, ==, 0);
+	g_assert_cmpuint(mapping->lifetime, ==, 0);
+	g_assert_nonnull(mapping->consumers);
+	g_assert_null(mapping->consumers[0]);
+
+	g_assert_cmpuint(config->warnings->len, ==, 0);
+	g_assert_cmpuint(config->files->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(config->files, 0), ==, "test.conf");
+}
+
+static void
+test_every_key(void)
+{
+	g_autoptr(PmConfig) config = load_ok("# comment\n"
+					     "[Daemon]\n"
+					     "DefaultProvider=vpn\n"
+					     "ReleaseOnStop=all\n"
+					     "MaxMappingsPerUser = 0\n"
+					     "ReconcileInterval=1min 30s\n"
+					     "\n"
+					     "[Provider vpn]\n"
+					     "Type=natpmp\n"
+					     "Gateway=10.2.0.1\n"
+					     "SamePort=yes\n"
+					     "Lifetime=60\n"
+					     "RefreshInterval=45s\n"
+					     "Port=15351\n"
+					     "\n"
+					     "[Provider rfc]\n"
+					     "Type=natpmp\n"
+					     "Gateway=auto\n"
+					     "SamePort=off\n"
+					     "Lifetime=2h\n"
+					     "\n"
+					     "[Mapping torrent]\n"
+					     "Provider=rfc\n"
+					     "Protocols=tcp\n"
+					     "InternalPort=51413\n"
+					     "ExternalPort=51414\n"
+					     "Lifetime=1h\n"
+					     "Consumers=\n"
+					     "\n"
+					     "[Mapping game]\n"
+					     "Protocols=udp\n");
+	const PmProviderConfig *vpn = pm_config_find_provider(config, "vpn");
+	const PmProviderConfig *rfc = pm_config_find_provider(config, "rfc");
+	const PmMappingConfig *torrent = pm_config_find_mapping(config, "torrent");
+	const PmMappingConfig *game = pm_config_find_mapping(config, "game");
+
+	g_assert_cmpstr(config->daemon.default_provider, ==, "vpn");
+	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_ALL);
+	g_assert_cmpuint(config->daemon.max_mappings_per_user, ==, 0);
+	g_assert_cmpuint(config->daemon.reconcile_interval_usec, ==, 90 * G_USEC_PER_SEC);
+
+	g_assert_nonnull(vpn);
+	g_assert_cmpstr(vpn->gateway, ==, "10.2.0.1");
+	g_assert_true(vpn->same_port);
+	g_assert_cmpuint(vpn->lifetime, ==, 60);
+	g_assert_cmpuint(vpn->refresh_interval_usec, ==, 45 * G_USEC_PER_SEC);
+	g_assert_cmpuint(vpn->port, ==, 15351);
+	g_assert_nonnull(rfc);
+	g_assert_null(rfc->gateway);
+	g_assert_false(rfc->same_port);
+	g_assert_cmpuint(rfc->lifetime, ==, 7200);
+
+	g_assert_nonnull(torrent);
+	g_assert_cmpstr(torrent->provider, ==, "rfc");
+	g_assert_cmpuint(torrent->protocols, ==, PM_PROTOCOL_TCP);
+	g_assert_cmpuint(torrent->internal_port, ==, 51413);
+	g_assert_cmpuint(torrent->external_port, ==, 51414);
+	g_assert_cmpuint(torrent->lifetime, ==, 3600);
+	g_assert_null(torrent->consumers[0]);
+
+	/* the default provider has SamePort=yes: no InternalPort= needed */
+	g_assert_nonnull(game);
+	g_assert_cmpstr(game->provider, ==, "vpn");
+	g_assert_cmpuint(game->protocols, ==, PM_PROTOCOL_UDP);
+	g_assert_cmpuint(game->internal_port, ==, 0);
+
+	g_assert_null(pm_config_find_provider(config, "nope"));
+	g_assert_null(pm_config_find_mapping(config, "nope"));
+	g_assert_null(pm_config_find_mapping(config, NULL));
+	g_assert_cmpstr(pm_config_get_default_provider(config), ==, "vpn");
+	g_assert_cmpuint(config->warnings->len, ==, 0);
+}
+
+static void
+test_release_on_stop(void)
+{
+	g_autoptr(PmConfig) config = load_ok("[Daemon]\nReleaseOnStop=none\n");
+
+	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_NONE);
+	assert_load_error("[Daemon]\nReleaseOnStop=some\n",
+			  "test.conf:2: [Daemon] ReleaseOnStop=some: unknown policy; "
+			  "accepted values: transient, all, none");
+	assert_load_error_prefix("[Daemon]\nMaxMappingsPerUser=-1\n",
+				 "test.conf:2: [Daemon] MaxMappingsPerUser=-1: not a count; "
+				 "accepted values: ");
+	assert_load_error_prefix("[Daemon]\nReconcileInterval=0\n",
+				 "test.conf:2: [Daemon] ReconcileInterval=0: too short; ");
+	assert_load_error_prefix("[Daemon]\nReconcileInterval=soon\n",
+				 "test.conf:2: [Daemon] ReconcileInterval=soon: not a duration; "
+				 "accepted values: ");
+}
+
+static void
+test_bad_headers(void)
+{
+	g_autofree char *name65 = g_strnfill(65, 'x');
+	g_autofree char *long_text = g_strdup_printf("[Daemon]\n\n[Mapping %s]\n", name65);
+	g_autofree char *long_prefix =
+	    g_strdup_printf("test.conf:3: [Mapping %s]: the name is 65 bytes long", name65);
+
+	assert_load_error_prefix("[Daemon]\n[Mapping]\n",
+				 "test.conf:2: [Mapping]: a name is required: [Mapping NAME]; "
+				 "accepted: [Daemon], [Gateway], [STUN]");
+	assert_load_error_prefix("# x\n[Mapping  x]\n",
+				 "test.conf:2: [Mapping  x]: exactly one space goes between "
+				 "Mapping and the name; accepted: ");
+	assert_load_error_prefix("\n\n\n[Mapping bad/name]\nInternalPort=1\n",
+				 "test.conf:4: [Mapping bad/name]: the name has a character "
+				 "other than A-Z a-z 0-9 _ -; accepted: ");
+	assert_load_error_prefix("[Foo]\n", "test.conf:1: [Foo]: unknown group; accepted: ");
+	assert_load_error_prefix("[daemon]\n", "test.conf:1: [daemon]: unknown group; ");
+	assert_load_error_prefix(long_text, long_prefix);
+	assert_load_error_prefix("[Mapping x\n", "test.conf:1: [Mapping x: a group header is ");
+	assert_load_error_prefix("[]\n", "test.conf:1: []: unknown group; ");
+	assert_load_error_prefix("[Mapping x]y\n", "test.conf:1: [Mapping x]y: a group header ");
+	assert_load_error("[Daemon]\n[Foo]\n",
+			  "test.conf:2: [Foo]: unknown group; accepted: [Daemon], [Gateway], "
+			  "[STUN], [ControlPlane], [WireGuard], [Provider NAME], [Mapping NAME], "
+			  "[Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "
+			  "A-Z a-z 0-9 _ -");
+}
+
+static void
+test_unsupported_headers(void)
+{
+	assert_load_error("[Daemon]\n[Gateway]\nListen=192.168.88.2\n",
+			  "test.conf:2: [Gateway]: this group is not supported by this version "
+			  "of portmapd yet; accepted: [Daemon], [Provider NAME], [Mapping NAME]");
+	assert_load_error_prefix("[STUN]\n", "test.conf:1: [STUN]: this group is not supported");
+	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
+	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
+	assert_load_error_prefix("[Consumer qbt]\n", "test.conf:1: [Consumer qbt]: this group ");
+	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
+}
+
+static void
+test_syntax(void)
+{
+	assert_load_error("[Daemon]\nnonsense\n",
+			  "test.conf:2: nonsense: not a [GROUP] header, a KEY=VALUE line or a # "
+			  "comment");
+	assert_load_error_prefix("ReleaseOnStop=all\n[Daemon]\n",
+				 "test.conf:1: ReleaseOnStop=all: outside of any group");
+	assert_load_error_prefix("[Daemon]\n; ini comment\n", "test.conf:2: ; ini comment: not");
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop[de]=all\n",
+				 "test.conf:2: ReleaseOnStop[de]=: localized keys");
+	assert_load_error_prefix("[Daemon]\n=all\n", "test.conf:2: =all: not a [GROUP]");
+	/* control characters are not echoed raw */
+	assert_load_error_prefix("[Daemon]\n\x1b[31mred\n", "test.conf:2: ?[31mred: not");
+}
+
+static void
+test_unknown_key(void)
+{
+	assert_load_error(PROVIDER_RFC "Foo=bar\n",
+			  "test.conf:3: [Provider rfc] Foo=bar: unknown key; accepted keys: "
+			  "Type, Gateway, SamePort, Lifetime, RefreshInterval, Port");
+	assert_load_error("[Daemon]\nDefaultprovider=x\n",
+			  "test.conf:2: [Daemon] Defaultprovider=x: unknown key; accepted keys: "
+			  "DefaultProvider, ReleaseOnStop, MaxMappingsPerUser, ReconcileInterval");
+	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nURL=http://x\n",
+			  "test.conf:5: [Mapping m] URL=http://x: unknown key; accepted keys: "
+			  "Provider, Protocols, InternalPort, ExternalPort, Lifetime, Consumers");
+}
+
+static void
+test_provider_type(void)
+{
+	assert_load_error("[Daemon]\n\n[Provider vpn]\nGateway=10.2.0.1\n",
+			  "test.conf:3: [Provider vpn]: Type= is required: set Type=natpmp");
+	assert_load_error("[Provider vpn]\nType=upnp\n",
+			  "test.conf:2: [Provider vpn] Type=upnp: unknown provider type; "
+			  "accepted values: natpmp, natpmp-http, pia");
+	assert_load_error("[Provider vpn]\nType=natpmp-http\nURL=http://gluetun:8000\n",
+			  "test.conf:2: [Provider vpn] Type=natpmp-http: not supported by this "
+			  "version of portmapd yet; accepted values: natpmp");
+	assert_load_error_prefix("[Provider vpn]\nType=pia\n",
+				 "test.conf:2: [Provider vpn] Type=pia: not supported by this "
+				 "version of portmapd yet");
+	/* case matters for keywords */
+	assert_load_error_prefix("[Provider vpn]\nType=NATPMP\n",
+				 "test.conf:2: [Provider vpn] Type=NATPMP: unknown provider type");
+}
+
+static void
+test_provider_values(void)
+{
+	assert_load_error("[Provider vpn]\nType=natpmp\nGateway=fe80::1\n",
+			  "test.conf:3: [Provider vpn] Gateway=fe80::1: not an IPv4 address; "
+			  "accepted values: auto (the default route's gateway), or a dotted IPv4 "
+			  "address such as 10.2.0.1");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nGateway=router.lan\n",
+				 "test.conf:3: [Provider vpn] Gateway=router.lan: not an IPv4");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nGateway=10.2.0\n",
+				 "test.conf:3: [Provider vpn] Gateway=10.2.0: not an IPv4");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nGateway=\n",
+				 "test.conf:3: [Provider vpn] Gateway=: not an IPv4");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nSamePort=maybe\n",
+				 "test.conf:3: [Provider vpn] SamePort=maybe: not a boolean; "
+				 "accepted values: yes, no, true, false, on, off, 1, 0");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nLifetime=0\n",
+				 "test.conf:3: [Provider vpn] Lifetime=0: out of range; "
+				 "accepted values: a whole number of seconds from 1 to 4294967295");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nLifetime=4294967296\n",
+				 "test.conf:3: [Provider vpn] Lifetime=4294967296: out of range");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nLifetime=1500ms\n",
+				 "test.conf:3: [Provider vpn] Lifetime=1500ms: not a whole number "
+				 "of seconds");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nLifetime=long\n",
+				 "test.conf:3: [Provider vpn] Lifetime=long: not a duration");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nRefreshInterval=10ms\n",
+				 "test.conf:3: [Provider vpn] RefreshInterval=10ms: too short");
+	assert_load_error_prefix("[Provider vpn]\nType=natpmp\nPort=0\n",
+				 "test.conf:3: [Provider vpn] Port=0: not a port number; "
+				 "accepted values: 1 to 65535");
+	{
+		g_autoptr(PmConfig) config = load_ok("[Provider vpn]\nType=natpmp\n"
+						     "Lifetime=4294967295\nRefreshInterval=0\n");
+		const PmProviderConfig *vpn = pm_config_find_provider(config, "vpn");
+		g_assert_cmpuint(vpn->lifetime, ==, G_MAXUINT32);
+		g_assert_cmpuint(vpn->refresh_interval_usec, ==, 0);
+	}
+}
+
+static void
+test_mapping_values(void)
+{
+	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=0\n",
+			  "test.conf:4: [Mapping m] InternalPort=0: not a port number; "
+			  "accepted values: 1 to 65535");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=65536\n",
+				 "test.conf:4: [Mapping m] InternalPort=65536: not a port number");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=abc\n",
+				 "test.conf:4: [Mapping m] InternalPort=abc: not a port number");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nExternalPort=0\n",
+				 "test.conf:5: [Mapping m] ExternalPort=0: not a port number");
+	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=\n",
+			  "test.conf:5: [Mapping m] Protocols=: empty; accepted values: tcp, "
+			  "udp, both, several separated by commas or spaces");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=tcp,sctp\n",
+				 "test.conf:5: [Mapping m] Protocols=tcp,sctp: not a list of "
+				 "protocols");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nLifetime=1.5s\n",
+				 "test.conf:5: [Mapping m] Lifetime=1.5s: not a duration");
+	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=qbt, portfile\n",
+			  "test.conf:5: [Mapping m] Consumers=qbt, portfile: Consumer qbt is not "
+			  "defined; accepted values: none: [Consumer NAME] is not supported by "
+			  "this version of portmapd yet");
+	assert_load_error("[Provider a]\nType=natpmp\n[Mapping m]\nInternalPort=1\nProvider=b\n",
+			  "test.conf:5: [Mapping m] Provider=b: no such provider; accepted "
+			  "values: a");
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n"
+								  "Protocols=Both\nLifetime=0\n");
+		const PmMappingConfig *m = pm_config_find_mapping(config, "m");
+		g_assert_cmpuint(m->protocols, ==, PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
+		g_assert_cmpuint(m->lifetime, ==, 0);
+	}
+}
+
+static void
+test_missing_internal_port(void)
+{
+	assert_load_error(PROVIDER_RFC "\n[Mapping web]\nProtocols=tcp\n",
+			  "test.conf:4: [Mapping web]: InternalPort= is required: set the port "
+			  "the application listens on (provider rfc has SamePort=no)");
+}
+
+static void
+test_same_port(void)
+{
+	g_autoptr(PmConfig) config = load_ok("[Provider proton]\n"
+					     "Type=natpmp\n"
+					     "Gateway=10.2.0.1\n"
+					     "SamePort=yes\n"
+					     "[Mapping torrent]\n"
+					     "InternalPort=51413\n"
+					     "[Mapping other]\n"
+					     "Protocols=tcp\n");
+	const PmMappingConfig *torrent = pm_config_find_mapping(config, "torrent");
+	const PmMappingConfig *other = pm_config_find_mapping(config, "other");
+
+	g_assert_cmpuint(torrent->internal_port, ==, 0);
+	g_assert_cmpuint(other->internal_port, ==, 0);
+	g_assert_cmpuint(config->warnings->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(config->warnings, 0),
+			==,
+			"test.conf:6: [Mapping torrent] InternalPort=51413: ignored: provider "
+			"proton has SamePort=yes, so the internal port is the external port the "
+			"gateway grants; remove InternalPort=");
+	/* internal port 0 never conflicts: two SamePort mappings are two leases */
+	g_assert_cmpuint(config->mappings->len, ==, 2);
+}
+
+static void
+test_default_provider(void)
+{
+	/* a single provider is the default */
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n");
+		g_assert_cmpstr(pm_config_get_default_provider(config), ==, "rfc");
+		g_assert_cmpstr(pm_config_find_mapping(config, "m")->provider, ==, "rfc");
+	}
+	/* several, with DefaultProvider= */
+	{
+		g_autoptr(PmConfig) config = load_ok("[Provider a]\nType=natpmp\n"
+						     "[Provider b]\nType=natpmp\n"
+						     "[Mapping m]\nInternalPort=1\n"
+						     "[Daemon]\nDefaultProvider=b\n");
+		g_assert_cmpstr(pm_config_get_default_provider(config), ==, "b");
+		g_assert_cmpstr(pm_config_find_mapping(config, "m")->provider, ==, "b");
+	}
+	/* several, with Provider= but no default */
+	{
+		g_autoptr(PmConfig) config = load_ok("[Provider a]\nType=natpmp\n"
+						     "[Provider b]\nType=natpmp\n"
+						     "[Mapping m]\nInternalPort=1\nProvider=a\n");
+		g_assert_null(pm_config_get_default_provider(config));
+	}
+	/* several, neither */
+	assert_load_error("[Provider a]\nType=natpmp\n"
+			  "[Provider b]\nType=natpmp\n"
+			  "[Mapping m]\nInternalPort=1\n",
+			  "test.conf:5: [Mapping m]: Provider= is required: several providers "
+			  "and no [Daemon] DefaultProvider=: set Provider=");
+	/* none at all */
+	assert_load_error("[Mapping m]\nInternalPort=1\n",
+			  "test.conf:1: [Mapping m]: Provider= is required: no [Provider NAME] "
+			  "is defined: add one");
+	/* a default that does not exist */
+	assert_load_error("[Daemon]\nDefaultProvider=c\n"
+			  "[Provider a]\nType=natpmp\n"
+			  "[Provider b]\nType=natpmp\n",
+			  "test.conf:2: [Daemon] DefaultProvider=c: no such provider; accepted "
+			  "values: a, b");
+	assert_load_error("[Daemon]\nDefaultProvider=c\n",
+			  "test.conf:2: [Daemon] DefaultProvider=c: no such provider; accepted "
+			  "values: none: no [Provider NAME] is defined");
+	/* no providers and no mappings: fine */
+	{
+		g_autoptr(PmConfig) config = load_ok("[Daemon]\n");
+		g_assert_null(pm_config_get_default_provider(config));
+	}
+}
+
+static void
+test_conflict(void)
+{
+	assert_load_error(PROVIDER_RFC "[Mapping a]\nInternalPort=8080\n"
+				       "[Mapping b]\nProtocols=udp tcp\nInternalPort=8080\n",
+			  "test.conf:7: [Mapping b] InternalPort=8080: tcp port 8080 of provider "
+			  "rfc is already mapped by [Mapping a] (test.conf:4); accepted values: a "
+			  "port that no other mapping of provider rfc uses for tcp");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping a]\nProtocols=udp\nInternalPort=53\n"
+					      "[Mapping b]\nInternalPort=53\n",
+				 "test.conf:7: [Mapping b] InternalPort=53: udp port 53 of "
+				 "provider rfc is already mapped by [Mapping a] (test.conf:5)");
+	/* different protocols, or different providers, do not conflict */
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Provider vpn]\nType=natpmp\n"
+								  "[Mapping a]\nProvider=rfc\n"
+								  "Protocols=tcp\nInternalPort=80\n"
+								  "[Mapping b]\nProvider=rfc\n"
+								  "Protocols=udp\nInternalPort=80\n"
+								  "[Mapping c]\nProvider=vpn\n"
+								  "InternalPort=80\n");
+		g_assert_cmpuint(config->mappings->len, ==, 3);
+	}
+}
+
+static void
+test_dropins(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("portmap-config-XXXXXX", &error);
+	g_autofree char *main_path = NULL;
+	g_autofree char *dropin_dir = NULL;
+	g_autofree char *path_a = NULL;
+	g_autofree char *path_b = NULL;
+	g_autofree char *expected = NULL;
+	g_autoptr(PmConfig) config = NULL;
+	const PmProviderConfig *provider;
+	const PmMappingConfig *mapping;
+
+	g_assert_no_error(error);
+	main_path = g_build_filename(dir, "portmapd.conf", NULL);
+	dropin_dir = g_build_filename(dir, "portmapd.conf.d", NULL);
+	path_a = g_build_filename(dropin_dir, "10-a.conf", NULL);
+	path_b = g_build_filename(dropin_dir, "20-b.conf", NULL);
+	g_assert_cmpint(g_mkdir(dropin_dir, 0700), ==, 0);
+
+	write_file(dir,
+		   "portmapd.conf",
+		   "[Provider vpn]\n"
+		   "Type=natpmp\n"
+		   "Gateway=10.2.0.1\n"
+		   "Lifetime=60\n"
+		   "\n"
+		   "[Mapping web]\n"
+		   "InternalPort=8080\n");
+	/* written first but read second: the order is the name's, not the directory's */
+	write_file(dropin_dir,
+		   "20-b.conf",
+		   "# b wins over a\n"
+		   "[Provider vpn]\n"
+		   "Lifetime=120\n");
+	write_file(dropin_dir,
+		   "10-a.conf",
+		   "[Provider vpn]\n"
+		   "Lifetime=90\n"
+		   "RefreshInterval=30s\n"
+		   "[Mapping web]\n"
+		   "Protocols=tcp\n");
+	write_file(dropin_dir, "30-c.conf.disabled", "[Foo]\n");
+	write_file(dropin_dir, "README", "not a config file\n");
+	write_file(dropin_dir, ".05-hidden.conf", "[Foo]\n");
+
+	config = pm_config_load(main_path, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+	provider = pm_config_find_provider(config, "vpn");
+	g_assert_cmpstr(provider->gateway, ==, "10.2.0.1");
+	g_assert_cmpuint(provider->lifetime, ==, 120);
+	g_assert_cmpuint(provider->refresh_interval_usec, ==, 30 * G_USEC_PER_SEC);
+	mapping = pm_config_find_mapping(config, "web");
+	g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP);
+	g_assert_cmpuint(mapping->internal_port, ==, 8080);
+	g_assert_cmpuint(config->files->len, ==, 3);
+	g_assert_cmpstr(g_ptr_array_index(config->files, 0), ==, main_path);
+	g_assert_cmpstr(g_ptr_array_index(config->files, 1), ==, path_a);
+	g_assert_cmpstr(g_ptr_array_index(config->files, 2), ==, path_b);
+	g_clear_pointer(&config, pm_config_free);
+
+	/* a bad value that won is reported at the drop-in that set it */
+	write_file(dropin_dir,
+		   "20-b.conf",
+		   "# b wins over a\n"
+		   "[Provider vpn]\n"
+		   "\n"
+		   "Lifetime=forever\n");
+	config = pm_config_load(main_path, &error);
+	g_assert_null(config);
+	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+	expected =
+	    g_strdup_printf("%s:4: [Provider vpn] Lifetime=forever: not a duration;", path_b);
+	g_assert_true(g_str_has_prefix(error->message, expected));
+	g_clear_error(&error);
+	g_clear_pointer(&expected, g_free);
+
+	/* a bad header in a drop-in */
+	write_file(dropin_dir, "20-b.conf", "\n[Provider vpn/2]\n");
+	config = pm_config_load(main_path, &error);
+	g_assert_null(config);
+	expected = g_strdup_printf("%s:2: [Provider vpn/2]: ", path_b);
+	g_assert_true(g_str_has_prefix(error->message, expected));
+	g_clear_error(&error);
+	g_clear_pointer(&expected, g_free);
+
+	/* a missing key is reported at the header of the file that first had the group */
+	write_file(dropin_dir, "20-b.conf", "[Provider other]\nGateway=10.0.0.1\n");
+	config = pm_config_load(main_path, &error);
+	g_assert_null(config);
+	expected = g_strdup_printf("%s:1: [Provider other]: Type= is required", path_b);
+	g_assert_true(g_str_has_prefix(error->message, expected));
+	g_clear_error(&error);
+	g_clear_pointer(&expected, g_free);
+
+	/* drop-ins without a main file */
+	g_assert_cmpint(g_unlink(main_path), ==, 0);
+	write_file(dropin_dir, "10-a.conf", "[Provider vpn]\nLifetime=90\n");
+	write_file(dropin_dir, "20-b.conf", "[Provider vpn]\nType=natpmp\n");
+	config = pm_config_load(main_path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(config->files->len, ==, 2);
+	g_assert_cmpuint(pm_config_find_provider(config, "vpn")->lifetime, ==, 90);
+
+	remove_tree(dir);
+}
+
+static void
+test_missing_main_file(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("portmap-config-XXXXXX", &error);
+	g_autofree char *path = g_build_filename(dir, "portmapd.conf", NULL);
+	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(PmConfig) empty = pm_config_new_empty();
+
+	g_assert_no_error(error);
+	config = pm_config_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+	g_assert_cmpuint(config->files->len, ==, 0);
+	g_assert_cmpuint(config->providers->len, ==, 0);
+	g_assert_cmpuint(config->mappings->len, ==, 0);
+	g_assert_true(config_equal(config, empty));
+	g_clear_pointer(&config, pm_config_free);
+
+	/* a main file that cannot be read is an error, not an empty configuration */
+	g_assert_cmpint(g_mkdir(path, 0700), ==, 0);
+	config = pm_config_load(path, &error);
+	g_assert_null(config);
+	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+	g_clear_error(&error);
+	g_rmdir(path);
+
+	if (geteuid() != 0) {
+		write_file(dir, "portmapd.conf", "[Daemon]\n");
+		g_assert_cmpint(g_chmod(path, 0), ==, 0);
+		config = pm_config_load(path, &error);
+		g_assert_null(config);
+		g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+		g_clear_error(&error);
+	}
+
+	remove_tree(dir);
+}
+
+static void
+test_round_trip(void)
+{
+	const char *texts[] = {
+	    "",
+	    PROVIDER_RFC "[Mapping m]\nInternalPort=1\n",
+	    "[Daemon]\n"
+	    "DefaultProvider=vpn\n"
+	    "ReleaseOnStop=none\n"
+	    "MaxMappingsPerUser=17\n"
+	    "ReconcileInterval=1min 30s 250ms\n"
+	    "[Provider vpn]\n"
+	    "Type=natpmp\n"
+	    "Gateway=10.2.0.1\n"
+	    "SamePort=yes\n"
+	    "Lifetime=1d\n"
+	    "RefreshInterval=1s 7us\n"
+	    "Port=5350\n"
+	    "[Provider rfc]\n"
+	    "Type=natpmp\n"
+	    "RefreshInterval=45s\n"
+	    "[Mapping torrent]\n"
+	    "InternalPort=51413\n"
+	    "[Mapping web]\n"
+	    "Provider=rfc\n"
+	    "Protocols=tcp\n"
+	    "InternalPort=8080\n"
+	    "ExternalPort=80\n"
+	    "Lifetime=3600\n"
+	    "[Mapping dns]\n"
+	    "Provider=rfc\n"
+	    "Protocols=udp\n"
+	    "InternalPort=53\n",
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
+		g_autoptr(PmConfig) config = load_ok(texts[i]);
+		g_autofree char *data = pm_config_to_data(config);
+		g_autoptr(PmConfig) again = load_ok(data);
+		g_autofree char *data2 = pm_config_to_data(again);
+
+		g_assert_true(config_equal(config, again));
+		g_assert_cmpstr(data, ==, data2);
+	}
+}
+
+static void
+test_equal(void)
+{
+	PmProviderConfig a = {"vpn", PM_PROVIDER_TYPE_NATPMP, "10.2.0.1", TRUE, 60, 0, 5351};
+	PmProviderConfig b = a;
+	char *no_consumers[] = {NULL};
+	char *consumers[] = {"qbt", NULL};
+	PmMappingConfig m = {"m", "vpn", PM_PROTOCOL_TCP, 1, 0, 0, NULL};
+	PmMappingConfig n = m;
+
+	g_assert_true(pm_provider_config_equal(&a, &b));
+	b.gateway = NULL;
+	g_assert_false(pm_provider_config_equal(&a, &b));
+	b = a;
+	b.refresh_interval_usec = 1;
+	g_assert_false(pm_provider_config_equal(&a, &b));
+	b = a;
+	b.port = 1;
+	g_assert_false(pm_provider_config_equal(&a, &b));
+	g_assert_false(pm_provider_config_equal(&a, NULL));
+
+	n.consumers = no_consumers;
+	g_assert_true(pm_mapping_config_equal(&m, &n));
+	n.consumers = consumers;
+	g_assert_false(pm_mapping_config_equal(&m, &n));
+	n = m;
+	n.protocols |= PM_PROTOCOL_UDP;
+	g_assert_false(pm_mapping_config_equal(&m, &n));
+	n = m;
+	n.external_port = 2;
+	g_assert_false(pm_mapping_config_equal(&m, &n));
+	n = m;
+	n.lifetime = 2;
+	g_assert_false(pm_mapping_config_equal(&m, &n));
+	n = m;
+	n.provider = "other";
+	g_assert_false(pm_mapping_config_equal(&m, &n));
+}
+
+static void
+test_invalid_utf8(void)
+{
+	const char bad[] = "[Daemon]\nReleaseOnStop=\xff\xfe\n";
+	const char nul[] = "[Daemon]\n\nReleaseOnStop=all\0\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = NULL;
+
+	config = pm_config_load_from_data(bad, sizeof(bad) - 1, "bad.conf", &error);
+	g_assert_null(config);
+	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+	g_assert_true(g_str_has_prefix(error->message, "bad.conf:2: invalid UTF-8"));
+	g_clear_error(&error);
+
+	config = pm_config_load_from_data(nul, sizeof(nul) - 1, "nul.conf", &error);
+	g_assert_null(config);
+	g_assert_true(g_str_has_prefix(error->message, "nul.conf:3: invalid UTF-8 or a NUL"));
+	g_clear_error(&error);
+
+	config = pm_config_load_from_data(NULL, 0, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+}
+
+/* nothing may crash or leak, whatever the bytes; a message is always one line of UTF-8 */
+static void
+check_arbitrary(const char *data, gsize len)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = pm_config_load_from_data(data, len, "fuzz.conf", &error);
+
+	if (config == NULL) {
+		g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+		g_assert_true(g_utf8_validate(error->message, -1, NULL));
+		g_assert_null(strchr(error->message, '\n'));
+		return;
+	}
+	g_assert_no_error(error);
+	{
+		g_autofree char *text = pm_config_to_data(config);
+		g_autoptr(PmConfig) again = load_ok(text);
+		g_assert_true(config_equal(config, again));
+	}
+}
+
+static void
+test_garbage(void)
+{
+	const char *seed_text = "[Daemon]\n"
+				"DefaultProvider=vpn\n"
+				"ReconcileInterval=1min 30s\n"
+				"[Provider vpn]\n"
+				"Type=natpmp\n"
+				"Gateway=10.2.0.1\n"
+				"SamePort=no\n"
+				"[Mapping torrent]\n"
+				"Protocols=tcp, udp\n"
+				"InternalPort=51413\n";
+	const char alphabet[] = "[]=#\n \tabcDMPTyesno0123456789,.:/-_é\r";
+	g_autoptr(GRand) rand = g_rand_new_with_seed(20240601);
+	gsize seed_len = strlen(seed_text);
+
+	for (guint i = 0; i < 300; i++) {
+		gsize len = (gsize)g_rand_int_range(rand, 0, 200);
+		g_autofree char *buf = g_malloc(len + 1);
+
+		/* raw bytes */
+		for (gsize j = 0; j < len; j++)
+			buf[j] = (char)g_rand_int_range(rand, 0, 256);
+		check_arbitrary(buf, len);
+
+		/* text made of the syntax's own characters, more likely to get far */
+		for (gsize j = 0; j < len; j++) {
+			buf[j] = alphabet[g_rand_int_range(rand, 0, sizeof(alphabet) - 1)];
+		}
+		check_arbitrary(buf, len);
+	}
+	for (guint i = 0; i < 300; i++) {
+		g_autofree char *buf = g_strdup(seed_text);
+		guint flips = (guint)g_rand_int_range(rand, 1, 4);
+
+		/* a valid file with a few bytes changed */
+		for (guint j = 0; j < flips; j++) {
+			gsize pos = (gsize)g_rand_int_range(rand, 0, (gint32)seed_len);
+			buf[pos] = (char)g_rand_int_range(rand, 1, 256);
+		}
+		check_arbitrary(buf, (gsize)g_rand_int_range(rand, 0, (gint32)seed_len + 1));
+	}
+}
+
+static void
+test_example(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path =
+	    g_test_build_filename(G_TEST_DIST, "..", "..", "data", "portmapd.conf.example", NULL);
+	g_autoptr(PmConfig) config = NULL;
+
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_test_skip("no example configuration");
+		return;
+	}
+	config = pm_config_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+	g_assert_cmpuint(config->providers->len, ==, 2);
+	g_assert_nonnull(pm_config_find_mapping(config, "torrent"));
+	g_assert_cmpstr(pm_config_find_provider(config, "proton")->gateway, ==, "10.2.0.1");
+	g_assert_true(pm_config_find_provider(config, "proton")->same_port);
+	g_assert_cmpuint(config->warnings->len, ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/parse/boolean", test_parse_boolean);
+	g_test_add_func("/config/parse/duration", test_parse_duration);
+	g_test_add_func("/config/parse/list", test_parse_list);
+	g_test_add_func("/config/parse/port", test_parse_port);
+	g_test_add_func("/config/parse/protocols", test_parse_protocols);
+	g_test_add_func("/config/parse/name", test_name_is_valid);
+	g_test_add_func("/config/defaults", test_defaults);
+	g_test_add_func("/config/every-key", test_every_key);
+	g_test_add_func("/config/daemon", test_release_on_stop);
+	g_test_add_func("/config/header/bad", test_bad_headers);
+	g_test_add_func("/config/header/unsupported", test_unsupported_headers);
+	g_test_add_func("/config/syntax", test_syntax);
+	g_test_add_func("/config/unknown-key", test_unknown_key);
+	g_test_add_func("/config/provider/type", test_provider_type);
+	g_test_add_func("/config/provider/values", test_provider_values);
+	g_test_add_func("/config/mapping/values", test_mapping_values);
+	g_test_add_func("/config/mapping/missing-internal-port", test_missing_internal_port);
+	g_test_add_func("/config/mapping/same-port", test_same_port);
+	g_test_add_func("/config/default-provider", test_default_provider);
+	g_test_add_func("/config/conflict", test_conflict);
+	g_test_add_func("/config/dropins", test_dropins);
+	g_test_add_func("/config/missing-main-file", test_missing_main_file);
+	g_test_add_func("/config/round-trip", test_round_trip);
+	g_test_add_func("/config/equal", test_equal);
+	g_test_add_func("/config/invalid-utf8", test_invalid_utf8);
+	g_test_add_func("/config/garbage", test_garbage);
+	g_test_add_func("/config/example", test_example);
+	return g_test_run();
+}
