@@ -6,6 +6,8 @@
 #include "errors.h"
 #include "natpmp-client.h"
 
+#define PUBLIC_ADDRESS_MAX_SENDS 3
+
 struct _PmNatpmpCall {
 	PmNatpmpClient *client;
 	PmNatpmpCallOptions options;
@@ -346,7 +348,9 @@ pm_natpmp_client_request_public_address(PmNatpmpClient *self)
 	PmNatpmpCallOptions options = {
 	    .request = {.opcode = PM_NATPMP_OP_PUBLIC_ADDRESS},
 	    .priority = PM_NATPMP_PRIORITY_NORMAL,
-	    .max_sends = PM_NATPMP_RFC_MAX_SENDS,
+	    /* a hint, asked again on every announcement and refresh: it must not hold the
+	     * FIFO for 127 s in front of mapping requests when the gateway is silent */
+	    .max_sends = PUBLIC_ADDRESS_MAX_SENDS,
 	    .give_up_at = G_MAXUINT64,
 	};
 	if (self->public_address_call != NULL)
