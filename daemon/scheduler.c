@@ -40,6 +40,8 @@ struct _PmScheduler {
 	gint fd;
 	guint64 fd_deadline; /* what the timerfd is set to, G_MAXUINT64 when disarmed */
 	gboolean dispatching;
+	gint64 realtime_offset; /* CLOCK_REALTIME − CLOCK_BOOTTIME, µs */
+	gboolean have_realtime_offset;
 };
 
 static guint64
@@ -307,8 +309,18 @@ pm_scheduler_to_realtime(PmScheduler *self, guint64 boottime_us)
 		boot_now = self->boottime_us;
 		real_now = self->realtime_us;
 	} else {
+		gint64 offset;
 		real_now = pm_scheduler_clock_us(CLOCK_REALTIME);
 		boot_now = pm_scheduler_clock_us(CLOCK_BOOTTIME);
+		/* the same instant must convert to the same value on every call (a property
+		 * read and its PropertiesChanged agree): keep one offset until the wall clock
+		 * really moves against the boot clock */
+		offset = (gint64)real_now - (gint64)boot_now;
+		if (!self->have_realtime_offset || ABS(offset - self->realtime_offset) > 100000) {
+			self->realtime_offset = offset;
+			self->have_realtime_offset = TRUE;
+		}
+		real_now = (guint64)((gint64)boot_now + self->realtime_offset);
 	}
 	if (boottime_us >= boot_now) {
 		return pm_scheduler_add_saturated(real_now, boottime_us - boot_now);

@@ -77,6 +77,7 @@ class Bus:
             raise AssertionError("dbus-daemon did not start")
 
     def stop(self):
+        self.proc.stdout.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

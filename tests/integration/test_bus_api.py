@@ -1,0 +1,291 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The bus contract and the CLI, on loopback only: a private system bus, the scripted
+NAT-PMP gateway on 127.0.0.1 and the built portmapd and portmapctl. The lab tests
+(test_portmapd.py) cover traffic through real NATs; these cover the interface."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.join(HERE, "..", "..")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lab"))
+
+from test_portmapd import (BUS_NAME, ERROR_PREFIX, MANAGER_IFACE, MANAGER_PATH,  # noqa: E402
+                           MAPPING_IFACE, PORTMAPCTL, PORTMAPD, Bus)
+
+import gi  # noqa: E402
+
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib  # noqa: E402
+
+FAKEGW = os.path.join(HERE, "..", "lab", "fake-natpmp-gateway")
+
+
+def interface_signature(iface):
+    """The comparable shape of an <interface>: members, argument names, types, directions,
+    property types and access, and the EmitsChangedSignal annotations."""
+    shape = {}
+    for m in iface.findall("method"):
+        shape[("method", m.get("name"))] = [
+            (a.get("name"), a.get("type"), a.get("direction", "in")) for a in m.findall("arg")]
+    for s in iface.findall("signal"):
+        shape[("signal", s.get("name"))] = [(a.get("name"), a.get("type"))
+                                            for a in s.findall("arg")]
+    for p in iface.findall("property"):
+        emits = [a.get("value") for a in p.findall("annotation")
+                 if a.get("name") == "org.freedesktop.DBus.Property.EmitsChangedSignal"]
+        shape[("property", p.get("name"))] = (p.get("type"), p.get("access"),
+                                              emits[0] if emits else "true")
+    return shape
+
+
+class BusApiTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="portmap-api-")
+        os.chmod(self.workdir, 0o755)
+        self.addCleanup(shutil.rmtree, self.workdir, True)
+        self.bus = Bus(self.workdir)
+        self.addCleanup(self.bus.stop)
+        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        self.fake = subprocess.Popen(["/usr/bin/python3", FAKEGW, "--listen", "127.0.0.1:0",
+                                      "--public-address", "11.0.0.2"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.addCleanup(self.stop_process, self.fake)
+        self.addCleanup(self.fake.stdout.close)
+        line = self.fake.stdout.readline().split()
+        self.assertEqual(line[0], "READY", "the fake gateway did not start")
+        self.fake_port = int(line[2])
+        self.config = os.path.join(self.workdir, "portmapd.conf")
+        with open(self.config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "[Mapping web]\nProvider=lab\nProtocols=tcp\nInternalPort=8080\n")
+        self.log = open(os.path.join(self.workdir, "portmapd.log"), "w")
+        self.addCleanup(self.log.close)
+        self.daemon = subprocess.Popen([PORTMAPD, "--config", self.config, "--state-dir",
+                                        os.path.join(self.workdir, "state")],
+                                       env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_process, self.daemon)
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            self.bus.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.addCleanup(self.conn.close_sync, None)
+        self.wait_for(lambda: self.call_dbus("NameHasOwner", GLib.Variant("(s)", (BUS_NAME,))),
+                      10)
+        self.wait_for(lambda: self.mapping_state("web") == "active", 10)
+
+    @staticmethod
+    def stop_process(p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def wait_for(self, predicate, timeout):
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > end:
+                self.fail("timed out")
+            time.sleep(0.02)
+
+    def call_dbus(self, method, args):
+        return self.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                   "org.freedesktop.DBus", method, args, None,
+                                   Gio.DBusCallFlags.NONE, 2000, None).unpack()[0]
+
+    def call(self, method, args=None, path=MANAGER_PATH, iface=MANAGER_IFACE):
+        reply = self.conn.call_sync(BUS_NAME, path, iface, method, args, None,
+                                    Gio.DBusCallFlags.NONE, 10000, None)
+        return reply.unpack()
+
+    def mapping_state(self, name):
+        for m in self.call("ListMappings")[0]:
+            if m[1] == name:
+                return m[3]
+        return None
+
+    def mapping_path(self, name):
+        return [m[0] for m in self.call("ListMappings")[0] if m[1] == name][0]
+
+    def ctl(self, *args, env=None):
+        return subprocess.run([PORTMAPCTL, *args], env=env or self.env, capture_output=True,
+                              text=True, timeout=60)
+
+    # ---- the documented contract is the live one ----
+
+    def check_interface(self, path, name, xml_file):
+        live = ET.fromstring(self.call("Introspect", None, path,
+                                       "org.freedesktop.DBus.Introspectable")[0])
+        doc = ET.parse(os.path.join(SRCDIR, "dbus", xml_file)).getroot()
+        live_iface = [i for i in live.findall("interface") if i.get("name") == name]
+        doc_iface = [i for i in doc.findall("interface") if i.get("name") == name]
+        self.assertEqual(len(live_iface), 1, f"{name} not served at {path}")
+        self.assertEqual(len(doc_iface), 1, f"{name} not documented in {xml_file}")
+        live_shape = interface_signature(live_iface[0])
+        doc_shape = interface_signature(doc_iface[0])
+        self.assertEqual(sorted(live_shape), sorted(doc_shape))
+        for key in live_shape:
+            self.assertEqual(live_shape[key], doc_shape[key], f"{name} {key}")
+        # every member carries documentation (a comment right before it)
+        with open(os.path.join(SRCDIR, "dbus", xml_file)) as f:
+            text = f.read()
+        for kind, member in doc_shape:
+            tag = f'<{kind} name="{member}"'
+            before = text[:text.index(tag)].rstrip()
+            self.assertTrue(before.endswith("-->"), f"{member} is not documented")
+
+    def test_manager_interface_matches_xml(self):
+        self.check_interface(MANAGER_PATH, MANAGER_IFACE, "org.portmap.Manager.xml")
+
+    def test_mapping_interface_matches_xml(self):
+        self.check_interface(self.mapping_path("web"), MAPPING_IFACE, "org.portmap.Mapping.xml")
+
+    def test_object_manager_and_describe(self):
+        objects = self.call("GetManagedObjects", None, MANAGER_PATH,
+                            "org.freedesktop.DBus.ObjectManager")[0]
+        path = self.mapping_path("web")
+        self.assertIn(path, objects)
+        self.assertEqual(objects[path][MAPPING_IFACE]["Name"], "web")
+        describe = json.loads(self.call("Describe")[0])
+        for key in ("Version", "State", "DefaultProvider", "ExternalAddress", "PublicEndpoint",
+                    "NATType", "MappingBehavior", "FilteringBehavior", "GatewayMappings",
+                    "Providers", "Mappings"):
+            self.assertIn(key, describe)
+        self.assertEqual(describe["State"], "ok")
+        self.assertEqual(describe["ExternalAddress"], "11.0.0.2")
+        mapping = describe["Mappings"][0]
+        for key in ("Path", "Name", "Provider", "State", "Protocols", "Scope", "Origin",
+                    "OwnerUID", "InternalAddress", "InternalPort", "ExternalAddress",
+                    "ExternalPort", "Ports", "Lifetime", "ExpiresAt", "PortValidUntil",
+                    "Description", "LastError", "Consumers"):
+            self.assertIn(key, mapping)
+        self.assertEqual(mapping["Origin"], "config")
+        self.assertEqual(mapping["Scope"], "persistent")
+        self.assertGreater(mapping["ExpiresAt"], time.time() * 1e6)
+        # STUN is not configured: a plain answer
+        with self.assertRaises(GLib.Error) as cm:
+            self.call("DiscoverEndpoint")
+        self.assertEqual(Gio.DBusError.get_remote_error(cm.exception),
+                         ERROR_PREFIX + "NotSupported")
+        self.assertIn("[STUN]", cm.exception.message)
+
+    def test_config_mapping_cannot_be_removed_on_the_bus(self):
+        with self.assertRaises(GLib.Error) as cm:
+            self.call("Remove", None, self.mapping_path("web"), MAPPING_IFACE)
+        self.assertEqual(Gio.DBusError.get_remote_error(cm.exception),
+                         ERROR_PREFIX + "NotSupported")
+        self.assertEqual(self.mapping_state("web"), "active")
+
+    def test_unprivileged_caller_is_denied_and_nothing_changes(self):
+        before = self.call("ListMappings")[0]
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        for args in (["add", "tcp", "9100"], ["refresh"], ["reload"], ["remove", "web"]):
+            cp = subprocess.run(nobody + [PORTMAPCTL, "--no-ask-password", *args], env=self.env,
+                                capture_output=True, text=True, timeout=30)
+            self.assertEqual(cp.returncode, 1, args)
+            # the daemon's own message reaches the user
+            self.assertIn("only root", cp.stderr, args)
+        # reading is open to everyone
+        cp = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             PORTMAPCTL, "list", "--no-legend"], env=self.env,
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("web", cp.stdout)
+        self.assertEqual(before, self.call("ListMappings")[0])
+
+    # ---- portmapctl ----
+
+    def test_portmapctl_status_list_port_json(self):
+        cp = self.ctl("status")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("web", cp.stdout)
+        self.assertIn("11.0.0.2", cp.stdout)
+        cp = self.ctl("--json=short", "status")
+        self.assertEqual(json.loads(cp.stdout)["Mappings"][0]["Name"], "web")
+        cp = self.ctl("--json=short", "list")
+        self.assertEqual([m["Name"] for m in json.loads(cp.stdout)], ["web"])
+        cp = self.ctl("list")
+        self.assertIn("1 mappings listed.", cp.stdout.replace("1 mapping listed.",
+                                                              "1 mappings listed."))
+        self.assertNotIn("listed", self.ctl("list", "--no-legend").stdout)
+        cp = self.ctl("port", "web")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(int(cp.stdout), self.call("Get", GLib.Variant(
+            "(ss)", (MAPPING_IFACE, "ExternalPort")), self.mapping_path("web"),
+            "org.freedesktop.DBus.Properties")[0])
+
+    def test_portmapctl_add_remove_and_errors(self):
+        cp = self.ctl("add", "both", "9200", "--name", "game", "--description", "a game")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        port = int(cp.stdout)
+        self.assertEqual(self.mapping_state("game"), "active")
+        self.assertEqual(int(self.ctl("port", "game").stdout), port)
+        # port without NAME is ambiguous now
+        cp = self.ctl("port")
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn("game", cp.stderr)
+        # duplicate: the daemon's message, exit 1
+        cp = self.ctl("add", "tcp", "9200")
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn("game", cp.stderr)
+        cp = self.ctl("remove", "game")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIsNone(self.mapping_state("game"))
+        cp = self.ctl("remove", "game")
+        self.assertEqual(cp.returncode, 1)
+        # usage errors are exit 2
+        for args in (("add", "sctp", "80"), ("add", "tcp", "70000"), ("frobnicate",),
+                     ("--json=loud", "status")):
+            self.assertEqual(self.ctl(*args).returncode, 2, args)
+
+    def test_portmapctl_add_runs_command_while_mapping_lives(self):
+        cp = self.ctl("add", "tcp", "9300", "--", "sh", "-c",
+                      'echo "$PORTMAP_INTERNAL_PORT $PORTMAP_EXTERNAL_PORT '
+                      '$PORTMAP_EXTERNAL_ADDRESS"; exit 3')
+        self.assertEqual(cp.returncode, 3, cp.stderr)
+        internal, external, address = cp.stdout.split()
+        self.assertEqual(internal, "9300")
+        self.assertGreater(int(external), 0)
+        self.assertEqual(address, "11.0.0.2")
+        # client scope: gone with portmapctl
+        self.wait_for(lambda: not any(m[5] == "client" for m in self.call("ListMappings")[0]),
+                      5)
+
+    def test_portmapctl_without_daemon(self):
+        self.stop_process(self.daemon)
+        cp = self.ctl("status")
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn("not running", cp.stderr)
+
+    def test_sigterm_exits_zero_and_keeps_config_mapping(self):
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+        with open(os.path.join(self.workdir, "state", "state.json")) as f:
+            self.assertIn("web", json.load(f)["Mappings"])
+
+    def test_invalid_config_exits_2_naming_file_and_line(self):
+        bad = os.path.join(self.workdir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("[Provider lab]\nType=natpmp\nSamePort=maybe\n")
+        cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
+                            text=True, timeout=10)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("bad.conf:3", cp.stderr)
+        self.assertIn("SamePort=maybe", cp.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
