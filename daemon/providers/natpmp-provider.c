@@ -293,9 +293,11 @@ retry_later(MapData *d, const GError *error)
 
 	pm_mapping_set_error(d->mapping, error);
 	if (d->run == RUN_RENEW && has_lease(d)) {
-		/* repeat the same renewal until it succeeds or the lease ends */
+		/* repeat the same renewal until it succeeds or the lease ends; this run is
+		 * over, so a Refresh() caller is answered now, not at the lease's end */
 		d->run = RUN_NONE;
 		pm_scheduler_arm(scheduler, &d->timer, now + BACKOFF_FIRST_USEC);
+		notify_waiters(d);
 		return;
 	}
 	set_state(d, PM_MAPPING_STATE_RETRYING);
@@ -616,6 +618,13 @@ run_step_done(MapData *d)
 			run_acquire(d, tcp);
 			return;
 		}
+		/* E changed on renewal: that allows one more re-map (design §3 "Ports") */
+		if (d->pending[first_proto(d)].external_port !=
+		    m->ports[first_proto(d)].external_port) {
+			d->remapped = FALSE;
+			finish_acquire(d);
+			return;
+		}
 		run_finished(d);
 		return;
 	}
@@ -717,7 +726,9 @@ stop_finish(MapData *d)
 {
 	PmProviderDoneFunc done = d->stop_done;
 	gpointer data = d->stop_data;
-	d->mapping->provider_data = NULL;
+	/* the mapping may have been started again meanwhile (Reload): leave that run alone */
+	if (d->mapping->provider_data == d)
+		d->mapping->provider_data = NULL;
 	map_data_free(d);
 	if (done != NULL)
 		done(data);
