@@ -30,7 +30,6 @@ struct _PmManager {
 	char *last_state;
 	/* mappings per state, so State costs O(1) with 10 000 mappings */
 	guint state_counts[PM_MAPPING_STATE_FAILED + 1];
-	GHashTable *counted; /* PmMapping → the state it is counted in, + 1 */
 
 	/* mappings being deleted upstream: kept alive until their provider is done */
 	guint stopping;
@@ -78,7 +77,6 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->mappings = g_tree_new_full(id_compare, NULL, NULL, NULL);
 	self->mappings_by_name = g_hash_table_new(g_str_hash, g_str_equal);
-	self->counted = g_hash_table_new(NULL, NULL);
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
@@ -106,7 +104,6 @@ pm_manager_free(PmManager *self)
 	g_ptr_array_unref(self->providers);
 	g_tree_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
-	g_hash_table_unref(self->counted);
 	g_array_unref(self->refresh_waiters);
 	g_array_unref(self->refresh_next);
 	if (self->restored != NULL)
@@ -449,14 +446,12 @@ json_port(JsonObject *obj, const char *member)
 static void
 count_state(PmManager *self, PmMapping *m, gboolean add)
 {
-	gpointer old = g_hash_table_lookup(self->counted, m);
-	if (old != NULL)
-		self->state_counts[GPOINTER_TO_UINT(old) - 1]--;
+	if (m->counted_state >= 0)
+		self->state_counts[m->counted_state]--;
+	m->counted_state = -1;
 	if (add) {
 		self->state_counts[m->state]++;
-		g_hash_table_insert(self->counted, m, GUINT_TO_POINTER(m->state + 1));
-	} else {
-		g_hash_table_remove(self->counted, m);
+		m->counted_state = m->state;
 	}
 }
 
@@ -486,7 +481,7 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 		state_changed(self);
 	if (g_tree_lookup(self->mappings, &m->id) == m && self->listener.mapping_changed != NULL)
 		self->listener.mapping_changed(m, props, self->listener_data);
-	if ((props & PM_MAPPING_PROP_STATE) && g_hash_table_contains(self->counted, m)) {
+	if ((props & PM_MAPPING_PROP_STATE) && m->counted_state >= 0) {
 		count_state(self, m, TRUE);
 		manager_changed(self, manager_props);
 	}

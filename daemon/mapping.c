@@ -11,6 +11,7 @@ pm_mapping_new(guint64 id, const char *name)
 	self->id = id;
 	self->name = g_strdup(name);
 	self->state = PM_MAPPING_STATE_REQUESTING;
+	self->counted_state = -1;
 	return self;
 }
 

@@ -94,6 +94,7 @@ struct _PmMapping {
 	PmMappingPort ports[PM_PROTO_INDEX_COUNT];
 
 	gpointer provider_data; /* owned by the provider */
+	gint counted_state;     /* the manager's: the state it is counted in, -1 for none */
 	PmMappingChangedFunc changed_func;
 	gpointer changed_data;
 };

@@ -45,6 +45,7 @@ struct _PmNatpmpClient {
 	guint64 last_epoch_at;
 	PmTimer reset_timer;
 
+	guint32 local_address;
 	guint32 public_address;
 	PmNatpmpCall *public_address_call;
 
@@ -261,6 +262,18 @@ guint16
 pm_natpmp_client_get_port(PmNatpmpClient *self)
 {
 	return self->port;
+}
+
+guint32
+pm_natpmp_client_get_local_address(PmNatpmpClient *self)
+{
+	return self->local_address;
+}
+
+void
+pm_natpmp_client_set_local_address(PmNatpmpClient *self, guint32 address)
+{
+	self->local_address = address;
 }
 
 guint32

@@ -60,6 +60,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmNatpmpClient, pm_natpmp_client_unref)
 
 guint32 pm_natpmp_client_get_gateway(PmNatpmpClient *self);
 guint16 pm_natpmp_client_get_port(PmNatpmpClient *self);
+/* our own address toward the gateway (the mappings' internal address), 0 if unknown */
+guint32 pm_natpmp_client_get_local_address(PmNatpmpClient *self);
+void pm_natpmp_client_set_local_address(PmNatpmpClient *self, guint32 address);
 /* the last public address the gateway reported, 0 if none yet */
 guint32 pm_natpmp_client_get_public_address(PmNatpmpClient *self);
 

@@ -135,8 +135,10 @@ has_lease(MapData *d)
 static void
 notify_waiters(MapData *d)
 {
-	g_autoptr(GArray) waiters = d->waiters;
-	d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	/* allocated only while someone waits: 10 000 idle mappings carry none */
+	g_autoptr(GArray) waiters = g_steal_pointer(&d->waiters);
+	if (waiters == NULL)
+		return;
 	for (guint i = 0; i < waiters->len; i++) {
 		Waiter *w = &g_array_index(waiters, Waiter, i);
 		w->func(w->user_data);
@@ -690,7 +692,6 @@ map_data_new(PmNatpmpProvider *provider, PmMapping *mapping)
 	d->mapping = mapping;
 	pm_timer_init(&d->timer, timer_cb, d);
 	pm_timer_init(&d->degraded_timer, degraded_timer_cb, d);
-	d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	return d;
 }
 
@@ -702,7 +703,6 @@ map_data_free(MapData *d)
 	pm_scheduler_disarm(scheduler, &d->timer);
 	pm_scheduler_disarm(scheduler, &d->degraded_timer);
 	notify_waiters(d);
-	g_array_unref(d->waiters);
 	g_free(d);
 }
 
@@ -716,6 +716,10 @@ natpmp_start(PmProvider *provider, PmMapping *mapping)
 	if (self->client == NULL) {
 		fail_mapping(d, self->client_error);
 		return;
+	}
+	if (pm_natpmp_client_get_local_address(self->client) != mapping->internal_address) {
+		mapping->internal_address = pm_natpmp_client_get_local_address(self->client);
+		pm_mapping_changed(mapping, PM_MAPPING_PROP_INTERNAL_ADDRESS);
 	}
 	set_state(d, PM_MAPPING_STATE_REQUESTING);
 	run_acquire(d, mapping->suggested_external_port);
@@ -809,6 +813,8 @@ natpmp_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc done
 		done(user_data);
 		return;
 	}
+	if (d->waiters == NULL)
+		d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	g_array_append_val(d->waiters, w);
 	if (d->run != RUN_NONE)
 		return;

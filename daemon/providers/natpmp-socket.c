@@ -192,6 +192,13 @@ pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 por
 
 	client = pm_natpmp_client_new(scheduler, gateway, port, transport_send, t, transport_free);
 	t->client = client;
+	{
+		/* the route's source address: where the gateway sends mapped traffic */
+		struct sockaddr_in local = {0};
+		socklen_t len = sizeof(local);
+		if (getsockname(t->fd, (struct sockaddr *)&local, &len) == 0)
+			pm_natpmp_client_set_local_address(client, local.sin_addr.s_addr);
+	}
 	g_hash_table_insert(clients, g_memdup2(&key, sizeof(key)), client);
 	return client;
 }

@@ -263,6 +263,7 @@ class MiniupnpdTest(PortmapdTestCase):
         ports = self.prop(path, "Ports")
         self.assertEqual(sorted(p[0] for p in ports), ["tcp", "udp"])
         self.assertEqual(self.prop(path, "ExternalAddress"), pmlab.Lab.GW_WAN_ADDR)
+        self.assertEqual(self.prop(path, "InternalAddress"), pmlab.Lab.LAN_ADDR)
         self.assertIn(f":7001", self.lab.miniupnpd_rules())
         self.assertTrue(self.lab.tcp_reachable(external, 7001),
                         "a TCP connection from inet did not reach lan")
