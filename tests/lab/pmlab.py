@@ -1,0 +1,1253 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""portmap network-namespace test lab (design.md section 8).
+
+    lan-SUF 192.168.77.2 --veth-- gw-SUF 192.168.77.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
+
+`gw` is a NAT (nftables skeleton of miniupnpd 2.3.1 + masquerade) running miniupnpd, the
+scripted fake NAT-PMP gateway (fake-natpmp-gateway) or nothing.  Everything the lab creates
+lives in namespaces it creates; the veths are created with both ends placed directly in lab
+namespaces, so nothing is ever created in the caller's namespace.  Every process the lab starts
+is tracked by PID (and start time, against PID reuse) and killed by down(), which also runs from
+atexit and from SIGTERM/SIGHUP.
+
+Typical use (tests run as root):
+
+    import pmlab
+    pmlab.reexec_in_private_netns()      # first: re-runs the test under unshare
+    with pmlab.Lab() as lab:
+        lab.run(lab.ns_lan, ["natpmpc", "-g", lab.GW_LAN_ADDR, "-a", "7001", "7001", "tcp", "60"])
+        assert lab.tcp_reachable(7001, 7001)
+
+`python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
+"""
+
+import atexit
+import glob
+import ipaddress
+import json
+import os
+import re
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+PMLAB = os.path.abspath(__file__)
+FAKEGW = os.path.join(HERE, "fake-natpmp-gateway")
+RUN_NETNS = "/run/netns"
+ETC_NETNS = "/etc/netns"
+LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("11.0.0.0/24"))
+REQUIRED_TOOLS = ("ip", "nft", "ss", "timeout", "sysctl", "unshare", "mount")
+GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
+# Fallback tunnel devices a kernel creates in every new namespace when their module is loaded
+# (sit0, tunl0, ...).  Tolerated only while down and without addresses: they carry nothing.
+FALLBACK_DEVICES = {"tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6_vti0",
+                    "ip6tnl0", "ip6gre0", "ip6erspan0"}
+TERM_GRACE = 5.0           # SIGTERM -> SIGKILL
+
+
+class LabTerminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM/SIGHUP.  A KeyboardInterrupt, so unittest stops the
+    run (it would record a SystemExit as an error and go on) while `with`/finally/atexit clean up."""
+
+
+class LabCommandError(subprocess.CalledProcessError):
+    def __str__(self):
+        text = super().__str__()
+        for name, data in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if data:
+                text += f"\n{name}: {data.strip() if isinstance(data, str) else data!r}"
+        return text
+
+
+# --------------------------------------------------------------------------------------------
+# polling
+
+def wait_for(predicate, timeout, interval=0.05, message=""):
+    """Poll predicate() until it returns a true value (returned) or timeout seconds pass
+    (AssertionError(message)).  Exceptions from the predicate propagate."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(message or f"condition not met within {timeout} s: {predicate!r}")
+        time.sleep(min(interval, remaining))
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+def proc_starttime(pid):
+    """Start time (clock ticks since boot) of a process, or None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def _proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None, None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return fields[0], int(fields[19])
+
+
+def pid_alive(pid, starttime=None):
+    """True if pid runs (not a zombie) and, when given, still has that start time."""
+    try:                       # reap it if it is our child (daemons reparent to us as PID 1)
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+    state, start = _proc_state(pid)
+    if state is None or state in ("Z", "X", "x"):
+        return False
+    return starttime is None or start == starttime
+
+
+class Tracked:
+    """A process started by the lab."""
+
+    def __init__(self, name, pid, ns=None, popen=None, starttime=None):
+        self.name = name
+        self.pid = pid
+        self.ns = ns
+        self.popen = popen
+        self.starttime = starttime if starttime is not None else proc_starttime(pid)
+
+    def alive(self):
+        if self.popen is not None:
+            if self.popen.poll() is not None:
+                return False
+            return self.starttime is None or proc_starttime(self.pid) == self.starttime
+        return pid_alive(self.pid, self.starttime)
+
+    def signal(self, sig):
+        if self.alive():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def to_json(self):
+        return {"name": self.name, "pid": self.pid, "ns": self.ns, "starttime": self.starttime}
+
+    def __repr__(self):
+        return f"<{self.name} pid {self.pid} in {self.ns}>"
+
+
+def stop_processes(procs, grace=TERM_GRACE):
+    """SIGTERM, wait (polling) up to grace seconds, SIGKILL, wait.  Returns the survivors."""
+    procs = [p for p in procs if p.alive()]
+    for p in procs:
+        p.signal(signal.SIGTERM)
+    try:
+        wait_for(lambda: not any(p.alive() for p in procs), grace)
+    except AssertionError:
+        for p in procs:
+            p.signal(signal.SIGKILL)
+        try:
+            wait_for(lambda: not any(p.alive() for p in procs), 3.0)
+        except AssertionError:
+            pass
+    for p in procs:
+        if p.popen is not None:
+            try:
+                p.popen.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (p.popen.stdout, p.popen.stderr, p.popen.stdin):
+                if stream:
+                    stream.close()
+    return [p for p in procs if p.alive()]
+
+
+# --------------------------------------------------------------------------------------------
+# teardown on exit and on signals
+
+_live_labs = []
+_terminating = False          # a SIGTERM/SIGHUP arrived: no new lab comes up
+_teardown_depth = 0           # > 0 while a down() runs: signals must not interrupt it
+_signals_installed = False
+
+
+def _on_signal(signum, frame):
+    global _terminating
+    first = not _terminating
+    _terminating = True
+    if first and _teardown_depth == 0:
+        raise LabTerminated(f"signal {signum}")
+
+
+def install_signal_handlers():
+    """SIGTERM/SIGHUP -> LabTerminated, so that finally/with/atexit tear labs down.  Only
+    replaces default dispositions, only in the main thread."""
+    global _signals_installed
+    if _signals_installed:
+        return
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_signal)
+    _signals_installed = True
+
+
+@atexit.register
+def _down_all_labs():
+    for lab in list(_live_labs):
+        lab.down()
+
+
+# --------------------------------------------------------------------------------------------
+# running the tests in a namespace of their own
+
+def _mount_ns_is_private():
+    try:
+        return os.readlink("/proc/self/ns/mnt") != os.readlink("/proc/1/ns/mnt")
+    except OSError:
+        return False
+
+
+def _make_run_netns_private():
+    """Mount a tmpfs on /run/netns (in our private mount namespace only), so the lab's
+    namespace files are never visible to, or left behind in, the init namespace's /run/netns."""
+    if os.environ.get("PMLAB_RUN_NETNS_PRIVATE") == "1":
+        return
+    ours = os.environ.get("PMLAB_PRIVATE_MOUNTNS") == "1"   # set by reexec_in_private_netns
+    if not ours and not _mount_ns_is_private():
+        print("pmlab: not in a private mount namespace; leaving /run/netns alone", file=sys.stderr)
+        return
+    os.makedirs(RUN_NETNS, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "pmlab-netns", RUN_NETNS],
+                   check=True, timeout=10)
+    os.environ["PMLAB_RUN_NETNS_PRIVATE"] = "1"
+
+
+def _children(pid):
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def reexec_in_private_netns():
+    """Call first.  Unless already inside (PMLAB_UNSHARED=1), run sys.argv again under
+    `unshare --net --mount --pid --fork --mount-proc` with PMLAB_UNSHARED=1 and exit with its
+    status.  The pid namespace makes the kernel kill every process of the run (daemonized
+    miniupnpd included) even if the test process is SIGKILLed.  Inside, /run/netns gets a
+    private tmpfs and SIGTERM/SIGHUP are turned into LabTerminated."""
+    if os.environ.get("PMLAB_UNSHARED") == "1":
+        _make_run_netns_private()
+        install_signal_handlers()
+        return
+    if os.geteuid() != 0:
+        sys.exit("pmlab: the lab tests must run as root (they create network namespaces)")
+    unshare = shutil.which("unshare")
+    if not unshare:
+        sys.exit("pmlab: unshare (util-linux) not found")
+    sweep_stale_etc_netns()
+    owner = owner_tag()
+    env = dict(os.environ, PMLAB_UNSHARED="1", PMLAB_PRIVATE_MOUNTNS="1", PMLAB_OWNER=owner,
+               PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PMLAB_RUN_NETNS_PRIVATE", None)
+    argv = [unshare, "--net", "--mount", "--pid", "--fork", "--mount-proc",
+            "--kill-child=SIGTERM", "--", sys.executable, *sys.orig_argv[1:]]
+    child = subprocess.Popen(argv, env=env)
+
+    def forward(signum, frame):
+        # unshare ignores SIGTERM/SIGINT while it waits: hand the signal to the test process
+        for pid in _children(child.pid):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        # exit at once: meson SIGKILLs the whole process group if we linger > 0.5 s; the test
+        # process (pid 1 of its namespace, not killed) tears its labs down by itself
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a terminal's ^C reaches the test directly
+    rc = child.wait()
+    # the namespaces and processes died with the run's namespaces; /etc/netns entries are
+    # plain files: remove what a SIGKILLed run left
+    sweep_stale_etc_netns(only_owner=owner)
+    sys.exit(rc if rc >= 0 else 128 - rc)
+
+
+# /etc/netns/NAME/resolv.conf names the process that owns the lab: "pid:starttime:pidns".
+# Entries whose owner is dead (judged only for owners in our own pid namespace) are stale.
+_RESOLV_HEAD = "# portmap test lab, owner "
+_OWNER_RE = re.compile(r"^# portmap test lab, owner (\d+):(\d+):(pid:\[\d+\])", re.M)
+
+
+def owner_tag():
+    tag = os.environ.get("PMLAB_OWNER")
+    if tag:
+        return tag
+    pid = os.getpid()
+    return f"{pid}:{proc_starttime(pid)}:{os.readlink('/proc/self/ns/pid')}"
+
+
+def sweep_stale_etc_netns(only_owner=None):
+    """Remove /etc/netns/NAME dirs of labs whose owner process is gone (a SIGKILLed run); with
+    only_owner, those of that owner.  Returns the names removed."""
+    try:
+        names = os.listdir(ETC_NETNS)
+    except FileNotFoundError:
+        return []
+    mine = os.readlink("/proc/self/ns/pid")
+    removed = []
+    for name in names:
+        if not re.fullmatch(r"[a-z]+-[0-9a-f]{4,6}", name):
+            continue
+        try:
+            with open(os.path.join(ETC_NETNS, name, "resolv.conf")) as f:
+                m = _OWNER_RE.search(f.read())
+        except OSError:
+            continue
+        if not m:
+            continue
+        pid, start, pidns = int(m.group(1)), int(m.group(2)), m.group(3)
+        if only_owner is not None:
+            stale = m.group(0)[len(_RESOLV_HEAD):] == only_owner
+        else:
+            stale = pidns == mine and not pid_alive(pid, start)
+        if stale:
+            shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
+            removed.append(name)
+    # and the default workdirs of those labs (tempfile.mkdtemp(prefix=f"pmlab-{suffix}-"))
+    for suffix in {name.rsplit("-", 1)[1] for name in removed}:
+        for d in glob.glob(os.path.join(tempfile.gettempdir(), f"pmlab-{suffix}-*")):
+            shutil.rmtree(d, ignore_errors=True)
+    if removed:
+        print(f"pmlab: removed stale {ETC_NETNS} entries: {', '.join(sorted(removed))}",
+              file=sys.stderr)
+    _rmdir_etc_netns_if_empty()
+    return removed
+
+
+def _rmdir_etc_netns_if_empty():
+    try:
+        os.rmdir(ETC_NETNS)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# the fake gateway's control socket
+
+class FakeGatewayControl:
+    """Client of fake-natpmp-gateway's control socket (one JSON object per line)."""
+
+    def __init__(self, path, pid=None, timeout=5.0):
+        self.path = path
+        self.pid = pid
+        self.timeout = timeout
+
+    def request(self, cmd, **args):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(self.timeout)
+            s.connect(self.path)
+            s.sendall((json.dumps({"cmd": cmd, **args}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        reply = json.loads(buf)
+        if not reply.get("ok"):
+            raise RuntimeError(f"fake gateway: {cmd}: {reply.get('error')}")
+        return reply
+
+    def ping(self):
+        try:
+            return self.request("ping")["ok"]
+        except (OSError, ValueError):
+            return False
+
+    def info(self):
+        return self.request("info")
+
+    def options(self):
+        return self.request("get")["options"]
+
+    def set(self, **opts):
+        return self.request("set", **opts)["options"]
+
+    def log(self):
+        return self.request("log")["log"]
+
+    def clear_log(self):
+        self.request("clear_log")
+
+    def reset_epoch(self, announce=0):
+        return self.request("reset_epoch", announce=announce)["epoch"]
+
+    def announce(self, count=1):
+        return self.request("announce", count=count)["offsets"]
+
+    def announcements(self):
+        return self.request("announcements")["announcements"]
+
+    def mappings(self):
+        return self.request("mappings")["mappings"]
+
+    def epoch(self):
+        return self.request("info")["epoch"]
+
+    def quit(self):
+        return self.request("quit")
+
+
+# --------------------------------------------------------------------------------------------
+# the lab
+
+class Lab:
+    LAN_ADDR = "192.168.77.2"
+    GW_LAN_ADDR = "192.168.77.1"
+    GW_WAN_ADDR = "11.0.0.2"
+    INET_ADDR = "11.0.0.1"
+    LAN_NET = "192.168.77.0/24"
+    WAN_NET = "11.0.0.0/24"
+    NATPMP_PORT = 5351
+
+    def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
+                 state_path=None, persist=False):
+        """gateway: "miniupnpd" | "fake" | None.  workdir: a fresh temporary directory by
+        default (removed by down(), kept on failure if PMLAB_KEEP=1).  grant_lifetime: the fake
+        gateway's fixed grant (miniupnpd has no such knob).  state_path: a JSON file the lab
+        keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up)."""
+        if gateway not in GATEWAY_TOOLS:
+            raise ValueError(f"gateway must be 'miniupnpd', 'fake' or None, not {gateway!r}")
+        self.suffix = suffix or secrets.token_hex(3)
+        if not re.fullmatch(r"[0-9a-f]{4,6}", self.suffix):
+            raise ValueError("suffix must be 4 to 6 lowercase hex digits")
+        s = self.suffix
+        self.gateway = gateway
+        self.grant_lifetime = grant_lifetime
+        self.state_path = state_path
+        self.persist = persist
+        self.ns_lan, self.ns_gw, self.ns_inet = f"lan-{s}", f"gw-{s}", f"inet-{s}"
+        self.namespaces = [self.ns_lan, self.ns_gw, self.ns_inet]
+        # interface names (<= 15 chars): p<role><n>-SUF
+        self.if_lan, self.if_gw_lan = f"pl0-{s}", f"pg0-{s}"
+        self.if_gw_wan, self.if_inet = f"pw0-{s}", f"pi0-{s}"
+        # (ns, ifname, address/prefix) pairs joined by one veth each
+        self.links = [
+            ((self.ns_lan, self.if_lan, f"{self.LAN_ADDR}/24"),
+             (self.ns_gw, self.if_gw_lan, f"{self.GW_LAN_ADDR}/24")),
+            ((self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR}/24"),
+             (self.ns_inet, self.if_inet, f"{self.INET_ADDR}/24")),
+        ]
+        self.default_routes = {self.ns_lan: self.GW_LAN_ADDR, self.ns_gw: self.INET_ADDR}
+        self.routers = [self.ns_gw]                 # ip_forward=1
+        # NAT namespaces: ns -> (inside interface, outside interface)
+        self.nats = {self.ns_gw: (self.if_gw_lan, self.if_gw_wan)}
+        self.workdir = workdir
+        self._own_workdir = workdir is None
+        self.failed = False
+        self.fake = None
+        self.miniupnpd_pid = None
+        self.miniupnpd_started = None
+        self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
+        self._tracked = []
+        self._created_ns = []
+        self._created_etc = []
+        self._fake_count = 0
+        self._up = False
+        self._down_done = False
+
+    # --- context manager ---------------------------------------------------------------------
+    def __enter__(self):
+        if not self._up:
+            self.up()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.failed = True
+        self.down()
+        return False
+
+    def __repr__(self):
+        return f"<Lab {self.suffix} gateway={self.gateway}>"
+
+    # --- commands ----------------------------------------------------------------------------
+    def cmd(self, ns, argv):
+        return ["ip", "netns", "exec", ns, *argv]
+
+    def run(self, ns, argv, timeout=10, check=True, input=None):
+        """Run argv in namespace ns (None: the caller's) under timeout(1); text output."""
+        argv = [str(a) for a in argv]
+        full = ["timeout", "--kill-after=2", str(timeout)]
+        full += self.cmd(ns, argv) if ns else argv
+        try:
+            cp = subprocess.run(full, capture_output=True, text=True, input=input,
+                                timeout=timeout + 5)
+        except subprocess.TimeoutExpired as e:
+            raise LabCommandError(124, full, e.stdout, e.stderr) from None
+        if check and cp.returncode != 0:
+            raise LabCommandError(cp.returncode, full, cp.stdout, cp.stderr)
+        return cp
+
+    def spawn(self, ns, argv, name=None, **popen_kwargs):
+        """Start argv in namespace ns; tracked, killed by down()."""
+        popen_kwargs.setdefault("start_new_session", True)
+        popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(self.cmd(ns, [str(a) for a in argv]), **popen_kwargs)
+        self.track(name or os.path.basename(str(argv[0])), p.pid, ns, popen=p)
+        return p
+
+    def track(self, name, pid, ns=None, popen=None, starttime=None):
+        """Track a process started some other way (a daemon's PID from its pidfile)."""
+        t = Tracked(name, pid, ns, popen, starttime)
+        self._tracked.append(t)
+        self._autosave()
+        return t
+
+    def untrack(self, pid):
+        self._tracked = [t for t in self._tracked if t.pid != pid]
+        self._autosave()
+
+    def stop_process(self, pid_or_popen, grace=TERM_GRACE):
+        """SIGTERM a tracked process, wait until it is gone (SIGKILL after grace), untrack."""
+        pid = getattr(pid_or_popen, "pid", pid_or_popen)
+        procs = [t for t in self._tracked if t.pid == pid]
+        survivors = stop_processes(procs, grace)
+        self.untrack(pid)
+        if survivors:
+            raise AssertionError(f"could not stop {survivors}")
+
+    def tracked(self):
+        return [t for t in self._tracked if t.alive()]
+
+    def _ip_json(self, ns, args):
+        cp = self.run(None, ["ip", "-j", *(["-n", ns] if ns else []), *args])
+        return json.loads(cp.stdout) if cp.stdout.strip() else []
+
+    # --- bring-up ----------------------------------------------------------------------------
+    def check_tools(self):
+        """Every tool the lab needs must be there (a missing tool is a failure, not a skip)."""
+        missing = [t for t in REQUIRED_TOOLS + GATEWAY_TOOLS[self.gateway] if not shutil.which(t)]
+        if not os.access(PYTHON, os.X_OK):
+            missing.append(PYTHON)
+        if missing:
+            raise AssertionError(f"pmlab: missing tools: {', '.join(missing)}")
+        if os.geteuid() != 0:
+            raise AssertionError("pmlab: the lab needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)")
+
+    def up(self):
+        """Create namespaces, links, addresses, routes and the NAT firewall, assert the lab is
+        sealed, start the gateway.  On any failure everything created is torn down again."""
+        if _terminating:
+            raise LabTerminated("terminating")
+        if self._up or self._down_done:
+            raise RuntimeError("a Lab can be brought up once")
+        self._up = True
+        try:
+            self.check_tools()
+            if self.workdir is None:
+                self.workdir = tempfile.mkdtemp(prefix=f"pmlab-{self.suffix}-")
+            else:
+                os.makedirs(self.workdir, exist_ok=True)
+            if not self.persist:
+                _live_labs.append(self)
+                install_signal_handlers()
+            self._autosave()
+            self._create_namespaces()
+            self._create_links()
+            self._configure()
+            self.assert_sealed()
+            if self.gateway == "miniupnpd":
+                self.start_miniupnpd()
+            elif self.gateway == "fake":
+                self.start_fake_gateway()
+            self._autosave()
+        except BaseException:
+            self.failed = True
+            self.down()
+            raise
+        return self
+
+    def _create_namespaces(self):
+        for ns in self.namespaces:
+            if os.path.exists(os.path.join(RUN_NETNS, ns)) or \
+                    os.path.exists(os.path.join(ETC_NETNS, ns)):
+                raise AssertionError(f"namespace {ns} (or {ETC_NETNS}/{ns}) already exists")
+        os.makedirs(ETC_NETNS, exist_ok=True)
+        for ns in self.namespaces:
+            # `ip netns exec` bind-mounts this over /etc/resolv.conf: lookups fail at once
+            d = os.path.join(ETC_NETNS, ns)
+            os.makedirs(d)
+            self._created_etc.append(ns)
+            owner = "persist" if self.persist else owner_tag()
+            with open(os.path.join(d, "resolv.conf"), "w") as f:
+                f.write(f"{_RESOLV_HEAD}{owner}: no name lookups leave the lab\n"
+                        "nameserver 127.0.0.1\n")
+            self.run(None, ["ip", "netns", "add", ns])
+            self._created_ns.append(ns)
+            self._autosave()
+
+    def _create_links(self):
+        for (ns_a, if_a, _), (ns_b, if_b, _) in self.links:
+            # both ends go straight into lab namespaces: nothing appears in the caller's
+            self.run(None, ["ip", "link", "add", "name", if_a, "netns", ns_a, "type", "veth",
+                            "peer", "name", if_b, "netns", ns_b])
+
+    def _configure(self):
+        for ns in self.namespaces:
+            self.run(None, ["ip", "-n", ns, "link", "set", "lo", "up"])
+        for end in (e for link in self.links for e in link):
+            ns, ifname, addr = end
+            self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname])
+            self.run(None, ["ip", "-n", ns, "link", "set", ifname, "up"])
+        for ns, via in self.default_routes.items():
+            self.run(None, ["ip", "-n", ns, "route", "add", "default", "via", via])
+        for ns in self.routers:
+            self.run(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        for ns, (inside, outside) in self.nats.items():
+            path = os.path.join(self.workdir, f"{ns}.nft")
+            with open(path, "w") as f:
+                f.write(self.nat_ruleset(inside, outside))
+            self.run(ns, ["nft", "-f", path])
+
+    @staticmethod
+    def nat_ruleset(inside, outside):
+        """miniupnpd 2.3.1's default skeleton (natpmp.md 5.1) + stateful LAN->WAN NAT."""
+        return f"""# portmap test lab: miniupnpd's nftables skeleton plus NAT
+table inet filter {{
+\tchain forward {{
+\t\ttype filter hook forward priority 0; policy drop;
+\t\tct state established,related accept
+\t\tiifname "{inside}" oifname "{outside}" accept
+\t\tjump miniupnpd
+\t}}
+\tchain miniupnpd {{
+\t}}
+\tchain prerouting {{
+\t\ttype nat hook prerouting priority -100; policy accept;
+\t\tjump prerouting_miniupnpd
+\t}}
+\tchain postrouting {{
+\t\ttype nat hook postrouting priority 100; policy accept;
+\t\tjump postrouting_miniupnpd
+\t\toifname "{outside}" masquerade
+\t}}
+\tchain prerouting_miniupnpd {{
+\t}}
+\tchain postrouting_miniupnpd {{
+\t}}
+}}
+"""
+
+    # --- sealing -----------------------------------------------------------------------------
+    def assert_sealed(self):
+        """design.md 8 "Sealed": each lab namespace holds only lo and lab veths whose peers are
+        in lab namespaces; inet has one veth and no default route; the caller's namespace has
+        no address in the lab's ranges (and is none of the lab's namespaces)."""
+        problems = []
+        lab = set(self.namespaces)
+        caller = os.stat("/proc/self/ns/net")
+        links, nsids = {}, {}
+        for ns in self.namespaces:
+            try:
+                st = os.stat(os.path.join(RUN_NETNS, ns))
+            except FileNotFoundError:
+                problems.append(f"{ns}: namespace does not exist")
+                continue
+            if (st.st_dev, st.st_ino) == (caller.st_dev, caller.st_ino):
+                problems.append(f"{ns}: is the caller's own network namespace")
+            links[ns] = self._ip_json(ns, ["-d", "link", "show"])
+            nsids[ns] = {e["nsid"]: e.get("name") for e in self._ip_json(ns, ["netns", "list-id"])}
+        veth_count = {}
+        for ns, ns_links in links.items():
+            addrs = {a["ifname"]: a.get("addr_info", []) for a in self._ip_json(ns, ["addr", "show"])}
+            veth_count[ns] = 0
+            for link in ns_links:
+                name = link["ifname"]
+                kind = (link.get("linkinfo") or {}).get("info_kind")
+                if name == "lo" and link.get("link_type") == "loopback":
+                    continue
+                if kind != "veth":
+                    if name in FALLBACK_DEVICES and "UP" not in link.get("flags", []) \
+                            and not addrs.get(name):
+                        continue
+                    problems.append(f"{ns}: unexpected interface {name} "
+                                    f"(kind {kind or link.get('link_type')})")
+                    continue
+                veth_count[ns] += 1
+                if not name.endswith("-" + self.suffix):
+                    problems.append(f"{ns}: veth {name} is not a lab link (no suffix {self.suffix})")
+                nsid = link.get("link_netnsid")
+                if nsid is None:
+                    problems.append(f"{ns}: veth {name} has its peer in the same namespace")
+                    continue
+                peer_ns = nsids[ns].get(nsid)
+                if peer_ns not in lab:
+                    where = f"namespace {peer_ns!r}" if peer_ns else \
+                        "an unnamed namespace (e.g. the caller's)"
+                    problems.append(f"{ns}: veth {name} has its peer in {where}, "
+                                    "outside the lab")
+                    continue
+                peer = [p for p in links.get(peer_ns, []) if p["ifindex"] == link.get("link_index")]
+                if not peer or (peer[0].get("linkinfo") or {}).get("info_kind") != "veth" \
+                        or not peer[0]["ifname"].endswith("-" + self.suffix):
+                    problems.append(f"{ns}: veth {name}'s peer (ifindex {link.get('link_index')} "
+                                    f"in {peer_ns}) is not a lab veth")
+        if self.ns_inet in links:
+            if veth_count.get(self.ns_inet) != 1:
+                problems.append(f"{self.ns_inet}: has {veth_count.get(self.ns_inet)} veths, "
+                                "expected exactly 1")
+            for fam in ("-4", "-6"):
+                routes = self._ip_json(self.ns_inet, [fam, "route", "show", "default"])
+                if routes:
+                    problems.append(f"{self.ns_inet}: has a default route ({fam}): {routes}")
+        for a in self._ip_json(None, ["addr", "show"]):
+            for info in a.get("addr_info", []):
+                if info.get("family") != "inet":
+                    continue
+                ip = ipaddress.ip_address(info["local"])
+                if any(ip in net for net in LAB_NETWORKS):
+                    problems.append(f"caller's namespace: {a['ifname']} has lab address {ip}")
+        if problems:
+            raise AssertionError("lab is not sealed:\n  " + "\n  ".join(problems))
+
+    # --- miniupnpd ---------------------------------------------------------------------------
+    @property
+    def miniupnpd_conf(self):
+        return os.path.join(self.workdir, "miniupnpd.conf")
+
+    @property
+    def miniupnpd_pidfile(self):
+        return os.path.join(self.workdir, "miniupnpd.pid")
+
+    @property
+    def miniupnpd_leases(self):
+        return os.path.join(self.workdir, "miniupnpd.leases")
+
+    def _write_miniupnpd_conf(self):
+        with open(self.miniupnpd_conf, "w") as f:
+            f.write(f"""# portmap test lab (natpmp.md 5.1)
+ext_ifname={self.if_gw_wan}
+listening_ip={self.if_gw_lan}
+enable_natpmp=yes
+enable_upnp=no
+secure_mode=yes
+uuid={uuid.uuid4()}
+lease_file={self.miniupnpd_leases}
+min_lifetime=120
+max_lifetime=86400
+allow 1024-65535 {self.LAN_NET} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+""")
+
+    def _udp_listener_pid(self, ns, addr, port):
+        """PIDs owning a UDP socket bound to addr:port in ns (ss -ulnp)."""
+        out = self.run(ns, ["ss", "-H", "-u", "-l", "-n", "-p"]).stdout
+        pids = set()
+        for line in out.splitlines():
+            if f" {addr}:{port} " in f" {line} ":
+                pids.update(int(p) for p in re.findall(r"pid=(\d+)", line))
+        return pids
+
+    def start_miniupnpd(self):
+        """Start miniupnpd in gw without -d (it daemonizes); PID from the -P pidfile; ready
+        when it owns 192.168.77.1:5351.  Returns the start time (time.monotonic())."""
+        if self.miniupnpd_pid and pid_alive(self.miniupnpd_pid):
+            raise RuntimeError("miniupnpd already runs")
+        if self.fake and self._fake_alive():
+            raise RuntimeError("the fake gateway holds 5351 in gw: stop_fake_gateway() first")
+        self._write_miniupnpd_conf()
+        try:
+            os.unlink(self.miniupnpd_pidfile)
+        except FileNotFoundError:
+            pass
+        started = time.monotonic()
+        cp = self.run(self.ns_gw, ["miniupnpd", "-f", self.miniupnpd_conf, "-4",
+                                   "-P", self.miniupnpd_pidfile], check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"miniupnpd failed to start (exit {cp.returncode}): "
+                                 f"{cp.stderr.strip()}")
+
+        def read_pid():
+            try:
+                with open(self.miniupnpd_pidfile) as f:
+                    text = f.read().strip()
+                return int(text) if text else None
+            except (FileNotFoundError, ValueError):
+                return None
+
+        pid = wait_for(read_pid, 10, message="miniupnpd wrote no pidfile")
+        t = self.track("miniupnpd", pid, self.ns_gw)
+        self.miniupnpd_pid = pid
+        self.miniupnpd_started = started
+        wait_for(lambda: not t.alive() or pid in self._udp_listener_pid(
+                     self.ns_gw, self.GW_LAN_ADDR, self.NATPMP_PORT), 10,
+                 message=f"miniupnpd (pid {pid}) does not listen on {self.GW_LAN_ADDR}:5351")
+        if not t.alive():
+            raise AssertionError(f"miniupnpd (pid {pid}) exited at start; config "
+                                 f"{self.miniupnpd_conf}: {cp.stderr.strip()}")
+        self._autosave()
+        return started
+
+    def stop_miniupnpd(self):
+        """SIGTERM miniupnpd and wait until it is gone."""
+        if self.miniupnpd_pid is None:
+            return
+        pid = self.miniupnpd_pid
+        self.miniupnpd_pid = None
+        self.stop_process(pid)
+
+    def flush_miniupnpd_chains(self, ns=None):
+        for chain in ("prerouting_miniupnpd", "postrouting_miniupnpd", "miniupnpd"):
+            self.run(ns or self.ns_gw, ["nft", "flush", "chain", "inet", "filter", chain])
+
+    def reboot_miniupnpd(self):
+        """A gateway reboot: stop, flush its chains, delete its leases, start again (epoch 0).
+        Returns the new start time (time.monotonic())."""
+        self.stop_miniupnpd()
+        self.flush_miniupnpd_chains()
+        try:
+            os.unlink(self.miniupnpd_leases)
+        except FileNotFoundError:
+            pass
+        return self.start_miniupnpd()
+
+    def miniupnpd_rules(self, ns=None):
+        """`nft list chain` of the three miniupnpd chains (for assertions)."""
+        return "".join(self.run(ns or self.ns_gw, ["nft", "list", "chain", "inet", "filter", c]).stdout
+                       for c in ("prerouting_miniupnpd", "miniupnpd", "postrouting_miniupnpd"))
+
+    # --- fake gateway ------------------------------------------------------------------------
+    def _fake_alive(self):
+        return any(t.pid == self.fake.pid and t.alive() for t in self._tracked)
+
+    def start_fake_gateway(self, ns=None, listen=None, **options):
+        """Start fake-natpmp-gateway (default: in gw on 192.168.77.1:5351, public address
+        11.0.0.2, nft=True so mappings carry traffic, grant_lifetime from the Lab).  Stops
+        miniupnpd first if it runs there.  Returns (and sets self.fake to) its control."""
+        ns = ns or self.ns_gw
+        listen = listen or f"{self.GW_LAN_ADDR}:{self.NATPMP_PORT}"
+        if ns == self.ns_gw and self.miniupnpd_pid:
+            self.stop_miniupnpd()
+        options.setdefault("public_address", self.GW_WAN_ADDR)
+        options.setdefault("nft", True)
+        if self.grant_lifetime is not None:
+            options.setdefault("grant_lifetime", self.grant_lifetime)
+        self._fake_count += 1
+        base = os.path.join(self.workdir, f"fakegw{self._fake_count}")
+        control, logpath = base + ".sock", base + ".log"
+        logf = open(logpath, "w")
+        try:
+            p = self.spawn(ns, [PYTHON, FAKEGW, "--listen", listen, "--control", control,
+                                "--options-json", json.dumps(options), "--verbose"],
+                           name="fake-natpmp-gateway", stdout=logf, stderr=subprocess.STDOUT)
+        finally:
+            logf.close()
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"fake gateway exited ({p.returncode}): {_tail(logpath)}")
+            with open(logpath) as f:
+                return "READY " in f.read()
+
+        wait_for(ready, 10, message=f"fake gateway not ready: {_tail(logpath)}")
+        ctl = FakeGatewayControl(control, p.pid)
+        wait_for(ctl.ping, 5, message="fake gateway control socket does not answer")
+        ctl.log_path = logpath
+        self.fake = ctl
+        self._autosave()
+        return ctl
+
+    def stop_fake_gateway(self):
+        """SIGTERM the fake gateway (it removes its nft rules) and wait until it is gone."""
+        if self.fake is None:
+            return
+        pid, self.fake = self.fake.pid, None
+        self.stop_process(pid)
+
+    # --- NAT-PMP client (natpmpc, a real peer) -------------------------------------------------
+    def natpmpc(self, *args, ns=None, gateway=None, timeout=10, check=True):
+        """Run natpmpc -g GATEWAY ARGS in ns (default lan); returns a dict with the parsed
+        public address, epoch(s), mapping and the raw output."""
+        cp = self.run(ns or self.ns_lan, ["natpmpc", "-g", gateway or self.GW_LAN_ADDR, *args],
+                      timeout=timeout, check=check)
+        out = cp.stdout
+        res = {"returncode": cp.returncode, "stdout": out, "stderr": cp.stderr}
+        m = re.search(r"Public IP address : ([\d.]+)", out)
+        res["public_address"] = m.group(1) if m else None
+        res["epochs"] = [int(e) for e in re.findall(r"epoch = (\d+)", out)]
+        res["epoch"] = res["epochs"][-1] if res["epochs"] else None
+        m = re.search(r"Mapped public port (\d+) protocol (\w+) to local port (\d+) liftime (\d+)", out)
+        res["mapping"] = None if not m else {
+            "external_port": int(m.group(1)), "protocol": m.group(2).lower(),
+            "internal_port": int(m.group(3)), "lifetime": int(m.group(4))}
+        return res
+
+    # --- reachability --------------------------------------------------------------------------
+    def _helper(self, ns, args, **kw):
+        return self.spawn(ns, [PYTHON, "-B", PMLAB, "helper", *args], name=f"helper-{args[0]}",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    def _expect_ready(self, proc, timeout=10):
+        line = _read_line(proc, timeout)
+        if not line.startswith("READY"):
+            err = ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace").strip()
+            raise AssertionError(f"helper did not start: {line!r} {err}")
+        return line
+
+    def _reachable(self, proto, external_port, lan_port, timeout, dest=None, src_ns=None,
+                   listen_ns=None):
+        token = secrets.token_hex(16)
+        listener = self._helper(listen_ns or self.ns_lan,
+                                [f"{proto}-echo", str(lan_port), str(timeout + 30)])
+        try:
+            self._expect_ready(listener)
+            cp = self.run(src_ns or self.ns_inet,
+                          [PYTHON, "-B", PMLAB, "helper", f"{proto}-probe",
+                           dest or self.GW_WAN_ADDR, str(external_port), token, str(timeout)],
+                          timeout=timeout + 5, check=False)
+            self.last_probe = cp
+            return cp.returncode == 0
+        finally:
+            self.stop_process(listener, grace=2)
+
+    def tcp_reachable(self, external_port, lan_port, timeout=5, **kw):
+        """Listener in lan on 0.0.0.0:lan_port; from inet, connect to GW_WAN_ADDR:external_port,
+        send a random token, expect it echoed.  True only if the token came back."""
+        return self._reachable("tcp", external_port, lan_port, timeout, **kw)
+
+    def udp_reachable(self, external_port, lan_port, timeout=5, **kw):
+        """As tcp_reachable with UDP datagrams (resent with backoff within timeout)."""
+        return self._reachable("udp", external_port, lan_port, timeout, **kw)
+
+    # --- teardown ------------------------------------------------------------------------------
+    def down(self):
+        """Kill every tracked process (SIGTERM, SIGKILL after a deadline), delete the
+        namespaces and /etc/netns dirs, remove the workdir (kept if PMLAB_KEEP=1 and the lab
+        failed).  Idempotent; never raises."""
+        if self._down_done:
+            return
+        global _teardown_depth
+        steps = [("processes", self._down_processes),
+                 ("leftover processes", self._down_leftovers),
+                 ("namespaces", self._down_namespaces),
+                 ("/etc/netns", self._down_etc_netns),
+                 ("workdir", self._down_workdir),
+                 ("state", self._down_state)]
+        _teardown_depth += 1           # a signal now must not interrupt the cleanup
+        try:
+            for what, step in steps:
+                try:
+                    step()
+                except BaseException as e:     # never raise
+                    print(f"pmlab: down {self.suffix}: {what}: {type(e).__name__}: {e}",
+                          file=sys.stderr)
+        finally:
+            _teardown_depth -= 1
+            self._down_done = True
+            if self in _live_labs:
+                _live_labs.remove(self)
+
+    def _down_processes(self):
+        survivors = stop_processes(list(reversed(self._tracked)))
+        if survivors:
+            print(f"pmlab: could not kill {survivors}", file=sys.stderr)
+        self._tracked = survivors
+        self.miniupnpd_pid = None
+        self.fake = None
+
+    def _down_leftovers(self):
+        """Anything else still running inside a lab namespace was started there by lab users."""
+        procs = []
+        for ns in self._created_ns:
+            if not os.path.exists(os.path.join(RUN_NETNS, ns)):
+                continue
+            cp = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                timeout=10)
+            for pid in (int(x) for x in cp.stdout.split()):
+                if pid != os.getpid():
+                    procs.append(Tracked(f"process in {ns}", pid, ns))
+        if procs:
+            print(f"pmlab: killing untracked processes in lab namespaces: {procs}", file=sys.stderr)
+            stop_processes(procs, grace=2)
+
+    def _down_namespaces(self):
+        for ns in reversed(self._created_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        left = [ns for ns in self._created_ns if os.path.exists(os.path.join(RUN_NETNS, ns))]
+        self._created_ns = left
+        if left:
+            raise RuntimeError(f"namespaces not deleted: {left}")
+
+    def _down_etc_netns(self):
+        for ns in self._created_etc:
+            shutil.rmtree(os.path.join(ETC_NETNS, ns), ignore_errors=True)
+        self._created_etc = []
+        _rmdir_etc_netns_if_empty()      # whoever created it: an empty one is a lab's leftover
+
+    def _down_workdir(self):
+        if not self.workdir or not os.path.isdir(self.workdir):
+            return
+        if self.failed and os.environ.get("PMLAB_KEEP") == "1":
+            print(f"pmlab: lab {self.suffix} failed; kept {self.workdir}", file=sys.stderr)
+            return
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _down_state(self):
+        if self.state_path:
+            try:
+                os.unlink(self.state_path)
+            except FileNotFoundError:
+                pass
+
+    # --- state shared between processes (tests/lab/up, tests/lab/down) -------------------------
+    def state(self):
+        return {
+            "version": 1,
+            "suffix": self.suffix,
+            "gateway": self.gateway,
+            "grant_lifetime": self.grant_lifetime,
+            "workdir": self.workdir,
+            "own_workdir": self._own_workdir,
+            "namespaces": {"lan": self.ns_lan, "gw": self.ns_gw, "inet": self.ns_inet},
+            "created_namespaces": self._created_ns,
+            "created_etc_netns": self._created_etc,
+            "processes": [t.to_json() for t in self._tracked],
+            "miniupnpd": {"pid": self.miniupnpd_pid, "started_monotonic": self.miniupnpd_started,
+                          "conf": self.miniupnpd_conf if self.workdir else None},
+            "fake": None if self.fake is None else {"control": self.fake.path, "pid": self.fake.pid},
+            "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
+                          "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR},
+            "extra": self.extra,
+        }
+
+    def save_state(self, path):
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(self.state(), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+
+    def _autosave(self):
+        if self.state_path and not self._down_done:
+            self.save_state(self.state_path)
+
+    @classmethod
+    def load_state(cls, path, state_path=None):
+        """A Lab describing what another process brought up (its down() tears that down)."""
+        with open(path) as f:
+            st = json.load(f)
+        lab = cls(gateway=st["gateway"], workdir=st["workdir"], suffix=st["suffix"],
+                  grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True)
+        lab._own_workdir = st.get("own_workdir", True)
+        lab._created_ns = list(st.get("created_namespaces", []))
+        lab._created_etc = list(st.get("created_etc_netns", []))
+        lab._tracked = [Tracked(p["name"], p["pid"], p.get("ns"), starttime=p.get("starttime"))
+                        for p in st.get("processes", [])]
+        mu = st.get("miniupnpd") or {}
+        lab.miniupnpd_pid = mu.get("pid")
+        lab.miniupnpd_started = mu.get("started_monotonic")
+        if st.get("fake"):
+            lab.fake = FakeGatewayControl(st["fake"]["control"], st["fake"]["pid"])
+        lab.extra = st.get("extra", {})
+        lab._up = True
+        return lab
+
+
+def _tail(path, n=2000):
+    try:
+        with open(path) as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def _read_line(proc, timeout):
+    """One line from proc.stdout within timeout ('' on EOF or timeout)."""
+    fd = proc.stdout.fileno()
+    buf = getattr(proc, "_pmlab_buf", None) or bytearray()
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    proc._pmlab_buf = bytearray(rest)
+    return line.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers run inside lab namespaces: python3 pmlab.py helper NAME ARGS
+
+def _helper_tcp_echo(port, lifetime):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", int(port)))
+    srv.listen(16)
+    print("READY", flush=True)
+    deadline = time.monotonic() + float(lifetime)
+    while time.monotonic() < deadline:
+        srv.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            conn, peer = srv.accept()
+        except socket.timeout:
+            break
+        print(f"CONN {peer[0]} {peer[1]}", flush=True)
+        with conn:
+            conn.settimeout(5)
+            try:
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    conn.sendall(data)
+            except OSError:
+                pass
+    return 0
+
+
+def _helper_tcp_probe(host, port, token, timeout):
+    try:
+        with socket.create_connection((host, int(port)), timeout=float(timeout)) as s:
+            s.settimeout(float(timeout))
+            s.sendall(token.encode() + b"\n")
+            got = b""
+            while len(got) < len(token) + 1:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    except OSError as e:
+        print(f"tcp probe {host}:{port}: {e}", file=sys.stderr)
+        return 1
+    if got.strip() != token.encode():
+        print(f"tcp probe {host}:{port}: got {got!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _helper_udp_echo(port, lifetime):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(port)))
+    print("READY", flush=True)
+    deadline = time.monotonic() + float(lifetime)
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            data, peer = s.recvfrom(4096)
+        except socket.timeout:
+            break
+        except OSError:
+            continue
+        print(f"DGRAM {peer[0]} {peer[1]}", flush=True)
+        try:
+            s.sendto(data, peer)
+        except OSError:
+            pass
+    return 0
+
+
+def _helper_udp_probe(host, port, token, timeout):
+    """Send the token; resend with a fresh socket (fresh conntrack entry) and a doubling wait
+    until an echo arrives or timeout passes.  ICMP port unreachable ends the probe at once."""
+    deadline = time.monotonic() + float(timeout)
+    wait = 0.2
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, int(port)))
+            try:
+                s.send(token.encode())
+                s.settimeout(max(0.01, min(wait, deadline - time.monotonic())))
+                data = s.recv(4096)
+                if data == token.encode():
+                    return 0
+                print(f"udp probe {host}:{port}: got {data!r}", file=sys.stderr)
+            except socket.timeout:
+                pass
+            except ConnectionRefusedError as e:
+                print(f"udp probe {host}:{port}: {e}", file=sys.stderr)
+                return 1
+        wait *= 2
+    print(f"udp probe {host}:{port}: no echo within {timeout} s", file=sys.stderr)
+    return 1
+
+
+def _helper_mcast_listen(group, port, ifaddr, count, timeout):
+    """Bind group:port, join group on ifaddr, print READY then one JSON line per datagram."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((group, int(port)))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 socket.inet_aton(group) + socket.inet_aton(ifaddr))
+    print("READY", flush=True)
+    deadline = time.monotonic() + float(timeout)
+    got = 0
+    while got < int(count) and time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data, peer = s.recvfrom(4096)
+        except socket.timeout:
+            break
+        got += 1
+        print(json.dumps({"t_ns": time.time_ns(), "src": peer[0], "sport": peer[1],
+                          "hex": data.hex()}), flush=True)
+    return 0 if got >= int(count) else 1
+
+
+HELPERS = {
+    "tcp-echo": _helper_tcp_echo,
+    "tcp-probe": _helper_tcp_probe,
+    "udp-echo": _helper_udp_echo,
+    "udp-probe": _helper_udp_probe,
+    "mcast-listen": _helper_mcast_listen,
+}
+
+
+def _helper_main(argv):
+    if not argv or argv[0] not in HELPERS:
+        print(f"usage: pmlab.py helper {{{','.join(HELPERS)}}} ARGS...", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    return HELPERS[argv[0]](*argv[1:])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "helper":
+        sys.exit(_helper_main(sys.argv[2:]))
+    print(__doc__)
+    sys.exit(2)

@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Tests of the test lab with real peers (miniupnpd 2.3.1, natpmpc) and the fake gateway.
+
+Runs as root; re-executes itself under `unshare --net --mount --pid` (pmlab.reexec_in_private_netns)
+so that everything happens in namespaces of its own.  Every test brings up a fresh lab.
+`test_lab.py --list-tests` prints the test ids (used by meson at configure time).
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import pmlab  # noqa: E402
+from pmlab import Lab, wait_for  # noqa: E402
+
+TOOLS = ("ip", "nft", "ss", "timeout", "unshare", "sysctl", "miniupnpd", "natpmpc")
+
+
+class LabTestCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # a missing tool or privilege is a failure, never a skip
+        missing = [t for t in TOOLS if not shutil.which(t)]
+        assert not missing, f"missing tools: {missing}"
+        assert os.geteuid() == 0, "the lab tests need root"
+        assert os.environ.get("PMLAB_UNSHARED") == "1", \
+            "call pmlab.reexec_in_private_netns() first"
+
+    def lab(self, **kw):
+        lab = Lab(**kw)
+        self.addCleanup(self._down, lab)
+        return lab.up()
+
+    def _down(self, lab):
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None and not getattr(outcome, "success", True):
+            lab.failed = True            # PMLAB_KEEP=1 keeps its workdir
+        lab.down()
+
+    def natpmpc_ok(self, lab, *args, **kw):
+        r = lab.natpmpc(*args, **kw)
+        self.assertIn("Public IP address : 11.0.0.2", r["stdout"])
+        return r
+
+    def assert_caller_is_a_fresh_namespace(self):
+        """Negative tests change the caller's namespace: only ever our own unshared one."""
+        links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True,
+                                          text=True, check=True, timeout=10).stdout)
+        self.assertEqual([link["ifname"] for link in links], ["lo"],
+                         "refusing to modify a namespace that is not the test's own")
+
+
+class TestLab(LabTestCase):
+    # --- sealing -------------------------------------------------------------------------------
+    def test_up_is_sealed(self):
+        lab = self.lab(gateway=None)
+        lab.assert_sealed()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=True, timeout=10).stdout
+        for ns in lab.namespaces:
+            self.assertIn(ns, listed)
+            self.assertTrue(ns.endswith("-" + lab.suffix))
+        for (_, a, _), (_, b, _) in lab.links:
+            self.assertLessEqual(len(a), 15)
+            self.assertLessEqual(len(b), 15)
+        self.assertEqual(lab.run(lab.ns_gw, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip(),
+                         "1")
+        self.assertEqual(lab.run(lab.ns_inet, ["ip", "route", "show", "default"]).stdout, "")
+        self.assertIn(f"default via {lab.GW_LAN_ADDR}",
+                      lab.run(lab.ns_lan, ["ip", "route"]).stdout)
+        self.assertIn(f"default via {lab.INET_ADDR}", lab.run(lab.ns_gw, ["ip", "route"]).stdout)
+        ruleset = lab.run(lab.ns_gw, ["nft", "list", "ruleset"]).stdout
+        for needle in ("policy drop", "jump miniupnpd", "ct state established,related accept",
+                       f'iifname "{lab.if_gw_lan}" oifname "{lab.if_gw_wan}" accept',
+                       f'oifname "{lab.if_gw_wan}" masquerade', "jump prerouting_miniupnpd",
+                       "jump postrouting_miniupnpd"):
+            self.assertIn(needle, ruleset)
+
+    def test_lan_reaches_inet_through_nat(self):
+        lab = self.lab(gateway=None)
+        # a listener in inet sees the connection from the gw's WAN address (masquerade)
+        echo = lab.spawn(lab.ns_inet, [pmlab.PYTHON, "-B", pmlab.PMLAB, "helper", "tcp-echo",
+                                       "8000", "30"], stdout=subprocess.PIPE)
+        lab._expect_ready(echo)
+        cp = lab.run(lab.ns_lan, [pmlab.PYTHON, "-B", pmlab.PMLAB, "helper", "tcp-probe",
+                                  lab.INET_ADDR, "8000", "hello", "5"], check=False)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(pmlab._read_line(echo, 5).split()[:2], ["CONN", lab.GW_WAN_ADDR],
+                         "inet must see the connection from the gw's WAN address")
+        # and nothing in inet reaches the lan's private address (no route, no leak)
+        cp = lab.run(lab.ns_inet, [pmlab.PYTHON, "-B", pmlab.PMLAB, "helper", "tcp-probe",
+                                   lab.LAN_ADDR, "8000", "hello", "2"], check=False)
+        self.assertNotEqual(cp.returncode, 0)
+
+    def test_no_name_lookups_leave_the_lab(self):
+        lab = self.lab(gateway=None)
+        for ns in lab.namespaces:
+            with open(f"/etc/netns/{ns}/resolv.conf") as f:
+                self.assertIn("nameserver 127.0.0.1", f.read())
+            self.assertIn("nameserver 127.0.0.1", lab.run(ns, ["cat", "/etc/resolv.conf"]).stdout)
+        t = time.monotonic()
+        cp = lab.run(lab.ns_lan, [pmlab.PYTHON, "-c",
+                                  "import socket; socket.getaddrinfo('example.com', 80)"],
+                     check=False)
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertLess(time.monotonic() - t, 5, "a lookup should fail at once")
+
+    def test_sealing_detects_a_veth_peer_in_the_callers_namespace(self):
+        lab = self.lab(gateway=None)
+        self.assert_caller_is_a_fresh_namespace()
+        leak, peer = f"px0-{lab.suffix}", f"py0-{lab.suffix}"
+        # deliberately: one end in lan, the other in the test's own (unshared) namespace
+        lab.run(None, ["ip", "link", "add", "name", leak, "netns", lab.ns_lan, "type", "veth",
+                       "peer", "name", peer])
+        try:
+            with self.assertRaisesRegex(AssertionError, rf"{leak} has its peer in an unnamed"):
+                lab.assert_sealed()
+        finally:
+            lab.run(None, ["ip", "link", "del", peer])
+        lab.assert_sealed()
+
+    def test_sealing_detects_lab_addresses_outside_and_inet_escapes(self):
+        lab = self.lab(gateway=None)
+        self.assert_caller_is_a_fresh_namespace()
+        lab.run(None, ["ip", "addr", "add", "11.0.0.9/32", "dev", "lo"])
+        try:
+            with self.assertRaisesRegex(AssertionError, "caller's namespace: lo has lab address"):
+                lab.assert_sealed()
+        finally:
+            lab.run(None, ["ip", "addr", "del", "11.0.0.9/32", "dev", "lo"])
+        lab.run(lab.ns_inet, ["ip", "route", "add", "default", "via", lab.GW_WAN_ADDR])
+        with self.assertRaisesRegex(AssertionError, "has a default route"):
+            lab.assert_sealed()
+        lab.run(lab.ns_inet, ["ip", "route", "del", "default"])
+        # a second veth into inet: still lab namespaces on both ends, but inet must have one
+        a, b = f"pq0-{lab.suffix}", f"pq1-{lab.suffix}"
+        lab.run(None, ["ip", "link", "add", "name", a, "netns", lab.ns_lan, "type", "veth",
+                       "peer", "name", b, "netns", lab.ns_inet])
+        with self.assertRaisesRegex(AssertionError, "has 2 veths"):
+            lab.assert_sealed()
+        lab.run(lab.ns_lan, ["ip", "link", "del", a])
+        lab.assert_sealed()
+
+    # --- miniupnpd + natpmpc (real peers) --------------------------------------------------------
+    def test_natpmpc_tcp_mapping_carries_traffic(self):
+        lab = self.lab()
+        r = self.natpmpc_ok(lab, "-a", "7001", "7001", "tcp", "120")
+        self.assertEqual(r["mapping"], {"external_port": 7001, "protocol": "tcp",
+                                        "internal_port": 7001, "lifetime": 120})
+        self.assertIn(f"dnat ip to {lab.LAN_ADDR}:7001", lab.miniupnpd_rules())
+        self.assertTrue(lab.tcp_reachable(7001, 7001), lab.last_probe.stderr)
+        self.assertFalse(lab.tcp_reachable(7002, 7002), "an unmapped port must not be reachable")
+        self.assertFalse(lab.udp_reachable(7001, 7001), "TCP mapping must not carry UDP")
+
+    def test_natpmpc_udp_mapping_carries_traffic(self):
+        lab = self.lab()
+        r = self.natpmpc_ok(lab, "-a", "7001", "7001", "udp", "120")
+        self.assertEqual(r["mapping"]["protocol"], "udp")
+        self.assertTrue(lab.udp_reachable(7001, 7001), lab.last_probe.stderr)
+        self.assertFalse(lab.udp_reachable(7002, 7002), "an unmapped port must not be reachable")
+        self.assertFalse(lab.tcp_reachable(7001, 7001), "UDP mapping must not carry TCP")
+
+    def test_mapping_to_another_internal_port(self):
+        lab = self.lab()
+        r = self.natpmpc_ok(lab, "-a", "20001", "7100", "tcp", "120")
+        self.assertEqual((r["mapping"]["external_port"], r["mapping"]["internal_port"]),
+                         (20001, 7100))
+        self.assertTrue(lab.tcp_reachable(20001, 7100), lab.last_probe.stderr)
+        self.assertFalse(lab.tcp_reachable(7100, 7100))
+
+    def test_deleted_mapping_carries_no_traffic(self):
+        lab = self.lab()
+        self.natpmpc_ok(lab, "-a", "7001", "7001", "tcp", "3600")
+        self.assertTrue(lab.tcp_reachable(7001, 7001))
+        r = self.natpmpc_ok(lab, "-a", "7001", "7001", "tcp", "0")
+        self.assertEqual(r["mapping"]["lifetime"], 0)
+        self.assertNotIn("7001", lab.miniupnpd_rules())
+        self.assertFalse(lab.tcp_reachable(7001, 7001))
+
+    def test_reboot_miniupnpd_resets_epoch_and_rules(self):
+        lab = self.lab()
+        first_start = lab.miniupnpd_started
+        first_pid = lab.miniupnpd_pid
+        self.natpmpc_ok(lab, "-a", "7001", "7001", "tcp", "3600")
+        self.assertTrue(lab.tcp_reachable(7001, 7001))
+        # the epoch counts seconds of uptime (poll until it has grown)
+        before = wait_for(lambda: (lambda e: e if e >= 3 else None)(lab.natpmpc()["epoch"]),
+                          10, interval=0.25, message="miniupnpd's epoch does not grow")
+        self.assertLessEqual(before, time.monotonic() - first_start + 1)
+        started = lab.reboot_miniupnpd()
+        self.assertEqual(started, lab.miniupnpd_started)
+        self.assertGreater(started, first_start)
+        self.assertNotEqual(lab.miniupnpd_pid, first_pid)
+        self.assertFalse(pmlab.pid_alive(first_pid))
+        after = lab.natpmpc()["epoch"]
+        self.assertLess(after, before)
+        self.assertLessEqual(after, time.monotonic() - started + 1)
+        self.assertNotIn("7001", lab.miniupnpd_rules())
+        self.assertFalse(os.path.exists(lab.miniupnpd_leases))
+        self.assertFalse(lab.tcp_reachable(7001, 7001), "rebooted gateway must forget mappings")
+        # and a new request recreates it
+        self.natpmpc_ok(lab, "-a", "7001", "7001", "tcp", "3600")
+        self.assertTrue(lab.tcp_reachable(7001, 7001))
+
+    def test_stop_and_start_miniupnpd(self):
+        lab = self.lab()
+        pid = lab.miniupnpd_pid
+        lab.stop_miniupnpd()
+        self.assertFalse(pmlab.pid_alive(pid))
+        self.assertEqual(lab._udp_listener_pid(lab.ns_gw, lab.GW_LAN_ADDR, 5351), set())
+        lab.start_miniupnpd()
+        self.natpmpc_ok(lab)
+
+    def test_miniupnpd_sigusr1_announcement_reaches_lan(self):
+        lab = self.lab()
+        listener = lab._helper(lab.ns_lan, ["mcast-listen", "224.0.0.1", "5350", lab.LAN_ADDR,
+                                            "1", "10"])
+        lab._expect_ready(listener)
+        os.kill(lab.miniupnpd_pid, 10)   # SIGUSR1: miniupnpd announces
+        pkt = json.loads(pmlab._read_line(listener, 10) or "null")
+        self.assertIsNotNone(pkt, "no announcement received in lan")
+        data = bytes.fromhex(pkt["hex"])
+        self.assertEqual(pkt["src"], lab.GW_LAN_ADDR)
+        self.assertEqual(len(data), 12)
+        self.assertEqual(data[:4], bytes([0, 128, 0, 0]))
+        self.assertEqual(data[8:], socket.inet_aton(lab.GW_WAN_ADDR))
+
+    # --- the fake gateway in the lab -------------------------------------------------------------
+    def test_fake_gateway_answers_natpmpc(self):
+        lab = self.lab(gateway="fake", grant_lifetime=60)
+        self.assertIsNone(lab.miniupnpd_pid)
+        lab.fake.set(epoch_offset=4600000)
+        r = self.natpmpc_ok(lab, "-a", "7003", "7003", "tcp", "3600")
+        self.assertEqual(r["mapping"], {"external_port": 7003, "protocol": "tcp",
+                                        "internal_port": 7003, "lifetime": 60})
+        self.assertGreaterEqual(r["epoch"], 4600000)
+        entries = [e for e in lab.fake.log() if e["op"] == 2]
+        self.assertEqual((entries[0]["src"], entries[0]["internal_port"],
+                          entries[0]["lifetime"]), (lab.LAN_ADDR, 7003, 3600))
+        self.assertEqual(lab.fake.mappings()[0]["client"], lab.LAN_ADDR)
+        self.assertTrue(lab.tcp_reachable(7003, 7003), lab.last_probe.stderr)
+        self.assertFalse(lab.tcp_reachable(7004, 7004))
+        # scripted failure
+        lab.fake.set(result=2)
+        r = lab.natpmpc("-a", "7005", "7005", "tcp", "60", check=False)
+        self.assertIsNone(r["mapping"])
+        self.assertNotEqual(r["returncode"], 0)
+        lab.fake.set(result=None)
+        # a gateway that lost its state: epoch 0, mapping and its rules gone
+        t_reset = time.monotonic()
+        lab.fake.reset_epoch()
+        self.assertLessEqual(lab.natpmpc()["epoch"], time.monotonic() - t_reset + 1)
+        self.assertEqual(lab.fake.mappings(), [])
+        self.assertNotIn("7003", lab.miniupnpd_rules())
+        self.assertFalse(lab.tcp_reachable(7003, 7003))
+
+    def test_fake_gateway_same_port_carries_udp(self):
+        lab = self.lab(gateway="fake")
+        lab.fake.set(same_port=True, grant_lifetime=60)
+        r = self.natpmpc_ok(lab, "-a", "1", "0", "udp", "60")
+        port = r["mapping"]["external_port"]
+        self.assertEqual((r["mapping"]["internal_port"], r["mapping"]["lifetime"]), (0, 60))
+        self.assertTrue(lab.udp_reachable(port, port), lab.last_probe.stderr)
+
+    def test_fake_gateway_announcement_reaches_lan(self):
+        lab = self.lab(gateway="fake")
+        lab.fake.set(epoch_offset=1234)
+        listener = lab._helper(lab.ns_lan, ["mcast-listen", "224.0.0.1", "5350", lab.LAN_ADDR,
+                                            "2", "10"])
+        lab._expect_ready(listener)
+        lab.fake.announce(2)
+        got = [json.loads(pmlab._read_line(listener, 10) or "null") for _ in range(2)]
+        self.assertNotIn(None, got, "announcement not received in lan")
+        for pkt in got:
+            data = bytes.fromhex(pkt["hex"])
+            self.assertEqual(pkt["src"], lab.GW_LAN_ADDR)
+            self.assertEqual(pkt["sport"], 5351)
+            self.assertEqual(data[:4], bytes([0, 128, 0, 0]))
+            self.assertTrue(1234 <= struct.unpack("!I", data[4:8])[0] <= 1240)
+            self.assertEqual(data[8:], socket.inet_aton(lab.GW_WAN_ADDR))
+        gap = (got[1]["t_ns"] - got[0]["t_ns"]) / 1e9
+        self.assertGreaterEqual(gap, 0.23)
+        sent = lab.fake.announcements()
+        self.assertEqual([s["dest"] for s in sent], ["224.0.0.1:5350"] * 2)
+
+    def test_switch_between_miniupnpd_and_fake(self):
+        lab = self.lab()
+        ctl = lab.start_fake_gateway(grant_lifetime=30)
+        self.assertIsNone(lab.miniupnpd_pid, "miniupnpd must make way for the fake")
+        self.assertEqual(self.natpmpc_ok(lab, "-a", "7001", "7001", "udp", "60")
+                         ["mapping"]["lifetime"], 30)
+        self.assertTrue(lab.udp_reachable(7001, 7001))
+        lab.stop_fake_gateway()
+        self.assertFalse(pmlab.pid_alive(ctl.pid))
+        self.assertNotIn("7001", lab.miniupnpd_rules(), "the fake removes its rules on exit")
+        lab.start_miniupnpd()
+        self.assertEqual(self.natpmpc_ok(lab, "-a", "7001", "7001", "udp", "60")
+                         ["mapping"]["lifetime"], 60)
+
+    # --- teardown ------------------------------------------------------------------------------
+    def test_down_leaves_nothing(self):
+        for gateway in ("miniupnpd", "fake"):
+            lab = self.lab(gateway=gateway)
+            extra = lab.spawn(lab.ns_lan, ["sleep", "300"])
+            # a process started in a lab namespace without the lab knowing
+            lab.run(lab.ns_inet, ["sh", "-c", "setsid sleep 301 >/dev/null 2>&1 &"])
+            stray = wait_for(lambda: [int(p) for p in lab.run(
+                None, ["ip", "netns", "pids", lab.ns_inet]).stdout.split()], 5)
+            pids = [t.pid for t in lab.tracked()] + stray
+            self.assertIn(extra.pid, pids)
+            starts = {pid: pmlab.proc_starttime(pid) for pid in pids}
+            workdir = lab.workdir
+            lab.down()
+            listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                    timeout=10).stdout
+            for ns in lab.namespaces:
+                self.assertNotIn(ns, listed)
+                self.assertFalse(os.path.exists(f"/etc/netns/{ns}"))
+            for pid in pids:
+                self.assertFalse(pmlab.pid_alive(pid, starts[pid]), f"pid {pid} survived")
+            self.assertFalse(os.path.exists(workdir))
+            self.assertEqual(lab.tracked(), [])
+            lab.down()   # idempotent
+
+    def test_failed_up_cleans_up(self):
+        lab = Lab(gateway="miniupnpd")
+
+        def broken():
+            raise RuntimeError("injected failure")
+
+        lab.start_miniupnpd = broken
+        with self.assertRaisesRegex(RuntimeError, "injected failure"):
+            lab.up()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                timeout=10).stdout
+        for ns in lab.namespaces:
+            self.assertNotIn(ns, listed)
+            self.assertFalse(os.path.exists(f"/etc/netns/{ns}"))
+        self.assertFalse(os.path.exists(lab.workdir))
+
+    def test_state_is_shared_between_processes(self):
+        tmp = tempfile.mkdtemp(prefix="pmlab-state-test-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        state = os.path.join(tmp, "state.json")
+        lab = self.lab(gateway="fake", state_path=state)
+        with open(state) as f:
+            st = json.load(f)
+        self.assertEqual(st["suffix"], lab.suffix)
+        self.assertEqual(st["fake"]["pid"], lab.fake.pid)
+        self.assertIn(lab.fake.pid, [p["pid"] for p in st["processes"]])
+        # another process (tests/lab/down) loads it and tears the lab down
+        code = ("import sys; sys.path.insert(0, %r); import pmlab; "
+                "lab = pmlab.Lab.load_state(%r); print(lab.fake.epoch()); lab.down()"
+                % (HERE, state))
+        cp = subprocess.run([pmlab.PYTHON, "-B", "-c", code], capture_output=True, text=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertTrue(re.fullmatch(r"\d+\n", cp.stdout), cp.stdout)
+        for ns in lab.namespaces:
+            self.assertFalse(os.path.exists(os.path.join(pmlab.RUN_NETNS, ns)))
+        self.assertFalse(pmlab.pid_alive(st["fake"]["pid"]))
+
+
+def list_tests():
+    loader = unittest.TestLoader()
+    for case in (TestLab,):
+        for name in loader.getTestCaseNames(case):
+            print(f"{case.__name__}.{name}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--list-tests"]:
+        list_tests()
+        sys.exit(0)
+    pmlab.reexec_in_private_netns()
+    unittest.main()
