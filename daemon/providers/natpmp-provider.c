@@ -44,6 +44,8 @@ typedef enum {
 
 typedef struct {
 	PmNatpmpProvider *provider;
+	/* its own: a reload may free the provider while deletions are still answered */
+	PmScheduler *scheduler;
 	PmMapping *mapping;
 	PmNatpmpCall *call;
 	PmTimer timer;          /* renewal or backoff */
@@ -129,7 +131,7 @@ first_proto(MapData *d)
 static gboolean
 has_lease(MapData *d)
 {
-	return pm_mapping_get_expires(d->mapping) > pm_scheduler_now(d->provider->parent.scheduler);
+	return pm_mapping_get_expires(d->mapping) > pm_scheduler_now(d->scheduler);
 }
 
 static void
@@ -148,7 +150,7 @@ notify_waiters(MapData *d)
 static void
 set_state(MapData *d, PmMappingState state)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	/* degraded is retrying that has gone on too long: keep showing it */
 	if (state == PM_MAPPING_STATE_RETRYING && d->mapping->state == PM_MAPPING_STATE_DEGRADED)
 		return;
@@ -179,7 +181,7 @@ issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32
 static void
 schedule_renewal(MapData *d)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	guint64 refresh = d->provider->parent.config->refresh_interval_usec;
 	guint64 renew_at = G_MAXUINT64;
 
@@ -203,7 +205,7 @@ schedule_renewal(MapData *d)
 static void
 schedule_backoff(MapData *d)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	guint64 wait = BACKOFF_FIRST_USEC << MIN(d->backoff, 6u);
 	wait = MIN(wait, BACKOFF_MAX_USEC);
 	wait += pm_scheduler_random_range(scheduler, 0, (guint32)(wait / 4) + 1);
@@ -277,7 +279,7 @@ run_finished(MapData *d)
 static void
 fail_mapping(MapData *d, const GError *error)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	g_warning("mapping %s failed: %s", d->mapping->name, error->message);
 	d->run = RUN_NONE;
 	pm_scheduler_disarm(scheduler, &d->timer);
@@ -290,7 +292,7 @@ fail_mapping(MapData *d, const GError *error)
 static void
 retry_later(MapData *d, const GError *error)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	guint64 now = pm_scheduler_now(scheduler);
 
 	pm_mapping_set_error(d->mapping, error);
@@ -353,7 +355,7 @@ call_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *erro
 	gpointer user_data)
 {
 	MapData *d = user_data;
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	PmProvider *provider = &d->provider->parent;
 
 	if (response == NULL && error == NULL) {
@@ -441,7 +443,7 @@ static void
 issue_map(MapData *d, guint proto_index, guint16 suggest)
 {
 	guint64 expires = d->mapping->ports[proto_index].expires;
-	gboolean leased = expires > pm_scheduler_now(d->provider->parent.scheduler);
+	gboolean leased = expires > pm_scheduler_now(d->scheduler);
 	d->proto_index = proto_index;
 	/* with a live lease: the RFC schedule, never past the lease; without one: no give-up,
 	 * waits capped at 64 s */
@@ -637,7 +639,7 @@ run_acquire(MapData *d, guint16 suggest)
 {
 	pm_natpmp_call_cancel(d->call);
 	d->call = NULL;
-	pm_scheduler_disarm(d->provider->parent.scheduler, &d->timer);
+	pm_scheduler_disarm(d->scheduler, &d->timer);
 	d->run = RUN_ACQUIRE;
 	d->unanswered = 0;
 	memset(d->pending, 0, sizeof(d->pending));
@@ -651,7 +653,7 @@ run_renew(MapData *d)
 {
 	pm_natpmp_call_cancel(d->call);
 	d->call = NULL;
-	pm_scheduler_disarm(d->provider->parent.scheduler, &d->timer);
+	pm_scheduler_disarm(d->scheduler, &d->timer);
 	d->run = RUN_RENEW;
 	d->unanswered = 0;
 	memcpy(d->pending, d->mapping->ports, sizeof(d->pending));
@@ -689,6 +691,7 @@ map_data_new(PmNatpmpProvider *provider, PmMapping *mapping)
 {
 	MapData *d = g_new0(MapData, 1);
 	d->provider = provider;
+	d->scheduler = provider->parent.scheduler;
 	d->mapping = mapping;
 	pm_timer_init(&d->timer, timer_cb, d);
 	pm_timer_init(&d->degraded_timer, degraded_timer_cb, d);
@@ -698,7 +701,7 @@ map_data_new(PmNatpmpProvider *provider, PmMapping *mapping)
 static void
 map_data_free(MapData *d)
 {
-	PmScheduler *scheduler = d->provider->parent.scheduler;
+	PmScheduler *scheduler = d->scheduler;
 	pm_natpmp_call_cancel(d->call);
 	pm_scheduler_disarm(scheduler, &d->timer);
 	pm_scheduler_disarm(scheduler, &d->degraded_timer);

@@ -7,6 +7,7 @@ NAT-PMP gateway on 127.0.0.1 and the built portmapd and portmapctl. The lab test
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -275,6 +276,78 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(self.daemon.wait(6), 0)
         with open(os.path.join(self.workdir, "state", "state.json")) as f:
             self.assertIn("web", json.load(f)["Mappings"])
+
+    def test_sighup_reloads(self):
+        with open(self.config, "a") as f:
+            f.write("[Mapping more]\nProvider=lab\nProtocols=udp\nInternalPort=8081\n")
+        self.daemon.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.mapping_state("more") == "active", 10)
+        # the unchanged mapping kept its object
+        self.assertEqual(self.mapping_path("web"), "/org/portmap/Manager/mapping/1")
+
+    def test_reload_applies_changes_and_keeps_objects(self):
+        runtime = self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
+            "", ["tcp"], 8090, 0, 0, {"scope": GLib.Variant("s", "runtime")})))[0]
+        self.wait_for(lambda: self.mapping_state("bus-2") == "active", 10)
+        # a changed provider: its mappings are deleted there and requested anew
+        with open(self.config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "Lifetime=600\n"
+                    "[Mapping web]\nProvider=lab\nProtocols=tcp,udp\nInternalPort=8080\n")
+        self.call("Reload")
+        self.assertEqual(self.mapping_path("web"), "/org/portmap/Manager/mapping/1")
+        self.assertIn(runtime, [m[0] for m in self.call("ListMappings")[0]])
+        for name in ("web", "bus-2"):
+            self.wait_for(lambda: self.mapping_state(name) == "active", 10)
+        ports = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "Ports")),
+                          self.mapping_path("web"), "org.freedesktop.DBus.Properties")[0]
+        self.assertEqual(sorted(p[0] for p in ports), ["tcp", "udp"])
+        lifetime = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "Lifetime")),
+                             self.mapping_path("web"), "org.freedesktop.DBus.Properties")[0]
+        self.assertEqual(lifetime, 600)
+        # a removed section: the mapping goes
+        with open(self.config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "Lifetime=600\n")
+        self.call("Reload")
+        self.assertIsNone(self.mapping_state("web"))
+        self.assertEqual(self.mapping_state("bus-2"), "active")
+        self.assertEqual(self.daemon.poll(), None)
+
+    def test_no_bus_mode_writes_status_and_health(self):
+        runtime = os.path.join(self.workdir, "run")
+        cp = subprocess.run([PORTMAPD, "--health", "--runtime-dir", runtime],
+                            capture_output=True, text=True, timeout=10)
+        self.assertEqual(cp.returncode, 1, "healthy without a daemon")
+        headless = subprocess.Popen([PORTMAPD, "--no-bus", "--config", self.config,
+                                     "--state-dir", os.path.join(self.workdir, "state2"),
+                                     "--runtime-dir", runtime],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_process, headless)
+        status = os.path.join(runtime, "status.json")
+
+        def active():
+            try:
+                with open(status) as f:
+                    doc = json.load(f)
+            except (OSError, ValueError):
+                return False
+            return [m["State"] for m in doc["Mappings"]] == ["active"]
+
+        self.wait_for(active, 10)
+        cp = subprocess.run([PORTMAPD, "--health", "--runtime-dir", runtime],
+                            capture_output=True, text=True, timeout=10)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        # the gateway goes away: refused requests make the mapping retry, health fails
+        self.stop_process(self.fake)
+        with open(self.config, "a") as f:
+            f.write("[Mapping more]\nProvider=lab\nProtocols=udp\nInternalPort=8082\n")
+        headless.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: subprocess.run(
+            [PORTMAPD, "--health", "--runtime-dir", runtime], capture_output=True,
+            timeout=10).returncode == 1, 10)
+        headless.terminate()
+        self.assertEqual(headless.wait(6), 0)
 
     def test_invalid_config_exits_2_naming_file_and_line(self):
         bad = os.path.join(self.workdir, "bad.conf")
