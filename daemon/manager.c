@@ -16,6 +16,13 @@ typedef struct {
 	gpointer user_data;
 } Waiter;
 
+typedef struct {
+	PmManager *manager;
+	PmMapping *mapping;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} StopData;
+
 struct _PmManager {
 	PmScheduler *scheduler;
 	char *state_dir;
@@ -31,8 +38,10 @@ struct _PmManager {
 	/* mappings per state, so State costs O(1) with 10 000 mappings */
 	guint state_counts[PM_MAPPING_STATE_FAILED + 1];
 
-	/* mappings being deleted upstream: kept alive until their provider is done */
-	guint stopping;
+	/* mappings being deleted upstream (StopData): kept alive until their provider is
+	 * done; providers dropped by a reload, kept until exit so their deletions finish */
+	GPtrArray *stopping;
+	GPtrArray *retired_providers;
 
 	/* state.json */
 	JsonNode *restored; /* the document read at start */
@@ -77,6 +86,8 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->mappings = g_tree_new_full(id_compare, NULL, NULL, NULL);
 	self->mappings_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	self->stopping = g_ptr_array_new();
+	self->retired_providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
@@ -99,9 +110,17 @@ pm_manager_free(PmManager *self)
 		return;
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
-	/* providers first: they drop their per-mapping data and timers */
-	g_tree_foreach(self->mappings, free_mapping_cb, NULL);
+	/* providers first, while the mappings they refer to still exist: they drop their
+	 * per-mapping data, timers and calls without calling anyone back */
 	g_ptr_array_unref(self->providers);
+	g_ptr_array_unref(self->retired_providers);
+	g_tree_foreach(self->mappings, free_mapping_cb, NULL);
+	for (guint i = 0; i < self->stopping->len; i++) {
+		StopData *s = g_ptr_array_index(self->stopping, i);
+		pm_mapping_free(s->mapping);
+		g_free(s);
+	}
+	g_ptr_array_unref(self->stopping);
 	g_tree_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
 	g_array_unref(self->refresh_waiters);
@@ -547,18 +566,11 @@ mapping_start(PmManager *self, PmMapping *m)
 	pm_provider_start(provider, m);
 }
 
-typedef struct {
-	PmManager *manager;
-	PmMapping *mapping;
-	PmProviderDoneFunc done;
-	gpointer user_data;
-} StopData;
-
 static void
 mapping_stopped_cb(gpointer user_data)
 {
 	StopData *s = user_data;
-	s->manager->stopping--;
+	g_ptr_array_remove_fast(s->manager->stopping, s);
 	pm_mapping_free(s->mapping);
 	if (s->done != NULL)
 		s->done(s->user_data);
@@ -577,7 +589,7 @@ mapping_destroy(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneF
 	s->user_data = user_data;
 	mapping_unregister(self, m);
 	m->changed_func = NULL;
-	self->stopping++;
+	g_ptr_array_add(self->stopping, s);
 	if (m->provider != NULL)
 		pm_provider_stop(m->provider, m, release, mapping_stopped_cb, s);
 	else
@@ -1129,7 +1141,7 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 		mapping_start(self, m);
 	}
 	for (guint i = 0; i < dropped->len; i++)
-		pm_provider_free(g_ptr_array_index(dropped, i));
+		g_ptr_array_add(self->retired_providers, g_ptr_array_index(dropped, i));
 	state_changed(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	return TRUE;

@@ -22,6 +22,7 @@ typedef struct {
 	PmNatpmpClient *client;
 	guint listener_id;
 	GError *client_error; /* why there is no client (no default route, socket) */
+	GQueue data;          /* every MapData (linked through MapData.link), stopping ones too */
 } PmNatpmpProvider;
 
 typedef enum {
@@ -44,6 +45,7 @@ typedef enum {
 
 typedef struct {
 	PmNatpmpProvider *provider;
+	GList link; /* in provider->data */
 	/* its own: a reload may free the provider while deletions are still answered */
 	PmScheduler *scheduler;
 	PmMapping *mapping;
@@ -695,6 +697,8 @@ map_data_new(PmNatpmpProvider *provider, PmMapping *mapping)
 	d->mapping = mapping;
 	pm_timer_init(&d->timer, timer_cb, d);
 	pm_timer_init(&d->degraded_timer, degraded_timer_cb, d);
+	d->link.data = d;
+	g_queue_push_tail_link(&provider->data, &d->link);
 	return d;
 }
 
@@ -706,6 +710,7 @@ map_data_free(MapData *d)
 	pm_scheduler_disarm(scheduler, &d->timer);
 	pm_scheduler_disarm(scheduler, &d->degraded_timer);
 	notify_waiters(d);
+	g_queue_unlink(&d->provider->data, &d->link);
 	g_free(d);
 }
 
@@ -974,6 +979,20 @@ static void
 natpmp_finalize(PmProvider *provider)
 {
 	PmNatpmpProvider *self = natpmp_provider(provider);
+	GList *link;
+
+	/* the daemon is exiting: drop every run, deletions in flight included, calling no one */
+	while ((link = g_queue_pop_head_link(&self->data)) != NULL) {
+		MapData *d = link->data;
+		pm_natpmp_call_cancel(d->call);
+		pm_scheduler_disarm(d->scheduler, &d->timer);
+		pm_scheduler_disarm(d->scheduler, &d->degraded_timer);
+		if (d->mapping->provider_data == d)
+			d->mapping->provider_data = NULL;
+		if (d->waiters != NULL)
+			g_array_unref(d->waiters);
+		g_free(d);
+	}
 	provider_detach_client(self);
 	g_clear_error(&self->client_error);
 }
