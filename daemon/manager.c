@@ -2,11 +2,13 @@
 #define G_LOG_DOMAIN "portmapd"
 
 #include <errno.h>
+#include <malloc.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "build-info.h"
 #include "errors.h"
+#include "json-writer.h"
 #include "manager.h"
 
 #define STATE_WRITE_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
@@ -31,7 +33,7 @@ struct _PmManager {
 	gpointer listener_data;
 
 	GPtrArray *providers;          /* of PmProvider, in configuration order */
-	GTree *mappings;               /* id → PmMapping */
+	GPtrArray *mappings;           /* PmMapping, in id order */
 	GHashTable *mappings_by_name;  /* name → PmMapping */
 	guint64 next_id;
 	char *last_state;
@@ -58,14 +60,6 @@ struct _PmManager {
 	PmTimer refresh_timer;
 };
 
-static gint
-id_compare(gconstpointer a, gconstpointer b, gpointer user_data)
-{
-	guint64 x = *(const guint64 *)a;
-	guint64 y = *(const guint64 *)b;
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 static void
 state_timer_cb(PmTimer *timer, gpointer user_data)
 {
@@ -84,7 +78,7 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->scheduler = scheduler;
 	self->state_dir = g_strdup(state_dir);
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
-	self->mappings = g_tree_new_full(id_compare, NULL, NULL, NULL);
+	self->mappings = g_ptr_array_new();
 	self->mappings_by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	self->stopping = g_ptr_array_new();
 	self->retired_providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
@@ -94,13 +88,6 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	pm_timer_init(&self->state_timer, state_timer_cb, self);
 	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
 	return self;
-}
-
-static gboolean
-free_mapping_cb(gpointer key, gpointer value, gpointer user_data)
-{
-	pm_mapping_free(value);
-	return FALSE;
 }
 
 void
@@ -114,14 +101,15 @@ pm_manager_free(PmManager *self)
 	 * per-mapping data, timers and calls without calling anyone back */
 	g_ptr_array_unref(self->providers);
 	g_ptr_array_unref(self->retired_providers);
-	g_tree_foreach(self->mappings, free_mapping_cb, NULL);
+	for (guint i = 0; i < self->mappings->len; i++)
+		pm_mapping_free(g_ptr_array_index(self->mappings, i));
 	for (guint i = 0; i < self->stopping->len; i++) {
 		StopData *s = g_ptr_array_index(self->stopping, i);
 		pm_mapping_free(s->mapping);
 		g_free(s);
 	}
 	g_ptr_array_unref(self->stopping);
-	g_tree_unref(self->mappings);
+	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
 	g_array_unref(self->refresh_waiters);
 	g_array_unref(self->refresh_next);
@@ -142,10 +130,34 @@ pm_manager_set_listener(PmManager *self, const PmManagerListener *listener, gpoi
 
 /* ---- lookups ---- */
 
+/* mappings are appended with increasing ids and removed in place: the array stays
+ * sorted, and costs 8 bytes a mapping where a tree node cost 40 */
+static gboolean
+find_index(PmManager *self, guint64 id, guint *index)
+{
+	guint lo = 0, hi = self->mappings->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		PmMapping *m = g_ptr_array_index(self->mappings, mid);
+		if (m->id == id) {
+			*index = mid;
+			return TRUE;
+		}
+		if (m->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return FALSE;
+}
+
 PmMapping *
 pm_manager_lookup_id(PmManager *self, guint64 id)
 {
-	return g_tree_lookup(self->mappings, &id);
+	guint index;
+	if (!find_index(self, id, &index))
+		return NULL;
+	return g_ptr_array_index(self->mappings, index);
 }
 
 PmMapping *
@@ -154,25 +166,16 @@ pm_manager_lookup_name(PmManager *self, const char *name)
 	return g_hash_table_lookup(self->mappings_by_name, name);
 }
 
-static gboolean
-collect_cb(gpointer key, gpointer value, gpointer user_data)
-{
-	g_ptr_array_add(user_data, value);
-	return FALSE;
-}
-
 GPtrArray *
 pm_manager_get_mappings(PmManager *self)
 {
-	GPtrArray *array = g_ptr_array_sized_new(g_tree_nnodes(self->mappings));
-	g_tree_foreach(self->mappings, collect_cb, array);
-	return array;
+	return g_ptr_array_copy(self->mappings, NULL, NULL);
 }
 
 guint
 pm_manager_get_n_mappings(PmManager *self)
 {
-	return g_tree_nnodes(self->mappings);
+	return self->mappings->len;
 }
 
 GPtrArray *
@@ -226,7 +229,7 @@ find_provider_in(GPtrArray *providers, const char *name)
 static const char *
 compute_state(PmManager *self)
 {
-	guint n = g_tree_nnodes(self->mappings);
+	guint n = self->mappings->len;
 	guint failed = self->state_counts[PM_MAPPING_STATE_FAILED];
 	guint bad = self->state_counts[PM_MAPPING_STATE_DEGRADED];
 
@@ -287,80 +290,72 @@ state_path(PmManager *self)
 }
 
 static void
-add_empty_object(JsonBuilder *b, const char *name)
+add_empty_object(PmJsonWriter *w, const char *name)
 {
-	json_builder_set_member_name(b, name);
-	json_builder_begin_object(b);
-	json_builder_end_object(b);
+	pm_json_member(w, name);
+	pm_json_begin_object(w);
+	pm_json_end_object(w);
 }
 
 static char *
 state_to_json(PmManager *self)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
 	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	PmJsonWriter w;
 
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "Version");
-	json_builder_add_int_value(b, PM_STATE_FILE_VERSION);
-	json_builder_set_member_name(b, "Mappings");
-	json_builder_begin_object(b);
+	pm_json_writer_init(&w, 64 * 1024, TRUE);
+	pm_json_begin_object(&w);
+	pm_json_member_int(&w, "Version", PM_STATE_FILE_VERSION);
+	pm_json_member(&w, "Mappings");
+	pm_json_begin_object(&w);
 	for (guint i = 0; i < mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(mappings, i);
-		g_auto(GStrv) protocols = NULL;
 		if (!mapping_is_persisted(m))
 			continue;
-		protocols = pm_protocols_to_strv(m->protocols);
-		json_builder_set_member_name(b, m->name);
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "Origin");
-		json_builder_add_string_value(b, pm_origin_to_string(m->origin));
-		json_builder_set_member_name(b, "Scope");
-		json_builder_add_string_value(b, pm_scope_to_string(m->scope));
-		json_builder_set_member_name(b, "Provider");
-		json_builder_add_string_value(b, m->provider_name);
-		json_builder_set_member_name(b, "Protocols");
-		json_builder_begin_array(b);
-		for (guint j = 0; protocols[j] != NULL; j++)
-			json_builder_add_string_value(b, protocols[j]);
-		json_builder_end_array(b);
-		json_builder_set_member_name(b, "InternalPort");
-		json_builder_add_int_value(b, m->internal_port);
-		json_builder_set_member_name(b, "ExternalPort");
-		json_builder_add_int_value(b, m->suggested_external_port);
-		json_builder_set_member_name(b, "Lifetime");
-		json_builder_add_int_value(b, m->lifetime);
-		json_builder_set_member_name(b, "RequireExternalPort");
-		json_builder_add_boolean_value(b, m->require_external_port);
-		json_builder_set_member_name(b, "Description");
-		json_builder_add_string_value(b, m->description != NULL ? m->description : "");
-		json_builder_set_member_name(b, "OwnerUID");
-		json_builder_add_int_value(b, m->owner_uid);
-		json_builder_end_object(b);
+		pm_json_member(&w, m->name);
+		pm_json_begin_object(&w);
+		pm_json_member_string(&w, "Origin", pm_origin_to_string(m->origin));
+		pm_json_member_string(&w, "Scope", pm_scope_to_string(m->scope));
+		pm_json_member_string(&w, "Provider", m->provider_name);
+		pm_json_member(&w, "Protocols");
+		pm_json_begin_array(&w);
+		if (m->protocols & PM_PROTOCOL_TCP)
+			pm_json_string(&w, "tcp");
+		if (m->protocols & PM_PROTOCOL_UDP)
+			pm_json_string(&w, "udp");
+		pm_json_end_array(&w);
+		pm_json_member_int(&w, "InternalPort", m->internal_port);
+		pm_json_member_int(&w, "ExternalPort", m->suggested_external_port);
+		pm_json_member_int(&w, "Lifetime", m->lifetime);
+		pm_json_member_bool(&w, "RequireExternalPort", m->require_external_port);
+		pm_json_member_string(&w, "Description", m->description);
+		pm_json_member_int(&w, "OwnerUID", m->owner_uid);
+		pm_json_end_object(&w);
 	}
-	json_builder_end_object(b);
+	pm_json_end_object(&w);
 	/* sections of later features, present from the start so the format never changes
 	 * shape under a reader */
-	add_empty_object(b, "Gateways");
-	add_empty_object(b, "PIA");
-	json_builder_set_member_name(b, "LANServer");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "Epoch");
-	json_builder_add_int_value(b, 0);
-	add_empty_object(b, "Mappings");
-	json_builder_end_object(b);
-	json_builder_set_member_name(b, "RouterRules");
-	json_builder_begin_array(b);
-	json_builder_end_array(b);
-	add_empty_object(b, "Providers");
-	json_builder_end_object(b);
+	add_empty_object(&w, "Gateways");
+	add_empty_object(&w, "PIA");
+	pm_json_member(&w, "LANServer");
+	pm_json_begin_object(&w);
+	pm_json_member_int(&w, "Epoch", 0);
+	add_empty_object(&w, "Mappings");
+	pm_json_end_object(&w);
+	pm_json_member(&w, "RouterRules");
+	pm_json_begin_array(&w);
+	pm_json_end_array(&w);
+	add_empty_object(&w, "Providers");
+	pm_json_end_object(&w);
+	return pm_json_writer_finish(&w);
+}
 
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	json_generator_set_pretty(gen, TRUE);
-	return json_generator_to_data(gen, NULL);
+/* parsing a large configuration or a burst of grants leaves the heap full of freed holes
+ * that malloc keeps: give them back once the result is in place */
+static void
+release_free_memory(void)
+{
+	malloc_trim(0);
 }
 
 gboolean
@@ -386,6 +381,8 @@ pm_manager_flush_state(PmManager *self, GError **error)
 				      0600, error))
 		return FALSE;
 	self->state_dirty = FALSE;
+	/* writes follow bursts of grants (start, gateway reset): the holes those left go back */
+	release_free_memory();
 	return TRUE;
 }
 
@@ -498,7 +495,7 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 	}
 	if ((props & PM_MAPPING_PROP_INTERNAL_PORT) && mapping_is_persisted(m))
 		state_changed(self);
-	if (g_tree_lookup(self->mappings, &m->id) == m && self->listener.mapping_changed != NULL)
+	if (m->counted_state >= 0 && self->listener.mapping_changed != NULL)
 		self->listener.mapping_changed(m, props, self->listener_data);
 	if ((props & PM_MAPPING_PROP_STATE) && m->counted_state >= 0) {
 		count_state(self, m, TRUE);
@@ -528,7 +525,7 @@ mapping_new(PmManager *self, const char *name)
 static void
 mapping_register(PmManager *self, PmMapping *m)
 {
-	g_tree_insert(self->mappings, &m->id, m);
+	g_ptr_array_add(self->mappings, m);
 	g_hash_table_insert(self->mappings_by_name, m->name, m);
 	count_state(self, m, TRUE);
 	if (self->listener.mapping_added != NULL)
@@ -543,7 +540,11 @@ mapping_unregister(PmManager *self, PmMapping *m)
 	/* told while still registered: the bus layer enumerates its interfaces */
 	if (self->listener.mapping_removed != NULL)
 		self->listener.mapping_removed(m, self->listener_data);
-	g_tree_remove(self->mappings, &m->id);
+	{
+		guint index;
+		if (find_index(self, m->id, &index))
+			g_ptr_array_remove_index(self->mappings, index);
+	}
 	g_hash_table_remove(self->mappings_by_name, m->name);
 	count_state(self, m, FALSE);
 	if (mapping_is_persisted(m))
@@ -618,8 +619,7 @@ config_suggestion(PmManager *self, const PmMappingConfig *mc)
 static void
 mapping_apply_config(PmMapping *m, const PmMappingConfig *mc)
 {
-	g_free(m->provider_name);
-	m->provider_name = g_strdup(mc->provider);
+	m->provider_name = g_intern_string(mc->provider);
 	m->protocols = mc->protocols;
 	m->internal_port = mc->internal_port;
 	m->lifetime = mc->lifetime;
@@ -663,7 +663,7 @@ restore_bus_mappings(PmManager *self)
 		}
 		m = mapping_new(self, l->data);
 		m->provider_name =
-		    g_strdup(json_object_get_string_member_with_default(obj, "Provider", ""));
+		    g_intern_string(json_object_get_string_member_with_default(obj, "Provider", ""));
 		m->protocols = json_protocols(obj);
 		m->internal_port = json_port(obj, "InternalPort");
 		m->suggested_external_port = json_port(obj, "ExternalPort");
@@ -716,39 +716,23 @@ pm_manager_start(PmManager *self, PmConfig *config, GError **error)
 	}
 	restore_bus_mappings(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
+	release_free_memory();
 	return TRUE;
-}
-
-typedef struct {
-	const char *provider;
-	guint protocols;
-	guint16 internal_port;
-	PmMapping *except;
-	PmMapping *found;
-} ConflictSearch;
-
-static gboolean
-conflict_cb(gpointer key, gpointer value, gpointer user_data)
-{
-	ConflictSearch *c = user_data;
-	PmMapping *m = value;
-	if (m != c->except && m->internal_port == c->internal_port &&
-	    (m->protocols & c->protocols) != 0 && g_strcmp0(m->provider_name, c->provider) == 0) {
-		c->found = m;
-		return TRUE;
-	}
-	return FALSE;
 }
 
 static PmMapping *
 find_conflict(PmManager *self, const char *provider, guint protocols, guint16 internal_port,
 	      PmMapping *except)
 {
-	ConflictSearch c = {provider, protocols, internal_port, except, NULL};
 	if (internal_port == 0)
 		return NULL;
-	g_tree_foreach(self->mappings, conflict_cb, &c);
-	return c.found;
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		if (m != except && m->internal_port == internal_port &&
+		    (m->protocols & protocols) != 0 && g_strcmp0(m->provider_name, provider) == 0)
+			return m;
+	}
+	return NULL;
 }
 
 PmMapping *
@@ -831,7 +815,7 @@ pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **er
 		}
 	}
 	m = mapping_new(self, name);
-	m->provider_name = g_strdup(provider->name);
+	m->provider_name = g_intern_string(provider->name);
 	m->protocols = request->protocols;
 	m->internal_port = request->internal_port;
 	m->suggested_external_port = request->external_port;
@@ -1144,6 +1128,7 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 		g_ptr_array_add(self->retired_providers, g_ptr_array_index(dropped, i));
 	state_changed(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
+	release_free_memory();
 	return TRUE;
 }
 
@@ -1157,113 +1142,96 @@ pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping)
 /* ---- Describe() ---- */
 
 static void
-add_string(JsonBuilder *b, const char *name, const char *value)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_string_value(b, value != NULL ? value : "");
-}
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, value);
-}
-
-static void
-describe_mapping(PmManager *self, JsonBuilder *b, PmMapping *m)
+describe_mapping(PmManager *self, PmJsonWriter *w, PmMapping *m)
 {
 	g_autofree char *path = pm_mapping_get_path(m);
 	g_autofree char *internal = pm_ipv4_to_string(m->internal_address);
 	g_autofree char *external = pm_ipv4_to_string(m->external_address);
-	json_builder_begin_object(b);
-	add_string(b, "Path", path);
-	add_string(b, "Name", m->name);
-	add_string(b, "Provider", m->provider_name);
-	add_string(b, "State", pm_mapping_state_to_string(m->state));
-	json_builder_set_member_name(b, "Protocols");
-	json_builder_begin_array(b);
+
+	pm_json_begin_object(w);
+	pm_json_member_string(w, "Path", path);
+	pm_json_member_string(w, "Name", m->name);
+	pm_json_member_string(w, "Provider", m->provider_name);
+	pm_json_member_string(w, "State", pm_mapping_state_to_string(m->state));
+	pm_json_member(w, "Protocols");
+	pm_json_begin_array(w);
 	if (m->protocols & PM_PROTOCOL_TCP)
-		json_builder_add_string_value(b, "tcp");
+		pm_json_string(w, "tcp");
 	if (m->protocols & PM_PROTOCOL_UDP)
-		json_builder_add_string_value(b, "udp");
-	json_builder_end_array(b);
-	add_string(b, "Scope", pm_scope_to_string(m->scope));
-	add_string(b, "Origin", pm_origin_to_string(m->origin));
-	add_int(b, "OwnerUID", m->owner_uid);
-	add_string(b, "InternalAddress", internal);
-	add_int(b, "InternalPort", m->internal_port);
-	add_string(b, "ExternalAddress", external);
-	add_int(b, "ExternalPort", pm_mapping_get_external_port(m));
-	json_builder_set_member_name(b, "Ports");
-	json_builder_begin_array(b);
+		pm_json_string(w, "udp");
+	pm_json_end_array(w);
+	pm_json_member_string(w, "Scope", pm_scope_to_string(m->scope));
+	pm_json_member_string(w, "Origin", pm_origin_to_string(m->origin));
+	pm_json_member_uint(w, "OwnerUID", m->owner_uid);
+	pm_json_member_string(w, "InternalAddress", internal);
+	pm_json_member_uint(w, "InternalPort", m->internal_port);
+	pm_json_member_string(w, "ExternalAddress", external);
+	pm_json_member_uint(w, "ExternalPort", pm_mapping_get_external_port(m));
+	pm_json_member(w, "Ports");
+	pm_json_begin_array(w);
 	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
 		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
 		if ((m->protocols & bit) == 0)
 			continue;
-		json_builder_begin_object(b);
-		add_string(b, "Protocol", pm_protocol_to_string(bit));
-		add_int(b, "InternalPort",
-			m->ports[p].internal_port != 0 ? m->ports[p].internal_port
-						       : m->internal_port);
-		add_int(b, "ExternalPort", m->ports[p].external_port);
-		json_builder_end_object(b);
+		pm_json_begin_object(w);
+		pm_json_member_string(w, "Protocol", pm_protocol_to_string(bit));
+		pm_json_member_uint(w, "InternalPort",
+				    m->ports[p].internal_port != 0 ? m->ports[p].internal_port
+								   : m->internal_port);
+		pm_json_member_uint(w, "ExternalPort", m->ports[p].external_port);
+		pm_json_end_object(w);
 	}
-	json_builder_end_array(b);
-	add_int(b, "Lifetime", pm_mapping_get_lifetime(m));
-	add_int(b, "ExpiresAt", (gint64)pm_manager_get_expires_realtime(self, m));
-	add_int(b, "PortValidUntil", 0);
-	add_string(b, "Description", m->description);
-	add_string(b, "LastError", m->last_error);
-	json_builder_set_member_name(b, "Consumers");
-	json_builder_begin_array(b);
-	json_builder_end_array(b);
-	json_builder_end_object(b);
+	pm_json_end_array(w);
+	pm_json_member_uint(w, "Lifetime", pm_mapping_get_lifetime(m));
+	pm_json_member_uint(w, "ExpiresAt", pm_manager_get_expires_realtime(self, m));
+	pm_json_member_uint(w, "PortValidUntil", 0);
+	pm_json_member_string(w, "Description", m->description);
+	pm_json_member_string(w, "LastError", m->last_error);
+	pm_json_member(w, "Consumers");
+	pm_json_begin_array(w);
+	pm_json_end_array(w);
+	pm_json_end_object(w);
 }
 
 char *
 pm_manager_describe(PmManager *self)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
 	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
 	g_autofree char *external = pm_manager_get_external_address(self);
+	PmJsonWriter w;
 
-	json_builder_begin_object(b);
-	add_string(b, "Version", PACKAGE_VERSION);
-	add_string(b, "State", pm_manager_get_state(self));
-	add_string(b, "DefaultProvider", pm_manager_get_default_provider(self));
-	add_string(b, "ExternalAddress", external);
-	add_string(b, "PublicEndpoint", "");
-	add_string(b, "NATType", "unknown");
-	add_string(b, "MappingBehavior", "unknown");
-	add_string(b, "FilteringBehavior", "unknown");
-	add_int(b, "GatewayMappings", 0);
-	json_builder_set_member_name(b, "Providers");
-	json_builder_begin_array(b);
+	pm_json_writer_init(&w, 64 * 1024, FALSE);
+	pm_json_begin_object(&w);
+	pm_json_member_string(&w, "Version", PACKAGE_VERSION);
+	pm_json_member_string(&w, "State", pm_manager_get_state(self));
+	pm_json_member_string(&w, "DefaultProvider", pm_manager_get_default_provider(self));
+	pm_json_member_string(&w, "ExternalAddress", external);
+	pm_json_member_string(&w, "PublicEndpoint", "");
+	pm_json_member_string(&w, "NATType", "unknown");
+	pm_json_member_string(&w, "MappingBehavior", "unknown");
+	pm_json_member_string(&w, "FilteringBehavior", "unknown");
+	pm_json_member_uint(&w, "GatewayMappings", 0);
+	pm_json_member(&w, "Providers");
+	pm_json_begin_array(&w);
 	for (guint i = 0; i < self->providers->len; i++) {
 		PmProvider *provider = g_ptr_array_index(self->providers, i);
 		g_autofree char *gateway = pm_provider_get_gateway(provider);
 		g_autofree char *address = pm_ipv4_to_string(provider->external_address);
-		json_builder_begin_object(b);
-		add_string(b, "Name", provider->name);
-		add_string(b, "Type", pm_provider_type_to_string(provider->config->type));
-		add_string(b, "State", pm_provider_state_to_string(provider->state));
-		add_string(b, "Gateway", gateway);
-		add_string(b, "ExternalAddress", address);
-		add_string(b, "LastError", provider->last_error);
-		json_builder_end_object(b);
+		pm_json_begin_object(&w);
+		pm_json_member_string(&w, "Name", provider->name);
+		pm_json_member_string(&w, "Type", pm_provider_type_to_string(provider->config->type));
+		pm_json_member_string(&w, "State", pm_provider_state_to_string(provider->state));
+		pm_json_member_string(&w, "Gateway", gateway);
+		pm_json_member_string(&w, "ExternalAddress", address);
+		pm_json_member_string(&w, "LastError", provider->last_error);
+		pm_json_end_object(&w);
 	}
-	json_builder_end_array(b);
-	json_builder_set_member_name(b, "Mappings");
-	json_builder_begin_array(b);
+	pm_json_end_array(&w);
+	pm_json_member(&w, "Mappings");
+	pm_json_begin_array(&w);
 	for (guint i = 0; i < mappings->len; i++)
-		describe_mapping(self, b, g_ptr_array_index(mappings, i));
-	json_builder_end_array(b);
-	json_builder_end_object(b);
-
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	return json_generator_to_data(gen, NULL);
+		describe_mapping(self, &w, g_ptr_array_index(mappings, i));
+	pm_json_end_array(&w);
+	pm_json_end_object(&w);
+	return pm_json_writer_finish(&w);
 }

@@ -21,7 +21,6 @@ pm_mapping_free(PmMapping *self)
 	if (self == NULL)
 		return;
 	g_free(self->name);
-	g_free(self->provider_name);
 	g_free(self->owner);
 	g_free(self->description);
 	g_free(self->last_error);

@@ -72,7 +72,7 @@ typedef void (*PmMappingChangedFunc)(PmMapping *mapping, guint props, gpointer u
 struct _PmMapping {
 	guint64 id; /* N of /org/portmap/Manager/mapping/N, never reused */
 	char *name;
-	char *provider_name;
+	const char *provider_name; /* interned */
 	PmProvider *provider; /* NULL when its provider was removed by a reload */
 	guint protocols;      /* PmProtocols */
 	guint16 internal_port;
