@@ -8,11 +8,13 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-daemon.h>
 
 #include "build-info.h"
 #include "bus-service.h"
 #include "config.h"
 #include "errors.h"
+#include "log.h"
 #include "manager.h"
 #include "scheduler.h"
 
@@ -34,38 +36,85 @@ typedef struct {
 	char *runtime_dir;
 	int exit_code;
 	gboolean stopping;
+	gboolean no_bus;
+	gboolean notify; /* started by systemd with a notification socket */
+	char *last_status; /* the last STATUS= sent */
+	guint watchdog_id;
 	PmTimer status_timer;
 } Daemon;
 
-static GLogLevelFlags log_threshold = G_LOG_LEVEL_INFO;
+/* ---- the service manager: READY=1, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1 ---- */
 
-static GLogWriterOutput
-log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+static char *
+status_text(Daemon *d)
 {
-	/* lower flag values are more severe */
-	if ((level & G_LOG_LEVEL_MASK) > log_threshold)
-		return G_LOG_WRITER_HANDLED;
-	return g_log_writer_standard_streams(level, fields, n_fields, user_data);
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(d->manager);
+	guint active = 0;
+
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *mapping = g_ptr_array_index(mappings, i);
+		/* renewing keeps its lease */
+		if (mapping->state == PM_MAPPING_STATE_ACTIVE ||
+		    mapping->state == PM_MAPPING_STATE_RENEWING)
+			active++;
+	}
+	if (mappings->len == 0)
+		return g_strdup("no mappings");
+	if (active == mappings->len)
+		return g_strdup_printf(active == 1 ? "%u mapping active" : "%u mappings active",
+				       active);
+	return g_strdup_printf("%u of %u mappings active", active, mappings->len);
+}
+
+static void
+notify_ready(Daemon *d)
+{
+	if (!d->notify)
+		return;
+	g_free(d->last_status);
+	d->last_status = status_text(d);
+	(void)sd_notifyf(0, "READY=1\nSTATUS=%s", d->last_status);
+}
+
+static void
+notify_status(Daemon *d)
+{
+	g_autofree char *status = NULL;
+	if (!d->notify || d->stopping)
+		return;
+	status = status_text(d);
+	if (g_strcmp0(status, d->last_status) == 0)
+		return;
+	(void)sd_notifyf(0, "STATUS=%s", status);
+	g_free(d->last_status);
+	d->last_status = g_steal_pointer(&status);
 }
 
 static gboolean
-parse_log_level(const char *value, GLogLevelFlags *out)
+watchdog_cb(gpointer user_data)
 {
-	static const struct {
-		const char *name;
-		GLogLevelFlags level;
-	} levels[] = {
-	    {"err", G_LOG_LEVEL_CRITICAL},   {"error", G_LOG_LEVEL_CRITICAL},
-	    {"warning", G_LOG_LEVEL_WARNING}, {"notice", G_LOG_LEVEL_MESSAGE},
-	    {"info", G_LOG_LEVEL_INFO},       {"debug", G_LOG_LEVEL_DEBUG},
-	};
-	for (guint i = 0; i < G_N_ELEMENTS(levels); i++) {
-		if (g_ascii_strcasecmp(value, levels[i].name) == 0) {
-			*out = levels[i].level;
-			return TRUE;
-		}
-	}
-	return FALSE;
+	(void)sd_notify(0, "WATCHDOG=1");
+	return G_SOURCE_CONTINUE;
+}
+
+/* the only periodic wake-up, and only when WatchdogSec= asks for it */
+static void
+watchdog_start(Daemon *d)
+{
+	uint64_t usec = 0;
+	guint interval_ms;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	interval_ms = (guint)MAX(usec / 2 / 1000, 1);
+	g_debug("pinging the service manager's watchdog every %u ms", interval_ms);
+	d->watchdog_id = g_timeout_add(interval_ms, watchdog_cb, d);
+}
+
+static void
+name_acquired_cb(gpointer user_data)
+{
+	notify_ready(user_data);
 }
 
 static gboolean
@@ -74,15 +123,22 @@ reload_config(GError **error, gpointer user_data)
 	Daemon *d = user_data;
 	g_autoptr(PmConfig) config = NULL;
 	g_autoptr(GError) local_error = NULL;
+	gboolean ok;
 
+	if (d->notify)
+		(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT,
+				 g_get_monotonic_time());
 	g_info("reloading the configuration from %s", d->config_path);
 	config = pm_config_load(d->config_path, &local_error);
 	if (config == NULL) {
 		g_warning("reload refused, nothing changed: %s", local_error->message);
 		g_propagate_error(error, g_steal_pointer(&local_error));
+		notify_ready(d);
 		return FALSE;
 	}
-	return pm_manager_reload(d->manager, g_steal_pointer(&config), error);
+	ok = pm_manager_reload(d->manager, g_steal_pointer(&config), error);
+	notify_ready(d);
+	return ok;
 }
 
 static gboolean
@@ -117,6 +173,8 @@ sigterm_cb(gpointer user_data)
 		return G_SOURCE_CONTINUE;
 	d->stopping = TRUE;
 	g_info("stopping");
+	if (d->notify)
+		(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping: releasing mappings");
 	g_timeout_add(STOP_TIMEOUT_MS, stop_timeout_cb, d);
 	pm_manager_stop(d->manager, stop_done, d);
 	return G_SOURCE_CONTINUE;
@@ -131,7 +189,7 @@ bus_lost_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* ---- --no-bus: status.json after every change ---- */
+/* ---- after every change: status.json (--no-bus) and STATUS= (systemd) ---- */
 
 static void
 status_write(Daemon *d)
@@ -152,47 +210,75 @@ status_write(Daemon *d)
 static void
 status_timer_cb(PmTimer *timer, gpointer user_data)
 {
-	status_write(user_data);
+	Daemon *d = user_data;
+	if (d->no_bus)
+		status_write(d);
+	notify_status(d);
 }
 
+/* @count_changed: a mapping came, went or changed state (what STATUS= counts) */
 static void
-status_changed(Daemon *d)
+status_changed(Daemon *d, gboolean count_changed)
 {
+	if (!d->no_bus && !(d->notify && count_changed))
+		return;
 	if (!pm_timer_is_armed(&d->status_timer))
 		pm_scheduler_arm(d->scheduler, &d->status_timer,
 				 pm_scheduler_now(d->scheduler) + STATUS_WRITE_DELAY_USEC);
 }
 
+/* the manager's listener: the bus layer's signals first, then our own status */
 static void
-nobus_mapping_event(PmMapping *mapping, gpointer user_data)
+daemon_mapping_added(PmMapping *mapping, gpointer user_data)
 {
-	status_changed(user_data);
+	Daemon *d = user_data;
+	if (d->bus != NULL)
+		pm_bus_service_listener.mapping_added(mapping, d->bus);
+	status_changed(d, TRUE);
 }
 
 static void
-nobus_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
+daemon_mapping_removed(PmMapping *mapping, gpointer user_data)
 {
-	status_changed(user_data);
+	Daemon *d = user_data;
+	if (d->bus != NULL)
+		pm_bus_service_listener.mapping_removed(mapping, d->bus);
+	status_changed(d, TRUE);
 }
 
 static void
-nobus_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
+daemon_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
 {
-	status_changed(user_data);
+	Daemon *d = user_data;
+	if (d->bus != NULL)
+		pm_bus_service_listener.mapping_changed(mapping, props, d->bus);
+	status_changed(d, (props & PM_MAPPING_PROP_STATE) != 0);
 }
 
 static void
-nobus_manager_changed(guint props, gpointer user_data)
+daemon_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
 {
-	status_changed(user_data);
+	Daemon *d = user_data;
+	if (d->bus != NULL)
+		pm_bus_service_listener.port_changed(mapping, old_port, new_port, d->bus);
+	status_changed(d, FALSE);
 }
 
-static const PmManagerListener nobus_listener = {
-    .mapping_added = nobus_mapping_event,
-    .mapping_removed = nobus_mapping_event,
-    .mapping_changed = nobus_mapping_changed,
-    .port_changed = nobus_port_changed,
-    .manager_changed = nobus_manager_changed,
+static void
+daemon_manager_changed(guint props, gpointer user_data)
+{
+	Daemon *d = user_data;
+	if (d->bus != NULL)
+		pm_bus_service_listener.manager_changed(props, d->bus);
+	status_changed(d, FALSE);
+}
+
+static const PmManagerListener daemon_listener = {
+    .mapping_added = daemon_mapping_added,
+    .mapping_removed = daemon_mapping_removed,
+    .mapping_changed = daemon_mapping_changed,
+    .port_changed = daemon_port_changed,
+    .manager_changed = daemon_manager_changed,
 };
 
 /* --health: exit 0 only when every mapping of a --no-bus daemon is active */
@@ -241,6 +327,7 @@ main(int argc, char **argv)
 	g_autofree char *state_dir = NULL;
 	g_autofree char *runtime_dir = NULL;
 	g_autofree char *log_level = NULL;
+	GLogLevelFlags log_threshold = G_LOG_LEVEL_INFO;
 	gboolean no_bus = FALSE;
 	gboolean version = FALSE;
 	gboolean health = FALSE;
@@ -293,13 +380,13 @@ main(int argc, char **argv)
 		g_print("portmapd %s\n", PACKAGE_VERSION);
 		return EXIT_SUCCESS;
 	}
-	if (log_level != NULL && !parse_log_level(log_level, &log_threshold)) {
+	if (log_level != NULL && !pm_log_parse_level(log_level, &log_threshold)) {
 		g_printerr("portmapd: unknown --log-level=%s: use error, warning, notice, info or "
 			   "debug\n",
 			   log_level);
 		return EXIT_CONFIG;
 	}
-	g_log_set_writer_func(log_writer, NULL, NULL);
+	pm_log_init(log_threshold);
 
 	if (runtime_dir == NULL)
 		runtime_dir = g_strdup(g_getenv("RUNTIME_DIRECTORY") != NULL
@@ -330,29 +417,36 @@ main(int argc, char **argv)
 	d.manager = pm_manager_new(d.scheduler, state_dir);
 	d.config_path = config_path;
 	d.runtime_dir = runtime_dir;
+	d.no_bus = no_bus;
+	d.notify = g_getenv("NOTIFY_SOCKET") != NULL;
 	pm_timer_init(&d.status_timer, status_timer_cb, &d);
 
-	if (no_bus) {
-		pm_manager_set_listener(d.manager, &nobus_listener, &d);
-	} else {
+	if (!no_bus) {
 		d.bus = pm_bus_service_new(d.manager, reload_config, &d, bus_lost_cb, &d, &error);
 		if (d.bus == NULL) {
 			g_printerr("portmapd: %s\n", error->message);
 			return EXIT_FAILURE;
 		}
-		pm_manager_set_listener(d.manager, &pm_bus_service_listener, d.bus);
+		/* Type=dbus: ready once clients can reach us by name */
+		pm_bus_service_set_name_acquired_func(d.bus, name_acquired_cb, &d);
 	}
+	pm_manager_set_listener(d.manager, &daemon_listener, &d);
 	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
 		g_printerr("portmapd: %s\n", error->message);
 		return EXIT_CONFIG;
 	}
-	if (no_bus)
+	if (no_bus) {
 		status_write(&d);
+		notify_ready(&d);
+	}
+	watchdog_start(&d);
 
 	g_unix_signal_add(SIGTERM, sigterm_cb, &d);
 	g_unix_signal_add(SIGINT, sigterm_cb, &d);
 	g_unix_signal_add(SIGHUP, sighup_cb, &d);
 	g_main_loop_run(d.loop);
+	if (d.watchdog_id != 0)
+		g_source_remove(d.watchdog_id);
 
 	if (no_bus)
 		status_write(&d);
@@ -366,6 +460,7 @@ main(int argc, char **argv)
 	g_clear_pointer(&d.bus, pm_bus_service_free);
 	g_clear_pointer(&d.manager, pm_manager_free);
 	g_clear_pointer(&d.scheduler, pm_scheduler_free);
+	g_free(d.last_status);
 	g_main_loop_unref(d.loop);
 	return d.exit_code;
 }

@@ -622,6 +622,11 @@ static int call_method(sd_bus *bus, const char *path, const char *interface, con
 			fprintf(stderr, "%s: %s\n", failure, g_strerror(-r));
 			return r;
 		}
+		/* stay on the bus until portmapd has taken the call: it asks the bus who sent
+		 * it, which fails once the sender is gone. A Ping is answered in order, right
+		 * after, and takes milliseconds, so the caller still does not wait for the run */
+		(void)sd_bus_call_method(bus, BUS_NAME, "/org/portmap/Manager",
+					 "org.freedesktop.DBus.Peer", "Ping", NULL, NULL, NULL);
 		return 0;
 	}
 
@@ -1039,7 +1044,7 @@ static int help(void)
 		 "     --json=pretty|short|off\n"
 		 "                           Generate JSON output\n"
 		 "     --no-legend           Do not show the headers and footers\n"
-		 "     --no-pager            Do not pipe output into a pager\n"
+		 "     --no-pager            Accepted for compatibility: output is never paged\n"
 		 "     --no-ask-password     Do not prompt for a password\n"
 		 "     --no-block            Do not wait until the operation has finished\n"
 		 "     --wait=SECONDS        How long add waits for the mapping to become\n"
@@ -1056,7 +1061,8 @@ static int help(void)
 		 "     --persist             Keep the mapping across restarts of portmapd\n"
 		 "\n"
 		 "PROTO is tcp, udp or both; PORT is the internal port (1-65535); NAME is the\n"
-		 "name of a mapping.\n"
+		 "name of a mapping. COMMAND runs with PORTMAP_INTERNAL_PORT,\n"
+		 "PORTMAP_EXTERNAL_PORT and PORTMAP_EXTERNAL_ADDRESS set.\n"
 		 "\n"
 		 "See the portmapctl(1) man page for details.\n"),
 	       "portmapctl", colors ? "\033[0;1;39m" : "", colors ? "\033[0m" : "");

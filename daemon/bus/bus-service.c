@@ -20,7 +20,6 @@ static int
 track_handler(sd_bus_track *track, void *userdata)
 {
 	PmBusService *self = userdata;
-	g_autofree char *owner = g_strdup(sd_bus_track_first(track));
 	const char *name = NULL;
 	GHashTableIter iter;
 	gpointer key, value;
@@ -61,23 +60,30 @@ pm_bus_service_track_owner(PmBusService *self, const char *owner)
 	return 0;
 }
 
-gboolean
-pm_bus_service_check_privileged(PmBusService *self, sd_bus_message *m, sd_bus_error *ret_error,
-				int *ret)
+int
+pm_bus_service_get_sender_euid(sd_bus_message *m, uid_t *ret_euid)
 {
 	g_autoptr(sd_bus_creds) creds = NULL;
-	uid_t euid = (uid_t)-1;
 	int r;
 
+	/* dbus-daemon does not attach credentials: this asks it (GetConnectionCredentials), a
+	 * quick synchronous round trip to the bus driver that cannot deadlock; the one
+	 * synchronous call a handler makes */
 	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
 	if (r >= 0)
-		r = sd_bus_creds_get_euid(creds, &euid);
-	if (r >= 0 && (euid == 0 || euid == self->uid))
-		return TRUE;
-	/* until the polkit support lands only root and portmapd's own user may change state */
-	*ret = sd_bus_error_set(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
-				"only root may change port mappings: run the command with sudo");
-	return FALSE;
+		r = sd_bus_creds_get_euid(creds, ret_euid);
+	if (r < 0)
+		g_debug("cannot get the credentials of %s calling %s: %s",
+			sd_bus_message_get_sender(m), sd_bus_message_get_member(m), g_strerror(-r));
+	return r;
+}
+
+int
+pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid, const char *action,
+			 sd_bus_message_handler_t handler, sd_bus_error *ret_error)
+{
+	/* every handler of both vtables has the service as its userdata */
+	return pm_polkit_check(self->polkit, m, euid, action, handler, self, ret_error);
 }
 
 /* ---- manager events → signals ---- */
@@ -167,6 +173,8 @@ request_name_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		return 0;
 	}
 	g_info("acquired %s on the system bus", PM_BUS_NAME);
+	if (self->acquired_func != NULL)
+		self->acquired_func(self->acquired_data);
 	return 0;
 }
 
@@ -222,6 +230,7 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 		return NULL;
 	}
 	(void)sd_bus_error_add_map(pm_bus_error_map);
+	self->polkit = pm_polkit_new(self->bus, self->uid);
 	/* objects before the name: an activated first call must find them */
 	r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
 				     PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
@@ -255,6 +264,14 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 }
 
 void
+pm_bus_service_set_name_acquired_func(PmBusService *self, PmBusNameAcquiredFunc func,
+				       gpointer user_data)
+{
+	self->acquired_func = func;
+	self->acquired_data = user_data;
+}
+
+void
 pm_bus_service_flush(PmBusService *self)
 {
 	if (self->bus != NULL)
@@ -271,6 +288,8 @@ pm_bus_service_free(PmBusService *self)
 		g_source_unref(self->source);
 	}
 	g_hash_table_unref(self->tracks);
+	/* pending checks hold calls and slots of the bus */
+	g_clear_pointer(&self->polkit, pm_polkit_free);
 	if (self->bus != NULL)
 		sd_bus_flush_close_unref(self->bus);
 	g_free(self);

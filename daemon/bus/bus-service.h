@@ -6,6 +6,7 @@
 
 #include "bus-source.h"
 #include "manager.h"
+#include "polkit.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_creds, sd_bus_creds_unref)
 
@@ -24,6 +25,8 @@ typedef struct _PmBusService PmBusService;
 
 /* Reload(): parse the configuration and apply it; FALSE with PM_ERROR set on failure */
 typedef gboolean (*PmBusReloadFunc)(GError **error, gpointer user_data);
+/* the bus name is ours: clients can reach portmapd from now on (sd_notify READY=1) */
+typedef void (*PmBusNameAcquiredFunc)(gpointer user_data);
 
 struct _PmBusService {
 	sd_bus *bus;
@@ -33,14 +36,20 @@ struct _PmBusService {
 	gpointer reload_data;
 	GHashTable *tracks; /* unique name → sd_bus_track* of client-scope owners */
 	uid_t uid;
+	PmPolkit *polkit;
 	GSourceFunc lost_func; /* the bus went away, or the name could not be had */
 	gpointer lost_data;
+	PmBusNameAcquiredFunc acquired_func;
+	gpointer acquired_data;
 };
 
 PmBusService *pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload,
 				 gpointer reload_data, GSourceFunc lost_func, gpointer lost_data,
 				 GError **error);
 void pm_bus_service_free(PmBusService *self);
+/* called once the name request succeeds; set it before the main loop runs */
+void pm_bus_service_set_name_acquired_func(PmBusService *self, PmBusNameAcquiredFunc func,
+					   gpointer user_data);
 /* send what is queued (before exit) */
 void pm_bus_service_flush(PmBusService *self);
 
@@ -48,8 +57,13 @@ void pm_bus_service_flush(PmBusService *self);
 extern const PmManagerListener pm_bus_service_listener;
 
 /* for the object files */
-gboolean pm_bus_service_check_privileged(PmBusService *self, sd_bus_message *m,
-					 sd_bus_error *ret_error, int *ret);
+/* the caller's effective uid (one GetConnectionCredentials round trip to the bus) */
+int pm_bus_service_get_sender_euid(sd_bus_message *m, uid_t *ret_euid);
+/* may the caller of @m, of effective uid @euid, do @action? pm_polkit_check(): 1 go on, 0 polkit
+ * was asked (return 1 from @handler, which runs again with the answer), < 0 refused (return it) */
+int pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid,
+			     const char *action, sd_bus_message_handler_t handler,
+			     sd_bus_error *ret_error);
 int pm_bus_service_track_owner(PmBusService *self, const char *owner);
 extern const sd_bus_vtable pm_manager_vtable[];
 extern const sd_bus_vtable pm_mapping_vtable[];
@@ -57,7 +71,11 @@ int pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface,
 			   void *userdata, void **found, sd_bus_error *ret_error);
 int pm_mapping_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
 				sd_bus_error *ret_error);
-/* removes it and replies to @m (flushing state first for a persistent one) */
+/* a bus mapping of that caller: it may Remove or Refresh it without polkit */
+gboolean pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid);
+/* Remove() and RemoveMapping(): refuses a config mapping, authorizes (the owner, else
+ * org.portmap.manage; @handler runs again once polkit answers), removes it and replies to @m
+ * (flushing state first for a persistent one) */
 int pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
-			  sd_bus_error *ret_error);
+			  sd_bus_message_handler_t handler, sd_bus_error *ret_error);
 void pm_mapping_object_emit_changed(PmBusService *self, PmMapping *mapping, guint props);

@@ -7,15 +7,9 @@
 #include "bus-errors.h"
 #include "bus-service.h"
 #include "errors.h"
+#include "socket-owner.h"
 
 /* org.portmap.Manager on /org/portmap/Manager (dbus/org.portmap.Manager.xml) */
-
-#define CHECK_PRIVILEGED(self, m, ret_error)                                                  \
-	do {                                                                                  \
-		int _r;                                                                       \
-		if (!pm_bus_service_check_privileged((self), (m), (ret_error), &_r))          \
-			return _r;                                                            \
-	} while (0)
 
 static int
 reply_gerror(sd_bus_error *ret_error, const GError *error)
@@ -69,6 +63,8 @@ add_options_clear(AddOptions *o)
 	g_free(o->name);
 	g_free(o->description);
 }
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(AddOptions, add_options_clear)
 
 static int
 read_option_string(sd_bus_message *m, const char *key, char **out, sd_bus_error *ret_error)
@@ -129,6 +125,86 @@ read_options(sd_bus_message *m, AddOptions *o, sd_bus_error *ret_error)
 	return sd_bus_message_exit_container(m);
 }
 
+/* bad input is refused whoever calls, before anyone is asked for a password */
+static int
+validate_add_request(PmBusService *self, guint16 internal_port, const char *name,
+		     sd_bus_error *ret_error)
+{
+	if (internal_port == 0)
+		return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					"internal port 0 is not valid: give the port the "
+					"application listens on (1-65535)");
+	if (name != NULL && !pm_name_is_valid(name))
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					 "invalid mapping name '%s': use 1 to 64 characters of "
+					 "A-Z a-z 0-9 _ -",
+					 name);
+	if (name != NULL && pm_manager_lookup_name(self->manager, name) != NULL)
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					 "a mapping named '%s' exists already: choose another name "
+					 "or remove it first",
+					 name);
+	return 0;
+}
+
+/* the bus mappings that @uid owns, whatever their state: the quota counts them all */
+static guint
+count_mappings_of_uid(PmBusService *self, uid_t uid)
+{
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self->manager);
+	guint n = 0;
+
+	for (guint i = 0; i < mappings->len; i++) {
+		PmMapping *mapping = g_ptr_array_index(mappings, i);
+		if (mapping->origin == PM_ORIGIN_BUS && mapping->owner_uid == uid)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The action an AddMapping of an unprivileged caller needs (design §4): add-mapping lets a
+ * user forward a port to their own program while it runs; anything that outlives the
+ * caller, reaches a system port, exposes another user's socket or goes over the quota is
+ * manage.
+ */
+static const char *
+add_mapping_action(PmBusService *self, uid_t euid, PmScope scope, guint protocols,
+		   guint16 internal_port)
+{
+	const PmConfig *config = pm_manager_get_config(self->manager);
+	g_autoptr(GArray) uids = NULL;
+	g_autoptr(GError) error = NULL;
+	guint n;
+
+	if (scope != PM_SCOPE_CLIENT)
+		return PM_POLKIT_ACTION_MANAGE;
+	if (internal_port < 1024)
+		return PM_POLKIT_ACTION_MANAGE;
+	uids = pm_socket_owner_query(internal_port, protocols, &error);
+	if (uids == NULL) {
+		/* not knowing whose service would be exposed is treated as someone else's */
+		g_warning("cannot list the sockets on port %u, so the caller needs %s: %s",
+			  internal_port, PM_POLKIT_ACTION_MANAGE, error->message);
+		return PM_POLKIT_ACTION_MANAGE;
+	}
+	for (guint i = 0; i < uids->len; i++) {
+		guint32 uid = g_array_index(uids, guint32, i);
+		if (uid != (guint32)euid) {
+			g_debug("port %u has a socket of uid %u: uid %u needs %s", internal_port,
+				uid, (guint)euid, PM_POLKIT_ACTION_MANAGE);
+			return PM_POLKIT_ACTION_MANAGE;
+		}
+	}
+	n = count_mappings_of_uid(self, euid);
+	if (config == NULL || n >= config->daemon.max_mappings_per_user) {
+		g_debug("uid %u has %u mappings: another one needs %s", (guint)euid, n,
+			PM_POLKIT_ACTION_MANAGE);
+		return PM_POLKIT_ACTION_MANAGE;
+	}
+	return PM_POLKIT_ACTION_ADD_MAPPING;
+}
+
 static int
 method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -137,12 +213,11 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	guint16 internal_port, external_port;
 	guint32 lifetime;
 	guint protocols = 0;
-	AddOptions o = {0};
+	g_auto(AddOptions) o = {0};
 	PmAddRequest request = {0};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(sd_bus_creds) creds = NULL;
 	g_autofree char *path = NULL;
-	uid_t uid = 0;
+	uid_t euid = (uid_t)-1;
 	PmMapping *mapping;
 	int r;
 
@@ -156,24 +231,31 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r < 0)
 		return r;
 	r = read_options(m, &o, ret_error);
-	if (r < 0) {
-		add_options_clear(&o);
+	if (r < 0)
 		return r;
-	}
 	request.scope = PM_SCOPE_CLIENT;
-	if (o.scope != NULL && !pm_scope_from_string(o.scope, &request.scope)) {
-		r = sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-				      "unknown scope '%s': use client, runtime or persistent",
-				      o.scope);
-		add_options_clear(&o);
+	if (o.scope != NULL && !pm_scope_from_string(o.scope, &request.scope))
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+					 "unknown scope '%s': use client, runtime or persistent",
+					 o.scope);
+	r = validate_add_request(self, internal_port, o.name, ret_error);
+	if (r < 0)
 		return r;
-	}
-	if (!pm_bus_service_check_privileged(self, m, ret_error, &r)) {
-		add_options_clear(&o);
+
+	r = pm_bus_service_get_sender_euid(m, &euid);
+	if (r < 0)
 		return r;
+	if (!pm_polkit_is_privileged(self->polkit, euid)) {
+		const char *action = add_mapping_action(self, euid, request.scope, protocols,
+							internal_port);
+		r = pm_bus_service_authorize(self, m, euid, action, method_add_mapping,
+					     ret_error);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1;
 	}
-	if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds) >= 0)
-		(void)sd_bus_creds_get_euid(creds, &uid);
+
 	request.provider = provider;
 	request.protocols = protocols;
 	request.internal_port = internal_port;
@@ -182,17 +264,24 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	request.name = o.name;
 	request.description = o.description;
 	request.require_external_port = o.require_external_port;
-	request.owner_uid = uid;
+	request.owner_uid = euid;
 	request.owner = sd_bus_message_get_sender(m);
 	mapping = pm_manager_add_mapping(self->manager, &request, &error);
-	add_options_clear(&o);
 	if (mapping == NULL)
 		return reply_gerror(ret_error, error);
 	if (mapping->scope == PM_SCOPE_CLIENT && mapping->owner != NULL) {
 		r = pm_bus_service_track_owner(self, mapping->owner);
-		if (r < 0)
-			g_warning("cannot track the owner %s of %s: %s", mapping->owner,
-				  mapping->name, g_strerror(-r));
+		if (r < 0) {
+			/* unfollowed, it would outlive its owner: a caller that left while
+			 * polkit was deciding ends here */
+			g_warning("cannot follow %s on the bus, removing its mapping %s: %s",
+				  request.owner, mapping->name, g_strerror(-r));
+			pm_manager_remove_mapping(self->manager, mapping);
+			return sd_bus_error_setf(ret_error, SD_BUS_ERROR_FAILED,
+						 "a client-scope mapping lives while its caller "
+						 "is on the bus, and %s could not be followed: %s",
+						 request.owner, g_strerror(-r));
+		}
 	}
 	/* a persistent mapping is on disk before the caller hears of it */
 	if (mapping->scope == PM_SCOPE_PERSISTENT &&
@@ -215,18 +304,39 @@ mapping_from_path(PmBusService *self, const char *path)
 	return pm_manager_lookup_id(self->manager, id);
 }
 
+gboolean
+pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid)
+{
+	return mapping->origin == PM_ORIGIN_BUS && mapping->owner_uid == (guint32)euid;
+}
+
 int
 pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
-		      sd_bus_error *ret_error)
+		      sd_bus_message_handler_t handler, sd_bus_error *ret_error)
 {
 	g_autoptr(GError) error = NULL;
 	gboolean persistent = mapping->scope == PM_SCOPE_PERSISTENT;
+	uid_t euid = (uid_t)-1;
+	int r;
 
+	/* refused whoever asks: before authorization, so nobody authenticates for nothing */
 	if (mapping->origin == PM_ORIGIN_CONFIG)
 		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
 					 "mapping %s comes from the configuration: remove its "
 					 "[Mapping %s] section and Reload()",
 					 mapping->name, mapping->name);
+	r = pm_bus_service_get_sender_euid(m, &euid);
+	if (r < 0)
+		return r;
+	/* its owner removes it without polkit; anyone else's needs manage */
+	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
+		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_MANAGE, handler,
+					     ret_error);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1;
+	}
 	pm_manager_remove_mapping(self->manager, mapping);
 	if (persistent && !pm_manager_flush_state(self->manager, &error))
 		g_warning("failed to write the state file: %s", error->message);
@@ -242,12 +352,12 @@ method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	int r = sd_bus_message_read(m, "o", &path);
 	if (r < 0)
 		return r;
+	/* looked up on each run: it may have gone while polkit was deciding */
 	mapping = mapping_from_path(self, path);
 	if (mapping == NULL)
 		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
 					 "there is no mapping %s: see ListMappings()", path);
-	CHECK_PRIVILEGED(self, m, ret_error);
-	return pm_bus_mapping_remove(self, m, mapping, ret_error);
+	return pm_bus_mapping_remove(self, m, mapping, method_remove_mapping, ret_error);
 }
 
 static int
@@ -305,11 +415,29 @@ refresh_all_done(gpointer user_data)
 	(void)sd_bus_reply_method_return(m, NULL);
 }
 
+/* the caller may do @action: 1 go on, 0 polkit was asked (the handler returns 1), < 0 refused */
+static int
+authorize_caller(PmBusService *self, sd_bus_message *m, const char *action,
+		 sd_bus_message_handler_t handler, sd_bus_error *ret_error)
+{
+	uid_t euid = (uid_t)-1;
+	int r = pm_bus_service_get_sender_euid(m, &euid);
+	if (r < 0)
+		return r;
+	return pm_bus_service_authorize(self, m, euid, action, handler, ret_error);
+}
+
 static int
 method_refresh_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	CHECK_PRIVILEGED(self, m, ret_error);
+	int r;
+
+	r = authorize_caller(self, m, PM_POLKIT_ACTION_REFRESH, method_refresh_all, ret_error);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 1; /* polkit was asked: this runs again with its answer */
 	/* replies when the (possibly coalesced) run ends */
 	pm_manager_refresh_all(self->manager, refresh_all_done, sd_bus_message_ref(m));
 	return 1;
@@ -318,6 +446,15 @@ method_refresh_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 static int
 method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
+	PmBusService *self = userdata;
+	int r;
+
+	r = authorize_caller(self, m, PM_POLKIT_ACTION_REFRESH, method_discover_endpoint,
+			     ret_error);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 1; /* polkit was asked: this runs again with its answer */
 	return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
 				"STUN is not configured: add a [STUN] section");
 }
@@ -327,7 +464,13 @@ method_reload(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
 	g_autoptr(GError) error = NULL;
-	CHECK_PRIVILEGED(self, m, ret_error);
+	int r;
+
+	r = authorize_caller(self, m, PM_POLKIT_ACTION_MANAGE, method_reload, ret_error);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 1; /* polkit was asked: this runs again with its answer */
 	if (!self->reload(&error, self->reload_data))
 		return reply_gerror(ret_error, error);
 	return sd_bus_reply_method_return(m, NULL);

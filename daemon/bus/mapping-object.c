@@ -229,11 +229,22 @@ method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
 	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
+	uid_t euid = (uid_t)-1;
 	int r;
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
-	if (!pm_bus_service_check_privileged(self, m, ret_error, &r))
+	r = pm_bus_service_get_sender_euid(m, &euid);
+	if (r < 0)
 		return r;
+	/* its owner refreshes it without polkit; anyone else needs refresh */
+	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
+		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_REFRESH,
+					     method_refresh, ret_error);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1;
+	}
 	/* replies when the run ends */
 	pm_manager_refresh_mapping(self->manager, mapping, refresh_done, sd_bus_message_ref(m));
 	return 1;
@@ -243,13 +254,11 @@ static int
 method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
+	/* looked up on each run: it may have gone while polkit was deciding */
 	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
-	int r;
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
-	if (!pm_bus_service_check_privileged(self, m, ret_error, &r))
-		return r;
-	return pm_bus_mapping_remove(self, m, mapping, ret_error);
+	return pm_bus_mapping_remove(self, m, mapping, method_remove, ret_error);
 }
 
 void

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include "errors.h"
+#include "log.h"
 #include "natpmp-client.h"
 
 #define PUBLIC_ADDRESS_MAX_SENDS 3
@@ -344,13 +345,15 @@ public_address_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GE
 		return;
 	gateway = ipv4_string(self->gateway);
 	if (error != NULL) {
-		g_info("public address request to %s failed: %s", gateway, error->message);
+		pm_log_gateway(G_LOG_LEVEL_INFO, gateway, "public address request to %s failed: %s",
+			       gateway, error->message);
 		return;
 	}
 	if (response->result != PM_NATPMP_RESULT_SUCCESS) {
 		const char *name = pm_natpmp_result_to_string(response->result);
-		g_info("gateway %s answered the public address request with result %u (%s)",
-		       gateway, response->result, name != NULL ? name : "unknown");
+		pm_log_gateway(G_LOG_LEVEL_INFO, gateway,
+			       "gateway %s answered the public address request with result %u (%s)",
+			       gateway, response->result, name != NULL ? name : "unknown");
 	}
 	/* the address itself was taken by receive(), for solicited and unsolicited answers */
 }
@@ -422,9 +425,10 @@ client_check_epoch(PmNatpmpClient *self, guint32 epoch)
 		g_autofree char *gateway = ipv4_string(self->gateway);
 		guint64 delay = pm_scheduler_random_range(self->scheduler, 0,
 							  PM_NATPMP_RESET_DELAY_MAX_USEC + 1);
-		g_message("NAT-PMP gateway %s lost its mappings (epoch %u): re-creating them "
-			  "in %.1f s",
-			  gateway, epoch, delay / (double)G_USEC_PER_SEC);
+		pm_log_gateway(G_LOG_LEVEL_MESSAGE, gateway,
+			       "NAT-PMP gateway %s lost its mappings (epoch %u): re-creating them "
+			       "in %.1f s",
+			       gateway, epoch, delay / (double)G_USEC_PER_SEC);
 		pm_scheduler_arm(self->scheduler, &self->reset_timer, now + delay);
 	}
 	return reset;
@@ -454,7 +458,10 @@ pm_natpmp_client_receive(PmNatpmpClient *self, const guint8 *buf, gsize len)
 	g_autoptr(GError) error = NULL;
 
 	if (!pm_natpmp_decode_response(buf, len, &response, &error)) {
-		g_debug("ignoring a malformed NAT-PMP packet: %s", error->message);
+		g_autofree char *gateway = ipv4_string(self->gateway);
+		pm_log_gateway(G_LOG_LEVEL_DEBUG, gateway,
+			       "ignoring a malformed NAT-PMP packet from %s: %s", gateway,
+			       error->message);
 		return;
 	}
 	pm_natpmp_client_ref(self);

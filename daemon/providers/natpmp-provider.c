@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "log.h"
 #include "natpmp-provider.h"
 #include "natpmp-socket.h"
 
@@ -171,8 +172,9 @@ degraded_timer_cb(PmTimer *timer, gpointer user_data)
 	MapData *d = user_data;
 	if (has_lease(d) || d->mapping->state == PM_MAPPING_STATE_FAILED)
 		return;
-	g_warning("mapping %s has had no lease for %u s", d->mapping->name,
-		  (guint)(PM_NATPMP_DEGRADED_AFTER_USEC / G_USEC_PER_SEC));
+	pm_log_mapping(G_LOG_LEVEL_WARNING, d->mapping->name, d->provider->parent.name,
+		       "mapping %s has had no lease for %u s", d->mapping->name,
+		       (guint)(PM_NATPMP_DEGRADED_AFTER_USEC / G_USEC_PER_SEC));
 	pm_mapping_set_state(d->mapping, PM_MAPPING_STATE_DEGRADED);
 }
 
@@ -273,7 +275,9 @@ run_finished(MapData *d)
 		pm_mapping_set_last_error(m, NULL);
 	}
 	set_state(d, PM_MAPPING_STATE_ACTIVE);
-	g_debug("mapping %s active: external port %u", m->name, pm_mapping_get_external_port(m));
+	pm_log_mapping(G_LOG_LEVEL_DEBUG, m->name, d->provider->parent.name,
+		       "mapping %s active: external port %u", m->name,
+		       pm_mapping_get_external_port(m));
 	schedule_renewal(d);
 	notify_waiters(d);
 }
@@ -282,7 +286,8 @@ static void
 fail_mapping(MapData *d, const GError *error)
 {
 	PmScheduler *scheduler = d->scheduler;
-	g_warning("mapping %s failed: %s", d->mapping->name, error->message);
+	pm_log_mapping(G_LOG_LEVEL_WARNING, d->mapping->name, d->provider->parent.name,
+		       "mapping %s failed: %s", d->mapping->name, error->message);
 	d->run = RUN_NONE;
 	pm_scheduler_disarm(scheduler, &d->timer);
 	pm_mapping_set_error(d->mapping, error);
@@ -514,9 +519,10 @@ finish_acquire(MapData *d)
 	 * asks once more with I = E, so both sides agree on one port */
 	if (m->has_consumers && !same_port(d) && m->origin == PM_ORIGIN_CONFIG && !d->remapped &&
 	    external != m->internal_port) {
-		g_message("mapping %s: gateway gave external port %u for internal port %u; "
-			  "re-mapping with internal port %u",
-			  m->name, external, m->internal_port, external);
+		pm_log_mapping(G_LOG_LEVEL_MESSAGE, m->name, d->provider->parent.name,
+			       "mapping %s: gateway gave external port %u for internal port %u; "
+			       "re-mapping with internal port %u",
+			       m->name, external, m->internal_port, external);
 		d->remapped = TRUE;
 		d->step = STEP_REMAP_DELETE;
 		d->proto_index = first_proto(d);
@@ -754,7 +760,9 @@ delete_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *er
 	if (response == NULL && error == NULL)
 		return;
 	if (error != NULL)
-		g_info("deleting mapping %s upstream: %s", d->mapping->name, error->message);
+		pm_log_mapping(G_LOG_LEVEL_INFO, d->mapping->name, d->provider->parent.name,
+			       "deleting mapping %s upstream: %s", d->mapping->name,
+			       error->message);
 	if (--d->pending_deletes == 0)
 		stop_finish(d);
 }
@@ -797,8 +805,9 @@ natpmp_stop(PmProvider *provider, PmMapping *mapping, gboolean release, PmProvid
 			};
 			if (!has_proto(d, p))
 				continue;
-			g_debug("deleting mapping %s (%s %u) upstream", mapping->name, proto_name(p),
-				mapping->internal_port);
+			pm_log_mapping(G_LOG_LEVEL_DEBUG, mapping->name, provider->name,
+				       "deleting mapping %s (%s %u) upstream", mapping->name,
+				       proto_name(p), mapping->internal_port);
 			d->pending_deletes++;
 			pm_natpmp_client_call(self->client, &options, delete_cb, d);
 		}
@@ -1027,7 +1036,8 @@ pm_natpmp_provider_new(const PmProviderConfig *config, PmScheduler *scheduler, G
 	pm_provider_init(&self->parent, &natpmp_provider_class, config, scheduler);
 	if (!provider_open_client(self, &local_error)) {
 		/* not fatal: mappings fail with this message and RefreshAll tries again */
-		g_warning("provider %s: %s", config->name, local_error->message);
+		pm_log_provider(G_LOG_LEVEL_WARNING, config->name, "provider %s: %s", config->name,
+				local_error->message);
 		pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_FAILED,
 				      local_error->message);
 		self->client_error = g_steal_pointer(&local_error);

@@ -504,7 +504,7 @@ pm_test_mapping_new(PmTestCtx *ctx,
 	PmTestMapping *tm = g_new0(PmTestMapping, 1);
 	PmMapping *m = pm_mapping_new(ctx->mappings->len + 1, name);
 
-	m->provider_name = g_strdup(ctx->config.name);
+	m->provider_name = g_intern_string(ctx->config.name);
 	m->protocols = protocols;
 	m->internal_port = internal_port;
 	m->suggested_external_port = suggested;

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+/*
+ * Secrets of providers and consumers (design §6): a *Credential=NAME key reads
+ * $CREDENTIALS_DIRECTORY/NAME (systemd's LoadCredential=), a *File=PATH key reads a regular
+ * file owned by root or by portmapd's own user, writable by no one else and not readable by
+ * others. Containers (--no-bus) mount secrets 0444 or 0644: @lenient accepts a readable file
+ * with one warning. The value is never logged, nor put in an error message.
+ */
+
+/* the largest secret read: a password or a token, not a file of them */
+#define PM_SECRET_MAX_SIZE (64 * 1024)
+
+/* exactly one of @credential_name and @file_path; one trailing newline is stripped; errors
+ * are PM_ERROR_INVALID_CONFIGURATION naming the file and the fix; free with pm_secret_free() */
+char *pm_secret_load(const char *credential_name, const char *file_path, gboolean lenient,
+		     GError **error);
+/* wipes the value, then frees it */
+void pm_secret_free(char *secret);
+
+typedef char PmSecret;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmSecret, pm_secret_free)
