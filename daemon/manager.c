@@ -49,6 +49,7 @@ struct _PmManager {
 	JsonNode *restored; /* the document read at start */
 	gboolean state_dirty;
 	PmTimer state_timer;
+	guint64 state_write_usec; /* how long the last write took */
 
 	/* RefreshAll coalescing */
 	gboolean refresh_running;
@@ -276,11 +277,15 @@ mapping_is_persisted(const PmMapping *m)
 static void
 state_changed(PmManager *self)
 {
+	guint64 delay = STATE_WRITE_DELAY_USEC;
 	self->state_dirty = TRUE;
-	/* coalesced: at most one write per 100 ms */
+	/* coalesced: at most one write per 100 ms, and with a large state no more than a fifth
+	 * of the time spent writing, so a burst of 10 000 grants is not quadratic */
+	if (self->state_write_usec * 4 > delay)
+		delay = self->state_write_usec * 4;
 	if (!pm_timer_is_armed(&self->state_timer))
 		pm_scheduler_arm(self->scheduler, &self->state_timer,
-				 pm_scheduler_now(self->scheduler) + STATE_WRITE_DELAY_USEC);
+				 pm_scheduler_now(self->scheduler) + delay);
 }
 
 static char *
@@ -363,10 +368,12 @@ pm_manager_flush_state(PmManager *self, GError **error)
 {
 	g_autofree char *path = NULL;
 	g_autofree char *data = NULL;
+	guint64 started;
 
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	if (!self->state_dirty || self->state_dir == NULL)
 		return TRUE;
+	started = pm_scheduler_now(self->scheduler);
 	path = state_path(self);
 	data = state_to_json(self);
 	if (g_mkdir_with_parents(self->state_dir, 0700) < 0) {
@@ -381,6 +388,7 @@ pm_manager_flush_state(PmManager *self, GError **error)
 				      0600, error))
 		return FALSE;
 	self->state_dirty = FALSE;
+	self->state_write_usec = pm_scheduler_now(self->scheduler) - started;
 	/* writes follow bursts of grants (start, gateway reset): the holes those left go back */
 	release_free_memory();
 	return TRUE;

@@ -92,7 +92,10 @@ static void
 on_mapping_added(PmMapping *mapping, gpointer user_data)
 {
 	PmBusService *self = user_data;
-	g_autofree char *path = pm_mapping_get_path(mapping);
+	g_autofree char *path = NULL;
+	if (!self->name_acquired)
+		return;
+	path = pm_mapping_get_path(mapping);
 	(void)sd_bus_emit_object_added(self->bus, path);
 	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
 				 "MappingAdded", "o", path);
@@ -102,7 +105,10 @@ static void
 on_mapping_removed(PmMapping *mapping, gpointer user_data)
 {
 	PmBusService *self = user_data;
-	g_autofree char *path = pm_mapping_get_path(mapping);
+	g_autofree char *path = NULL;
+	if (!self->name_acquired)
+		return;
+	path = pm_mapping_get_path(mapping);
 	(void)sd_bus_emit_object_removed(self->bus, path);
 	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
 				 "MappingRemoved", "o", path);
@@ -111,14 +117,20 @@ on_mapping_removed(PmMapping *mapping, gpointer user_data)
 static void
 on_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
 {
-	pm_mapping_object_emit_changed(user_data, mapping, props);
+	PmBusService *self = user_data;
+	if (!self->name_acquired)
+		return;
+	pm_mapping_object_emit_changed(self, mapping, props);
 }
 
 static void
 on_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
 {
 	PmBusService *self = user_data;
-	g_autofree char *path = pm_mapping_get_path(mapping);
+	g_autofree char *path = NULL;
+	if (!self->name_acquired)
+		return;
+	path = pm_mapping_get_path(mapping);
 	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
 				 "PortChanged", "oqq", path, old_port, new_port);
 }
@@ -173,6 +185,7 @@ request_name_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		return 0;
 	}
 	g_info("acquired %s on the system bus", PM_BUS_NAME);
+	self->name_acquired = TRUE;
 	if (self->acquired_func != NULL)
 		self->acquired_func(self->acquired_data);
 	return 0;

@@ -41,6 +41,9 @@ struct _PmBusService {
 	gpointer lost_data;
 	PmBusNameAcquiredFunc acquired_func;
 	gpointer acquired_data;
+	/* before the name is ours no client can match our signals: none are sent, so a start
+	 * with 10 000 mappings does not queue 30 000 messages in memory */
+	gboolean name_acquired;
 };
 
 PmBusService *pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload,

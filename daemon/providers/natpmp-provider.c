@@ -202,8 +202,11 @@ schedule_renewal(MapData *d)
 			after = refresh;
 		renew_at = MIN(renew_at, granted_at + after);
 	}
+	/* lease timers may be second-granular: renewals of many mappings then share one
+	 * wake-up and one timerfd change */
 	if (renew_at != G_MAXUINT64)
-		pm_scheduler_arm(scheduler, &d->timer, renew_at);
+		pm_scheduler_arm(scheduler, &d->timer,
+				 (renew_at + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC);
 }
 
 static void
@@ -306,6 +309,7 @@ retry_later(MapData *d, const GError *error)
 	if (d->run == RUN_RENEW && has_lease(d)) {
 		/* repeat the same renewal until it succeeds or the lease ends; this run is
 		 * over, so a Refresh() caller is answered now, not at the lease's end */
+		set_state(d, PM_MAPPING_STATE_RENEWING);
 		d->run = RUN_NONE;
 		pm_scheduler_arm(scheduler, &d->timer, now + BACKOFF_FIRST_USEC);
 		notify_waiters(d);
@@ -370,6 +374,8 @@ call_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *erro
 		d->unanswered++;
 		if (d->mapping->state == PM_MAPPING_STATE_REQUESTING)
 			set_state(d, PM_MAPPING_STATE_RETRYING);
+		else if (d->run == RUN_RENEW && d->mapping->state == PM_MAPPING_STATE_ACTIVE)
+			set_state(d, PM_MAPPING_STATE_RENEWING);
 		if (d->unanswered == REFRESH_REPLY_AFTER_UNANSWERED)
 			notify_waiters(d);
 		return;
@@ -667,7 +673,8 @@ run_renew(MapData *d)
 	memcpy(d->pending, d->mapping->ports, sizeof(d->pending));
 	d->step = STEP_RENEW;
 	d->proto_index = first_proto(d);
-	set_state(d, PM_MAPPING_STATE_RENEWING);
+	/* "renewing" shows once a renewal goes unanswered: a renewal answered at once (the
+	 * usual case) changes nothing a client needs to see but the new expiry */
 	run_step(d);
 }
 
