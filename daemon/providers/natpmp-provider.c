@@ -202,11 +202,13 @@ schedule_renewal(MapData *d)
 			after = refresh;
 		renew_at = MIN(renew_at, granted_at + after);
 	}
+	if (renew_at == G_MAXUINT64)
+		return;
 	/* lease timers may be second-granular: renewals of many mappings then share one
-	 * wake-up and one timerfd change */
-	if (renew_at != G_MAXUINT64)
-		pm_scheduler_arm(scheduler, &d->timer,
-				 (renew_at + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC);
+	 * wake-up and one timerfd change; not for short leases, where a second matters */
+	if (pm_mapping_get_expires(d->mapping) > renew_at + 10 * G_USEC_PER_SEC)
+		renew_at = (renew_at + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC;
+	pm_scheduler_arm(scheduler, &d->timer, renew_at);
 }
 
 static void
