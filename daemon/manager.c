@@ -743,14 +743,14 @@ find_conflict(PmManager *self, const char *provider, guint protocols, guint16 in
 	return NULL;
 }
 
-PmMapping *
-pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **error)
+/* everything AddMapping() refuses, checked before anything is created or anyone is asked
+ * for authorization; returns the provider the mapping would use */
+static PmProvider *
+check_add_request(PmManager *self, const PmAddRequest *request, GError **error)
 {
 	const char *provider_name = request->provider;
-	g_autofree char *name = NULL;
 	PmProvider *provider;
 	PmMapping *conflict;
-	PmMapping *m;
 
 	if (provider_name == NULL || provider_name[0] == '\0') {
 		provider_name = pm_manager_get_default_provider(self);
@@ -803,7 +803,6 @@ pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **er
 				    request->name);
 			return NULL;
 		}
-		name = g_strdup(request->name);
 	}
 	conflict = find_conflict(self, provider->name, request->protocols, request->internal_port,
 				 NULL);
@@ -814,6 +813,24 @@ pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **er
 			    request->internal_port, conflict->name, provider->name);
 		return NULL;
 	}
+	return provider;
+}
+
+gboolean
+pm_manager_check_add_request(PmManager *self, const PmAddRequest *request, GError **error)
+{
+	return check_add_request(self, request, error) != NULL;
+}
+
+PmMapping *
+pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **error)
+{
+	g_autofree char *name = g_strdup(request->name);
+	PmProvider *provider = check_add_request(self, request, error);
+	PmMapping *m;
+
+	if (provider == NULL)
+		return NULL;
 	if (name == NULL) {
 		/* bus-N with N the object's id: unique unless a user took that name */
 		name = g_strdup_printf("bus-%" G_GUINT64_FORMAT, self->next_id);

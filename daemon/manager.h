@@ -61,6 +61,10 @@ gboolean pm_manager_start(PmManager *self, PmConfig *config, GError **error);
 /* takes @config (already validated); applies the differences (design §3 "Reload") */
 gboolean pm_manager_reload(PmManager *self, PmConfig *config, GError **error);
 
+/* what AddMapping() would refuse (InvalidArgs, NoSuchProvider, AlreadyMapped), before
+ * anyone is asked for authorization */
+gboolean pm_manager_check_add_request(PmManager *self, const PmAddRequest *request,
+				      GError **error);
 PmMapping *pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **error);
 /* removes the object at once; the upstream deletion runs in the background */
 void pm_manager_remove_mapping(PmManager *self, PmMapping *mapping);

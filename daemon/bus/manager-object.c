@@ -125,28 +125,6 @@ read_options(sd_bus_message *m, AddOptions *o, sd_bus_error *ret_error)
 	return sd_bus_message_exit_container(m);
 }
 
-/* bad input is refused whoever calls, before anyone is asked for a password */
-static int
-validate_add_request(PmBusService *self, guint16 internal_port, const char *name,
-		     sd_bus_error *ret_error)
-{
-	if (internal_port == 0)
-		return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-					"internal port 0 is not valid: give the port the "
-					"application listens on (1-65535)");
-	if (name != NULL && !pm_name_is_valid(name))
-		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-					 "invalid mapping name '%s': use 1 to 64 characters of "
-					 "A-Z a-z 0-9 _ -",
-					 name);
-	if (name != NULL && pm_manager_lookup_name(self->manager, name) != NULL)
-		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-					 "a mapping named '%s' exists already: choose another name "
-					 "or remove it first",
-					 name);
-	return 0;
-}
-
 /* the bus mappings that @uid owns, whatever their state: the quota counts them all */
 static guint
 count_mappings_of_uid(PmBusService *self, uid_t uid)
@@ -238,9 +216,17 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
 					 "unknown scope '%s': use client, runtime or persistent",
 					 o.scope);
-	r = validate_add_request(self, internal_port, o.name, ret_error);
-	if (r < 0)
-		return r;
+	request.provider = provider;
+	request.protocols = protocols;
+	request.internal_port = internal_port;
+	request.external_port = external_port;
+	request.lifetime = lifetime;
+	request.name = o.name;
+	request.description = o.description;
+	request.require_external_port = o.require_external_port;
+	/* bad input is refused whoever calls, before anyone is asked for a password */
+	if (!pm_manager_check_add_request(self->manager, &request, &error))
+		return reply_gerror(ret_error, error);
 
 	r = pm_bus_service_get_sender_euid(m, &euid);
 	if (r < 0)
@@ -256,14 +242,6 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 			return 1;
 	}
 
-	request.provider = provider;
-	request.protocols = protocols;
-	request.internal_port = internal_port;
-	request.external_port = external_port;
-	request.lifetime = lifetime;
-	request.name = o.name;
-	request.description = o.description;
-	request.require_external_port = o.require_external_port;
 	request.owner_uid = euid;
 	request.owner = sd_bus_message_get_sender(m);
 	mapping = pm_manager_add_mapping(self->manager, &request, &error);

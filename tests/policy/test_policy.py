@@ -461,6 +461,12 @@ class PolicyTest(unittest.TestCase):
                                (add_args(9300, name="web"), "exists already")):
             self.assertError(client.call("AddMapping", args),
                              "org.freedesktop.DBus.Error.InvalidArgs", fragment)
+        # the same port as the configured mapping, and a provider that does not exist
+        self.assertError(client.call("AddMapping", add_args(8080)),
+                         ERROR_PREFIX + "AlreadyMapped", "web")
+        self.assertError(client.call("AddMapping", variant_text(
+            "(sasqqua{sv})", ("nope", ["tcp"], 9300, 0, 0, {}))),
+            ERROR_PREFIX + "NoSuchProvider", "nope")
         self.assertError(client.call("Remove", path=web, iface=MAPPING_IFACE),
                          ERROR_PREFIX + "NotSupported", "configuration")
         self.assertError(client.call("RemoveMapping", variant_text(
