@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
@@ -360,6 +361,10 @@ main(int argc, char **argv)
 	g_autoptr(PmConfig) config = NULL;
 	Daemon d = {0};
 
+	/* a fixed mmap threshold: glibc otherwise raises it to the size of each large buffer
+	 * freed (a 4 MiB state.json or Describe() reply with 10 000 mappings), after which
+	 * such buffers come from the heap and leave it fragmented for good */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	setlocale(LC_ALL, "");
 	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
