@@ -321,6 +321,19 @@ health_check(const char *runtime_dir)
 	return code;
 }
 
+/* free in order, so leak checkers (the sanitizer build runs the lab suite) see a clean
+ * exit: the bus first (it refers to the manager), then the manager (its providers hold
+ * scheduler timers), then the scheduler */
+static void
+daemon_clear(Daemon *d)
+{
+	pm_scheduler_disarm(d->scheduler, &d->status_timer);
+	g_clear_pointer(&d->bus, pm_bus_service_free);
+	g_clear_pointer(&d->manager, pm_manager_free);
+	g_clear_pointer(&d->scheduler, pm_scheduler_free);
+	g_clear_pointer(&d->loop, g_main_loop_unref);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -430,6 +443,7 @@ main(int argc, char **argv)
 		d.bus = pm_bus_service_new(d.manager, reload_config, &d, bus_lost_cb, &d, &error);
 		if (d.bus == NULL) {
 			g_printerr("portmapd: %s\n", error->message);
+			daemon_clear(&d);
 			return EXIT_FAILURE;
 		}
 		/* Type=dbus: ready once clients can reach us by name */
@@ -438,6 +452,7 @@ main(int argc, char **argv)
 	pm_manager_set_listener(d.manager, &daemon_listener, &d);
 	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
 		g_printerr("portmapd: %s\n", error->message);
+		daemon_clear(&d);
 		return EXIT_CONFIG;
 	}
 	if (no_bus) {
@@ -459,13 +474,6 @@ main(int argc, char **argv)
 		pm_bus_service_flush(d.bus);
 	if (!pm_manager_flush_state(d.manager, &error))
 		g_warning("failed to write the state file: %s", error->message);
-	/* free in order, so leak checkers (the sanitizer build runs the lab suite) see a
-	 * clean exit: the bus first (it refers to the manager), then the manager (its
-	 * providers hold scheduler timers), then the scheduler */
-	g_clear_pointer(&d.bus, pm_bus_service_free);
-	g_clear_pointer(&d.manager, pm_manager_free);
-	g_clear_pointer(&d.scheduler, pm_scheduler_free);
-	g_free(d.last_status);
-	g_main_loop_unref(d.loop);
+	daemon_clear(&d);
 	return d.exit_code;
 }

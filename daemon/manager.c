@@ -59,6 +59,7 @@ struct _PmManager {
 	GArray *refresh_waiters; /* of Waiter: the running run's callers */
 	GArray *refresh_next;    /* of Waiter: the trailing run's callers */
 	PmTimer refresh_timer;
+	gboolean freeing;
 };
 
 static void
@@ -91,11 +92,23 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	return self;
 }
 
+static void
+waiters_notify(GArray *waiters)
+{
+	g_autoptr(GArray) copy = g_array_copy(waiters);
+	g_array_set_size(waiters, 0);
+	for (guint i = 0; i < copy->len; i++) {
+		Waiter *w = &g_array_index(copy, Waiter, i);
+		w->func(w->user_data);
+	}
+}
+
 void
 pm_manager_free(PmManager *self)
 {
 	if (self == NULL)
 		return;
+	self->freeing = TRUE;
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
@@ -112,6 +125,9 @@ pm_manager_free(PmManager *self)
 	g_ptr_array_unref(self->stopping);
 	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
+	/* callers of a run that will not happen are answered (each holds a reference) */
+	waiters_notify(self->refresh_waiters);
+	waiters_notify(self->refresh_next);
 	g_array_unref(self->refresh_waiters);
 	g_array_unref(self->refresh_next);
 	if (self->restored != NULL)
@@ -888,16 +904,6 @@ pm_manager_remove_owner(PmManager *self, const char *owner)
 
 /* ---- refresh ---- */
 
-static void
-waiters_notify(GArray *waiters)
-{
-	g_autoptr(GArray) copy = g_array_copy(waiters);
-	g_array_set_size(waiters, 0);
-	for (guint i = 0; i < copy->len; i++) {
-		Waiter *w = &g_array_index(copy, Waiter, i);
-		w->func(w->user_data);
-	}
-}
 
 static void refresh_run_start(PmManager *self);
 
@@ -905,7 +911,7 @@ static void
 refresh_provider_done(gpointer user_data)
 {
 	PmManager *self = user_data;
-	if (--self->refresh_pending > 0)
+	if (--self->refresh_pending > 0 || self->freeing)
 		return;
 	self->refresh_running = FALSE;
 	waiters_notify(self->refresh_waiters);

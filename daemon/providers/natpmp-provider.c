@@ -1007,8 +1007,8 @@ natpmp_finalize(PmProvider *provider)
 		pm_scheduler_disarm(d->scheduler, &d->degraded_timer);
 		if (d->mapping->provider_data == d)
 			d->mapping->provider_data = NULL;
-		if (d->waiters != NULL)
-			g_array_unref(d->waiters);
+		/* Refresh() callers are answered: each holds a reference to its call */
+		notify_waiters(d);
 		g_free(d);
 	}
 	provider_detach_client(self);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pm_config_load_from_data on any bytes: it fails with a PM_ERROR whose message is valid
+ * UTF-8 (it is logged and sent on the bus), or the configuration it loads prints
+ * (pm_config_to_data, what --print-config shows) as a text that loads again to an equal
+ * configuration, and prints the same once more. Everything is freed: LeakSanitizer
+ * checks that under -Dfuzzing=true.
+ */
+#include <string.h>
+
+#include "config.h"
+#include "errors.h"
+#include "fuzz.h"
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	pm_fuzz_init();
+	return 0;
+}
+
+static void
+pm_fuzz_config_check_equal(const PmConfig *a, const PmConfig *b)
+{
+	PM_FUZZ_CHECK(g_strcmp0(a->daemon.default_provider, b->daemon.default_provider) == 0);
+	PM_FUZZ_CHECK(a->daemon.release_on_stop == b->daemon.release_on_stop);
+	PM_FUZZ_CHECK(a->daemon.max_mappings_per_user == b->daemon.max_mappings_per_user);
+	PM_FUZZ_CHECK(a->daemon.reconcile_interval_usec == b->daemon.reconcile_interval_usec);
+
+	PM_FUZZ_CHECK(a->providers->len == b->providers->len);
+	for (guint i = 0; i < a->providers->len; i++) {
+		const PmProviderConfig *pa = g_ptr_array_index(a->providers, i);
+		const PmProviderConfig *pb = g_ptr_array_index(b->providers, i);
+
+		PM_FUZZ_CHECK(pm_provider_config_equal(pa, pb));
+		PM_FUZZ_CHECK(pm_config_find_provider(b, pa->name) == pb);
+	}
+	PM_FUZZ_CHECK(a->mappings->len == b->mappings->len);
+	for (guint i = 0; i < a->mappings->len; i++) {
+		const PmMappingConfig *ma = g_ptr_array_index(a->mappings, i);
+		const PmMappingConfig *mb = g_ptr_array_index(b->mappings, i);
+
+		PM_FUZZ_CHECK(pm_mapping_config_equal(ma, mb));
+		PM_FUZZ_CHECK(pm_config_find_mapping(b, ma->name) == mb);
+		/* a loaded mapping always has a provider that exists */
+		PM_FUZZ_CHECK(pm_config_find_provider(a, ma->provider) != NULL);
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *text_again = NULL;
+
+	config = pm_config_load_from_data((const char *)data, size, "fuzz.conf", &error);
+	if (config == NULL) {
+		PM_FUZZ_CHECK(error != NULL);
+		PM_FUZZ_CHECK(error->domain == PM_ERROR);
+		PM_FUZZ_CHECK(error->code == PM_ERROR_INVALID_CONFIGURATION);
+		PM_FUZZ_CHECK(g_utf8_validate(error->message, -1, NULL));
+		/* errors name the file they are about */
+		PM_FUZZ_CHECK(strstr(error->message, "fuzz.conf") != NULL);
+		return 0;
+	}
+	PM_FUZZ_CHECK(error == NULL);
+	for (guint i = 0; i < config->warnings->len; i++)
+		PM_FUZZ_CHECK(g_utf8_validate(g_ptr_array_index(config->warnings, i), -1, NULL));
+
+	text = pm_config_to_data(config);
+	PM_FUZZ_CHECK(text != NULL);
+	again = pm_config_load_from_data(text, strlen(text), "printed.conf", &error);
+	if (again == NULL) {
+		fprintf(stderr,
+			"the printed configuration does not load: %s\n----\n%s----\n",
+			error->message,
+			text);
+		abort();
+	}
+	pm_fuzz_config_check_equal(config, again);
+
+	text_again = pm_config_to_data(again);
+	if (g_strcmp0(text, text_again) != 0) {
+		fprintf(stderr,
+			"printing is not stable:\n----\n%s----\n%s----\n",
+			text,
+			text_again);
+		abort();
+	}
+	return 0;
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/TARGET/.
+
+The seeds are committed; run this again after changing it (or data/portmapd.conf.example,
+which is copied into the config corpus) and commit the result. Every file is small: valid
+packets and configurations of each kind, a few truncated or otherwise broken ones. The
+fuzzer starts from these and keeps what it finds in the build directory, not here.
+"""
+import os
+import shutil
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+
+
+def pa_response(result, epoch, addr=b"\x0b\x00\x00\x02"):
+    return struct.pack("!BBHI", 0, 128, result, epoch) + addr
+
+
+def map_response(op, result, epoch, internal, external, lifetime):
+    return struct.pack("!BBHIHHI", 0, 128 + op, result, epoch, internal, external, lifetime)
+
+
+def map_request(op, internal, external, lifetime, reserved=0):
+    return struct.pack("!BBHHHI", 0, op, reserved, internal, external, lifetime)
+
+
+def epoch_tail(last_epoch, elapsed_us):
+    # read by fuzz-natpmp-response after the packet: the previous epoch and the time since
+    return struct.pack("!IQ", last_epoch, elapsed_us)
+
+
+RESPONSES = {
+    "public-address": pa_response(0, 4603006),
+    "public-address-failed": pa_response(3, 7, b"\x0a\x00\x00\x01"),
+    "public-address-error-header": pa_response(3, 7)[:8],
+    "map-udp": map_response(1, 0, 256, 56789, 65065, 60),
+    "map-tcp": map_response(2, 0, 120, 51413, 51413, 7200),
+    "map-tcp-refused": map_response(2, 2, 120, 51413, 0, 0),
+    "map-delete": map_response(2, 0, 3600, 51413, 0, 0),
+    "unsupported-version": struct.pack("!BBHI", 0, 128 + 2, 1, 99),
+    "unknown-result": map_response(1, 77, 5, 1000, 2000, 30),
+    "map-tcp-epoch-normal": map_response(2, 0, 1060, 7001, 7001, 60) + epoch_tail(1000, 60_000_000),
+    "map-tcp-epoch-reset": map_response(2, 0, 3, 7001, 7001, 60) + epoch_tail(1000, 60_000_000),
+    "public-address-epoch-slow": pa_response(0, 1050) + epoch_tail(1000, 60_000_000),
+    "trailing-bytes": map_response(1, 0, 1, 2, 3, 4) + b"\xff" * 4,
+    "truncated-map-15": map_response(2, 0, 120, 51413, 51413, 7200)[:15],
+    "truncated-public-address-11": pa_response(0, 1)[:11],
+    "truncated-7": map_response(2, 3, 1, 0, 0, 0)[:7],
+    "truncated-1": b"\x00",
+    "empty": b"",
+    "request-not-response": map_request(2, 51413, 51413, 7200),
+    "version-2-pcp": b"\x02\x81" + b"\x00" * 22,
+    "opcode-131": struct.pack("!BBHI", 0, 131, 5, 1),
+}
+
+REQUESTS = {
+    "public-address": b"\x00\x00",
+    "map-udp": map_request(1, 51413, 51413, 7200),
+    "map-tcp": map_request(2, 8080, 0, 3600),
+    "map-delete": map_request(2, 8080, 0, 0),
+    "delete-all": map_request(1, 0, 0, 0),
+    "reserved-nonzero": map_request(2, 7001, 7001, 60, reserved=0xBEEF),
+    "padded-16": map_request(1, 1, 2, 3) + b"\x00" * 4,
+    "epoch-words": struct.pack("!IIQ", 1000, 3, 60_000_000),
+    "truncated-11": map_request(2, 8080, 8080, 60)[:11],
+    "truncated-1": b"\x00",
+    "empty": b"",
+    "response-not-request": map_response(2, 0, 1, 2, 3, 4),
+    "version-1": b"\x01\x00",
+    "opcode-3": b"\x00\x03" + b"\x00" * 10,
+}
+
+CONFIGS = {
+    "minimal-rfc.conf": b"""[Provider home]
+Type=natpmp
+
+[Mapping web]
+Provider=home
+Protocols=tcp
+InternalPort=8080
+""",
+    "vpn-same-port.conf": b"""[Provider vpn]
+Type=natpmp
+Gateway=10.2.0.1
+SamePort=yes
+Lifetime=60
+RefreshInterval=45s
+
+[Mapping torrent]
+Provider=vpn
+Protocols=tcp,udp
+""",
+    "two-providers.conf": b"""[Daemon]
+DefaultProvider=b
+ReleaseOnStop=all
+MaxMappingsPerUser=0
+ReconcileInterval=1min 30s
+
+[Provider a]
+Type=natpmp
+Gateway=auto
+Port=15351
+Lifetime=2h
+
+[Provider b]
+Type=natpmp
+Gateway=192.168.1.1
+SamePort=off
+RefreshInterval=1500ms
+
+[Mapping one]
+Provider=a
+Protocols=udp
+InternalPort=51413
+ExternalPort=40000
+Lifetime=300
+
+[Mapping two]
+Protocols=tcp udp
+InternalPort=22
+Consumers=
+""",
+    # drop-ins are loaded alone here: one adds a mapping, one overrides a provider
+    "dropin-mapping.conf": b"""# /etc/portmap/portmapd.conf.d/50-ssh.conf
+[Mapping ssh]
+Protocols=tcp
+InternalPort=22
+""",
+    "dropin-override.conf": b"""[Provider home]
+Lifetime=600
+""",
+    "daemon-only.conf": b"[Daemon]\nReleaseOnStop=none\n",
+    "empty.conf": b"",
+    "comments-and-crlf.conf": b"# a comment\r\n\r\n[Provider p]\r\nType = natpmp \r\n"
+                              b"  SamePort=YES\r\n[Mapping m]\r\nProvider=p\r\n",
+    "bad-header-no-name.conf": b"[Provider]\nType=natpmp\n",
+    "bad-header-unknown.conf": b"[Router x]\nType=natpmp\n",
+    "bad-header-unclosed.conf": b"[Mapping a\nInternalPort=1\n",
+    "bad-header-two-spaces.conf": b"[Provider  x]\nType=natpmp\n",
+    "bad-header-name-chars.conf": b"[Mapping a/b]\nInternalPort=1\n",
+    "unsupported-group.conf": b"[Gateway]\nListen=192.168.88.1\n",
+    "key-outside-group.conf": b"Type=natpmp\n[Provider x]\nType=natpmp\n",
+    "localized-key.conf": b"[Provider x]\nType[de]=natpmp\n",
+    "bad-values.conf": b"[Provider x]\nType=natpmp\nGateway=::1\nLifetime=-1\n"
+                       b"[Mapping m]\nInternalPort=65536\nProtocols=sctp\n",
+    "invalid-utf8.conf": b"[Provider x]\nType=natpmp\nGateway=\xff\xfe\n",
+    "nul-byte.conf": b"[Provider x]\nType=nat\x00pmp\n",
+    "conflict.conf": b"[Provider p]\nType=natpmp\n[Mapping a]\nInternalPort=1\n"
+                     b"[Mapping b]\nInternalPort=1\nProtocols=tcp\n",
+}
+
+
+def write(target, name, data):
+    directory = os.path.join(HERE, "corpus", target)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config"):
+        shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
+    for name, data in RESPONSES.items():
+        write("fuzz-natpmp-response", name, data)
+    for name, data in REQUESTS.items():
+        write("fuzz-natpmp-request", name, data)
+    for name, data in CONFIGS.items():
+        write("fuzz-config", name, data)
+    with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
+        write("fuzz-config", "portmapd.conf.example", f.read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
