@@ -358,13 +358,16 @@ main(int argc, char **argv)
 		DEFAULT_RUNTIME_DIR ")"),
 	     N_("DIR")},
 	    {"no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus,
-	     N_("Run headless: configured mappings only, status in status.json"), NULL},
+	     N_("Run without the system bus (containers): configured and persistent mappings "
+		"only, status in status.json in the runtime directory"), NULL},
 	    {"health", 0, 0, G_OPTION_ARG_NONE, &health,
-	     N_("Exit 0 only if every mapping of the headless daemon is active"), NULL},
+	     N_("Exit 0 only if every mapping in status.json (see --runtime-dir) is active"), NULL},
 	    {"print-config", 0, 0, G_OPTION_ARG_NONE, &print_config,
-	     N_("Print the configuration as portmapd reads it, then exit"), NULL},
+	     N_("Check the configuration, print it with drop-ins merged and defaults filled "
+		"in, and exit (status 2 if invalid)"), NULL},
 	    {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level,
-	     N_("Log level: error, warning, notice, info (default) or debug"), N_("LEVEL")},
+	     N_("Log level: error, warning, notice, info (default) or debug; to the journal "
+		"under systemd, else to stderr"), N_("LEVEL")},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"),
 	     NULL},
 	    {NULL},
@@ -388,7 +391,10 @@ main(int argc, char **argv)
 	    context, _("Keeps inbound ports reachable from behind NAT and VPN gateways, and "
 		       "publishes them on the system bus as org.portmap.Manager."));
 	g_option_context_set_description(context,
-					 _("See the portmapd(8) and portmapd.conf(5) man pages."));
+					 _("SIGHUP reloads the configuration (refused whole if "
+					   "invalid); SIGTERM stops. Exit status: 0 stopped, 1 runtime "
+					   "failure (bus), 2 invalid options or configuration.\n\n"
+					   "See the portmapd(8) and portmapd.conf(5) man pages."));
 	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		g_printerr("portmapd: %s\n", error->message);
