@@ -170,6 +170,9 @@ pm_bus_source_new(sd_bus *bus)
 	g_return_val_if_fail(bus != NULL, NULL);
 
 	source = g_source_new(&pm_bus_source_funcs, sizeof(PmBusSource));
+	/* no fd removal and re-adding (two wakeup-fd writes) around each dispatch; sd-bus
+	 * callbacks never iterate the loop themselves */
+	g_source_set_can_recurse(source, TRUE);
 	self = (PmBusSource *)source;
 	self->bus = sd_bus_ref(bus);
 	self->fd = -1;

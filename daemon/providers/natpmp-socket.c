@@ -89,17 +89,17 @@ transport_readable_cb(gint fd, GIOCondition condition, gpointer user_data)
 	Transport *t = user_data;
 	guint8 buf[PM_NATPMP_MAX_PACKET_SIZE];
 
-	for (guint i = 0; i < 64; i++) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == ECONNREFUSED)
-				pm_natpmp_client_refused(t->client);
-			else if (errno != EAGAIN && errno != EINTR)
-				g_debug("NAT-PMP receive failed: %s", g_strerror(errno));
-			break;
-		}
-		pm_natpmp_client_receive(t->client, buf, (gsize)n);
+	/* one packet per wake-up: with one request outstanding there is rarely a second, and
+	 * the level-triggered poll comes back at once if there is (no EAGAIN read per reply) */
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == ECONNREFUSED)
+			pm_natpmp_client_refused(t->client);
+		else if (errno != EAGAIN && errno != EINTR)
+			g_debug("NAT-PMP receive failed: %s", g_strerror(errno));
+		return G_SOURCE_CONTINUE;
 	}
+	pm_natpmp_client_receive(t->client, buf, (gsize)n);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -120,6 +120,17 @@ announce_readable_cb(gint fd, GIOCondition condition, gpointer user_data)
 						      (gsize)n);
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+/* g_unix_fd_add() without the fd removal and re-adding around each dispatch that a
+ * non-recursive source costs (each writes the context's wakeup fd) */
+static guint
+fd_watch_add(int fd, GUnixFDSourceFunc func, gpointer user_data)
+{
+	g_autoptr(GSource) source = g_unix_fd_source_new(fd, G_IO_IN);
+	g_source_set_callback(source, G_SOURCE_FUNC(func), user_data, NULL);
+	g_source_set_can_recurse(source, TRUE);
+	return g_source_attach(source, NULL);
 }
 
 static int
@@ -181,14 +192,14 @@ pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 por
 		transport_free(t);
 		return NULL;
 	}
-	t->fd_source = g_unix_fd_add(t->fd, G_IO_IN, transport_readable_cb, t);
+	t->fd_source = fd_watch_add(t->fd, transport_readable_cb, t);
 	t->announce_fd = announce_socket_open(&announce_error);
 	if (t->announce_fd < 0)
 		g_warning("gateway announcements will not be heard (mappings are still renewed "
 			  "on time): %s",
 			  announce_error->message);
 	else
-		t->announce_source = g_unix_fd_add(t->announce_fd, G_IO_IN, announce_readable_cb, t);
+		t->announce_source = fd_watch_add(t->announce_fd, announce_readable_cb, t);
 
 	client = pm_natpmp_client_new(scheduler, gateway, port, transport_send, t, transport_free);
 	t->client = client;
