@@ -899,6 +899,20 @@ provider_attach_client(PmNatpmpProvider *self, PmNatpmpClient *client)
 	self->client = client;
 	self->gateway = pm_natpmp_client_get_gateway(client);
 	self->listener_id = pm_natpmp_client_add_listener(client, on_reset, on_address, self);
+	/* a new gateway (RefreshAll re-read the default route) may mean a new local address */
+	{
+		GHashTableIter iter;
+		gpointer key;
+		guint32 local = pm_natpmp_client_get_local_address(client);
+		g_hash_table_iter_init(&iter, self->parent.mappings);
+		while (g_hash_table_iter_next(&iter, &key, NULL)) {
+			PmMapping *mapping = key;
+			if (mapping->internal_address == local)
+				continue;
+			mapping->internal_address = local;
+			pm_mapping_changed(mapping, PM_MAPPING_PROP_INTERNAL_ADDRESS);
+		}
+	}
 	if (pm_natpmp_client_get_public_address(client) != 0)
 		pm_provider_set_external_address(&self->parent,
 						 pm_natpmp_client_get_public_address(client));
