@@ -116,6 +116,15 @@ gboolean parse_port(const char *s, guint16 min, guint16 *ret)
 	return TRUE;
 }
 
+/* a whole number of seconds for option @name, with the error printed */
+static gboolean parse_seconds_option(const char *name, const char *value, guint64 *ret)
+{
+	if (parse_number(value, 0, G_MAXUINT32, ret))
+		return TRUE;
+	fprintf(stderr, _("Invalid %s= value \"%s\": expected seconds.\n"), name, value);
+	return FALSE;
+}
+
 /* ---- error reporting ---- */
 
 static const char *error_message(const sd_bus_error *error, int r)
@@ -1155,11 +1164,8 @@ static int parse_argv(int argc, char *argv[], GPtrArray *args)
 			arg_no_block = TRUE;
 			break;
 		case ARG_WAIT:
-			if (!parse_number(optarg, 0, G_MAXUINT32, &v)) {
-				fprintf(stderr, _("Invalid --wait= value \"%s\": expected "
-						  "seconds.\n"), optarg);
+			if (!parse_seconds_option("--wait", optarg, &v))
 				return -EINVAL;
-			}
 			arg_wait_sec = (guint) v;
 			break;
 		case ARG_PROVIDER:
@@ -1176,11 +1182,8 @@ static int parse_argv(int argc, char *argv[], GPtrArray *args)
 			arg_require_external_port = TRUE;
 			break;
 		case ARG_LIFETIME:
-			if (!parse_number(optarg, 0, G_MAXUINT32, &v)) {
-				fprintf(stderr, _("Invalid --lifetime= value \"%s\": expected "
-						  "seconds.\n"), optarg);
+			if (!parse_seconds_option("--lifetime", optarg, &v))
 				return -EINVAL;
-			}
 			arg_lifetime = (guint32) v;
 			break;
 		case ARG_NAME:

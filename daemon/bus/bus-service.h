@@ -70,6 +70,8 @@ int pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid,
 int pm_bus_service_track_owner(PmBusService *self, const char *owner);
 extern const sd_bus_vtable pm_manager_vtable[];
 extern const sd_bus_vtable pm_mapping_vtable[];
+/* the mapping at PM_MAPPING_PATH_PREFIX "/N", or NULL */
+PmMapping *pm_mapping_object_lookup(PmBusService *self, const char *path);
 int pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface,
 			   void *userdata, void **found, sd_bus_error *ret_error);
 int pm_mapping_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,

@@ -269,19 +269,6 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	return sd_bus_reply_method_return(m, "o", path);
 }
 
-static PmMapping *
-mapping_from_path(PmBusService *self, const char *path)
-{
-	guint64 id;
-	const char *tail;
-	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
-		return NULL;
-	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
-	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
-		return NULL;
-	return pm_manager_lookup_id(self->manager, id);
-}
-
 gboolean
 pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid)
 {
@@ -331,7 +318,7 @@ method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	if (r < 0)
 		return r;
 	/* looked up on each run: it may have gone while polkit was deciding */
-	mapping = mapping_from_path(self, path);
+	mapping = pm_mapping_object_lookup(self, path);
 	if (mapping == NULL)
 		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
 					 "there is no mapping %s: see ListMappings()", path);

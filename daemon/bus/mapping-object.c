@@ -15,31 +15,8 @@
  * memory of their own.
  */
 
-int
-pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-		       void **found, sd_bus_error *ret_error)
-{
-	PmBusService *self = userdata;
-	const char *tail;
-	guint64 id;
-	PmMapping *mapping;
-
-	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
-		return 0;
-	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
-	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
-		return 0;
-	mapping = pm_manager_lookup_id(self->manager, id);
-	if (mapping == NULL)
-		return 0;
-	/* the service, not the mapping: getters look the mapping up by path, so nothing
-	 * dangles if one is removed between find and dispatch */
-	*found = self;
-	return 1;
-}
-
-static PmMapping *
-mapping_at(PmBusService *self, const char *path)
+PmMapping *
+pm_mapping_object_lookup(PmBusService *self, const char *path)
 {
 	const char *tail;
 	guint64 id;
@@ -49,6 +26,19 @@ mapping_at(PmBusService *self, const char *path)
 	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
 		return NULL;
 	return pm_manager_lookup_id(self->manager, id);
+}
+
+int
+pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+		       void **found, sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	if (pm_mapping_object_lookup(self, path) == NULL)
+		return 0;
+	/* the service, not the mapping: getters look the mapping up by path, so nothing
+	 * dangles if one is removed between find and dispatch */
+	*found = self;
+	return 1;
 }
 
 int
@@ -90,7 +80,7 @@ no_such_mapping(sd_bus_error *ret_error, const char *path)
 		      const char *property, sd_bus_message *reply, void *userdata,             \
 		      sd_bus_error *ret_error)                                                 \
 	{                                                                                      \
-		PmMapping *mapping = mapping_at(userdata, path);                               \
+		PmMapping *mapping = pm_mapping_object_lookup(userdata, path);                               \
 		if (mapping == NULL)                                                           \
 			return no_such_mapping(ret_error, path);                               \
 		return fn##_impl(mapping, reply);                                              \
@@ -228,7 +218,7 @@ static int
 method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
+	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
 	uid_t euid = (uid_t)-1;
 	int r;
 	if (mapping == NULL)
@@ -255,7 +245,7 @@ method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
 	/* looked up on each run: it may have gone while polkit was deciding */
-	PmMapping *mapping = mapping_at(self, sd_bus_message_get_path(m));
+	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
 	return pm_bus_mapping_remove(self, m, mapping, method_remove, ret_error);

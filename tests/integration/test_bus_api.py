@@ -20,6 +20,7 @@ SRCDIR = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lab"))
 
+import pmlab  # noqa: E402
 from test_portmapd import (BUS_NAME, ERROR_PREFIX, MANAGER_IFACE, MANAGER_PATH,  # noqa: E402
                            MAPPING_IFACE, PORTMAPCTL, PORTMAPD, Bus)
 
@@ -85,15 +86,7 @@ class BusApiTest(unittest.TestCase):
                       10)
         self.wait_for(lambda: self.mapping_state("web") == "active", 10)
 
-    @staticmethod
-    def stop_process(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    stop_process = staticmethod(pmlab.stop_popen)
 
     def wait_for(self, predicate, timeout):
         end = time.monotonic() + timeout

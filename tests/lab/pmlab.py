@@ -151,6 +151,17 @@ class Tracked:
         return f"<{self.name} pid {self.pid} in {self.ns}>"
 
 
+def stop_popen(p, grace=5.0):
+    """SIGTERM a subprocess.Popen started by a test, SIGKILL it after grace seconds, reap it."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def stop_processes(procs, grace=TERM_GRACE):
     """SIGTERM, wait (polling) up to grace seconds, SIGKILL, wait.  Returns the survivors."""
     procs = [p for p in procs if p.alive()]

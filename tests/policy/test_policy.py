@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import pmlab  # noqa: E402
 import xml.etree.ElementTree as ET
 
 import dbus
@@ -246,15 +249,7 @@ class PolicyTest(unittest.TestCase):
         else:
             os.environ[key] = value
 
-    @staticmethod
-    def stop_process(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    stop_process = staticmethod(pmlab.stop_popen)
 
     def wait_for(self, predicate, timeout, what="condition"):
         end = time.monotonic() + timeout

@@ -20,11 +20,13 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import pmlab  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATADIR = os.path.join(SRCDIR, "data")
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "lab"))
 
 from test_portmapd import (BUS_NAME, MANAGER_IFACE, MANAGER_PATH, PORTMAPCTL,  # noqa: E402
                            PORTMAPD, Bus)
@@ -138,15 +140,7 @@ class SystemTestCase(unittest.TestCase):
         os.chmod(self.workdir, 0o755)
         self.addCleanup(shutil.rmtree, self.workdir, True)
 
-    @staticmethod
-    def stop_process(p):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    stop_process = staticmethod(pmlab.stop_popen)
 
     def wait_for(self, predicate, timeout, what):
         end = time.monotonic() + timeout
