@@ -39,6 +39,7 @@ struct _PmScheduler {
 	GSource *source;
 	gint fd;
 	guint64 fd_deadline; /* what the timerfd is set to, G_MAXUINT64 when disarmed */
+	guint64 n_timerfd_changes;
 	gboolean dispatching;
 	gint64 realtime_offset; /* CLOCK_REALTIME − CLOCK_BOOTTIME, µs */
 	gboolean have_realtime_offset;
@@ -144,8 +145,12 @@ pm_scheduler_clock_us(clockid_t clock_id)
 	return (guint64)ts.tv_sec * PM_SCHEDULER_USEC_PER_SEC + (guint64)ts.tv_nsec / 1000;
 }
 
-/* points the timerfd at the heap minimum; a syscall only when that minimum moved, so an
- * idle daemon and timers armed behind the first one cost nothing */
+/* points the timerfd at the heap minimum, with a syscall only when that minimum is earlier
+ * than what the timerfd is set to, or when no timer is left. A timer disarmed or moved later
+ * leaves the timerfd early: its wake-up finds nothing due and re-arms it from the heap. So an
+ * idle daemon and timers armed behind the first one cost nothing, and neither do the
+ * retransmission timers armed and disarmed around every NAT-PMP round trip (two timerfd
+ * changes per renewal otherwise). */
 static void
 pm_scheduler_update_timerfd(PmScheduler *self, gboolean force)
 {
@@ -154,7 +159,8 @@ pm_scheduler_update_timerfd(PmScheduler *self, gboolean force)
 
 	if (self->fd < 0 || self->dispatching)
 		return;
-	if (deadline == self->fd_deadline && !force)
+	if (!force && (deadline == self->fd_deadline ||
+		       (deadline != G_MAXUINT64 && deadline > self->fd_deadline)))
 		return;
 
 	if (deadline != G_MAXUINT64) {
@@ -171,6 +177,7 @@ pm_scheduler_update_timerfd(PmScheduler *self, gboolean force)
 		return;
 	}
 	self->fd_deadline = deadline;
+	self->n_timerfd_changes++;
 }
 
 /* pops and runs every timer due at @now, at most @max_callbacks of them; in manual mode
@@ -428,6 +435,13 @@ pm_scheduler_get_n_armed(PmScheduler *self)
 {
 	g_return_val_if_fail(self != NULL, 0);
 	return self->n_heap;
+}
+
+guint64
+pm_scheduler_get_n_timerfd_changes(PmScheduler *self)
+{
+	g_return_val_if_fail(self != NULL, 0);
+	return self->n_timerfd_changes;
 }
 
 guint64

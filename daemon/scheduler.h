@@ -51,6 +51,8 @@ void pm_scheduler_arm(PmScheduler *self, PmTimer *timer, guint64 deadline);
 void pm_scheduler_disarm(PmScheduler *self, PmTimer *timer);
 
 guint pm_scheduler_get_n_armed(PmScheduler *self);
+/* how many times the timerfd was set (for tests: timer churn must not cost syscalls) */
+guint64 pm_scheduler_get_n_timerfd_changes(PmScheduler *self);
 /* G_MAXUINT64 when nothing is armed */
 guint64 pm_scheduler_get_next_deadline(PmScheduler *self);
 

@@ -44,6 +44,9 @@ struct _PmBusService {
 	/* before the name is ours no client can match our signals: none are sent, so a start
 	 * with 10 000 mappings does not queue 30 000 messages in memory */
 	gboolean name_acquired;
+	/* mapping id → PmMappingProp bits whose PropertiesChanged waits for the next batch */
+	GHashTable *deferred_changes;
+	guint deferred_source_id;
 };
 
 PmBusService *pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload,
@@ -53,7 +56,7 @@ void pm_bus_service_free(PmBusService *self);
 /* called once the name request succeeds; set it before the main loop runs */
 void pm_bus_service_set_name_acquired_func(PmBusService *self, PmBusNameAcquiredFunc func,
 					   gpointer user_data);
-/* send what is queued (before exit) */
+/* announce deferred property changes and send what is queued (before exit) */
 void pm_bus_service_flush(PmBusService *self);
 
 /* the manager's listener: turns its events into signals */
@@ -83,4 +86,5 @@ gboolean pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid);
  * (flushing state first for a persistent one) */
 int pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
 			  sd_bus_message_handler_t handler, sd_bus_error *ret_error);
-void pm_mapping_object_emit_changed(PmBusService *self, PmMapping *mapping, guint props);
+/* PropertiesChanged of mapping @id for the PmMappingProp bits @props */
+void pm_mapping_object_emit_changed(PmBusService *self, guint64 id, guint props);

@@ -252,7 +252,7 @@ method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 }
 
 void
-pm_mapping_object_emit_changed(PmBusService *self, PmMapping *mapping, guint props)
+pm_mapping_object_emit_changed(PmBusService *self, guint64 id, guint props)
 {
 	static const struct {
 		guint bit;
@@ -283,7 +283,8 @@ pm_mapping_object_emit_changed(PmBusService *self, PmMapping *mapping, guint pro
 	changed[n] = NULL;
 	if (n == 0)
 		return;
-	path = pm_mapping_get_path(mapping);
+	path = g_strdup_printf(PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT, id);
+	/* -ENOENT if the mapping went away meanwhile: nothing to announce then */
 	(void)sd_bus_emit_properties_changed_strv(self->bus, path, PM_BUS_MAPPING_INTERFACE,
 						  (char **)changed);
 }

@@ -15,6 +15,8 @@
 #define DELETE_MAX_SENDS 2
 #define DELETE_TIMEOUT_USEC (5 * G_TIME_SPAN_SECOND)
 #define BACKOFF_FIRST_USEC (1 * G_TIME_SPAN_SECOND)
+/* below this a coarser renewal timer saves nothing worth its delay */
+#define RENEWAL_GRANULE_MIN_USEC (G_USEC_PER_SEC / 64)
 #define BACKOFF_MAX_USEC (64 * G_TIME_SPAN_SECOND)
 
 typedef struct {
@@ -182,6 +184,26 @@ static void
 issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
       PmNatpmpPriority priority, guint max_sends, guint64 give_up_at);
 
+/*
+ * Lease timers may be coarse (design §3 "Clocks"): a renewal is put off to the next multiple
+ * of a granule on the clock, so the renewals of many mappings share one wake-up and one
+ * timerfd change. The granule is a whole second, or for short leases the largest power-of-two
+ * fraction of it within an eighth of the time left to the lease's end, so the delay never
+ * eats much of the retransmission time before it.
+ */
+static guint64
+coalesce_renewal(guint64 renew_at, guint64 expires)
+{
+	guint64 slack = expires > renew_at ? expires - renew_at : 0;
+	guint64 granule = G_USEC_PER_SEC;
+
+	while (granule > slack / 8 && granule > RENEWAL_GRANULE_MIN_USEC)
+		granule /= 2;
+	if (granule > slack / 8)
+		return renew_at;
+	return (renew_at + granule - 1) / granule * granule;
+}
+
 static void
 schedule_renewal(MapData *d)
 {
@@ -204,11 +226,8 @@ schedule_renewal(MapData *d)
 	}
 	if (renew_at == G_MAXUINT64)
 		return;
-	/* lease timers may be second-granular: renewals of many mappings then share one
-	 * wake-up and one timerfd change; not for short leases, where a second matters */
-	if (pm_mapping_get_expires(d->mapping) > renew_at + 10 * G_USEC_PER_SEC)
-		renew_at = (renew_at + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC;
-	pm_scheduler_arm(scheduler, &d->timer, renew_at);
+	pm_scheduler_arm(scheduler, &d->timer,
+			 coalesce_renewal(renew_at, pm_mapping_get_expires(d->mapping)));
 }
 
 static void

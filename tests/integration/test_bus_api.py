@@ -58,8 +58,10 @@ class BusApiTest(unittest.TestCase):
         self.bus = Bus(self.workdir)
         self.addCleanup(self.bus.stop)
         self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        self.fake_control = pmlab.FakeGatewayControl(os.path.join(self.workdir, "fakegw.sock"))
         self.fake = subprocess.Popen(["/usr/bin/python3", FAKEGW, "--listen", "127.0.0.1:0",
-                                      "--public-address", "11.0.0.2"],
+                                      "--public-address", "11.0.0.2",
+                                      "--control", self.fake_control.path],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         self.addCleanup(self.stop_process, self.fake)
@@ -175,6 +177,62 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(Gio.DBusError.get_remote_error(cm.exception),
                          ERROR_PREFIX + "NotSupported")
         self.assertIn("[STUN]", cm.exception.message)
+
+    def test_renewals_announce_expires_at_in_batches(self):
+        """A routine renewal changes only ExpiresAt: announced within a second (in batches,
+        so the bus is not woken per renewal); any other change announces at once, carrying
+        the ExpiresAt still waiting, before the Refresh() reply."""
+        path = self.mapping_path("web")
+        received = []   # (CLOCK_REALTIME µs on receipt, changed properties)
+
+        def on_changed(conn, sender, obj, iface, name, params):
+            interface, changed, _ = params.unpack()
+            if obj == path and interface == MAPPING_IFACE:
+                received.append((time.time() * 1e6, changed))
+
+        sub = self.conn.signal_subscribe(BUS_NAME, "org.freedesktop.DBus.Properties",
+                                         "PropertiesChanged", path, None,
+                                         Gio.DBusSignalFlags.NONE, on_changed)
+        self.addCleanup(self.conn.signal_unsubscribe, sub)
+        ctx = GLib.MainContext.default()
+
+        def pump(seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                while ctx.iteration(False):
+                    pass
+                time.sleep(0.01)
+
+        # 2 s grants: renewed about every second from now on
+        self.fake_control.set(grant_lifetime=2)
+        self.call("Refresh", None, path, MAPPING_IFACE)
+        pump(5.5)
+        routine = [(t, c) for t, c in received if set(c) == {"ExpiresAt"}]
+        self.assertGreaterEqual(len(routine), 3, f"ExpiresAt announced too rarely: {received}")
+        for t, changed in routine:
+            granted = changed["ExpiresAt"] - 2_000_000
+            # announced within the batch delay (1 s) of the grant, plus scheduling slack
+            self.assertLess(t - granted, 1_500_000, f"ExpiresAt announced late: {received}")
+        ends = [c["ExpiresAt"] for _, c in routine]
+        self.assertEqual(ends, sorted(ends))
+        # the last announced lease end is the live one, or older by one renewal
+        live = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "ExpiresAt")), path,
+                         "org.freedesktop.DBus.Properties")[0]
+        self.assertLessEqual(ends[-1], live)
+
+        # a port change is announced at once, with the ExpiresAt of the same renewal
+        self.fake_control.set(change_port_on_renewal=True)
+        received.clear()
+        before = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "ExternalPort")), path,
+                           "org.freedesktop.DBus.Properties")[0]
+        self.call("Refresh", None, path, MAPPING_IFACE)
+        # the signal was on the wire before the reply: no waiting
+        while ctx.iteration(False):
+            pass
+        ports = [c for _, c in received if "ExternalPort" in c]
+        self.assertTrue(ports, f"no ExternalPort change before the Refresh reply: {received}")
+        self.assertNotEqual(ports[-1]["ExternalPort"], before)
+        self.assertIn("ExpiresAt", ports[-1])
 
     def test_config_mapping_cannot_be_removed_on_the_bus(self):
         with self.assertRaises(GLib.Error) as cm:

@@ -692,6 +692,46 @@ pm_test_provider_renew_granted(void)
 	pm_test_assert_no_warnings();
 }
 
+/* 1c: renewals are put off to the next granule of the clock so they share wake-ups: a whole
+ * second for long leases, a power-of-two fraction of it within an eighth of the time left
+ * for short ones; never past that */
+static void
+pm_test_provider_renew_coalesced(void)
+{
+	static const struct {
+		guint32 lifetime;
+		guint64 renewal_us; /* granted at 30 ms: half the lifetime later, rounded up */
+	} cases[] = {
+	    {60, 31000000}, /* 30.030 s, 30 s left: to a whole second */
+	    {20, 11000000}, /* 10.030 s, 10 s left */
+	    {2, 1125000},   /* 1.030 s, 1 s left: to 125 ms */
+	    {1, 562500},    /* 0.530 s, 0.5 s left: to 62.5 ms */
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, cases[i].lifetime, 0, FALSE);
+		PmTestMapping *tm = pm_test_mapping_new(ctx, "m", PM_PROTOCOL_TCP, 5000, 5000);
+		guint64 granted = MS(30);
+		guint64 renewal = T0 + cases[i].renewal_us;
+		guint64 half = granted + cases[i].lifetime * USEC_PER_SEC / 2;
+		guint64 expires = granted + cases[i].lifetime * USEC_PER_SEC;
+
+		ctx->gw->reply_delay = 30 * USEC_PER_MSEC;
+		pm_test_mapping_start(tm);
+		pm_test_ctx_advance_to(ctx, granted);
+		g_assert_cmpuint(pm_mapping_get_expires(tm->mapping), ==, expires);
+		/* the rule itself: not before half, at most an eighth of the rest later */
+		g_assert_cmpuint(renewal, >=, half);
+		g_assert_cmpuint(renewal - half, <=, (expires - half) / 8);
+		pm_test_ctx_advance_to(ctx, renewal - 1);
+		g_assert_cmpuint(ctx->gw->sent->len, ==, 1);
+		pm_test_ctx_advance(ctx, 1);
+		g_assert_cmpuint(ctx->gw->sent->len, ==, 2);
+		g_assert_cmpuint(g_array_index(ctx->gw->sent, PmTestSent, 1).at, ==, renewal);
+		pm_test_assert_no_warnings();
+	}
+}
+
 /* 2: renewal against a silent gateway */
 static void
 pm_test_provider_renew_silent(void)
@@ -1502,6 +1542,7 @@ main(int argc, char **argv)
 
 	g_test_add_func("/natpmp-provider/grant-renew", pm_test_provider_grant_renew);
 	g_test_add_func("/natpmp-provider/renew-granted", pm_test_provider_renew_granted);
+	g_test_add_func("/natpmp-provider/renew-coalesced", pm_test_provider_renew_coalesced);
 	g_test_add_func("/natpmp-provider/renew-silent", pm_test_provider_renew_silent);
 	g_test_add_func("/natpmp-provider/first-unanswered", pm_test_provider_first_unanswered);
 	g_test_add_func("/natpmp-provider/first-unanswered-silent",

@@ -775,6 +775,41 @@ pm_test_scheduler_real_idle(void)
 	g_assert_cmpuint(iterations, <=, 3);
 }
 
+/* a short timer armed and disarmed over and over (a retransmission timer around each round
+ * trip) in front of a far one costs no timerfd change: the timerfd stays early, wakes once,
+ * finds nothing due and is re-armed for the far timer, which fires on time */
+static void
+pm_test_scheduler_real_churn(void)
+{
+	g_autoptr(PmScheduler) sched = pm_scheduler_new();
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	PmTestRealTimer far = {0}, near = {0};
+	guint order = 0;
+	guint64 start = pm_scheduler_now(sched);
+	guint64 changes;
+
+	far.order = near.order = &order;
+	far.loop = loop;
+	pm_timer_init(&far.timer, pm_test_real_cb, &far);
+	pm_timer_init(&near.timer, pm_test_real_cb, &near);
+	far.deadline = start + 300 * USEC_PER_MSEC;
+	pm_scheduler_arm(sched, &far.timer, far.deadline);
+	for (guint i = 0; i < 100; i++) {
+		pm_scheduler_arm(sched, &near.timer, pm_scheduler_now(sched) + 100 * USEC_PER_MSEC);
+		pm_scheduler_disarm(sched, &near.timer);
+	}
+	/* the far timer, then the first near one (earlier): nothing for the other 99 */
+	changes = pm_scheduler_get_n_timerfd_changes(sched);
+	g_assert_cmpuint(changes, ==, 2);
+	g_main_loop_run(loop);
+	g_assert_cmpuint(near.fired_at, ==, 0);
+	g_assert_cmpuint(far.fired_order, ==, 1);
+	g_assert_cmpuint(far.fired_at, >=, far.deadline);
+	/* the early wake-up re-armed the timerfd once; the far timer's own expiry left it
+	 * disarmed without a syscall */
+	g_assert_cmpuint(pm_scheduler_get_n_timerfd_changes(sched), ==, changes + 1);
+}
+
 typedef struct {
 	PmScheduler *scheduler;
 	guint count;
@@ -905,6 +940,7 @@ main(int argc, char **argv)
 	g_test_add_func("/scheduler/real/order", pm_test_scheduler_real_order);
 	g_test_add_func("/scheduler/real/past", pm_test_scheduler_real_past);
 	g_test_add_func("/scheduler/real/idle", pm_test_scheduler_real_idle);
+	g_test_add_func("/scheduler/real/churn", pm_test_scheduler_real_churn);
 	g_test_add_func("/scheduler/real/flood", pm_test_scheduler_real_flood);
 	g_test_add_func("/scheduler/real/thread-default", pm_test_scheduler_real_thread_default);
 	g_test_add_func("/scheduler/real/to-realtime", pm_test_scheduler_real_to_realtime);
