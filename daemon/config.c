@@ -6,11 +6,12 @@
 #include "errors.h"
 
 /*
- * Loading is in three steps: each file's text is checked line by line (GKeyFile does not
- * report line numbers, and we want every error to name one), then loaded with GKeyFile and
- * merged key by key into PmConfigGroup/PmConfigEntry, and only then interpreted into a
- * PmConfig. The file texts are kept so that errors can point at the line of the value that
- * won the merge.
+ * Loading is in three steps: each file's text is checked line by line (so that every error
+ * names its line), then read in the key-file syntax GKeyFile reads and merged key by key
+ * into PmConfigGroup/PmConfigEntry, and only then interpreted into a PmConfig. GKeyFile
+ * itself is not used: at 10 000 groups its per-group tables took 13 MB at start, whose
+ * remains stayed in the heap. The file texts are kept so that errors can point at the line
+ * of the value that won the merge.
  */
 
 #define PM_CONFIG_NAME_MAX		 64
@@ -251,7 +252,6 @@ static void
 pm_mapping_config_free(PmMappingConfig *self)
 {
 	g_free(self->name);
-	g_free(self->provider);
 	g_strfreev(self->consumers);
 	g_free(self);
 }
@@ -379,23 +379,27 @@ typedef enum {
 
 typedef struct {
 	char *filename;
-	char *text; /* kept to find lines: GKeyFile does not record them */
+	char *text; /* kept to find the lines of messages */
 	gsize len;
 } PmConfigSource;
 
-typedef struct {
+typedef struct _PmConfigEntry PmConfigEntry;
+struct _PmConfigEntry {
+	PmConfigEntry *next;
 	char *key;
 	char *value;
 	guint source; /* the file whose value won */
-} PmConfigEntry;
+};
 
+/* no GLib container per group: a file with 10 000 groups is read at start, and each
+ * container's memory would outlive the parser as heap fragments */
 typedef struct {
 	char *header; /* "Mapping torrent" */
 	const char *name; /* in header, after the space; NULL for [Daemon] */
 	PmConfigGroupKind kind;
 	guint source; /* the first file with this group: where a missing key is reported */
-	GPtrArray *entries; /* of PmConfigEntry, in the order they first appeared */
-	GHashTable *entries_by_key;
+	PmConfigEntry *entries; /* in the order they first appeared; a handful per group */
+	PmConfigEntry *last_entry;
 } PmConfigGroup;
 
 typedef struct {
@@ -423,9 +427,14 @@ pm_config_entry_free(PmConfigEntry *self)
 static void
 pm_config_group_free(PmConfigGroup *self)
 {
+	PmConfigEntry *entry = self->entries;
+
+	while (entry != NULL) {
+		PmConfigEntry *next = entry->next;
+		pm_config_entry_free(entry);
+		entry = next;
+	}
 	g_free(self->header);
-	g_ptr_array_unref(self->entries);
-	g_hash_table_unref(self->entries_by_key);
 	g_free(self);
 }
 
@@ -451,13 +460,23 @@ pm_config_parser_free(PmConfigParser *self)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfigParser, pm_config_parser_free)
 
+static PmConfigEntry *
+pm_config_group_lookup_len(const PmConfigGroup *group, const char *key, gsize key_len)
+{
+	for (PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
+		if (strncmp(entry->key, key, key_len) == 0 && entry->key[key_len] == '\0')
+			return entry;
+	}
+	return NULL;
+}
+
 static const PmConfigEntry *
 pm_config_group_lookup(const PmConfigGroup *group, const char *key)
 {
-	return g_hash_table_lookup(group->entries_by_key, key);
+	return pm_config_group_lookup_len(group, key, strlen(key));
 }
 
-/* lines, as GKeyFile splits them: on '\n', surrounding whitespace (and '\r') ignored */
+/* lines, split as GKeyFile splits them: on '\n', surrounding whitespace (and '\r') ignored */
 
 typedef struct {
 	const char *pos;
@@ -516,7 +535,7 @@ pm_line_get_key(const char *line, gsize len, gsize *key_len)
 
 /*
  * the line of [@header], or with @key of the last "KEY=" line in any [@header] section of
- * the file, which is the assignment GKeyFile kept; 0 if not found
+ * the file, which is the assignment that won; 0 if not found
  */
 static guint
 pm_config_source_find_line(const PmConfigSource *source, const char *header, const char *key)
@@ -623,7 +642,7 @@ pm_config_check_header(const char *header, PmConfigGroupKind *kind)
 	return NULL;
 }
 
-/* what GKeyFile would take, checked first so that every error has a line number */
+/* the key-file syntax, checked first so that every error has a line number */
 static gboolean
 pm_config_check_lines(const char *filename, const char *text, gsize text_len, GError **error)
 {
@@ -709,7 +728,7 @@ pm_config_check_lines(const char *filename, const char *text, gsize text_len, GE
 				    echo);
 			return FALSE;
 		}
-		/* GKeyFile would silently drop KEY[locale]= lines */
+		/* GKeyFile's KEY[locale]= lines mean nothing here */
 		if (memchr(line, '[', key_len) != NULL) {
 			g_autofree char *echo = pm_config_echo(line, (gssize)key_len);
 			g_set_error(error,
@@ -742,11 +761,34 @@ pm_config_parser_ensure_group(PmConfigParser *self, const char *header, guint so
 	group->name = space != NULL ? space + 1 : NULL;
 	group->kind = kind;
 	group->source = source;
-	group->entries = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_entry_free);
-	group->entries_by_key = g_hash_table_new(g_str_hash, g_str_equal);
 	g_ptr_array_add(self->groups, group);
 	g_hash_table_insert(self->groups_by_header, group->header, group);
 	return group;
+}
+
+/* KEY=VALUE: the last assignment in a group wins, in the place of the first */
+static void
+pm_config_group_set(PmConfigGroup *group,
+		    const char *key,
+		    gsize key_len,
+		    const char *value,
+		    gsize value_len,
+		    guint source)
+{
+	PmConfigEntry *entry = pm_config_group_lookup_len(group, key, key_len);
+
+	if (entry == NULL) {
+		entry = g_new0(PmConfigEntry, 1);
+		entry->key = g_strndup(key, key_len);
+		if (group->last_entry != NULL)
+			group->last_entry->next = entry;
+		else
+			group->entries = entry;
+		group->last_entry = entry;
+	}
+	g_free(entry->value);
+	entry->value = g_strndup(value, value_len);
+	entry->source = source;
 }
 
 static gboolean
@@ -756,14 +798,15 @@ pm_config_parser_add_data(PmConfigParser *self,
 			  gsize len,
 			  GError **error)
 {
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autoptr(GError) error_local = NULL;
-	g_auto(GStrv) groups = NULL;
+	PmLineReader reader = {data, data + len, 0};
+	PmConfigGroup *group = NULL;
 	PmConfigSource *source;
 	const char *end = NULL;
+	const char *line;
+	gsize line_len;
 	guint source_idx;
 
-	/* a NUL would cut lines short in GKeyFile, and messages must be valid UTF-8 */
+	/* a NUL would cut lines short, and messages must be valid UTF-8 */
 	if (len > 0 && !g_utf8_validate_len(data, len, &end)) {
 		guint lineno = 1;
 		for (const char *p = data; p < end; p++) {
@@ -778,17 +821,9 @@ pm_config_parser_add_data(PmConfigParser *self,
 			    lineno);
 		return FALSE;
 	}
+	/* every line is valid before anything is kept */
 	if (!pm_config_check_lines(filename, data, len, error))
 		return FALSE;
-	if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &error_local)) {
-		g_set_error(error,
-			    PM_ERROR,
-			    PM_ERROR_INVALID_CONFIGURATION,
-			    "%s: %s",
-			    filename,
-			    error_local->message);
-		return FALSE;
-	}
 
 	source = g_new0(PmConfigSource, 1);
 	source->filename = g_strdup(filename);
@@ -797,30 +832,28 @@ pm_config_parser_add_data(PmConfigParser *self,
 	source_idx = self->sources->len;
 	g_ptr_array_add(self->sources, source);
 
-	/* merge key by key: this file wins over the ones before it */
-	groups = g_key_file_get_groups(kf, NULL);
-	for (guint i = 0; groups[i] != NULL; i++) {
-		PmConfigGroup *group = pm_config_parser_ensure_group(self, groups[i], source_idx);
-		g_auto(GStrv) keys = g_key_file_get_keys(kf, groups[i], NULL, NULL);
+	/* merge key by key: this file wins over the ones before it; the same group twice in
+	 * one file is one group, as in GKeyFile */
+	while (pm_line_reader_next(&reader, &line, &line_len)) {
+		gsize key_len = 0;
+		const char *value;
 
-		for (guint j = 0; keys != NULL && keys[j] != NULL; j++) {
-			PmConfigEntry *entry;
-			g_autofree char *value = g_key_file_get_value(kf, groups[i], keys[j], NULL);
-
-			if (value == NULL)
-				continue;
-			g_strstrip(value);
-			entry = g_hash_table_lookup(group->entries_by_key, keys[j]);
-			if (entry == NULL) {
-				entry = g_new0(PmConfigEntry, 1);
-				entry->key = g_strdup(keys[j]);
-				g_ptr_array_add(group->entries, entry);
-				g_hash_table_insert(group->entries_by_key, entry->key, entry);
-			}
-			g_free(entry->value);
-			entry->value = g_steal_pointer(&value);
-			entry->source = source_idx;
+		if (line_len == 0 || line[0] == '#')
+			continue;
+		if (line[0] == '[') {
+			g_autofree char *header = g_strndup(line + 1, line_len - 2);
+			group = pm_config_parser_ensure_group(self, header, source_idx);
+			continue;
 		}
+		if (!pm_line_get_key(line, line_len, &key_len) || group == NULL)
+			continue; /* pm_config_check_lines() refused these already */
+		/* the line ends without whitespace; the value starts after the '=' and any
+		 * whitespace */
+		value = memchr(line, '=', line_len) + 1;
+		while (value < line + line_len && g_ascii_isspace(*value))
+			value++;
+		pm_config_group_set(group, line, key_len, value,
+				    (gsize)(line + line_len - value), source_idx);
 	}
 	return TRUE;
 }
@@ -1127,8 +1160,7 @@ pm_config_parser_load_daemon(PmConfigParser *self,
 			     const PmConfigGroup *group,
 			     GError **error)
 {
-	for (guint i = 0; i < group->entries->len; i++) {
-		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
+	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
 
 		if (g_strcmp0(entry->key, "DefaultProvider") == 0) {
 			/* that it exists is checked once every provider is known */
@@ -1196,8 +1228,7 @@ pm_config_parser_load_natpmp(PmConfigParser *self,
 			     const PmConfigGroup *group,
 			     GError **error)
 {
-	for (guint i = 0; i < group->entries->len; i++) {
-		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
+	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
 
 		if (g_strcmp0(entry->key, "Type") == 0)
 			continue;
@@ -1332,9 +1363,9 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 	if (provider_entry != NULL) {
 		if (!pm_config_parser_check_provider(self, config, group, provider_entry, error))
 			return FALSE;
-		mapping->provider = g_strdup(provider_entry->value);
+		mapping->provider = g_intern_string(provider_entry->value);
 	} else if (pm_config_get_default_provider(config) != NULL) {
-		mapping->provider = g_strdup(pm_config_get_default_provider(config));
+		mapping->provider = g_intern_string(pm_config_get_default_provider(config));
 	} else if (config->providers->len == 0) {
 		pm_config_parser_set_missing_error(self,
 						   group,
@@ -1353,8 +1384,7 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 	}
 	provider = pm_config_find_provider(config, mapping->provider);
 
-	for (guint i = 0; i < group->entries->len; i++) {
-		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
+	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
 
 		if (g_strcmp0(entry->key, "Provider") == 0)
 			continue;
@@ -1410,8 +1440,7 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 								 error);
 				return FALSE;
 			}
-			g_strfreev(mapping->consumers);
-			mapping->consumers = g_steal_pointer(&consumers);
+			g_clear_pointer(&mapping->consumers, g_strfreev);
 		} else {
 			pm_config_parser_set_unknown_key_error(self,
 							       group,
@@ -1441,8 +1470,6 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 		pm_config_parser_set_missing_error(self, group, "InternalPort", what, error);
 		return FALSE;
 	}
-	if (mapping->consumers == NULL)
-		mapping->consumers = g_new0(char *, 1);
 	g_ptr_array_add(config->mappings, g_steal_pointer(&mapping));
 	return TRUE;
 }

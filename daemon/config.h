@@ -45,12 +45,12 @@ typedef struct {
 
 typedef struct {
 	char *name;
-	char *provider;        /* resolved: never NULL after loading */
+	const char *provider;  /* resolved, interned: never NULL after loading */
 	guint protocols;       /* PmProtocols, non-zero; default tcp+udp */
 	guint16 internal_port; /* 0 only with a SamePort provider */
 	guint16 external_port; /* 0 = no preference */
 	guint32 lifetime;      /* 0 = the provider's */
-	char **consumers;      /* NULL-terminated, may be empty */
+	char **consumers;      /* NULL-terminated; NULL when there are none */
 } PmMappingConfig;
 
 typedef struct {

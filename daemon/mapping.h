@@ -69,34 +69,34 @@ typedef struct _PmProvider PmProvider;
 
 typedef void (*PmMappingChangedFunc)(PmMapping *mapping, guint props, gpointer user_data);
 
+/* fields ordered by size, enums and flags packed: there may be 10 000 of these */
 struct _PmMapping {
 	guint64 id; /* N of /org/portmap/Manager/mapping/N, never reused */
 	char *name;
 	const char *provider_name; /* interned */
 	PmProvider *provider; /* NULL when its provider was removed by a reload */
-	guint protocols;      /* PmProtocols */
-	guint16 internal_port;
-	guint16 suggested_external_port; /* P: last granted E, else what was asked */
-	guint32 lifetime;                /* asked on each request, 0 = the provider's */
-	gboolean require_external_port;
-	gboolean has_consumers;
-	PmScope scope;
-	PmOrigin origin;
-	guint32 owner_uid;
 	char *owner; /* unique bus name of a client-scope mapping's owner */
 	char *description;
-	guint16 announced_external_port; /* the last E told to the bus (PortChanged) */
-
-	PmMappingState state;
 	char *last_error;
-	guint32 external_address; /* IPv4, network byte order; 0: unknown */
-	guint32 internal_address; /* IPv4, network byte order; 0: unknown */
-	PmMappingPort ports[PM_PROTO_INDEX_COUNT];
-
 	gpointer provider_data; /* owned by the provider */
-	gint counted_state;     /* the manager's: the state it is counted in, -1 for none */
 	PmMappingChangedFunc changed_func;
 	gpointer changed_data;
+	PmMappingPort ports[PM_PROTO_INDEX_COUNT];
+
+	guint32 lifetime; /* asked on each request, 0 = the provider's */
+	guint32 owner_uid;
+	guint32 external_address; /* IPv4, network byte order; 0: unknown */
+	guint32 internal_address; /* IPv4, network byte order; 0: unknown */
+	guint16 internal_port;
+	guint16 suggested_external_port; /* P: last granted E, else what was asked */
+	guint16 announced_external_port; /* the last E told to the bus (PortChanged) */
+	guint8 protocols;                /* PmProtocols */
+	gint8 counted_state; /* the manager's: the state it is counted in, -1 for none */
+	PmMappingState state : 8;
+	PmScope scope : 8;
+	PmOrigin origin : 8;
+	guint require_external_port : 1;
+	guint has_consumers : 1;
 };
 
 #define PM_MAPPING_PATH_PREFIX "/org/portmap/Manager/mapping"

@@ -46,6 +46,7 @@ typedef enum {
 	STEP_RENEW,          /* renew proto_index with its current E */
 } Step;
 
+/* one per mapping: the small fields are packed, there may be 10 000 of these */
 typedef struct {
 	PmNatpmpProvider *provider;
 	GList link; /* in provider->data */
@@ -55,19 +56,20 @@ typedef struct {
 	PmNatpmpCall *call;
 	PmTimer timer;          /* renewal or backoff */
 	PmTimer degraded_timer; /* no lease for two minutes */
-	RunKind run;
-	Step step;
-	guint proto_index;
-	guint16 suggest;
-	gboolean remapped;
-	guint backoff;
-	guint unanswered;
 	PmMappingPort pending[PM_PROTO_INDEX_COUNT]; /* this run's grants */
 	GArray *waiters;                              /* of Waiter */
 	/* stop */
 	PmProviderDoneFunc stop_done;
 	gpointer stop_data;
 	guint pending_deletes;
+
+	guint backoff;
+	guint unanswered;
+	guint16 suggest;
+	RunKind run : 8;
+	Step step : 8;
+	guint proto_index : 2; /* PmProtoIndex */
+	guint remapped : 1;
 } MapData;
 
 typedef struct {

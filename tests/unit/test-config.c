@@ -335,8 +335,7 @@ test_defaults(void)
 	g_assert_cmpuint(mapping->internal_port, ==, 8080);
 	g_assert_cmpuint(mapping->external_port, ==, 0);
 	g_assert_cmpuint(mapping->lifetime, ==, 0);
-	g_assert_nonnull(mapping->consumers);
-	g_assert_null(mapping->consumers[0]);
+	g_assert_null(mapping->consumers);
 
 	g_assert_cmpuint(config->warnings->len, ==, 0);
 	g_assert_cmpuint(config->files->len, ==, 1);
@@ -404,7 +403,7 @@ test_every_key(void)
 	g_assert_cmpuint(torrent->internal_port, ==, 51413);
 	g_assert_cmpuint(torrent->external_port, ==, 51414);
 	g_assert_cmpuint(torrent->lifetime, ==, 3600);
-	g_assert_null(torrent->consumers[0]);
+	g_assert_null(torrent->consumers);
 
 	/* the default provider has SamePort=yes: no InternalPort= needed */
 	g_assert_nonnull(game);
@@ -495,6 +494,49 @@ test_syntax(void)
 	assert_load_error_prefix("[Daemon]\n=all\n", "test.conf:2: =all: not a [GROUP]");
 	/* control characters are not echoed raw */
 	assert_load_error_prefix("[Daemon]\n\x1b[31mred\n", "test.conf:2: ?[31mred: not");
+}
+
+/* the key-file syntax portmapd.conf shares with GKeyFile: whitespace around lines, keys and
+ * values; the last assignment of a key wins; a group given twice in one file is one group;
+ * '#' only starts a comment at the start of a line */
+static void
+test_key_file_syntax(void)
+{
+	g_autoptr(PmConfig) config = load_ok("  [Provider rfc]  \r\n"
+					     "Type = natpmp\n"
+					     "\tLifetime\t=\t60   \n"
+					     "[Mapping m]\n"
+					     "InternalPort=1000\n"
+					     "Protocols=tcp\n"
+					     "  # a comment\n"
+					     "\n"
+					     "[Provider rfc]\n"
+					     "Lifetime=120\n"
+					     "Gateway=10.2.0.1\n"
+					     "[Mapping m]\n"
+					     "InternalPort=2000\n");
+	const PmProviderConfig *provider = pm_config_find_provider(config, "rfc");
+	const PmMappingConfig *mapping = pm_config_find_mapping(config, "m");
+
+	g_assert_cmpuint(config->providers->len, ==, 1);
+	g_assert_cmpuint(config->mappings->len, ==, 1);
+	g_assert_nonnull(provider);
+	g_assert_cmpint(provider->type, ==, PM_PROVIDER_TYPE_NATPMP);
+	g_assert_cmpuint(provider->lifetime, ==, 120);
+	g_assert_cmpstr(provider->gateway, ==, "10.2.0.1");
+	g_assert_nonnull(mapping);
+	g_assert_cmpuint(mapping->internal_port, ==, 2000);
+	g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP);
+	g_assert_null(pm_config_find_mapping(config, "n"));
+
+	/* the value is everything after the '=' and its whitespace: this is not a port */
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1000\n"
+					      "ExternalPort=3000 # not a comment\n",
+				 "test.conf:5: [Mapping m] ExternalPort=3000 # not a comment: ");
+	/* the line of a message is the assignment that won */
+	assert_load_error_prefix(PROVIDER_RFC "Lifetime=60\n[Mapping m]\nInternalPort=1\n"
+					      "[Provider rfc]\nLifetime=soon\n",
+				 "test.conf:7: [Provider rfc] Lifetime=soon: ");
 }
 
 static void
@@ -1077,6 +1119,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/header/bad", test_bad_headers);
 	g_test_add_func("/config/header/unsupported", test_unsupported_headers);
 	g_test_add_func("/config/syntax", test_syntax);
+	g_test_add_func("/config/key-file-syntax", test_key_file_syntax);
 	g_test_add_func("/config/unknown-key", test_unknown_key);
 	g_test_add_func("/config/provider/type", test_provider_type);
 	g_test_add_func("/config/provider/values", test_provider_values);
