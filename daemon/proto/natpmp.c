@@ -133,6 +133,15 @@ pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, G
 			    (guint)PM_NATPMP_VERSION);
 		return FALSE;
 	}
+	/* errata 3618: the Unsupported Version answer has opcode 128; the RFC's figure, which
+	 * some servers follow, has 0 */
+	if (buf[1] == 0 && len == PM_NATPMP_ERROR_RESPONSE_SIZE &&
+	    pm_natpmp_read_u16(buf + 2) == PM_NATPMP_RESULT_UNSUPPORTED_VERSION) {
+		out->result = PM_NATPMP_RESULT_UNSUPPORTED_VERSION;
+		out->epoch = pm_natpmp_read_u32(buf + 4);
+		out->unsupported_version = TRUE;
+		return TRUE;
+	}
 	if ((buf[1] & PM_NATPMP_OP_RESPONSE) == 0) {
 		g_set_error(error,
 			    PM_NATPMP_CODEC_ERROR,
@@ -163,8 +172,11 @@ pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, G
 	if (len < needed) {
 		/* a bare header is how servers answer an unsupported version; it only makes
 		 * sense as a failure, a success always carries its body */
-		if (out->result != PM_NATPMP_RESULT_SUCCESS)
+		if (out->result != PM_NATPMP_RESULT_SUCCESS) {
+			out->unsupported_version =
+			    out->result == PM_NATPMP_RESULT_UNSUPPORTED_VERSION;
 			return TRUE;
+		}
 		memset(out, 0, sizeof(*out));
 		pm_natpmp_set_too_short(error, "response", len, needed);
 		return FALSE;

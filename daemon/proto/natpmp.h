@@ -55,6 +55,9 @@ typedef struct {
 	guint16 internal_port;  /* op 1/2 */
 	guint16 external_port;  /* op 1/2 */
 	guint32 lifetime;       /* op 1/2 */
+	/* a bare 8-byte Unsupported Version answer (RFC 6886 §3.5): it answers whatever was
+	 * asked, whatever its opcode says, and its epoch may be meaningless */
+	gboolean unsupported_version;
 } PmNatpmpResponse;
 
 typedef struct {
@@ -69,7 +72,9 @@ gsize pm_natpmp_encode_request(const PmNatpmpRequest *req, guint8 *buf);
 gsize pm_natpmp_encode_response(const PmNatpmpResponse *resp, guint8 *buf);
 
 /* a response from a server: version 0, opcode 128..130 (an error response of 8 bytes for
- * a non-zero result is accepted for opcode 0 too); extra trailing bytes are ignored */
+ * a non-zero result is accepted for opcode 0 too); extra trailing bytes are ignored. An
+ * 8-byte Unsupported Version answer is also accepted with opcode 0, as servers written
+ * before RFC 6886 errata 3618 send it */
 gboolean pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, GError **error);
 /* a request from a client (for the LAN server): version 0, opcode 0..2 */
 gboolean pm_natpmp_decode_request(const guint8 *buf, gsize len, PmNatpmpRequest *out, GError **error);

@@ -438,6 +438,9 @@ static gboolean
 response_matches(const PmNatpmpCall *call, const PmNatpmpResponse *response)
 {
 	const PmNatpmpRequest *req = &call->options.request;
+	/* the server did not read the request: the answer is to whatever was outstanding */
+	if (response->unsupported_version)
+		return TRUE;
 	if (response->opcode != req->opcode)
 		return FALSE;
 	if (req->opcode == PM_NATPMP_OP_PUBLIC_ADDRESS)
@@ -465,7 +468,9 @@ pm_natpmp_client_receive(PmNatpmpClient *self, const guint8 *buf, gsize len)
 		return;
 	}
 	pm_natpmp_client_ref(self);
-	client_check_epoch(self, response.epoch);
+	/* pre-errata servers send 0 there: no epoch to judge a reset by */
+	if (!response.unsupported_version)
+		client_check_epoch(self, response.epoch);
 	if (response.opcode == PM_NATPMP_OP_PUBLIC_ADDRESS &&
 	    response.result == PM_NATPMP_RESULT_SUCCESS)
 		client_set_public_address(self, response.public_address);
@@ -485,7 +490,7 @@ pm_natpmp_client_receive_announcement(PmNatpmpClient *self, guint32 source, cons
 	/* a NAT-PMP announcement carries the epoch; anything else (a PCP ANNOUNCE) is only a
 	 * hint, answered by asking the gateway */
 	if (pm_natpmp_decode_response(buf, len, &response, NULL) &&
-	    response.opcode == PM_NATPMP_OP_PUBLIC_ADDRESS) {
+	    response.opcode == PM_NATPMP_OP_PUBLIC_ADDRESS && !response.unsupported_version) {
 		pm_natpmp_client_ref(self);
 		client_check_epoch(self, response.epoch);
 		if (response.result == PM_NATPMP_RESULT_SUCCESS)

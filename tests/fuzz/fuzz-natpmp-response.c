@@ -49,11 +49,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (resp.result != PM_NATPMP_RESULT_SUCCESS)
 		PM_FUZZ_CHECK(resp.public_address == 0);
 
+	/* a bare Unsupported Version answer, and only that, is marked as one */
+	PM_FUZZ_CHECK(resp.unsupported_version ==
+		      (size < pm_fuzz_response_size(resp.opcode) &&
+		       resp.result == PM_NATPMP_RESULT_UNSUPPORTED_VERSION));
+	/* opcode 0 without the response bit: only the pre-errata Unsupported Version */
+	if ((data[1] & PM_NATPMP_OP_RESPONSE) == 0)
+		PM_FUZZ_CHECK(resp.unsupported_version && size == PM_NATPMP_ERROR_RESPONSE_SIZE &&
+			      data[1] == 0);
+
 	memset(buf, 0xaa, sizeof(buf));
 	len = pm_natpmp_encode_response(&resp, buf);
 	PM_FUZZ_CHECK(len == pm_fuzz_response_size(resp.opcode));
-	/* version, opcode, result and epoch are always kept */
-	PM_FUZZ_CHECK(memcmp(buf, data, PM_NATPMP_ERROR_RESPONSE_SIZE) == 0);
+	/* version, opcode, result and epoch are always kept (the opcode as errata 3618 has
+	 * it: with the response bit) */
+	PM_FUZZ_CHECK(buf[0] == data[0] && buf[1] == (data[1] | PM_NATPMP_OP_RESPONSE));
+	PM_FUZZ_CHECK(memcmp(buf + 2, data + 2, PM_NATPMP_ERROR_RESPONSE_SIZE - 2) == 0);
 	/* and the body too when there was one, except a failure's address */
 	if (size >= len &&
 	    !(resp.opcode == PM_NATPMP_OP_PUBLIC_ADDRESS && resp.result != PM_NATPMP_RESULT_SUCCESS))

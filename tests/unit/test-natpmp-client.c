@@ -692,6 +692,31 @@ pm_test_client_matching(void)
 	ev = pm_test_call_event(e, 0);
 	g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_RESPONSE);
 	g_assert_cmpuint(ev->response.result, ==, PM_NATPMP_RESULT_UNSUPPORTED_VERSION);
+
+	/* the server did not read the request, so the answer's opcode need not be the
+	 * request's: errata 3618's 128, and the RFC figure's 0 with an epoch of 0, which is
+	 * no reboot of the gateway */
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(PmTestCall) v = pm_test_call_new(w, "version");
+		const guint8 answers[2][8] = {{0x00, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00},
+					      {0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00}};
+		guint8 answer[8];
+
+		memcpy(answer, answers[i], sizeof(answer));
+		if (i == 0) {
+			guint32 epoch_be = GUINT32_TO_BE(pm_test_wire_epoch(w));
+			memcpy(answer + 4, &epoch_be, sizeof(epoch_be));
+		}
+		pm_test_call_map(v, 6882, 7200, PM_NATPMP_PRIORITY_NORMAL);
+		pm_natpmp_client_receive(w->client, answer, sizeof(answer));
+		g_assert_cmpuint(v->events->len, ==, 1);
+		ev = pm_test_call_event(v, 0);
+		g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_RESPONSE);
+		g_assert_cmpuint(ev->response.result, ==, PM_NATPMP_RESULT_UNSUPPORTED_VERSION);
+		g_assert_true(ev->response.unsupported_version);
+	}
+	pm_test_wire_advance(w, 10 * USEC_PER_SEC);
+	g_assert_cmpuint(w->reset_times->len, ==, 0);
 	pm_test_assert_no_warnings();
 }
 

@@ -412,7 +412,45 @@ pm_test_natpmp_error_response(void)
 		g_assert_cmpuint(resp.internal_port, ==, 0);
 		g_assert_cmpuint(resp.external_port, ==, 0);
 		g_assert_cmpuint(resp.lifetime, ==, 0);
+		g_assert_true(resp.unsupported_version);
 	}
+	/* other failures without a body are not that */
+	{
+		const guint8 refused[] = {0x00, 0x82, 0x00, 0x02, 0x00, 0x00, 0x01, 0x02};
+		PmNatpmpResponse resp;
+		g_assert_true(pm_natpmp_decode_response(refused, sizeof(refused), &resp, NULL));
+		g_assert_cmpuint(resp.result, ==, PM_NATPMP_RESULT_REFUSED);
+		g_assert_false(resp.unsupported_version);
+	}
+}
+
+/* RFC 6886's figure has opcode 0 in the Unsupported Version answer (errata 3618 makes it
+ * 128) and some servers send that: accepted in exactly that shape, nothing else with 0 */
+static void
+pm_test_natpmp_pre_errata_version_error(void)
+{
+	const guint8 pre_errata[] = {0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00};
+	const guint8 padded[] = {0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+				 0x00, 0x00};
+	const guint8 other_result[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00};
+	PmNatpmpResponse resp;
+	g_autoptr(GError) error = NULL;
+
+	memset(&resp, 0x55, sizeof(resp));
+	g_assert_true(pm_natpmp_decode_response(pre_errata, sizeof(pre_errata), &resp, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(resp.opcode, ==, PM_NATPMP_OP_PUBLIC_ADDRESS);
+	g_assert_cmpuint(resp.result, ==, PM_NATPMP_RESULT_UNSUPPORTED_VERSION);
+	g_assert_cmpuint(resp.epoch, ==, 0);
+	g_assert_cmpuint(resp.public_address, ==, 0);
+	g_assert_true(resp.unsupported_version);
+
+	g_assert_false(pm_natpmp_decode_response(padded, sizeof(padded), &resp, &error));
+	g_assert_error(error, PM_NATPMP_CODEC_ERROR, PM_NATPMP_CODEC_ERROR_NOT_RESPONSE);
+	g_clear_error(&error);
+	g_assert_false(pm_natpmp_decode_response(other_result, sizeof(other_result), &resp,
+						 &error));
+	g_assert_error(error, PM_NATPMP_CODEC_ERROR, PM_NATPMP_CODEC_ERROR_NOT_RESPONSE);
 }
 
 static void
@@ -671,6 +709,8 @@ main(int argc, char **argv)
 	g_test_add_func("/natpmp/decode-request-malformed",
 			pm_test_natpmp_decode_request_malformed);
 	g_test_add_func("/natpmp/error-response", pm_test_natpmp_error_response);
+	g_test_add_func("/natpmp/pre-errata-version-error",
+			pm_test_natpmp_pre_errata_version_error);
 	g_test_add_func("/natpmp/error-response-encode", pm_test_natpmp_error_response_encode);
 	g_test_add_func("/natpmp/failed-public-address-ignored",
 			pm_test_natpmp_failed_public_address_ignored);
