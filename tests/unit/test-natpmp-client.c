@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "natpmp-client.h"
+#include "test-log.h"
 
 #define USEC_PER_MSEC G_GUINT64_CONSTANT(1000)
 #define USEC_PER_SEC  G_GUINT64_CONSTANT(1000000)
@@ -15,7 +16,6 @@
 #define EPOCH0	      4600000 /* a long-running gateway, as ProtonVPN's */
 
 /* warnings are recorded, not fatal: a test that expects none checks the list */
-static GPtrArray *pm_test_warnings = NULL;
 
 /* one request as the fake gateway saw it */
 typedef struct {
@@ -121,7 +121,7 @@ pm_test_wire_new(guint32 seed)
 						       pm_test_wire_reset_cb,
 						       pm_test_wire_address_cb,
 						       w);
-	g_ptr_array_set_size(pm_test_warnings, 0);
+	pm_test_log_clear();
 	return w;
 }
 
@@ -340,14 +340,6 @@ pm_test_call_event(PmTestCall *c, guint idx)
 {
 	g_assert_cmpuint(idx, <, c->events->len);
 	return &g_array_index(c->events, PmTestEvent, idx);
-}
-
-static void
-pm_test_assert_no_warnings(void)
-{
-	for (guint i = 0; i < pm_test_warnings->len; i++)
-		g_printerr("unexpected warning: %s\n", (const char *)pm_test_warnings->pdata[i]);
-	g_assert_cmpuint(pm_test_warnings->len, ==, 0);
 }
 
 /* 1: RFC 6886 §3.1 against a silent gateway */
@@ -1002,34 +994,11 @@ pm_test_client_public_address_silent(void)
 	pm_test_assert_no_warnings();
 }
 
-static GLogWriterOutput
-pm_test_log_writer(GLogLevelFlags log_level,
-		   const GLogField *fields,
-		   gsize n_fields,
-		   gpointer user_data)
-{
-	if (log_level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) {
-		for (gsize i = 0; i < n_fields; i++) {
-			if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
-				g_ptr_array_add(pm_test_warnings, g_strdup(fields[i].value));
-		}
-	}
-	/* quiet unless --verbose; criticals always show */
-	if (!g_test_verbose() && (log_level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) == 0)
-		return G_LOG_WRITER_HANDLED;
-	return g_log_writer_standard_streams(log_level, fields, n_fields, user_data);
-}
-
 int
 main(int argc, char **argv)
 {
-	int rc;
-
 	g_test_init(&argc, &argv, NULL);
-	/* warnings are checked by the tests; criticals stay fatal */
-	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-	g_log_set_writer_func(pm_test_log_writer, NULL, NULL);
-	pm_test_warnings = g_ptr_array_new_with_free_func(g_free);
+	pm_test_log_init();
 
 	g_test_add_func("/natpmp-client/retransmit-silent", pm_test_client_retransmit_silent);
 	g_test_add_func("/natpmp-client/give-up-at", pm_test_client_give_up_at);
@@ -1044,7 +1013,5 @@ main(int argc, char **argv)
 	g_test_add_func("/natpmp-client/public-address", pm_test_client_public_address);
 	g_test_add_func("/natpmp-client/public-address-silent",
 			pm_test_client_public_address_silent);
-	rc = g_test_run();
-	g_ptr_array_unref(pm_test_warnings);
-	return rc;
+	return g_test_run();
 }

@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "natpmp-provider.h"
+#include "test-log.h"
 
 #define USEC_PER_MSEC G_GUINT64_CONSTANT(1000)
 #define USEC_PER_SEC  G_GUINT64_CONSTANT(1000000)
@@ -16,7 +17,6 @@
 #define TCP_UDP	      (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)
 
 /* warnings are recorded, not fatal: tests check them */
-static GPtrArray *pm_test_warnings = NULL;
 
 /* one request as the fake gateway saw it */
 typedef struct {
@@ -413,7 +413,7 @@ pm_test_ctx_new_full(guint32 seed,
 	PmTestCtx *ctx = g_new0(PmTestCtx, 1);
 	g_autofree char *sent = NULL;
 
-	g_ptr_array_set_size(pm_test_warnings, 0);
+	pm_test_log_clear();
 	ctx->scheduler = pm_scheduler_new_manual(T0, REALTIME0, seed);
 	ctx->gw = pm_test_gateway_new(ctx->scheduler);
 	ctx->gw->silent = silent;
@@ -595,23 +595,6 @@ pm_test_assert_port(PmMapping *m,
 		g_assert_cmpstr(_states, ==, (expected));                                          \
 	}                                                                                          \
 	G_STMT_END
-
-static void
-pm_test_assert_no_warnings(void)
-{
-	for (guint i = 0; i < pm_test_warnings->len; i++)
-		g_printerr("unexpected warning: %s\n", (const char *)pm_test_warnings->pdata[i]);
-	g_assert_cmpuint(pm_test_warnings->len, ==, 0);
-}
-
-/* one recorded warning containing @substr, then none */
-static void
-pm_test_assert_warning(const char *substr)
-{
-	g_assert_cmpuint(pm_test_warnings->len, >=, 1);
-	g_assert_nonnull(strstr(pm_test_warnings->pdata[0], substr));
-	g_ptr_array_remove_index(pm_test_warnings, 0);
-}
 
 /* 1: granted, then renewed at half the granted lifetime */
 static void
@@ -1511,34 +1494,11 @@ pm_test_provider_restart_while_releasing(void)
 	pm_test_assert_no_warnings();
 }
 
-static GLogWriterOutput
-pm_test_log_writer(GLogLevelFlags log_level,
-		   const GLogField *fields,
-		   gsize n_fields,
-		   gpointer user_data)
-{
-	if (log_level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) {
-		for (gsize i = 0; i < n_fields; i++) {
-			if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
-				g_ptr_array_add(pm_test_warnings, g_strdup(fields[i].value));
-		}
-	}
-	/* quiet unless --verbose; criticals always show */
-	if (!g_test_verbose() && (log_level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) == 0)
-		return G_LOG_WRITER_HANDLED;
-	return g_log_writer_standard_streams(log_level, fields, n_fields, user_data);
-}
-
 int
 main(int argc, char **argv)
 {
-	int rc;
-
 	g_test_init(&argc, &argv, NULL);
-	/* warnings are checked by the tests; criticals stay fatal */
-	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-	g_log_set_writer_func(pm_test_log_writer, NULL, NULL);
-	pm_test_warnings = g_ptr_array_new_with_free_func(g_free);
+	pm_test_log_init();
 
 	g_test_add_func("/natpmp-provider/grant-renew", pm_test_provider_grant_renew);
 	g_test_add_func("/natpmp-provider/renew-granted", pm_test_provider_renew_granted);
@@ -1562,7 +1522,5 @@ main(int argc, char **argv)
 	g_test_add_func("/natpmp-provider/refresh", pm_test_provider_refresh);
 	g_test_add_func("/natpmp-provider/refresh-silent", pm_test_provider_refresh_silent);
 	g_test_add_func("/natpmp-provider/refresh-refused", pm_test_provider_refresh_refused);
-	rc = g_test_run();
-	g_ptr_array_unref(pm_test_warnings);
-	return rc;
+	return g_test_run();
 }
