@@ -29,8 +29,6 @@ import gi  # noqa: E402
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
-FAKEGW = os.path.join(HERE, "..", "lab", "fake-natpmp-gateway")
-
 
 def interface_signature(iface):
     """The comparable shape of an <interface>: members, argument names, types, directions,
@@ -58,17 +56,10 @@ class BusApiTest(unittest.TestCase):
         self.bus = Bus(self.workdir)
         self.addCleanup(self.bus.stop)
         self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
-        self.fake_control = pmlab.FakeGatewayControl(os.path.join(self.workdir, "fakegw.sock"))
-        self.fake = subprocess.Popen(["/usr/bin/python3", FAKEGW, "--listen", "127.0.0.1:0",
-                                      "--public-address", "11.0.0.2",
-                                      "--control", self.fake_control.path],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        self.addCleanup(self.stop_process, self.fake)
-        self.addCleanup(self.fake.stdout.close)
-        line = self.fake.stdout.readline().split()
-        self.assertEqual(line[0], "READY", "the fake gateway did not start")
-        self.fake_port = int(line[2])
+        self.fake = pmlab.LoopbackFakeGateway(self.workdir)
+        self.addCleanup(self.fake.stop)
+        self.fake_control = self.fake.control
+        self.fake_port = self.fake.port
         self.config = os.path.join(self.workdir, "portmapd.conf")
         with open(self.config, "w") as f:
             f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
@@ -400,7 +391,7 @@ class BusApiTest(unittest.TestCase):
                             capture_output=True, text=True, timeout=10)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         # the gateway goes away: refused requests make the mapping retry, health fails
-        self.stop_process(self.fake)
+        self.fake.stop()
         with open(self.config, "a") as f:
             f.write("[Mapping more]\nProvider=lab\nProtocols=udp\nInternalPort=8082\n")
         headless.send_signal(signal.SIGHUP)

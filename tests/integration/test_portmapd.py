@@ -61,32 +61,11 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
-class Bus:
+class Bus(pmlab.PrivateBus):
     """A private dbus-daemon of type system, stopped by PID."""
 
     def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "bus")
-        os.makedirs(self.dir, exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        conf = os.path.join(self.dir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(dir=self.dir))
-        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
-                                      "--config-file=" + conf],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.address = self.proc.stdout.readline().decode().strip()
-        if not self.address:
-            raise AssertionError("dbus-daemon did not start")
-
-    def stop(self):
-        self.proc.stdout.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(workdir, lambda d: BUS_CONFIG.format(dir=d))
 
 
 class PortmapdTestCase(unittest.TestCase):
@@ -284,7 +263,7 @@ class MiniupnpdTest(PortmapdTestCase):
         self.assertEqual(sorted(p[0] for p in ports), ["tcp", "udp"])
         self.assertEqual(self.prop(path, "ExternalAddress"), pmlab.Lab.GW_WAN_ADDR)
         self.assertEqual(self.prop(path, "InternalAddress"), pmlab.Lab.LAN_ADDR)
-        self.assertIn(f":7001", self.lab.miniupnpd_rules())
+        self.assertIn(":7001", self.lab.miniupnpd_rules())
         self.assertTrue(self.lab.tcp_reachable(external, 7001),
                         "a TCP connection from inet did not reach lan")
         self.assertTrue(self.lab.udp_reachable(external, 7001),
@@ -318,7 +297,7 @@ class MiniupnpdTest(PortmapdTestCase):
         self.assertNotIn(f"{external}", self.lab.miniupnpd_rules().split("dnat")[-1]
                          if "dnat" in self.lab.miniupnpd_rules() else "")
         # re-created from the gateway's start announcement, not by a renewal (lease 3600 s)
-        self.wait_for(lambda: f":7002" in self.lab.miniupnpd_rules(), 8,
+        self.wait_for(lambda: ":7002" in self.lab.miniupnpd_rules(), 8,
                       "the mapping was not re-created on the rebooted gateway")
         elapsed = time.monotonic() - started
         self.assertLessEqual(elapsed, 6.0, f"re-created {elapsed:.2f} s after the restart")

@@ -433,6 +433,56 @@ class FakeGatewayControl:
         return self.request("quit")
 
 
+class LoopbackFakeGateway:
+    """fake-natpmp-gateway on 127.0.0.1 (a free port) with a control socket, for tests that
+    need a NAT-PMP gateway but no namespaces.  stop() ends it by PID."""
+
+    def __init__(self, workdir, public_address="11.0.0.2"):
+        self.control = FakeGatewayControl(os.path.join(workdir, "fakegw.sock"))
+        self.proc = subprocess.Popen([PYTHON, FAKEGW, "--listen", "127.0.0.1:0",
+                                      "--public-address", public_address,
+                                      "--control", self.control.path],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "READY":
+            self.stop()
+            raise AssertionError("the fake gateway did not start")
+        self.port = int(line[2])
+
+    def stop(self):
+        stop_popen(self.proc)
+        self.proc.stdout.close()
+
+
+class PrivateBus:
+    """A private dbus-daemon (of type system) on a socket in @workdir/bus, stopped by PID.
+    @config(dir) returns its configuration for that directory."""
+
+    def __init__(self, workdir, config, log=None):
+        self.dir = os.path.join(workdir, "bus")
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        self.config = os.path.join(self.dir, "bus.conf")
+        with open(self.config, "w") as f:
+            f.write(config(self.dir))
+        self.log = open(log, "w") if log else None
+        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
+                                      "--config-file=" + self.config],
+                                     stdout=subprocess.PIPE,
+                                     stderr=self.log or subprocess.DEVNULL)
+        self.address = self.proc.stdout.readline().decode().strip()
+        if not self.address:
+            self.stop()
+            raise AssertionError("dbus-daemon did not start")
+
+    def stop(self):
+        stop_popen(self.proc)
+        self.proc.stdout.close()
+        if self.log:
+            self.log.close()
+
+
 # --------------------------------------------------------------------------------------------
 # the lab
 

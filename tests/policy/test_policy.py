@@ -102,35 +102,16 @@ def add_args(port, scope="client", protocols=("tcp",), name=None):
     return variant_text("(sasqqua{sv})", ("", list(protocols), port, 0, 0, options))
 
 
-class StrictBus:
+class StrictBus(pmlab.PrivateBus):
     """A private dbus-daemon of type system enforcing the system policy, stopped by PID."""
 
     def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "bus")
-        os.makedirs(self.dir, exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        self.config = os.path.join(self.dir, "strict.conf")
-        with open(self.config, "w") as f:
-            f.write(STRICT_CONF.format(dir=self.dir, default_policy=system_default_policy(),
-                                       policy=BUS_POLICY, max_matches=MAX_MATCHES))
-        self.log = open(os.path.join(workdir, "dbus-daemon.log"), "w")
-        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
-                                      "--config-file=" + self.config],
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        self.address = self.proc.stdout.readline().decode().strip()
-        if not self.address:
-            raise AssertionError("dbus-daemon did not start")
-
-    def stop(self):
-        self.proc.stdout.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().__init__(workdir,
+                         lambda d: STRICT_CONF.format(dir=d,
+                                                      default_policy=system_default_policy(),
+                                                      policy=BUS_POLICY,
+                                                      max_matches=MAX_MATCHES),
+                         log=os.path.join(workdir, "dbus-daemon.log"))
 
 
 class Client:

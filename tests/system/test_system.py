@@ -42,7 +42,6 @@ DISPATCHER = os.path.join(DATADIR, "90-portmap")
 ACTIVATION = os.path.join(DATADIR, "org.portmap.Manager.service")
 SYSUSERS = os.path.join(DATADIR, "portmapd.sysusers")
 POLICY = os.path.join(DATADIR, "org.portmap.Manager.conf")
-FAKEGW = os.path.join(HERE, "..", "lab", "fake-natpmp-gateway")
 SYSTEMD_ANALYZE = os.environ.get("SYSTEMD_ANALYZE", "systemd-analyze")
 
 # the exposure design §7 allows (systemd-analyze security prints 0.0-10.0)
@@ -459,29 +458,12 @@ class DaemonTestCase(SystemTestCase):
     """The built portmapd on a private bus, the fake NAT-PMP gateway on 127.0.0.1."""
 
     def start_gateway(self):
-        control = os.path.join(self.workdir, "gw.sock")
-        self.fake = subprocess.Popen(["/usr/bin/python3", FAKEGW, "--listen", "127.0.0.1:0",
-                                      "--public-address", "11.0.0.2", "--control", control],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        self.addCleanup(self.stop_process, self.fake)
-        self.addCleanup(self.fake.stdout.close)
-        line = self.fake.stdout.readline().split()
-        self.assertEqual(line[0], "READY", "the fake gateway did not start")
-        self.fake_port = int(line[2])
-        self.gw_control = control
-
-    def gateway(self, cmd):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect(self.gw_control)
-        with s, s.makefile("rw") as f:
-            f.write(json.dumps(cmd) + "\n")
-            f.flush()
-            return json.loads(f.readline())
+        self.fake = pmlab.LoopbackFakeGateway(self.workdir)
+        self.addCleanup(self.fake.stop)
+        self.fake_port = self.fake.port
 
     def map_requests(self):
-        return [e for e in self.gateway({"cmd": "log"})["log"] if e.get("op") in (1, 2)
+        return [e for e in self.fake.control.log() if e.get("op") in (1, 2)
                 and e.get("lifetime", 0) > 0]
 
     def write_config(self):
