@@ -88,13 +88,31 @@ pm_json_end_array(PmJsonWriter *self)
 	close_container(self, ']');
 }
 
+static gboolean
+needs_escape(guchar c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
 static void
 append_escaped(GString *out, const char *value)
 {
+	const char *run = value;
+
 	g_string_append_c(out, '"');
-	for (const char *p = value; *p != '\0'; p++) {
+	/* runs of plain characters in one copy: names and addresses rarely need escaping,
+	 * and a character at a time was a quarter of Describe()'s time at 10 000 mappings */
+	for (const char *p = value;; p++) {
 		guchar c = (guchar)*p;
+
+		if (c != '\0' && !needs_escape(c))
+			continue;
+		g_string_append_len(out, run, p - run);
+		run = p + 1;
 		switch (c) {
+		case '\0':
+			g_string_append_c(out, '"');
+			return;
 		case '"':
 			g_string_append(out, "\\\"");
 			break;
@@ -111,13 +129,9 @@ append_escaped(GString *out, const char *value)
 			g_string_append(out, "\\t");
 			break;
 		default:
-			if (c < 0x20)
-				g_string_append_printf(out, "\\u%04x", c);
-			else
-				g_string_append_c(out, (char)c);
+			g_string_append_printf(out, "\\u%04x", c);
 		}
 	}
-	g_string_append_c(out, '"');
 }
 
 void
