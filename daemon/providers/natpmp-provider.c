@@ -182,9 +182,7 @@ degraded_timer_cb(PmTimer *timer, gpointer user_data)
 	pm_mapping_set_state(d->mapping, PM_MAPPING_STATE_DEGRADED);
 }
 
-static void
-issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
-      PmNatpmpPriority priority, guint max_sends, guint64 give_up_at);
+static void issue(MapData *d, const PmNatpmpCallOptions *options);
 
 /*
  * Lease timers may be coarse (design §3 "Clocks"): a renewal is put off to the next multiple
@@ -449,9 +447,9 @@ call_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *erro
 	run_step_done(d);
 }
 
-static void
-issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
-      PmNatpmpPriority priority, guint max_sends, guint64 give_up_at)
+static PmNatpmpCallOptions
+call_options(guint8 opcode, guint16 internal_port, guint16 suggest, guint32 lifetime,
+	     PmNatpmpPriority priority, guint max_sends, guint64 give_up_at)
 {
 	PmNatpmpCallOptions options = {
 	    .request =
@@ -465,7 +463,21 @@ issue(MapData *d, guint8 opcode, guint16 internal_port, guint16 suggest, guint32
 	    .max_sends = max_sends,
 	    .give_up_at = give_up_at,
 	};
-	d->call = pm_natpmp_client_call(d->provider->client, &options, call_cb, d);
+	return options;
+}
+
+/* RFC 6886 §3.4: lifetime 0 at the mapping's internal port, a few sends */
+static PmNatpmpCallOptions
+delete_options(MapData *d, guint proto_index, guint64 give_up_at)
+{
+	return call_options(proto_opcode(proto_index), d->mapping->internal_port, 0, 0,
+			    PM_NATPMP_PRIORITY_NORMAL, DELETE_MAX_SENDS, give_up_at);
+}
+
+static void
+issue(MapData *d, const PmNatpmpCallOptions *options)
+{
+	d->call = pm_natpmp_client_call(d->provider->client, options, call_cb, d);
 }
 
 static guint16
@@ -483,18 +495,21 @@ issue_map(MapData *d, guint proto_index, guint16 suggest)
 	d->proto_index = proto_index;
 	/* with a live lease: the RFC schedule, never past the lease; without one: no give-up,
 	 * waits capped at 64 s */
-	issue(d, proto_opcode(proto_index), request_internal_port(d), suggest,
-	      requested_lifetime(d),
-	      d->run == RUN_RENEW ? PM_NATPMP_PRIORITY_RENEWAL : PM_NATPMP_PRIORITY_NORMAL,
-	      leased ? PM_NATPMP_RFC_MAX_SENDS : 0, leased ? expires : G_MAXUINT64);
+	PmNatpmpCallOptions options = call_options(
+	    proto_opcode(proto_index), request_internal_port(d), suggest, requested_lifetime(d),
+	    d->run == RUN_RENEW ? PM_NATPMP_PRIORITY_RENEWAL : PM_NATPMP_PRIORITY_NORMAL,
+	    leased ? PM_NATPMP_RFC_MAX_SENDS : 0, leased ? expires : G_MAXUINT64);
+
+	issue(d, &options);
 }
 
 static void
 issue_delete(MapData *d, guint proto_index)
 {
+	PmNatpmpCallOptions options = delete_options(d, proto_index, G_MAXUINT64);
+
 	d->proto_index = proto_index;
-	issue(d, proto_opcode(proto_index), d->mapping->internal_port, 0, 0,
-	      PM_NATPMP_PRIORITY_NORMAL, DELETE_MAX_SENDS, G_MAXUINT64);
+	issue(d, &options);
 }
 
 static void
@@ -823,16 +838,8 @@ natpmp_stop(PmProvider *provider, PmMapping *mapping, gboolean release, PmProvid
 	 * left to expire, since port 0 with lifetime 0 deletes all of this host's mappings */
 	if (release && self->client != NULL && !same_port(d) && mapping->internal_port != 0) {
 		for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
-			PmNatpmpCallOptions options = {
-			    .request =
-				{
-				    .opcode = proto_opcode(p),
-				    .internal_port = mapping->internal_port,
-				},
-			    .priority = PM_NATPMP_PRIORITY_NORMAL,
-			    .max_sends = DELETE_MAX_SENDS,
-			    .give_up_at = pm_scheduler_now(scheduler) + DELETE_TIMEOUT_USEC,
-			};
+			PmNatpmpCallOptions options = delete_options(
+			    d, p, pm_scheduler_now(scheduler) + DELETE_TIMEOUT_USEC);
 			if (!has_proto(d, p))
 				continue;
 			pm_log_mapping(G_LOG_LEVEL_DEBUG, mapping->name, provider->name,
