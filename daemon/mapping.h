@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "address.h"
 #include "config.h"
 
 /*
@@ -125,6 +126,5 @@ gboolean pm_scope_from_string(const char *str, PmScope *out);
 const char *pm_origin_to_string(PmOrigin origin);
 /* "tcp" then "udp" for each set bit */
 char **pm_protocols_to_strv(guint protocols);
-char *pm_ipv4_to_string(guint32 address_be);
 /* PM_MAPPING_PATH_PREFIX "/N" */
 char *pm_mapping_get_path(const PmMapping *self);

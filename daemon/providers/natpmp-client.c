@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
-#include <arpa/inet.h>
-
+#include "address.h"
 #include "errors.h"
 #include "log.h"
 #include "natpmp-client.h"
@@ -55,14 +54,6 @@ struct _PmNatpmpClient {
 };
 
 static void client_start_next(PmNatpmpClient *self);
-
-static gchar *
-ipv4_string(guint32 address)
-{
-	char buf[INET_ADDRSTRLEN];
-	struct in_addr in = {.s_addr = address};
-	return g_strdup(inet_ntop(AF_INET, &in, buf, sizeof(buf)));
-}
 
 static void
 call_free(PmNatpmpCall *call)
@@ -157,7 +148,7 @@ retransmit_timer_cb(PmTimer *timer, gpointer user_data)
 
 	if (call == NULL)
 		return;
-	gateway = ipv4_string(self->gateway);
+	gateway = pm_ipv4_to_string(self->gateway);
 	if (now >= call->options.give_up_at) {
 		error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 				    "no answer from the NAT-PMP gateway %s before the lease "
@@ -343,7 +334,7 @@ public_address_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GE
 
 	if (response == NULL && error == NULL)
 		return;
-	gateway = ipv4_string(self->gateway);
+	gateway = pm_ipv4_to_string(self->gateway);
 	if (error != NULL) {
 		pm_log_gateway(G_LOG_LEVEL_INFO, gateway, "public address request to %s failed: %s",
 			       gateway, error->message);
@@ -422,7 +413,7 @@ client_check_epoch(PmNatpmpClient *self, guint32 epoch)
 	self->last_epoch = epoch;
 	self->last_epoch_at = now;
 	if (reset && !pm_timer_is_armed(&self->reset_timer)) {
-		g_autofree char *gateway = ipv4_string(self->gateway);
+		g_autofree char *gateway = pm_ipv4_to_string(self->gateway);
 		guint64 delay = pm_scheduler_random_range(self->scheduler, 0,
 							  PM_NATPMP_RESET_DELAY_MAX_USEC + 1);
 		pm_log_gateway(G_LOG_LEVEL_MESSAGE, gateway,
@@ -461,7 +452,7 @@ pm_natpmp_client_receive(PmNatpmpClient *self, const guint8 *buf, gsize len)
 	g_autoptr(GError) error = NULL;
 
 	if (!pm_natpmp_decode_response(buf, len, &response, &error)) {
-		g_autofree char *gateway = ipv4_string(self->gateway);
+		g_autofree char *gateway = pm_ipv4_to_string(self->gateway);
 		pm_log_gateway(G_LOG_LEVEL_DEBUG, gateway,
 			       "ignoring a malformed NAT-PMP packet from %s: %s", gateway,
 			       error->message);
@@ -507,7 +498,7 @@ pm_natpmp_client_refused(PmNatpmpClient *self)
 	g_autofree char *gateway = NULL;
 	if (self->current == NULL)
 		return;
-	gateway = ipv4_string(self->gateway);
+	gateway = pm_ipv4_to_string(self->gateway);
 	error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 			    "the gateway %s refused NAT-PMP (ICMP port unreachable on port %u): "
 			    "enable NAT-PMP on the gateway or set Gateway= to one that has it",
