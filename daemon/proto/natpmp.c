@@ -105,6 +105,32 @@ pm_natpmp_encode_response(const PmNatpmpResponse *resp, guint8 *buf)
 	}
 }
 
+/* the two bytes every packet starts with: there, and version 0 */
+static gboolean
+pm_natpmp_check_header(const guint8 *buf, gsize len, const char *what, GError **error)
+{
+	if (len < 2) {
+		g_set_error(error,
+			    PM_NATPMP_CODEC_ERROR,
+			    PM_NATPMP_CODEC_ERROR_TOO_SHORT,
+			    "NAT-PMP %s of %" G_GSIZE_FORMAT " bytes has no header",
+			    what,
+			    len);
+		return FALSE;
+	}
+	if (buf[0] != PM_NATPMP_VERSION) {
+		g_set_error(error,
+			    PM_NATPMP_CODEC_ERROR,
+			    PM_NATPMP_CODEC_ERROR_BAD_VERSION,
+			    "NAT-PMP %s has version %u, expected %u",
+			    what,
+			    buf[0],
+			    (guint)PM_NATPMP_VERSION);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, GError **error)
 {
@@ -116,23 +142,8 @@ pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, G
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	memset(out, 0, sizeof(*out));
-	if (len < 2) {
-		g_set_error(error,
-			    PM_NATPMP_CODEC_ERROR,
-			    PM_NATPMP_CODEC_ERROR_TOO_SHORT,
-			    "NAT-PMP response of %" G_GSIZE_FORMAT " bytes has no header",
-			    len);
+	if (!pm_natpmp_check_header(buf, len, "response", error))
 		return FALSE;
-	}
-	if (buf[0] != PM_NATPMP_VERSION) {
-		g_set_error(error,
-			    PM_NATPMP_CODEC_ERROR,
-			    PM_NATPMP_CODEC_ERROR_BAD_VERSION,
-			    "NAT-PMP response has version %u, expected %u",
-			    buf[0],
-			    (guint)PM_NATPMP_VERSION);
-		return FALSE;
-	}
 	/* errata 3618: the Unsupported Version answer has opcode 128; the RFC's figure, which
 	 * some servers follow, has 0 */
 	if (buf[1] == 0 && len == PM_NATPMP_ERROR_RESPONSE_SIZE &&
@@ -205,23 +216,8 @@ pm_natpmp_decode_request(const guint8 *buf, gsize len, PmNatpmpRequest *out, GEr
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	memset(out, 0, sizeof(*out));
-	if (len < 2) {
-		g_set_error(error,
-			    PM_NATPMP_CODEC_ERROR,
-			    PM_NATPMP_CODEC_ERROR_TOO_SHORT,
-			    "NAT-PMP request of %" G_GSIZE_FORMAT " bytes has no header",
-			    len);
+	if (!pm_natpmp_check_header(buf, len, "request", error))
 		return FALSE;
-	}
-	if (buf[0] != PM_NATPMP_VERSION) {
-		g_set_error(error,
-			    PM_NATPMP_CODEC_ERROR,
-			    PM_NATPMP_CODEC_ERROR_BAD_VERSION,
-			    "NAT-PMP request has version %u, expected %u",
-			    buf[0],
-			    (guint)PM_NATPMP_VERSION);
-		return FALSE;
-	}
 	opcode = buf[1];
 	if (opcode & PM_NATPMP_OP_RESPONSE) {
 		g_set_error(error,
