@@ -171,5 +171,11 @@ pm_protocols_to_strv(guint protocols)
 char *
 pm_mapping_get_path(const PmMapping *self)
 {
-	return g_strdup_printf(PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT, self->id);
+	return pm_mapping_path_for_id(self->id);
+}
+
+char *
+pm_mapping_path_for_id(guint64 id)
+{
+	return g_strdup_printf(PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT, id);
 }

@@ -128,3 +128,5 @@ const char *pm_origin_to_string(PmOrigin origin);
 char **pm_protocols_to_strv(guint protocols);
 /* PM_MAPPING_PATH_PREFIX "/N" */
 char *pm_mapping_get_path(const PmMapping *self);
+/* the same for a mapping known only by its id (it may be gone) */
+char *pm_mapping_path_for_id(guint64 id);

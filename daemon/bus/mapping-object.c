@@ -283,7 +283,7 @@ pm_mapping_object_emit_changed(PmBusService *self, guint64 id, guint props)
 	changed[n] = NULL;
 	if (n == 0)
 		return;
-	path = g_strdup_printf(PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT, id);
+	path = pm_mapping_path_for_id(id);
 	/* -ENOENT if the mapping went away meanwhile: nothing to announce then */
 	(void)sd_bus_emit_properties_changed_strv(self->bus, path, PM_BUS_MAPPING_INTERFACE,
 						  (char **)changed);
