@@ -151,6 +151,7 @@ pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, G
 		out->result = PM_NATPMP_RESULT_UNSUPPORTED_VERSION;
 		out->epoch = pm_natpmp_read_u32(buf + 4);
 		out->unsupported_version = TRUE;
+		out->bare = TRUE;
 		return TRUE;
 	}
 	if ((buf[1] & PM_NATPMP_OP_RESPONSE) == 0) {
@@ -186,6 +187,7 @@ pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpResponse *out, G
 		if (out->result != PM_NATPMP_RESULT_SUCCESS) {
 			out->unsupported_version =
 			    out->result == PM_NATPMP_RESULT_UNSUPPORTED_VERSION;
+			out->bare = TRUE;
 			return TRUE;
 		}
 		memset(out, 0, sizeof(*out));
@@ -280,10 +282,6 @@ pm_natpmp_epoch_is_reset(guint32 last_epoch, guint32 new_epoch, guint64 elapsed_
 	guint64 new_us = (guint64)new_epoch * PM_NATPMP_USEC_PER_SEC;
 	guint64 advance_us;
 	guint64 expected_us;
-
-	/* going backwards by more than a second cannot be jitter whatever the local clock says */
-	if ((guint64)new_epoch + 1 < last_epoch)
-		return TRUE;
 
 	/* the gateway's clock may run up to 1/8 slower than ours (RFC 6886 §3.6); all in µs
 	 * so sub-second elapsed times count, saturating so a huge elapsed time cannot wrap */

@@ -58,6 +58,9 @@ typedef struct {
 	/* a bare 8-byte Unsupported Version answer (RFC 6886 §3.5): it answers whatever was
 	 * asked, whatever its opcode says, and its epoch may be meaningless */
 	gboolean unsupported_version;
+	/* only the 8-byte common header came (a failure): no internal port to match it by,
+	 * so it answers every outstanding request of its opcode (of any, if unsupported_version) */
+	gboolean bare;
 } PmNatpmpResponse;
 
 typedef struct {
@@ -85,5 +88,5 @@ const char *pm_natpmp_result_to_string(guint16 result);
 
 /* the RFC 6886 §3.6 epoch check: TRUE when @new_epoch, received @elapsed_us after
  * @last_epoch (by the local clock), shows the gateway lost its mapping state:
- * new < last + 7/8 * elapsed - 2 s, or new < last (going backwards by more than 1 s) */
+ * new < last + 7/8 * elapsed - 2 s, the RFC's rule and nothing else */
 gboolean pm_natpmp_epoch_is_reset(guint32 last_epoch, guint32 new_epoch, guint64 elapsed_us);

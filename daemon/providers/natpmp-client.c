@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
+#include <stdarg.h>
+
 #include "address.h"
 #include "errors.h"
 #include "log.h"
@@ -8,15 +10,24 @@
 
 #define PUBLIC_ADDRESS_MAX_SENDS 3
 
+typedef enum {
+	CALL_READY,  /* queued: waiting for a place in the window (new, or between sends) */
+	CALL_WINDOW, /* sent, holding a place in the window */
+	CALL_PARKED, /* sent, waiting for its next send outside the window */
+} CallPlace;
+
 struct _PmNatpmpCall {
 	PmNatpmpClient *client;
 	PmNatpmpCallOptions options;
 	PmNatpmpCallFunc func;
 	gpointer user_data;
-	GList link; /* in one of the queues while queued */
-	guint sends;
+	GList link;   /* in the queue of its place */
+	PmTimer timer; /* ready: give-up; window: park or retransmit; parked: retransmit */
+	guint64 due;  /* the next send, or the failure after the last one */
 	guint64 wait;
-	gboolean queued;
+	guint sends;
+	CallPlace place;
+	gboolean keyed; /* sent at least once: holds its key until it finishes */
 };
 
 typedef struct {
@@ -35,10 +46,12 @@ struct _PmNatpmpClient {
 	gpointer send_data;
 	GDestroyNotify send_data_free;
 
-	GQueue renewals;
-	GQueue requests;
-	PmNatpmpCall *current;
-	PmTimer retransmit_timer;
+	GQueue ready_renewals;
+	GQueue ready_requests;
+	GQueue window;
+	GQueue parked;
+	GHashTable *keyed; /* key → the call sent with it (created on first use) */
+	guint batch;       /* answering several calls: no sends until the batch ends */
 
 	gboolean have_epoch;
 	guint32 last_epoch;
@@ -53,125 +66,216 @@ struct _PmNatpmpClient {
 	guint next_listener_id;
 };
 
-static void client_start_next(PmNatpmpClient *self);
+static void client_pump(PmNatpmpClient *self);
 
-static void
-call_free(PmNatpmpCall *call)
+/* what a reply is matched by: its opcode and internal port (0 for the public address) */
+static gpointer
+call_key(const PmNatpmpCall *call)
 {
-	g_free(call);
+	return GUINT_TO_POINTER(((guint)call->options.request.opcode << 16) |
+				call->options.request.internal_port);
 }
 
-static void
-client_send_current(PmNatpmpClient *self)
+static GQueue *
+call_queue(PmNatpmpCall *call)
 {
-	PmNatpmpCall *call = self->current;
-	guint8 buf[PM_NATPMP_MAP_REQUEST_SIZE];
-	gsize len = pm_natpmp_encode_request(&call->options.request, buf);
-	guint64 now = pm_scheduler_now(self->scheduler);
-	guint64 deadline;
-
-	call->sends++;
-	if (call->sends == 1) {
-		call->wait = PM_NATPMP_FIRST_WAIT_USEC;
-	} else if (call->wait < PM_NATPMP_MAX_WAIT_USEC) {
-		call->wait *= 2;
+	PmNatpmpClient *self = call->client;
+	switch (call->place) {
+	case CALL_READY:
+		return call->options.priority == PM_NATPMP_PRIORITY_RENEWAL
+			   ? &self->ready_renewals
+			   : &self->ready_requests;
+	case CALL_WINDOW:
+		return &self->window;
+	case CALL_PARKED:
+	default:
+		return &self->parked;
 	}
-	deadline = now + call->wait;
-	/* past the cap, jitter keeps many clients from retrying in step */
-	if (call->options.max_sends == 0 && call->wait >= PM_NATPMP_MAX_WAIT_USEC)
-		deadline += pm_scheduler_random_range(self->scheduler, 0,
-						      PM_NATPMP_MAX_WAIT_USEC / 16);
-	if (deadline > call->options.give_up_at)
-		deadline = call->options.give_up_at;
-	self->send(buf, len, self->send_data);
-	pm_scheduler_arm(self->scheduler, &self->retransmit_timer, deadline);
 }
 
-/* take the current call off the wire; the caller owns it */
-static PmNatpmpCall *
-client_take_current(PmNatpmpClient *self)
+static void
+call_place(PmNatpmpCall *call, CallPlace place)
 {
-	PmNatpmpCall *call = self->current;
-	self->current = NULL;
-	pm_scheduler_disarm(self->scheduler, &self->retransmit_timer);
+	call->place = place;
+	g_queue_push_tail_link(call_queue(call), &call->link);
+}
+
+/* off every list and timer of the client; the caller frees or answers it */
+static void
+call_release(PmNatpmpCall *call)
+{
+	PmNatpmpClient *self = call->client;
+	g_queue_unlink(call_queue(call), &call->link);
+	pm_scheduler_disarm(self->scheduler, &call->timer);
+	if (call->keyed)
+		g_hash_table_remove(self->keyed, call_key(call));
 	if (call == self->public_address_call)
 		self->public_address_call = NULL;
-	return call;
 }
 
 static void
-client_finish_current(PmNatpmpClient *self, const PmNatpmpResponse *response,
-		      const GError *error)
+call_finish(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *error)
 {
-	PmNatpmpCall *call = client_take_current(self);
+	PmNatpmpClient *self = call->client;
+	call_release(call);
 	pm_natpmp_client_ref(self);
 	if (call->func != NULL)
 		call->func(call, response, error, call->user_data);
-	call_free(call);
-	client_start_next(self);
+	g_free(call);
+	client_pump(self);
 	pm_natpmp_client_unref(self);
 }
 
+/* queue it behind the others of its priority; it fails there at its give-up instant */
 static void
-client_start_next(PmNatpmpClient *self)
+call_make_ready(PmNatpmpCall *call)
 {
-	GList *link;
-	PmNatpmpCall *call;
-
-	if (self->current != NULL)
-		return;
-	link = g_queue_pop_head_link(&self->renewals);
-	if (link == NULL)
-		link = g_queue_pop_head_link(&self->requests);
-	if (link == NULL)
-		return;
-	call = link->data;
-	call->queued = FALSE;
-	self->current = call;
-	/* too late to send: fail from the timer, never from inside pm_natpmp_client_call() */
-	if (pm_scheduler_now(self->scheduler) >= call->options.give_up_at) {
-		pm_scheduler_arm(self->scheduler, &self->retransmit_timer,
-				 pm_scheduler_now(self->scheduler));
-		return;
-	}
-	client_send_current(self);
+	call_place(call, CALL_READY);
+	if (call->options.give_up_at != G_MAXUINT64)
+		pm_scheduler_arm(call->client->scheduler, &call->timer, call->options.give_up_at);
+	else
+		pm_scheduler_disarm(call->client->scheduler, &call->timer);
 }
 
 static void
-retransmit_timer_cb(PmTimer *timer, gpointer user_data)
+call_send(PmNatpmpCall *call)
 {
-	PmNatpmpClient *self = user_data;
-	PmNatpmpCall *call = self->current;
+	PmNatpmpClient *self = call->client;
+	guint8 buf[PM_NATPMP_MAP_REQUEST_SIZE];
+	gsize len = pm_natpmp_encode_request(&call->options.request, buf);
 	guint64 now = pm_scheduler_now(self->scheduler);
+
+	if (!call->keyed) {
+		if (self->keyed == NULL)
+			self->keyed = g_hash_table_new(NULL, NULL);
+		g_hash_table_insert(self->keyed, call_key(call), call);
+		call->keyed = TRUE;
+	}
+	call->sends++;
+	if (call->sends == 1)
+		call->wait = PM_NATPMP_FIRST_WAIT_USEC;
+	else if (call->wait < PM_NATPMP_MAX_WAIT_USEC)
+		call->wait *= 2;
+	call->due = now + call->wait;
+	/* past the cap, jitter keeps many clients from retrying in step */
+	if (call->options.max_sends == 0 && call->wait >= PM_NATPMP_MAX_WAIT_USEC)
+		call->due += pm_scheduler_random_range(self->scheduler, 0,
+						       PM_NATPMP_MAX_WAIT_USEC / 16);
+	call->due = MIN(call->due, call->options.give_up_at);
+	call_place(call, CALL_WINDOW);
+	self->send(buf, len, self->send_data);
+	pm_scheduler_arm(self->scheduler, &call->timer,
+			 MIN(call->due, now + PM_NATPMP_SLOT_HOLD_USEC));
+}
+
+static gboolean
+call_is_blocked(PmNatpmpClient *self, PmNatpmpCall *call)
+{
+	PmNatpmpCall *holder;
+	if (self->keyed == NULL)
+		return FALSE;
+	holder = g_hash_table_lookup(self->keyed, call_key(call));
+	return holder != NULL && holder != call;
+}
+
+/* the first queued call that may be sent now: its key free, its give-up not passed (its
+ * timer fails it on the next dispatch, never from inside pm_natpmp_client_call()) */
+static PmNatpmpCall *
+client_next_ready(PmNatpmpClient *self)
+{
+	GQueue *queues[] = {&self->ready_renewals, &self->ready_requests};
+	guint64 now = pm_scheduler_now(self->scheduler);
+
+	for (guint i = 0; i < G_N_ELEMENTS(queues); i++) {
+		for (GList *l = queues[i]->head; l != NULL; l = l->next) {
+			PmNatpmpCall *call = l->data;
+			if (now < call->options.give_up_at && !call_is_blocked(self, call))
+				return call;
+		}
+	}
+	return NULL;
+}
+
+/* fill the window */
+static void
+client_pump(PmNatpmpClient *self)
+{
+	if (self->batch > 0)
+		return;
+	while (self->window.length < PM_NATPMP_WINDOW) {
+		PmNatpmpCall *call = client_next_ready(self);
+		if (call == NULL)
+			return;
+		g_queue_unlink(call_queue(call), &call->link);
+		call_send(call);
+	}
+}
+
+static void
+call_fail(PmNatpmpCall *call, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+call_fail(PmNatpmpCall *call, const char *format, ...)
+{
 	g_autoptr(GError) error = NULL;
+	va_list args;
+	va_start(args, format);
+	error = g_error_new_valist(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE, format, args);
+	va_end(args);
+	call_finish(call, NULL, error);
+}
+
+/* a wait went unanswered: fail after the last send, else queue it for its next one */
+static void
+call_unanswered(PmNatpmpCall *call)
+{
+	PmNatpmpClient *self = call->client;
 	g_autofree char *gateway = NULL;
 
-	if (call == NULL)
-		return;
-	gateway = pm_ipv4_to_string(self->gateway);
-	if (now >= call->options.give_up_at) {
-		error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
-				    "no answer from the NAT-PMP gateway %s before the lease "
-				    "expired (%u requests sent): check the gateway is reachable",
-				    gateway, call->sends);
-		client_finish_current(self, NULL, error);
-		return;
-	}
 	if (call->options.max_sends != 0 && call->sends >= call->options.max_sends) {
-		error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
-				    "no answer from the NAT-PMP gateway %s after %u requests: "
-				    "check it is reachable and has NAT-PMP enabled",
-				    gateway, call->sends);
-		client_finish_current(self, NULL, error);
+		gateway = pm_ipv4_to_string(self->gateway);
+		call_fail(call,
+			  "no answer from the NAT-PMP gateway %s after %u requests: check it is "
+			  "reachable and has NAT-PMP enabled",
+			  gateway, call->sends);
 		return;
 	}
-	/* tell the caller a wait went unanswered (a first request becomes "retrying") */
+	/* it yields its place: whatever waited meanwhile goes first */
+	g_queue_unlink(call_queue(call), &call->link);
+	call_make_ready(call);
+	/* tell the caller (a first request becomes "retrying"); it may cancel the call */
 	pm_natpmp_client_ref(self);
 	if (call->func != NULL)
 		call->func(call, NULL, NULL, call->user_data);
-	if (self->current == call)
-		client_send_current(self);
+	client_pump(self);
 	pm_natpmp_client_unref(self);
+}
+
+static void
+call_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmNatpmpCall *call = user_data;
+	PmNatpmpClient *self = call->client;
+	guint64 now = pm_scheduler_now(self->scheduler);
+
+	if (now >= call->options.give_up_at) {
+		g_autofree char *gateway = pm_ipv4_to_string(self->gateway);
+		call_fail(call,
+			  "no answer from the NAT-PMP gateway %s before the lease expired (%u "
+			  "requests sent): check the gateway is reachable",
+			  gateway, call->sends);
+		return;
+	}
+	if (call->place == CALL_WINDOW && now < call->due) {
+		/* a slow answer: wait for it outside the window, so others can be sent */
+		g_queue_unlink(&self->window, &call->link);
+		call_place(call, CALL_PARKED);
+		pm_scheduler_arm(self->scheduler, &call->timer, call->due);
+		client_pump(self);
+		return;
+	}
+	if (call->place != CALL_READY)
+		call_unanswered(call);
 }
 
 static void
@@ -203,9 +307,10 @@ pm_natpmp_client_new(PmScheduler *scheduler, guint32 gateway, guint16 port, PmNa
 	self->send = send;
 	self->send_data = send_data;
 	self->send_data_free = send_data_free;
-	g_queue_init(&self->renewals);
-	g_queue_init(&self->requests);
-	pm_timer_init(&self->retransmit_timer, retransmit_timer_cb, self);
+	g_queue_init(&self->ready_renewals);
+	g_queue_init(&self->ready_requests);
+	g_queue_init(&self->window);
+	g_queue_init(&self->parked);
 	pm_timer_init(&self->reset_timer, reset_timer_cb, self);
 	self->listeners = g_array_new(FALSE, FALSE, sizeof(Listener));
 	self->next_listener_id = 1;
@@ -219,12 +324,32 @@ pm_natpmp_client_ref(PmNatpmpClient *self)
 	return self;
 }
 
-static void
-queue_free_calls(GQueue *queue)
+static PmNatpmpCall *
+client_first_call(PmNatpmpClient *self)
 {
-	GList *link;
-	while ((link = g_queue_pop_head_link(queue)) != NULL)
-		call_free(link->data);
+	GQueue *queues[] = {&self->window, &self->parked, &self->ready_renewals,
+			    &self->ready_requests};
+	for (guint i = 0; i < G_N_ELEMENTS(queues); i++) {
+		if (queues[i]->head != NULL)
+			return queues[i]->head->data;
+	}
+	return NULL;
+}
+
+/* answer every call still in the client: its owner may hold the handle */
+static void
+client_close(PmNatpmpClient *self)
+{
+	g_autofree char *gateway = pm_ipv4_to_string(self->gateway);
+	PmNatpmpCall *call;
+
+	self->batch++;
+	/* our own: nobody waits for it */
+	pm_natpmp_call_cancel(self->public_address_call);
+	while ((call = client_first_call(self)) != NULL)
+		call_fail(call, "the NAT-PMP client for %s was closed before an answer came",
+			  gateway);
+	self->batch--;
 }
 
 void
@@ -232,14 +357,15 @@ pm_natpmp_client_unref(PmNatpmpClient *self)
 {
 	if (self == NULL || --self->ref_count > 0)
 		return;
-	pm_scheduler_disarm(self->scheduler, &self->retransmit_timer);
+	/* callbacks may take and drop references meanwhile */
+	self->ref_count = 1;
+	client_close(self);
+	if (--self->ref_count > 0)
+		return;
 	pm_scheduler_disarm(self->scheduler, &self->reset_timer);
-	if (self->current != NULL)
-		call_free(self->current);
-	queue_free_calls(&self->renewals);
-	queue_free_calls(&self->requests);
 	if (self->send_data_free != NULL)
 		self->send_data_free(self->send_data);
+	g_clear_pointer(&self->keyed, g_hash_table_unref);
 	g_array_unref(self->listeners);
 	g_free(self);
 }
@@ -277,7 +403,14 @@ pm_natpmp_client_get_public_address(PmNatpmpClient *self)
 guint
 pm_natpmp_client_get_n_queued(PmNatpmpClient *self)
 {
-	return self->renewals.length + self->requests.length + (self->current != NULL ? 1 : 0);
+	return self->ready_renewals.length + self->ready_requests.length + self->window.length +
+	       self->parked.length;
+}
+
+guint
+pm_natpmp_client_get_n_in_window(PmNatpmpClient *self)
+{
+	return self->window.length;
 }
 
 PmNatpmpCall *
@@ -292,13 +425,16 @@ pm_natpmp_client_call(PmNatpmpClient *self, const PmNatpmpCallOptions *options,
 	call->func = func;
 	call->user_data = user_data;
 	call->link.data = call;
-	call->queued = TRUE;
-	if (options->priority == PM_NATPMP_PRIORITY_RENEWAL)
-		g_queue_push_tail_link(&self->renewals, &call->link);
-	else
-		g_queue_push_tail_link(&self->requests, &call->link);
-	client_start_next(self);
+	pm_timer_init(&call->timer, call_timer_cb, call);
+	call_make_ready(call);
+	client_pump(self);
 	return call;
+}
+
+guint
+pm_natpmp_call_get_sends(PmNatpmpCall *call)
+{
+	return call->sends;
 }
 
 void
@@ -308,21 +444,11 @@ pm_natpmp_call_cancel(PmNatpmpCall *call)
 	if (call == NULL)
 		return;
 	self = call->client;
-	if (call->queued) {
-		if (call->options.priority == PM_NATPMP_PRIORITY_RENEWAL)
-			g_queue_unlink(&self->renewals, &call->link);
-		else
-			g_queue_unlink(&self->requests, &call->link);
-		if (call == self->public_address_call)
-			self->public_address_call = NULL;
-		call_free(call);
-		return;
-	}
-	if (self->current == call) {
-		/* a late answer to it is told apart by the matching rules of receive() */
-		call_free(client_take_current(self));
-		client_start_next(self);
-	}
+	/* a late answer to it matches nothing: its key is free again, or taken by a call whose
+	 * lifetime tells a grant from a deletion */
+	call_release(call);
+	g_free(call);
+	client_pump(self);
 }
 
 static void
@@ -425,24 +551,55 @@ client_check_epoch(PmNatpmpClient *self, guint32 epoch)
 	return reset;
 }
 
-static gboolean
-response_matches(const PmNatpmpCall *call, const PmNatpmpResponse *response)
+/* the call a reply with an internal port answers, if any */
+static PmNatpmpCall *
+client_match(PmNatpmpClient *self, const PmNatpmpResponse *response)
 {
-	const PmNatpmpRequest *req = &call->options.request;
-	/* the server did not read the request: the answer is to whatever was outstanding */
-	if (response->unsupported_version)
-		return TRUE;
-	if (response->opcode != req->opcode)
-		return FALSE;
-	if (req->opcode == PM_NATPMP_OP_PUBLIC_ADDRESS)
-		return TRUE;
-	if (response->result != PM_NATPMP_RESULT_SUCCESS)
-		return response->internal_port == req->internal_port ||
-		       response->internal_port == 0;
-	if (response->internal_port != req->internal_port)
-		return FALSE;
+	PmNatpmpCall *call;
+	guint key = ((guint)response->opcode << 16) | response->internal_port;
+
+	if (self->keyed == NULL)
+		return NULL;
+	call = g_hash_table_lookup(self->keyed, GUINT_TO_POINTER(key));
+	if (call == NULL)
+		return NULL;
 	/* a late grant must not be taken for the deletion that followed it, nor the reverse */
-	return (req->lifetime == 0) == (response->lifetime == 0);
+	if (response->opcode != PM_NATPMP_OP_PUBLIC_ADDRESS &&
+	    response->result == PM_NATPMP_RESULT_SUCCESS &&
+	    (call->options.request.lifetime == 0) != (response->lifetime == 0))
+		return NULL;
+	return call;
+}
+
+static gboolean
+call_any(gpointer key, gpointer value, gpointer user_data)
+{
+	return TRUE;
+}
+
+static gboolean
+call_has_opcode(gpointer key, gpointer value, gpointer user_data)
+{
+	PmNatpmpCall *call = value;
+	const PmNatpmpResponse *response = user_data;
+	/* the server did not read the request: the answer is to whatever was outstanding */
+	return response->unsupported_version ||
+	       call->options.request.opcode == response->opcode;
+}
+
+/* a bare 8-byte failure has no internal port: it answers every sent call of its opcode */
+static void
+client_answer_bare(PmNatpmpClient *self, const PmNatpmpResponse *response)
+{
+	PmNatpmpCall *call;
+
+	self->batch++;
+	while (self->keyed != NULL &&
+	       (call = g_hash_table_find(self->keyed, call_has_opcode, (gpointer)response)) !=
+		   NULL)
+		call_finish(call, response, NULL);
+	self->batch--;
+	client_pump(self);
 }
 
 void
@@ -450,6 +607,7 @@ pm_natpmp_client_receive(PmNatpmpClient *self, const guint8 *buf, gsize len)
 {
 	PmNatpmpResponse response;
 	g_autoptr(GError) error = NULL;
+	PmNatpmpCall *call;
 
 	if (!pm_natpmp_decode_response(buf, len, &response, &error)) {
 		g_autofree char *gateway = pm_ipv4_to_string(self->gateway);
@@ -465,8 +623,12 @@ pm_natpmp_client_receive(PmNatpmpClient *self, const guint8 *buf, gsize len)
 	if (response.opcode == PM_NATPMP_OP_PUBLIC_ADDRESS &&
 	    response.result == PM_NATPMP_RESULT_SUCCESS)
 		client_set_public_address(self, response.public_address);
-	if (self->current != NULL && response_matches(self->current, &response))
-		client_finish_current(self, &response, NULL);
+	if (response.bare && response.opcode != PM_NATPMP_OP_PUBLIC_ADDRESS)
+		client_answer_bare(self, &response);
+	else if (response.unsupported_version)
+		client_answer_bare(self, &response);
+	else if ((call = client_match(self, &response)) != NULL)
+		call_finish(call, &response, NULL);
 	pm_natpmp_client_unref(self);
 }
 
@@ -494,14 +656,21 @@ pm_natpmp_client_receive_announcement(PmNatpmpClient *self, guint32 source, cons
 void
 pm_natpmp_client_refused(PmNatpmpClient *self)
 {
-	g_autoptr(GError) error = NULL;
 	g_autofree char *gateway = NULL;
-	if (self->current == NULL)
+	PmNatpmpCall *call;
+
+	if (self->keyed == NULL || g_hash_table_size(self->keyed) == 0)
 		return;
 	gateway = pm_ipv4_to_string(self->gateway);
-	error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
-			    "the gateway %s refused NAT-PMP (ICMP port unreachable on port %u): "
-			    "enable NAT-PMP on the gateway or set Gateway= to one that has it",
-			    gateway, self->port);
-	client_finish_current(self, NULL, error);
+	/* the refusal is for the port, not for one request: every sent call ends */
+	pm_natpmp_client_ref(self);
+	self->batch++;
+	while ((call = g_hash_table_find(self->keyed, call_any, NULL)) != NULL)
+		call_fail(call,
+			  "the gateway %s refused NAT-PMP (ICMP port unreachable on port %u): "
+			  "enable NAT-PMP on the gateway or set Gateway= to one that has it",
+			  gateway, self->port);
+	self->batch--;
+	client_pump(self);
+	pm_natpmp_client_unref(self);
 }

@@ -7,10 +7,16 @@
 #include "scheduler.h"
 
 /*
- * One NAT-PMP client per gateway (RFC 6886), shared by config, bus and LAN mappings:
- * a FIFO with one request outstanding at a time (replies carry no transaction id, the
- * queue is what matches them), renewals ahead of new requests, cancellable calls, the
- * §3.1 retransmission schedule bounded by a give-up instant, the §3.6 epoch check on every
+ * One NAT-PMP client per gateway (RFC 6886), shared by config, bus and LAN mappings.
+ * Replies carry no transaction id, but a map reply echoes its opcode and internal port, so
+ * a reply is matched by that key and requests with different keys are outstanding
+ * together: never two with one key, and at most PM_NATPMP_WINDOW waiting for an answer.
+ * A request holds its place in that window for its first wait, or one second at most;
+ * after that it is parked (still matched by its key) until its next send, when it queues
+ * again behind whatever else is waiting. So no request, however silent the gateway is
+ * about it, holds the others back. Renewals of live leases queue ahead of new requests;
+ * a queued call that reaches its give-up instant fails there. Also: the §3.1
+ * retransmission schedule bounded by a give-up instant, the §3.6 epoch check on every
  * packet from the gateway, and the §3.7 random 0–5 s delay before mappings are re-created
  * after a reset. It does no I/O itself: a transport sends, and feeds back what arrives.
  */
@@ -22,6 +28,10 @@ typedef struct _PmNatpmpCall PmNatpmpCall;
 #define PM_NATPMP_FIRST_WAIT_USEC (250 * G_TIME_SPAN_MILLISECOND)
 #define PM_NATPMP_MAX_WAIT_USEC (64 * G_TIME_SPAN_SECOND)
 #define PM_NATPMP_RESET_DELAY_MAX_USEC (5 * G_TIME_SPAN_SECOND)
+/* requests waiting for an answer at once (design §3: a small window) */
+#define PM_NATPMP_WINDOW 8
+/* how long one send keeps its place in the window before the request is parked */
+#define PM_NATPMP_SLOT_HOLD_USEC (1 * G_TIME_SPAN_SECOND)
 
 typedef enum {
 	PM_NATPMP_PRIORITY_NORMAL,
@@ -38,8 +48,11 @@ typedef struct {
 /*
  * @response set: the gateway answered (any result code; judging it is the caller's);
  * @error set: the call failed (PM_ERROR_GATEWAY_UNREACHABLE: no answer, refused by ICMP, or
- * the give-up instant passed); both NULL: one wait went unanswered and the call goes on.
- * The call handle is invalid once a final (response or error) callback returns.
+ * the give-up instant passed, queued or not; or the client was closed with the call still
+ * in it); both NULL: one wait went unanswered and the call goes on.
+ * The call handle is invalid once a final (response or error) callback returns. A client
+ * whose last reference goes answers every call it still has with an error: nothing is
+ * freed under a live handle.
  */
 typedef void (*PmNatpmpCallFunc)(PmNatpmpCall *call, const PmNatpmpResponse *response,
 				 const GError *error, gpointer user_data);
@@ -70,6 +83,8 @@ PmNatpmpCall *pm_natpmp_client_call(PmNatpmpClient *self, const PmNatpmpCallOpti
 				    PmNatpmpCallFunc func, gpointer user_data);
 /* queued or in flight: it is dropped and its callback never runs */
 void pm_natpmp_call_cancel(PmNatpmpCall *call);
+/* how many times it was sent so far */
+guint pm_natpmp_call_get_sends(PmNatpmpCall *call);
 
 /* ask for the public address (coalesced with one already queued); re-checks the epoch */
 void pm_natpmp_client_request_public_address(PmNatpmpClient *self);
@@ -88,4 +103,7 @@ void pm_natpmp_client_receive_announcement(PmNatpmpClient *self, guint32 source,
 /* transport input: ICMP port unreachable for the gateway's port */
 void pm_natpmp_client_refused(PmNatpmpClient *self);
 
+/* every call not yet finished */
 guint pm_natpmp_client_get_n_queued(PmNatpmpClient *self);
+/* calls holding a place in the window (sent, waiting for an answer) */
+guint pm_natpmp_client_get_n_in_window(PmNatpmpClient *self);

@@ -9,9 +9,10 @@
 #include "natpmp-provider.h"
 #include "natpmp-socket.h"
 
-/* a Refresh() caller is answered at the latest after this many unanswered sends (7.75 s):
- * the mapping then shows renewing or retrying, and the run goes on */
-#define REFRESH_REPLY_AFTER_UNANSWERED 5
+/* a Refresh() caller is answered at the latest this long after the run it waits for
+ * started (the time of 5 unanswered sends): the mapping then shows renewing or retrying,
+ * and the run goes on */
+#define REFRESH_REPLY_AFTER_USEC (7750 * G_TIME_SPAN_MILLISECOND)
 #define DELETE_MAX_SENDS 2
 #define DELETE_TIMEOUT_USEC (5 * G_TIME_SPAN_SECOND)
 #define BACKOFF_FIRST_USEC (1 * G_TIME_SPAN_SECOND)
@@ -54,27 +55,31 @@ typedef struct {
 	PmScheduler *scheduler;
 	PmMapping *mapping;
 	PmNatpmpCall *call;
-	PmTimer timer;          /* renewal or backoff */
+	PmTimer timer;          /* between runs: renewal or backoff; in a run: waiters' deadline */
 	PmTimer degraded_timer; /* no lease for two minutes */
 	PmMappingPort pending[PM_PROTO_INDEX_COUNT]; /* this run's grants */
 	GArray *waiters;                              /* of Waiter */
+	guint64 run_started;
 	/* stop */
 	PmProviderDoneFunc stop_done;
 	gpointer stop_data;
-	guint pending_deletes;
+	guint64 stop_give_up_at;
 
 	guint backoff;
-	guint unanswered;
 	guint16 suggest;
+	guint16 stop_port; /* what to delete: a reload may change the mapping meanwhile */
+	guint stop_protocols : 2;
 	RunKind run : 8;
 	Step step : 8;
 	guint proto_index : 2; /* PmProtoIndex */
 	guint remapped : 1;
+	guint stopping : 1;
 } MapData;
 
 typedef struct {
 	PmProviderDoneFunc func;
 	gpointer user_data;
+	guint64 deadline;
 } Waiter;
 
 static void run_step(MapData *d);
@@ -152,6 +157,46 @@ notify_waiters(MapData *d)
 		Waiter *w = &g_array_index(waiters, Waiter, i);
 		w->func(w->user_data);
 	}
+}
+
+/* answer the waiters whose deadline has come; keep the timer for the others */
+static void
+notify_due_waiters(MapData *d)
+{
+	guint64 now = pm_scheduler_now(d->scheduler);
+	g_autoptr(GArray) due = g_array_new(FALSE, FALSE, sizeof(Waiter));
+	guint64 next = G_MAXUINT64;
+
+	for (guint i = 0; d->waiters != NULL && i < d->waiters->len;) {
+		Waiter *w = &g_array_index(d->waiters, Waiter, i);
+		if (w->deadline <= now) {
+			g_array_append_val(due, *w);
+			g_array_remove_index(d->waiters, i);
+			continue;
+		}
+		next = MIN(next, w->deadline);
+		i++;
+	}
+	if (d->waiters != NULL && d->waiters->len == 0)
+		g_clear_pointer(&d->waiters, g_array_unref);
+	if (next != G_MAXUINT64)
+		pm_scheduler_arm(d->scheduler, &d->timer, next);
+	for (guint i = 0; i < due->len; i++) {
+		Waiter *w = &g_array_index(due, Waiter, i);
+		w->func(w->user_data);
+	}
+}
+
+/* in a run, the timer keeps the waiters' deadline */
+static void
+arm_waiters(MapData *d)
+{
+	guint64 next = G_MAXUINT64;
+	if (d->waiters == NULL || d->run == RUN_NONE)
+		return;
+	for (guint i = 0; i < d->waiters->len; i++)
+		next = MIN(next, g_array_index(d->waiters, Waiter, i).deadline);
+	pm_scheduler_arm(d->scheduler, &d->timer, next);
 }
 
 static void
@@ -328,11 +373,17 @@ retry_later(MapData *d, const GError *error)
 
 	pm_mapping_set_error(d->mapping, error);
 	if (d->run == RUN_RENEW && has_lease(d)) {
-		/* repeat the same renewal until it succeeds or the lease ends; this run is
-		 * over, so a Refresh() caller is answered now, not at the lease's end */
+		/* repeat the same renewal until it succeeds or the lease ends, backing off from
+		 * 1 s, doubling, up to an eighth of the lease and never past its end; this run
+		 * is over, so a Refresh() caller is answered now, not at the lease's end */
+		guint64 cap = (guint64)pm_mapping_get_lifetime(d->mapping) * G_USEC_PER_SEC / 8;
+		guint64 wait = BACKOFF_FIRST_USEC << MIN(d->backoff, 20u);
+		wait = MIN(wait, MAX(cap, BACKOFF_FIRST_USEC));
+		d->backoff++;
 		set_state(d, PM_MAPPING_STATE_RENEWING);
 		d->run = RUN_NONE;
-		pm_scheduler_arm(scheduler, &d->timer, now + BACKOFF_FIRST_USEC);
+		pm_scheduler_arm(scheduler, &d->timer,
+				 MIN(now + wait, pm_mapping_get_expires(d->mapping)));
 		notify_waiters(d);
 		return;
 	}
@@ -392,17 +443,13 @@ call_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *erro
 
 	if (response == NULL && error == NULL) {
 		/* a wait went unanswered */
-		d->unanswered++;
 		if (d->mapping->state == PM_MAPPING_STATE_REQUESTING)
 			set_state(d, PM_MAPPING_STATE_RETRYING);
 		else if (d->run == RUN_RENEW && d->mapping->state == PM_MAPPING_STATE_ACTIVE)
 			set_state(d, PM_MAPPING_STATE_RENEWING);
-		if (d->unanswered == REFRESH_REPLY_AFTER_UNANSWERED)
-			notify_waiters(d);
 		return;
 	}
 	d->call = NULL;
-	d->unanswered = 0;
 
 	if (error != NULL) {
 		pm_provider_set_state(provider, PM_PROVIDER_STATE_DEGRADED, error->message);
@@ -468,9 +515,9 @@ call_options(guint8 opcode, guint16 internal_port, guint16 suggest, guint32 life
 
 /* RFC 6886 §3.4: lifetime 0 at the mapping's internal port, a few sends */
 static PmNatpmpCallOptions
-delete_options(MapData *d, guint proto_index, guint64 give_up_at)
+delete_options(guint proto_index, guint16 internal_port, guint64 give_up_at)
 {
-	return call_options(proto_opcode(proto_index), d->mapping->internal_port, 0, 0,
+	return call_options(proto_opcode(proto_index), internal_port, 0, 0,
 			    PM_NATPMP_PRIORITY_NORMAL, DELETE_MAX_SENDS, give_up_at);
 }
 
@@ -506,7 +553,8 @@ issue_map(MapData *d, guint proto_index, guint16 suggest)
 static void
 issue_delete(MapData *d, guint proto_index)
 {
-	PmNatpmpCallOptions options = delete_options(d, proto_index, G_MAXUINT64);
+	PmNatpmpCallOptions options =
+	    delete_options(proto_index, d->mapping->internal_port, G_MAXUINT64);
 
 	d->proto_index = proto_index;
 	issue(d, &options);
@@ -686,14 +734,24 @@ run_step_done(MapData *d)
 	}
 }
 
+/* a run starts, or goes on with other steps (a re-map): its start is what waiters count
+ * their deadline from */
 static void
-run_acquire(MapData *d, guint16 suggest)
+run_begin(MapData *d, RunKind run)
 {
 	pm_natpmp_call_cancel(d->call);
 	d->call = NULL;
 	pm_scheduler_disarm(d->scheduler, &d->timer);
-	d->run = RUN_ACQUIRE;
-	d->unanswered = 0;
+	if (d->run == RUN_NONE)
+		d->run_started = pm_scheduler_now(d->scheduler);
+	d->run = run;
+	arm_waiters(d);
+}
+
+static void
+run_acquire(MapData *d, guint16 suggest)
+{
+	run_begin(d, RUN_ACQUIRE);
 	memset(d->pending, 0, sizeof(d->pending));
 	d->suggest = suggest;
 	d->step = STEP_MAP_FIRST;
@@ -703,11 +761,7 @@ run_acquire(MapData *d, guint16 suggest)
 static void
 run_renew(MapData *d)
 {
-	pm_natpmp_call_cancel(d->call);
-	d->call = NULL;
-	pm_scheduler_disarm(d->scheduler, &d->timer);
-	d->run = RUN_RENEW;
-	d->unanswered = 0;
+	run_begin(d, RUN_RENEW);
 	memcpy(d->pending, d->mapping->ports, sizeof(d->pending));
 	d->step = STEP_RENEW;
 	d->proto_index = first_proto(d);
@@ -734,8 +788,10 @@ static void
 timer_cb(PmTimer *timer, gpointer user_data)
 {
 	MapData *d = user_data;
-	if (d->run != RUN_NONE)
+	if (d->run != RUN_NONE) {
+		notify_due_waiters(d);
 		return;
+	}
 	run_again(d);
 }
 
@@ -797,6 +853,8 @@ stop_finish(MapData *d)
 		done(data);
 }
 
+static void delete_next(MapData *d, guint after);
+
 static void
 delete_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *error,
 	  gpointer user_data)
@@ -804,12 +862,35 @@ delete_cb(PmNatpmpCall *call, const PmNatpmpResponse *response, const GError *er
 	MapData *d = user_data;
 	if (response == NULL && error == NULL)
 		return;
+	d->call = NULL;
 	if (error != NULL)
 		pm_log_mapping(G_LOG_LEVEL_INFO, d->mapping->name, d->provider->parent.name,
 			       "deleting mapping %s upstream: %s", d->mapping->name,
 			       error->message);
-	if (--d->pending_deletes == 0)
+	delete_next(d, d->proto_index);
+}
+
+/* RFC 6886 §3.4: one deletion per protocol, one after the other through d->call, so a
+ * stop can always be cut short (a gateway switch, exit) by cancelling that one call */
+static void
+delete_next(MapData *d, guint after)
+{
+	PmProvider *provider = &d->provider->parent;
+	guint p = after == PM_PROTO_INDEX_COUNT ? 0 : after + 1;
+	PmNatpmpCallOptions options;
+
+	while (p < PM_PROTO_INDEX_COUNT && (d->stop_protocols & (1u << p)) == 0)
+		p++;
+	if (p >= PM_PROTO_INDEX_COUNT || d->provider->client == NULL) {
 		stop_finish(d);
+		return;
+	}
+	options = delete_options(p, d->stop_port, d->stop_give_up_at);
+	d->proto_index = p;
+	pm_log_mapping(G_LOG_LEVEL_DEBUG, d->mapping->name, provider->name,
+		       "deleting mapping %s (%s %u) upstream", d->mapping->name, proto_name(p),
+		       d->stop_port);
+	d->call = pm_natpmp_client_call(d->provider->client, &options, delete_cb, d);
 }
 
 static void
@@ -831,25 +912,21 @@ natpmp_stop(PmProvider *provider, PmMapping *mapping, gboolean release, PmProvid
 	pm_scheduler_disarm(scheduler, &d->timer);
 	pm_scheduler_disarm(scheduler, &d->degraded_timer);
 	notify_waiters(d);
+	d->stopping = TRUE;
 	d->stop_done = done;
 	d->stop_data = user_data;
-
-	/* RFC 6886 §3.4: one deletion per protocol; SamePort mappings (internal port 0) are
-	 * left to expire, since port 0 with lifetime 0 deletes all of this host's mappings */
-	if (release && self->client != NULL && !same_port(d) && mapping->internal_port != 0) {
-		for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
-			PmNatpmpCallOptions options = delete_options(
-			    d, p, pm_scheduler_now(scheduler) + DELETE_TIMEOUT_USEC);
-			if (!has_proto(d, p))
-				continue;
-			pm_log_mapping(G_LOG_LEVEL_DEBUG, mapping->name, provider->name,
-				       "deleting mapping %s (%s %u) upstream", mapping->name,
-				       proto_name(p), mapping->internal_port);
-			d->pending_deletes++;
-			pm_natpmp_client_call(self->client, &options, delete_cb, d);
-		}
+	d->stop_give_up_at = pm_scheduler_now(scheduler) + DELETE_TIMEOUT_USEC;
+	d->stop_port = mapping->internal_port;
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		if (has_proto(d, p))
+			d->stop_protocols |= 1u << p;
 	}
-	if (d->pending_deletes == 0)
+
+	/* SamePort mappings (internal port 0) are left to expire, since port 0 with lifetime
+	 * 0 deletes all of this host's mappings */
+	if (release && self->client != NULL && !same_port(d) && mapping->internal_port != 0)
+		delete_next(d, PM_PROTO_INDEX_COUNT);
+	else
 		stop_finish(d);
 }
 
@@ -859,7 +936,7 @@ natpmp_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc done
 {
 	PmNatpmpProvider *self = natpmp_provider(provider);
 	MapData *d = mapping->provider_data;
-	Waiter w = {done, user_data};
+	Waiter w = {done, user_data, 0};
 
 	if (d == NULL || self->client == NULL) {
 		if (d != NULL && self->client_error != NULL)
@@ -867,11 +944,16 @@ natpmp_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc done
 		done(user_data);
 		return;
 	}
+	/* counted from the start of the run it waits for: this one, or the one starting */
+	w.deadline = (d->run != RUN_NONE ? d->run_started : pm_scheduler_now(d->scheduler)) +
+		     REFRESH_REPLY_AFTER_USEC;
 	if (d->waiters == NULL)
 		d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	g_array_append_val(d->waiters, w);
-	if (d->run != RUN_NONE)
+	if (d->run != RUN_NONE) {
+		arm_waiters(d);
 		return;
+	}
 	run_again(d);
 }
 
@@ -956,6 +1038,57 @@ provider_detach_client(PmNatpmpProvider *self)
 	g_clear_pointer(&self->client, pm_natpmp_client_unref);
 }
 
+/*
+ * The gateway moved (the default route changed): nothing asked of the old one is worth
+ * waiting for. Every call on it is cancelled while it is still alive, deletions in progress
+ * end there (the old gateway's leases run out by themselves), and every other mapping is
+ * requested anew at the new gateway, its waiters still counting from their run's start.
+ */
+static void
+provider_switch_client(PmNatpmpProvider *self, PmNatpmpClient *client)
+{
+	g_autoptr(GPtrArray) stopping = g_ptr_array_new();
+	g_autofree char *gateway = pm_ipv4_to_string(pm_natpmp_client_get_gateway(client));
+
+	if (self->client != NULL)
+		pm_log_provider(G_LOG_LEVEL_MESSAGE, self->parent.name,
+				"provider %s: the gateway is now %s; requesting its mappings there",
+				self->parent.name, gateway);
+	for (GList *l = self->data.head; l != NULL; l = l->next) {
+		MapData *d = l->data;
+		pm_natpmp_call_cancel(d->call);
+		d->call = NULL;
+		if (d->stopping)
+			g_ptr_array_add(stopping, d);
+	}
+	provider_detach_client(self);
+	provider_attach_client(self, client);
+	for (guint i = 0; i < stopping->len; i++)
+		stop_finish(g_ptr_array_index(stopping, i));
+	for (GList *l = self->data.head; l != NULL; l = l->next) {
+		MapData *d = l->data;
+		PmMapping *m = d->mapping;
+		if (m->provider_data != d)
+			continue;
+		/* leases at the old gateway mean nothing at the new one */
+		if (pm_mapping_get_expires(m) != 0) {
+			memset(m->ports, 0, sizeof(m->ports));
+			pm_mapping_changed(m, PM_MAPPING_PROP_PORTS | PM_MAPPING_PROP_EXTERNAL_PORT |
+						  PM_MAPPING_PROP_EXPIRES_AT |
+						  PM_MAPPING_PROP_LIFETIME);
+		}
+		if (m->state != PM_MAPPING_STATE_REQUESTING)
+			set_state(d, PM_MAPPING_STATE_RETRYING);
+		run_acquire(d, m->suggested_external_port);
+	}
+}
+
+void
+pm_natpmp_provider_switch_client(PmProvider *provider, PmNatpmpClient *client)
+{
+	provider_switch_client(natpmp_provider(provider), pm_natpmp_client_ref(client));
+}
+
 /* find the gateway (Gateway=, or the default route's) and open its client */
 static gboolean
 provider_open_client(PmNatpmpProvider *self, GError **error)
@@ -981,8 +1114,7 @@ provider_open_client(PmNatpmpProvider *self, GError **error)
 					     error);
 	if (client == NULL)
 		return FALSE;
-	provider_detach_client(self);
-	provider_attach_client(self, client);
+	provider_switch_client(self, client);
 	return TRUE;
 }
 

@@ -18,3 +18,7 @@ PmProvider *pm_natpmp_provider_new(const PmProviderConfig *config, PmScheduler *
 /* with a given client (unit tests drive it through a fake transport) */
 PmProvider *pm_natpmp_provider_new_with_client(const PmProviderConfig *config,
 					       PmScheduler *scheduler, PmNatpmpClient *client);
+/* the gateway moved (RefreshAll found another default route): cancel what was asked of
+ * the old client, end deletions in progress, and request every mapping at @client
+ * (the provider takes a reference) */
+void pm_natpmp_provider_switch_client(PmProvider *provider, PmNatpmpClient *client);

@@ -53,6 +53,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	PM_FUZZ_CHECK(resp.unsupported_version ==
 		      (size < pm_fuzz_response_size(resp.opcode) &&
 		       resp.result == PM_NATPMP_RESULT_UNSUPPORTED_VERSION));
+	/* a failure without its body, and only that, is marked bare (no internal port) */
+	PM_FUZZ_CHECK(resp.bare == (size < pm_fuzz_response_size(resp.opcode)));
 	/* opcode 0 without the response bit: only the pre-errata Unsupported Version */
 	if ((data[1] & PM_NATPMP_OP_RESPONSE) == 0)
 		PM_FUZZ_CHECK(resp.unsupported_version && size == PM_NATPMP_ERROR_RESPONSE_SIZE &&

@@ -128,7 +128,8 @@ pm_test_wire_new(guint32 seed)
 static void
 pm_test_wire_free(PmTestWire *w)
 {
-	pm_natpmp_client_remove_listener(w->client, w->listener_id);
+	if (w->client != NULL)
+		pm_natpmp_client_remove_listener(w->client, w->listener_id);
 	pm_natpmp_client_unref(w->client);
 	pm_scheduler_free(w->scheduler);
 	g_array_unref(w->sent);
@@ -413,26 +414,27 @@ pm_test_client_give_up_at(void)
 	g_assert_cmpuint(ev->at, ==, MS(5000));
 	g_assert_cmpint(ev->code, ==, PM_ERROR_GATEWAY_UNREACHABLE);
 
-	/* a call whose give-up instant passes while it waits in the queue is never sent */
+	/* a call whose give-up instant passes while it waits in the queue (its key is taken
+	 * by a call on the wire) is never sent, and fails at that instant */
 	g_array_set_size(w->sent, 0);
 	pm_test_call_map(first, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
 	pm_test_call_start(late,
 			   PM_NATPMP_OP_MAP_TCP,
-			   2000,
-			   2000,
+			   1000,
+			   1000,
 			   7200,
-			   PM_NATPMP_PRIORITY_NORMAL,
+			   PM_NATPMP_PRIORITY_RENEWAL,
 			   PM_NATPMP_RFC_MAX_SENDS,
 			   pm_scheduler_now(w->scheduler) + 5 * USEC_PER_SEC);
 	pm_test_wire_advance(w, 200 * USEC_PER_SEC);
 	g_assert_cmpuint(w->sent->len, ==, 9);
 	for (guint i = 0; i < w->sent->len; i++)
-		g_assert_cmpuint(pm_test_wire_sent(w, i)->req.internal_port, ==, 1000);
+		g_assert_cmpuint(pm_test_wire_sent(w, i)->req.lifetime, ==, 7200);
 	g_assert_cmpuint(late->events->len, ==, 1);
 	ev = pm_test_call_event(late, 0);
 	g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_ERROR);
-	/* it failed when it reached the head of the queue, right after the first one */
-	g_assert_cmpuint(ev->at, ==, pm_test_call_event(first, first->events->len - 1)->at);
+	g_assert_cmpuint(ev->at, ==, MS(5000) + 60 * USEC_PER_SEC);
+	g_assert_cmpint(ev->code, ==, PM_ERROR_GATEWAY_UNREACHABLE);
 	pm_test_assert_no_warnings();
 }
 
@@ -486,21 +488,33 @@ pm_test_client_unlimited(void)
 	pm_test_assert_no_warnings();
 }
 
-/* 4: one request on the wire at a time, renewals first, cancellation */
+/* 4: requests with distinct keys go out together, at most PM_NATPMP_WINDOW of them waiting
+ * for an answer; renewals first when a place frees; a request whose wait ran out yields
+ * its place to the ones that waited; cancellation */
 static void
-pm_test_client_fifo(void)
+pm_test_client_window(void)
 {
 	g_autoptr(PmTestWire) w = pm_test_wire_new(1);
-	g_autoptr(PmTestCall) a = pm_test_call_new(w, "a");
-	g_autoptr(PmTestCall) b = pm_test_call_new(w, "b");
+	g_autoptr(GPtrArray) calls = g_ptr_array_new_with_free_func((GDestroyNotify)pm_test_call_free);
 	g_autoptr(PmTestCall) r = pm_test_call_new(w, "r");
 	g_autoptr(PmTestCall) x = pm_test_call_new(w, "x");
 	g_autoptr(PmTestCall) y = pm_test_call_new(w, "y");
 	g_autoptr(PmTestCall) del = pm_test_call_new(w, "del");
 	g_autoptr(PmTestCall) map = pm_test_call_new(w, "map");
 
-	pm_test_call_map(a, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
-	pm_test_call_map(b, 2000, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	for (guint i = 0; i < PM_NATPMP_WINDOW + 2; i++) {
+		g_autofree char *name = g_strdup_printf("c%u", i);
+		PmTestCall *c = pm_test_call_new(w, name);
+		g_ptr_array_add(calls, c);
+		pm_test_call_map(c, 1000 + i, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	}
+	g_assert_cmpuint(w->sent->len, ==, PM_NATPMP_WINDOW);
+	g_assert_cmpuint(pm_natpmp_client_get_n_in_window(w->client), ==, PM_NATPMP_WINDOW);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, PM_NATPMP_WINDOW + 2);
+	for (guint i = 0; i < PM_NATPMP_WINDOW; i++)
+		pm_test_assert_sent(w, i, T0, PM_NATPMP_OP_MAP_TCP, 1000 + i, 1000 + i, 7200);
+
+	/* a renewal goes ahead of the two new requests that waited longer */
 	pm_test_call_start(r,
 			   PM_NATPMP_OP_MAP_UDP,
 			   3000,
@@ -509,33 +523,46 @@ pm_test_client_fifo(void)
 			   PM_NATPMP_PRIORITY_RENEWAL,
 			   PM_NATPMP_RFC_MAX_SENDS,
 			   G_MAXUINT64);
-	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 3);
-	g_assert_cmpuint(w->sent->len, ==, 1);
-
-	/* a's retransmissions are a's: nothing else goes out meanwhile */
-	pm_test_wire_advance(w, 1 * USEC_PER_SEC);
-	g_assert_cmpuint(w->sent->len, ==, 3);
-	for (guint i = 0; i < 3; i++)
-		g_assert_cmpuint(pm_test_wire_sent(w, i)->req.internal_port, ==, 1000);
-
-	/* a answered: the renewal goes before b */
+	g_assert_cmpuint(w->sent->len, ==, PM_NATPMP_WINDOW);
 	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 1000, 1000, 7200);
-	g_assert_cmpuint(w->sent->len, ==, 4);
-	pm_test_assert_sent(w, 3, MS(1000), PM_NATPMP_OP_MAP_UDP, 3000, 3000, 7200);
-	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_UDP, 0, 3000, 3000, 7200);
-	g_assert_cmpuint(w->sent->len, ==, 5);
-	pm_test_assert_sent(w, 4, MS(1000), PM_NATPMP_OP_MAP_TCP, 2000, 2000, 7200);
-	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 2000, 2000, 7200);
-	g_assert_cmpuint(w->finished->len, ==, 3);
-	g_assert_cmpstr(w->finished->pdata[0], ==, "a");
-	g_assert_cmpstr(w->finished->pdata[1], ==, "r");
-	g_assert_cmpstr(w->finished->pdata[2], ==, "b");
-	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 0);
+	g_assert_cmpuint(w->sent->len, ==, PM_NATPMP_WINDOW + 1);
+	pm_test_assert_sent(w, PM_NATPMP_WINDOW, T0, PM_NATPMP_OP_MAP_UDP, 3000, 3000, 7200);
 
-	/* cancel a queued call: it is never sent and its callback never runs */
+	/* 250 ms: every wait in the window ran out; the two that never went out go first,
+	 * then the retransmissions, as places free */
+	pm_test_wire_advance(w, 250 * USEC_PER_MSEC);
+	g_assert_cmpuint(w->sent->len, ==, 2 * PM_NATPMP_WINDOW + 1);
+	pm_test_assert_sent(w, PM_NATPMP_WINDOW + 1, MS(250), PM_NATPMP_OP_MAP_TCP, 1008, 1008, 7200);
+	pm_test_assert_sent(w, PM_NATPMP_WINDOW + 2, MS(250), PM_NATPMP_OP_MAP_TCP, 1009, 1009, 7200);
+	g_assert_cmpuint(pm_natpmp_client_get_n_in_window(w->client), ==, PM_NATPMP_WINDOW);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, PM_NATPMP_WINDOW + 2);
+
+	/* every answer ends its own call, in any order */
+	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_UDP, 0, 3000, 3000, 7200);
+	for (guint i = PM_NATPMP_WINDOW + 1; i > 1; i--)
+		pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 1000 + i, 1000 + i, 7200);
+	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 1001, 1001, 7200);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 0);
+	g_assert_cmpuint(w->finished->len, ==, PM_NATPMP_WINDOW + 3);
+	g_assert_cmpstr(w->finished->pdata[0], ==, "c0");
+	g_assert_cmpstr(w->finished->pdata[1], ==, "r");
+	g_assert_cmpstr(w->finished->pdata[2], ==, "c9");
+	for (guint i = 0; i < calls->len; i++) {
+		PmTestCall *c = g_ptr_array_index(calls, i);
+		g_assert_cmpuint(c->events->len, >=, 1);
+		g_assert_cmpint(pm_test_call_event(c, c->events->len - 1)->kind,
+				==,
+				PM_TEST_EVENT_RESPONSE);
+		g_assert_cmpuint(pm_test_call_event(c, c->events->len - 1)->response.internal_port,
+				 ==,
+				 1000 + i);
+	}
+	g_assert_cmpuint(pm_scheduler_get_n_armed(w->scheduler), ==, 0);
+
+	/* cancel a queued call (its key taken): it is never sent and its callback never runs */
 	g_array_set_size(w->sent, 0);
 	pm_test_call_map(x, 4000, 7200, PM_NATPMP_PRIORITY_NORMAL);
-	pm_test_call_map(y, 5000, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	pm_test_call_map(y, 4000, 7200, PM_NATPMP_PRIORITY_NORMAL);
 	pm_natpmp_call_cancel(y->call);
 	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 1);
 	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 4000, 4000, 7200);
@@ -544,7 +571,7 @@ pm_test_client_fifo(void)
 	g_assert_cmpuint(y->events->len, ==, 0);
 	g_assert_cmpuint(x->events->len, ==, 1);
 
-	/* cancel the call in flight: the next one starts at once; the late grant of the
+	/* cancel the call in flight: the one with its key starts at once; the late grant of the
 	 * cancelled map request is not taken for the deletion of the same port */
 	g_array_set_size(w->sent, 0);
 	pm_test_call_map(map, 6000, 7200, PM_NATPMP_PRIORITY_NORMAL);
@@ -727,22 +754,23 @@ pm_test_client_refused(void)
 	pm_test_call_map(a, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
 	pm_test_call_map(b, 2000, 7200, PM_NATPMP_PRIORITY_NORMAL);
 	pm_test_wire_advance(w, 300 * USEC_PER_MSEC);
-	g_assert_cmpuint(w->sent->len, ==, 2);
+	g_assert_cmpuint(w->sent->len, ==, 4);
 	pm_natpmp_client_refused(w->client);
 
-	g_assert_cmpuint(a->events->len, ==, 2);
-	ev = pm_test_call_event(a, 1);
-	g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_ERROR);
-	g_assert_cmpuint(ev->at, ==, MS(300));
-	g_assert_cmpuint(ev->domain, ==, PM_ERROR);
-	g_assert_cmpint(ev->code, ==, PM_ERROR_GATEWAY_UNREACHABLE);
-	/* b goes out at once */
-	g_assert_cmpuint(w->sent->len, ==, 3);
-	pm_test_assert_sent(w, 2, MS(300), PM_NATPMP_OP_MAP_TCP, 2000, 2000, 7200);
+	/* the refusal is for the port: both calls end at once */
+	for (guint i = 0; i < 2; i++) {
+		PmTestCall *c = i == 0 ? a : b;
+		g_assert_cmpuint(c->events->len, ==, 2);
+		ev = pm_test_call_event(c, 1);
+		g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_ERROR);
+		g_assert_cmpuint(ev->at, ==, MS(300));
+		g_assert_cmpuint(ev->domain, ==, PM_ERROR);
+		g_assert_cmpint(ev->code, ==, PM_ERROR_GATEWAY_UNREACHABLE);
+		g_assert_nonnull(strstr(ev->message, "ICMP"));
+	}
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 0);
 	pm_test_wire_advance(w, 200 * USEC_PER_SEC);
-	for (guint i = 2; i < w->sent->len; i++)
-		g_assert_cmpuint(pm_test_wire_sent(w, i)->req.internal_port, ==, 2000);
-	g_assert_cmpuint(a->events->len, ==, 2);
+	g_assert_cmpuint(w->sent->len, ==, 4);
 	pm_test_assert_no_warnings();
 }
 
@@ -965,7 +993,7 @@ pm_test_client_public_address(void)
 	pm_test_assert_no_warnings();
 }
 
-/* 8b: the public address is a hint: a silent gateway holds the FIFO for 3 sends only */
+/* 8b: the public address is a hint: 3 sends only, and it holds no mapping request back */
 static void
 pm_test_client_public_address_silent(void)
 {
@@ -974,14 +1002,12 @@ pm_test_client_public_address_silent(void)
 
 	pm_natpmp_client_request_public_address(w->client);
 	pm_test_call_map(c, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
-	pm_test_wire_advance_to(w, MS(1750) - 1);
-	g_assert_cmpuint(w->sent->len, ==, 3);
+	g_assert_cmpuint(w->sent->len, ==, 2);
 	pm_test_assert_sent(w, 0, MS(0), PM_NATPMP_OP_PUBLIC_ADDRESS, 0, 0, 0);
-	pm_test_assert_sent(w, 1, MS(250), PM_NATPMP_OP_PUBLIC_ADDRESS, 0, 0, 0);
-	pm_test_assert_sent(w, 2, MS(750), PM_NATPMP_OP_PUBLIC_ADDRESS, 0, 0, 0);
-	pm_test_wire_advance(w, 1);
-	g_assert_cmpuint(w->sent->len, ==, 4);
-	pm_test_assert_sent(w, 3, MS(1750), PM_NATPMP_OP_MAP_TCP, 1000, 1000, 7200);
+	pm_test_assert_sent(w, 1, MS(0), PM_NATPMP_OP_MAP_TCP, 1000, 1000, 7200);
+	pm_test_wire_advance_to(w, MS(5000));
+	/* pa at 0, 250, 750; the map request on its own schedule */
+	g_assert_cmpuint(w->sent->len, ==, 8);
 	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 1);
 	g_assert_cmpuint(pm_natpmp_client_get_public_address(w->client), ==, 0);
 	g_assert_cmpuint(w->address_times->len, ==, 0);
@@ -989,8 +1015,142 @@ pm_test_client_public_address_silent(void)
 	/* given up, not forgotten: the next request goes out again */
 	pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_TCP, 0, 1000, 1000, 7200);
 	pm_natpmp_client_request_public_address(w->client);
-	g_assert_cmpuint(w->sent->len, ==, 5);
-	g_assert_cmpuint(pm_test_wire_sent(w, 4)->req.opcode, ==, PM_NATPMP_OP_PUBLIC_ADDRESS);
+	g_assert_cmpuint(w->sent->len, ==, 9);
+	g_assert_cmpuint(pm_test_wire_sent(w, 8)->req.opcode, ==, PM_NATPMP_OP_PUBLIC_ADDRESS);
+	pm_test_assert_no_warnings();
+}
+
+/* 9: issue 7: requests that are never answered hold no one back: with a full window of
+ * them, a renewal still goes out within a second (the time one send keeps its place) */
+static void
+pm_test_client_unanswered_hold_no_one(void)
+{
+	g_autoptr(PmTestWire) w = pm_test_wire_new(3);
+	g_autoptr(GPtrArray) stuck = g_ptr_array_new_with_free_func((GDestroyNotify)pm_test_call_free);
+
+	for (guint i = 0; i < PM_NATPMP_WINDOW * 2; i++) {
+		PmTestCall *c = pm_test_call_new(w, "stuck");
+		g_ptr_array_add(stuck, c);
+		pm_test_call_start(c,
+				   PM_NATPMP_OP_MAP_TCP,
+				   2000 + i,
+				   2000 + i,
+				   7200,
+				   PM_NATPMP_PRIORITY_NORMAL,
+				   0,
+				   G_MAXUINT64);
+	}
+	for (guint round = 0; round < 20; round++) {
+		g_autoptr(PmTestCall) r = pm_test_call_new(w, "renewal");
+		guint64 asked;
+		guint n;
+
+		/* at random instants over 20 minutes */
+		pm_test_wire_advance(w, pm_scheduler_random_range(w->scheduler, 1, 60 * USEC_PER_SEC));
+		asked = pm_scheduler_now(w->scheduler);
+		n = w->sent->len;
+		pm_test_call_start(r,
+				   PM_NATPMP_OP_MAP_UDP,
+				   3000,
+				   3000,
+				   7200,
+				   PM_NATPMP_PRIORITY_RENEWAL,
+				   PM_NATPMP_RFC_MAX_SENDS,
+				   asked + 3600 * USEC_PER_SEC);
+		while (r->call != NULL && pm_test_wire_sent(w, w->sent->len - 1)->req.opcode !=
+					      PM_NATPMP_OP_MAP_UDP)
+			pm_test_wire_advance(w, 1000);
+		g_assert_cmpuint(w->sent->len, >, n);
+		g_assert_cmpuint(pm_test_wire_sent(w, w->sent->len - 1)->at - asked,
+				 <=,
+				 PM_NATPMP_SLOT_HOLD_USEC);
+		pm_test_wire_receive_map(w, PM_NATPMP_OP_MAP_UDP, 0, 3000, 3000, 7200);
+		g_assert_null(r->call);
+	}
+	/* and the stuck ones are still asking, none failed */
+	for (guint i = 0; i < stuck->len; i++) {
+		PmTestCall *c = g_ptr_array_index(stuck, i);
+		g_assert_nonnull(c->call);
+		for (guint e = 0; e < c->events->len; e++)
+			g_assert_cmpint(pm_test_call_event(c, e)->kind, ==, PM_TEST_EVENT_UNANSWERED);
+	}
+	pm_test_assert_no_warnings();
+}
+
+/* 10: an 8-byte failure has no internal port: it ends every sent call of its opcode; an
+ * Unsupported Version answer every sent call */
+static void
+pm_test_client_bare_answers(void)
+{
+	g_autoptr(PmTestWire) w = pm_test_wire_new(1);
+	g_autoptr(PmTestCall) t1 = pm_test_call_new(w, "t1");
+	g_autoptr(PmTestCall) t2 = pm_test_call_new(w, "t2");
+	g_autoptr(PmTestCall) u = pm_test_call_new(w, "u");
+	guint8 bare[PM_NATPMP_ERROR_RESPONSE_SIZE] = {0, 128 + PM_NATPMP_OP_MAP_TCP, 0,
+						      PM_NATPMP_RESULT_UNSUPPORTED_OPCODE};
+	guint32 epoch_be = g_htonl(EPOCH0);
+	const PmTestEvent *ev;
+
+	memcpy(bare + 4, &epoch_be, sizeof(epoch_be));
+	pm_test_call_map(t1, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	pm_test_call_map(t2, 2000, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	pm_test_call_start(u,
+			   PM_NATPMP_OP_MAP_UDP,
+			   1000,
+			   1000,
+			   7200,
+			   PM_NATPMP_PRIORITY_NORMAL,
+			   PM_NATPMP_RFC_MAX_SENDS,
+			   G_MAXUINT64);
+	g_assert_cmpuint(w->sent->len, ==, 3);
+	pm_natpmp_client_receive(w->client, bare, sizeof(bare));
+	for (guint i = 0; i < 2; i++) {
+		PmTestCall *c = i == 0 ? t1 : t2;
+		g_assert_cmpuint(c->events->len, ==, 1);
+		ev = pm_test_call_event(c, 0);
+		g_assert_cmpint(ev->kind, ==, PM_TEST_EVENT_RESPONSE);
+		g_assert_cmpuint(ev->response.result, ==, PM_NATPMP_RESULT_UNSUPPORTED_OPCODE);
+	}
+	g_assert_cmpuint(u->events->len, ==, 0);
+	g_assert_nonnull(u->call);
+
+	/* the Unsupported Version answer, as pre-errata servers send it (opcode 0) */
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 1);
+	bare[1] = 0;
+	bare[3] = PM_NATPMP_RESULT_UNSUPPORTED_VERSION;
+	pm_natpmp_client_receive(w->client, bare, sizeof(bare));
+	g_assert_cmpuint(u->events->len, ==, 1);
+	g_assert_true(pm_test_call_event(u, 0)->response.unsupported_version);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(w->client), ==, 0);
+	pm_test_assert_no_warnings();
+}
+
+/* 11: a client whose last reference goes answers every call it still has (nothing is
+ * freed under a live handle); calls made from those callbacks are answered too */
+static void
+pm_test_client_close_answers_calls(void)
+{
+	g_autoptr(PmTestWire) w = pm_test_wire_new(1);
+	g_autoptr(PmTestCall) a = pm_test_call_new(w, "a");
+	g_autoptr(PmTestCall) b = pm_test_call_new(w, "b");
+	g_autoptr(PmTestCall) c = pm_test_call_new(w, "c");
+	PmNatpmpClient *client = w->client;
+
+	pm_test_call_map(a, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL);
+	pm_test_call_map(b, 1000, 7200, PM_NATPMP_PRIORITY_NORMAL); /* queued: a has its key */
+	pm_test_call_map(c, 3000, 7200, PM_NATPMP_PRIORITY_RENEWAL);
+	pm_natpmp_client_request_public_address(client);
+	pm_natpmp_client_remove_listener(client, w->listener_id);
+	w->client = NULL;
+	pm_natpmp_client_unref(client);
+	for (guint i = 0; i < 3; i++) {
+		PmTestCall *t = i == 0 ? a : i == 1 ? b : c;
+		g_assert_null(t->call);
+		g_assert_cmpuint(t->events->len, ==, 1);
+		g_assert_cmpint(pm_test_call_event(t, 0)->kind, ==, PM_TEST_EVENT_ERROR);
+		g_assert_nonnull(strstr(pm_test_call_event(t, 0)->message, "closed"));
+	}
+	g_assert_cmpuint(pm_scheduler_get_n_armed(w->scheduler), ==, 0);
 	pm_test_assert_no_warnings();
 }
 
@@ -1003,10 +1163,14 @@ main(int argc, char **argv)
 	g_test_add_func("/natpmp-client/retransmit-silent", pm_test_client_retransmit_silent);
 	g_test_add_func("/natpmp-client/give-up-at", pm_test_client_give_up_at);
 	g_test_add_func("/natpmp-client/unlimited", pm_test_client_unlimited);
-	g_test_add_func("/natpmp-client/fifo", pm_test_client_fifo);
+	g_test_add_func("/natpmp-client/window", pm_test_client_window);
 	g_test_add_func("/natpmp-client/cancel-late-delete", pm_test_client_cancel_late_delete);
 	g_test_add_func("/natpmp-client/matching", pm_test_client_matching);
 	g_test_add_func("/natpmp-client/refused", pm_test_client_refused);
+	g_test_add_func("/natpmp-client/unanswered-hold-no-one",
+			pm_test_client_unanswered_hold_no_one);
+	g_test_add_func("/natpmp-client/bare-answers", pm_test_client_bare_answers);
+	g_test_add_func("/natpmp-client/close-answers-calls", pm_test_client_close_answers_calls);
 	g_test_add_func("/natpmp-client/epoch-progress", pm_test_client_epoch_progress);
 	g_test_add_func("/natpmp-client/epoch-reset", pm_test_client_epoch_reset);
 	g_test_add_func("/natpmp-client/announcements", pm_test_client_announcements);

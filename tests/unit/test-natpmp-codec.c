@@ -663,7 +663,11 @@ pm_test_natpmp_epoch(void)
 	    {"jitter: 1 s behind, no time passed", 5000, 4999, 0, FALSE},
 	    {"jitter: 2 s short of expected", 5000, 5006, 9 * USEC_PER_SEC, FALSE},
 	    {"jitter: sub-second elapsed", 5000, 5000, 900000, FALSE},
-	    {"backwards by 2 s", 5000, 4998, 0, TRUE},
+	    /* RFC 6886 §3.6 alone: a step back is a reset only past the 2 s margin */
+	    {"backwards by 2 s, no time: on the margin", 5000, 4998, 0, FALSE},
+	    {"backwards by 3 s, no time", 5000, 4997, 0, TRUE},
+	    {"7/8 boundary: exactly 2 s short of 7/8 of 16 s", 1000, 1012, 16 * USEC_PER_SEC, FALSE},
+	    {"7/8 boundary: one second more short", 1000, 1011, 16 * USEC_PER_SEC, TRUE},
 	    {"backwards by 2 s after a while", 5000, 4998, 1 * USEC_PER_SEC, TRUE},
 	    {"backwards by 1 s after 1 s", 5000, 4999, 1 * USEC_PER_SEC, FALSE},
 	    {"backwards by 1 s after 3 s", 5000, 4999, 3 * USEC_PER_SEC, TRUE},

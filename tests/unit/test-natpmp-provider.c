@@ -13,6 +13,7 @@
 #define MS(x)	      (T0 + USEC_PER_MSEC * (guint64)(x))
 #define GATEWAY	      "192.168.77.1"
 #define PUBLIC	      "203.0.113.5"
+#define GATEWAY2      "192.168.88.1"
 #define FIRST_PORT    40000 /* the fake gateway hands out ports from here */
 #define TCP_UDP	      (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)
 
@@ -72,6 +73,7 @@ struct _PmTestGateway {
 	gboolean silent;
 	gboolean refuse;
 	guint16 result; /* non-zero: every map request gets it */
+	guint16 silent_port; /* non-zero: map requests for this internal port are dropped */
 	guint64 reply_delay;
 	GQueue script;	    /* of PmTestScript *, one per map request */
 	GPtrArray *replies; /* of PmTestReply *, on their way */
@@ -293,6 +295,9 @@ pm_test_gateway_send_cb(const guint8 *buf, gsize len, gpointer user_data)
 		script = g_queue_pop_head(&gw->script);
 	if (gw->silent || (script != NULL && script->action == PM_TEST_ACT_SILENT))
 		return;
+	if (gw->silent_port != 0 && sent.req.opcode != PM_NATPMP_OP_PUBLIC_ADDRESS &&
+	    sent.req.internal_port == gw->silent_port)
+		return;
 	if (gw->refuse) {
 		pm_test_gateway_queue(gw, NULL, TRUE);
 		return;
@@ -456,12 +461,12 @@ pm_test_ctx_free(PmTestCtx *ctx)
 {
 	for (guint i = 0; i < ctx->mappings->len; i++) {
 		PmTestMapping *tm = g_ptr_array_index(ctx->mappings, i);
-		if (tm->mapping->provider != NULL)
+		if (ctx->provider != NULL && tm->mapping->provider != NULL)
 			pm_provider_stop(ctx->provider, tm->mapping, FALSE, NULL, NULL);
 		/* a stop with release must have finished */
 		g_assert_null(tm->mapping->provider_data);
 	}
-	pm_provider_free(ctx->provider);
+	g_clear_pointer(&ctx->provider, pm_provider_free);
 	pm_natpmp_client_unref(ctx->client);
 	pm_test_gateway_free(ctx->gw);
 	pm_scheduler_free(ctx->scheduler);
@@ -811,8 +816,9 @@ pm_test_provider_first_unanswered(void)
 	pm_test_assert_no_warnings();
 }
 
-/* 3b: a gateway silent from the start: the public address request (a hint) holds the
- * FIFO for 3 sends only, then the mapping's own first wait makes it retrying */
+/* 3b: a gateway silent from the start: the public address request (a hint) does not
+ * hold the mapping's request back: both go out at once, each keyed by its own opcode,
+ * and the mapping's own first wait makes it retrying */
 static void
 pm_test_provider_first_unanswered_silent(void)
 {
@@ -820,13 +826,15 @@ pm_test_provider_first_unanswered_silent(void)
 	PmTestMapping *tm = pm_test_mapping_new(ctx, "m", PM_PROTOCOL_TCP, 5000, 5000);
 
 	pm_test_mapping_start(tm);
-	pm_test_ctx_advance_to(ctx, MS(2000) - 1);
+	pm_test_ctx_advance_to(ctx, MS(250) - 1);
 	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_REQUESTING);
 	pm_test_ctx_advance(ctx, 1);
-	pm_test_assert_states(tm, "retrying@2000");
+	pm_test_assert_states(tm, "retrying@250");
+	pm_test_ctx_advance_to(ctx, MS(2000));
 	pm_test_assert_sent(ctx->gw,
 			    0,
-			    "pa@0 pa@250 pa@750 tcp:5000:5000:7200@1750 tcp:5000:5000:7200@2000");
+			    "pa@0 tcp:5000:5000:7200@0 pa@250 tcp:5000:5000:7200@250 pa@750 "
+			    "tcp:5000:5000:7200@750 tcp:5000:5000:7200@1750");
 	g_assert_cmpuint(ctx->provider->external_address, ==, 0);
 	pm_test_assert_no_warnings();
 }
@@ -1186,7 +1194,7 @@ pm_test_provider_port_change(void)
 	pm_test_assert_no_warnings();
 }
 
-/* 9: the gateway lost its state: every mapping again, serially, same E, at once */
+/* 9: the gateway lost its state: every mapping again, together (distinct keys), same E */
 static void
 pm_test_provider_gateway_reset(void)
 {
@@ -1221,12 +1229,9 @@ pm_test_provider_gateway_reset(void)
 	g_test_message("re-created after %" G_GUINT64_FORMAT " us", first - MS(101000));
 	g_assert_cmpuint(first, >=, MS(101000));
 	g_assert_cmpuint(first, <=, MS(101000) + PM_NATPMP_RESET_DELAY_MAX_USEC);
-	/* one at a time, each after the previous answer */
-	for (guint i = n + 2; i < n + 4; i++) {
-		guint64 gap =
-		    pm_test_gateway_sent(ctx->gw, i)->at - pm_test_gateway_sent(ctx->gw, i - 1)->at;
-		g_assert_cmpuint(gap, ==, 10 * USEC_PER_MSEC);
-	}
+	/* both first requests at once (their keys differ), m1's UDP once its TCP is answered */
+	g_assert_cmpuint(pm_test_gateway_sent(ctx->gw, n + 2)->at, ==, first);
+	g_assert_cmpuint(pm_test_gateway_sent(ctx->gw, n + 3)->at, ==, first + 10 * USEC_PER_MSEC);
 	/* the two first requests in either order, then m1's UDP */
 	for (guint i = n + 1; i < n + 3; i++) {
 		s = pm_test_gateway_sent(ctx->gw, i);
@@ -1431,14 +1436,15 @@ pm_test_provider_refresh_refused(void)
 	g_assert_cmpuint(tm->done_at, ==, MS(100000));
 	g_assert_nonnull(tm->mapping->last_error);
 	g_assert_true(g_str_has_prefix(tm->mapping->last_error, "GatewayUnreachable: "));
-	/* the lease is still good: renewals go on */
+	/* the lease is still good: renewals go on, backing off */
 	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RENEWING);
 	pm_test_ctx_advance(ctx, 1 * USEC_PER_SEC);
 	g_assert_cmpuint(pm_test_gateway_sent(ctx->gw, ctx->gw->sent->len - 1)->at, ==, MS(101000));
 
 	/* the same for a renewal answered with result 3 */
 	ctx->gw->refuse = FALSE;
-	pm_test_ctx_advance(ctx, 1 * USEC_PER_SEC);
+	pm_test_ctx_advance(ctx, 2 * USEC_PER_SEC);
+	g_assert_cmpuint(pm_test_gateway_sent(ctx->gw, ctx->gw->sent->len - 1)->at, ==, MS(103000));
 	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_ACTIVE);
 	ctx->gw->result = PM_NATPMP_RESULT_NETWORK_FAILURE;
 	pm_provider_refresh(ctx->provider, tm->mapping, pm_test_mapping_done_cb, tm);
@@ -1471,10 +1477,12 @@ pm_test_provider_restart_while_releasing(void)
 	pm_test_mapping_start(tm);
 	pm_test_ctx_advance(ctx, 1 * USEC_PER_SEC);
 	g_assert_cmpuint(tm->done, ==, 1);
+	/* the new run's request has the deletion's key: it waits for its answer; the UDP
+	 * deletion (the protocols as they were at the stop) follows it */
 	g_assert_cmpuint(tm->done_at, ==, MS(10200));
 	pm_test_assert_sent(ctx->gw,
 			    2,
-			    "tcp:5000:0:0@10000 udp:5000:0:0@10100 tcp:5000:5000:7200@10200");
+			    "tcp:5000:0:0@10000 tcp:5000:5000:7200@10100 udp:5000:0:0@10100");
 	g_assert_cmpint(m->state, ==, PM_MAPPING_STATE_ACTIVE);
 	g_assert_nonnull(m->provider_data);
 
@@ -1492,6 +1500,219 @@ pm_test_provider_restart_while_releasing(void)
 	g_assert_null(m->provider_data);
 	g_assert_cmpuint(pm_scheduler_get_n_armed(ctx->scheduler), ==, 0);
 	pm_test_assert_no_warnings();
+}
+
+/* 13: issue 7's head-of-line case: a first request that is never answered (no give-up)
+ * must not hold back another mapping's renewals; that mapping stays active, renewing
+ * every 2 s, and is never shown active past its lease */
+static void
+pm_test_provider_unanswered_does_not_block(void)
+{
+	g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, 60, 2 * USEC_PER_SEC, FALSE);
+	PmTestMapping *stuck = pm_test_mapping_new(ctx, "stuck", PM_PROTOCOL_TCP, 7001, 7001);
+	PmTestMapping *live = pm_test_mapping_new(ctx, "live", PM_PROTOCOL_TCP, 7002, 7002);
+	guint renewals = 0;
+	guint64 last_expires;
+
+	ctx->gw->silent_port = 7001;
+	pm_test_mapping_start(stuck);
+	pm_test_mapping_start(live);
+	pm_test_ctx_advance(ctx, 1);
+	g_assert_cmpint(live->mapping->state, ==, PM_MAPPING_STATE_ACTIVE);
+	last_expires = pm_mapping_get_expires(live->mapping);
+	/* 200 s in 50 ms steps: the live mapping's lease never lapses */
+	for (guint i = 0; i < 4000; i++) {
+		guint64 expires;
+		pm_test_ctx_advance(ctx, 50 * USEC_PER_MSEC);
+		expires = pm_mapping_get_expires(live->mapping);
+		g_assert_cmpint(live->mapping->state, ==, PM_MAPPING_STATE_ACTIVE);
+		g_assert_cmpuint(expires, >, pm_test_now(ctx));
+		if (expires != last_expires)
+			renewals++;
+		last_expires = expires;
+	}
+	/* every 2 s (rounded to the second): about 100 renewals in 200 s */
+	g_assert_cmpuint(renewals, >=, 90);
+	g_assert_cmpint(stuck->mapping->state, ==, PM_MAPPING_STATE_DEGRADED);
+	pm_test_assert_warning("no lease");
+	pm_test_assert_no_warnings();
+}
+
+/* 13b: a lease that runs out while its renewal goes unanswered is not shown active */
+static void
+pm_test_provider_lease_end_not_active(void)
+{
+	g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, 60, 0, FALSE);
+	PmTestMapping *tm = pm_test_mapping_new(ctx, "m", PM_PROTOCOL_TCP, 5000, 5000);
+	guint64 expires;
+
+	pm_test_mapping_start(tm);
+	pm_test_ctx_advance(ctx, 1);
+	expires = pm_mapping_get_expires(tm->mapping);
+	ctx->gw->silent = TRUE;
+	pm_test_ctx_advance_to(ctx, expires - 1);
+	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RENEWING);
+	pm_test_ctx_advance(ctx, 1);
+	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RETRYING);
+	g_assert_nonnull(strstr(tm->mapping->last_error, "before the lease expired"));
+	pm_test_assert_no_warnings();
+}
+
+/* 14: issue 7's Refresh() case: two mappings on a silent gateway, Refresh() on both at
+ * once: each caller is answered 7.75 s after its run started, whatever else is queued */
+static void
+pm_test_provider_refresh_two_silent(void)
+{
+	g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, 7200, 0, FALSE);
+	PmTestMapping *a = pm_test_mapping_new(ctx, "a", TCP_UDP, 5000, 5000);
+	PmTestMapping *b = pm_test_mapping_new(ctx, "b", TCP_UDP, 6000, 6000);
+	PmTestMapping *late = pm_test_mapping_new(ctx, "late", PM_PROTOCOL_TCP, 1, 1);
+
+	pm_test_mapping_start(a);
+	pm_test_mapping_start(b);
+	pm_test_ctx_advance_to(ctx, MS(100000));
+	ctx->gw->silent = TRUE;
+	pm_provider_refresh(ctx->provider, a->mapping, pm_test_mapping_done_cb, a);
+	pm_provider_refresh(ctx->provider, b->mapping, pm_test_mapping_done_cb, b);
+	/* a caller joining a run already under way counts from that run's start */
+	pm_test_ctx_advance_to(ctx, MS(103000));
+	pm_provider_refresh(ctx->provider, b->mapping, pm_test_mapping_done_cb, late);
+	pm_test_ctx_advance(ctx, 60 * USEC_PER_SEC);
+	g_assert_cmpuint(a->done, ==, 1);
+	g_assert_cmpuint(a->done_at, ==, MS(107750));
+	g_assert_cmpuint(b->done, ==, 1);
+	g_assert_cmpuint(b->done_at, ==, MS(107750));
+	g_assert_cmpuint(late->done, ==, 1);
+	g_assert_cmpuint(late->done_at, ==, MS(107750));
+	g_assert_cmpint(a->mapping->state, ==, PM_MAPPING_STATE_RENEWING);
+	g_assert_cmpint(b->mapping->state, ==, PM_MAPPING_STATE_RENEWING);
+	pm_test_assert_no_warnings();
+}
+
+/* 15: issue 7's gateway move: a request in flight to a silent gateway, the default route
+ * moves, the provider switches clients: the waiter is answered, the mapping is active at
+ * the new gateway, and the old client, freed, leaves nothing behind */
+static void
+pm_test_provider_gateway_moves(void)
+{
+	g_autoptr(PmTestCtx) ctx = pm_test_ctx_new_full(1, 7200, 0, FALSE, TRUE);
+	PmTestMapping *tm = pm_test_mapping_new(ctx, "m", TCP_UDP, 5000, 5000);
+	PmTestGateway *gw2 = pm_test_gateway_new(ctx->scheduler);
+	PmNatpmpClient *client2 = pm_natpmp_client_new(ctx->scheduler,
+						       pm_test_ipv4(GATEWAY2),
+						       PM_NATPMP_SERVER_PORT,
+						       pm_test_gateway_send_cb,
+						       gw2,
+						       NULL);
+	gw2->client = client2;
+	pm_natpmp_client_set_local_address(client2, pm_test_ipv4("192.168.88.10"));
+
+	pm_test_mapping_start(tm);
+	pm_test_ctx_advance_to(ctx, MS(3000));
+	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RETRYING);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(ctx->client), >, 0);
+	pm_provider_refresh(ctx->provider, tm->mapping, pm_test_mapping_done_cb, tm);
+
+	pm_natpmp_provider_switch_client(ctx->provider, client2);
+	/* nothing of ours is left with the old client */
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(ctx->client), ==, 0);
+	pm_test_ctx_advance(ctx, 1 * USEC_PER_SEC);
+	g_assert_cmpuint(tm->done, ==, 1);
+	g_assert_cmpuint(tm->done_at, ==, MS(3000));
+	g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_ACTIVE);
+	g_assert_cmpuint(tm->mapping->internal_address, ==, pm_test_ipv4("192.168.88.10"));
+	g_assert_cmpuint(ctx->provider->external_address, ==, pm_test_ipv4(PUBLIC));
+	g_assert_cmpuint(gw2->leases->len, ==, 2);
+
+	/* refresh and stop go to the new gateway */
+	pm_provider_stop(ctx->provider, tm->mapping, TRUE, pm_test_mapping_done_cb, tm);
+	pm_test_ctx_advance(ctx, 1 * USEC_PER_SEC);
+	g_assert_cmpuint(tm->done, ==, 2);
+	g_assert_cmpuint(gw2->leases->len, ==, 0);
+	pm_provider_free(ctx->provider);
+	ctx->provider = NULL;
+	pm_natpmp_client_unref(client2);
+	pm_test_gateway_free(gw2);
+	pm_test_assert_no_warnings();
+}
+
+/* 15b: a stop in progress when the gateway moves ends there; the deletion at the old
+ * gateway is cancelled, not left with a dangling owner */
+static void
+pm_test_provider_gateway_moves_while_stopping(void)
+{
+	g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, 7200, 0, FALSE);
+	PmTestMapping *tm = pm_test_mapping_new(ctx, "m", TCP_UDP, 5000, 5000);
+	PmTestGateway *gw2 = pm_test_gateway_new(ctx->scheduler);
+	PmNatpmpClient *client2 = pm_natpmp_client_new(ctx->scheduler,
+						       pm_test_ipv4(GATEWAY2),
+						       PM_NATPMP_SERVER_PORT,
+						       pm_test_gateway_send_cb,
+						       gw2,
+						       NULL);
+	gw2->client = client2;
+
+	pm_test_mapping_start(tm);
+	pm_test_ctx_advance_to(ctx, MS(1000));
+	ctx->gw->silent = TRUE;
+	pm_provider_stop(ctx->provider, tm->mapping, TRUE, pm_test_mapping_done_cb, tm);
+	g_assert_cmpuint(tm->done, ==, 0);
+	pm_natpmp_provider_switch_client(ctx->provider, client2);
+	g_assert_cmpuint(tm->done, ==, 1);
+	g_assert_null(tm->mapping->provider_data);
+	g_assert_cmpuint(pm_natpmp_client_get_n_queued(ctx->client), ==, 0);
+	pm_test_ctx_advance(ctx, 10 * USEC_PER_SEC);
+	g_assert_cmpuint(tm->done, ==, 1);
+	g_assert_cmpuint(gw2->sent->len, ==, 1); /* its public address request only */
+	pm_provider_free(ctx->provider);
+	ctx->provider = NULL;
+	pm_natpmp_client_unref(client2);
+	pm_test_gateway_free(gw2);
+	pm_test_assert_no_warnings();
+}
+
+/* 16: refused renewals back off: 1 s doubling, capped at an eighth of the lease, never
+ * past its end; then the lease is gone and the mapping is acquired again */
+static void
+pm_test_provider_renew_backoff(void)
+{
+	const guint16 results[] = {0, PM_NATPMP_RESULT_NETWORK_FAILURE,
+				   PM_NATPMP_RESULT_OUT_OF_RESOURCES};
+
+	for (guint r = 0; r < G_N_ELEMENTS(results); r++) {
+		g_autoptr(PmTestCtx) ctx = pm_test_ctx_new(1, 800, 0, FALSE);
+		PmTestMapping *tm = pm_test_mapping_new(ctx, "m", PM_PROTOCOL_TCP, 5000, 5000);
+		const guint64 gaps_s[] = {1, 2, 4, 8, 16, 32, 64, 100, 100};
+		guint64 expires;
+		guint first;
+
+		pm_test_mapping_start(tm);
+		pm_test_ctx_advance(ctx, 1);
+		expires = pm_mapping_get_expires(tm->mapping);
+		/* 0: ICMP port unreachable; else that result code */
+		if (results[r] == 0)
+			ctx->gw->refuse = TRUE;
+		else
+			ctx->gw->result = results[r];
+		first = ctx->gw->sent->len;
+		/* the renewal at half the lease (400 s) is refused */
+		pm_test_ctx_advance_to(ctx, expires - 1);
+		g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RENEWING);
+		for (guint i = 0; i < G_N_ELEMENTS(gaps_s); i++) {
+			guint64 gap = pm_test_gateway_sent(ctx->gw, first + i + 1)->at -
+				      pm_test_gateway_sent(ctx->gw, first + i)->at;
+			g_assert_cmpuint(gap, ==, gaps_s[i] * USEC_PER_SEC);
+		}
+		/* 400 s of lease left: 1+2+...+64 = 127 s, then 100 s steps; the last wait is cut
+		 * at the lease's end, where the mapping starts from scratch */
+		g_assert_cmpuint(ctx->gw->sent->len - first, ==, 10);
+		g_assert_cmpuint(pm_test_gateway_sent(ctx->gw, ctx->gw->sent->len - 1)->at,
+				 ==,
+				 expires - 400 * USEC_PER_SEC + 327 * USEC_PER_SEC);
+		pm_test_ctx_advance(ctx, 1);
+		g_assert_cmpint(tm->mapping->state, ==, PM_MAPPING_STATE_RETRYING);
+		pm_test_assert_no_warnings();
+	}
 }
 
 int
@@ -1521,6 +1742,15 @@ main(int argc, char **argv)
 	g_test_add_func("/natpmp-provider/suspend", pm_test_provider_suspend);
 	g_test_add_func("/natpmp-provider/refresh", pm_test_provider_refresh);
 	g_test_add_func("/natpmp-provider/refresh-silent", pm_test_provider_refresh_silent);
+	g_test_add_func("/natpmp-provider/unanswered-does-not-block",
+			pm_test_provider_unanswered_does_not_block);
+	g_test_add_func("/natpmp-provider/lease-end-not-active",
+			pm_test_provider_lease_end_not_active);
+	g_test_add_func("/natpmp-provider/refresh-two-silent", pm_test_provider_refresh_two_silent);
+	g_test_add_func("/natpmp-provider/gateway-moves", pm_test_provider_gateway_moves);
+	g_test_add_func("/natpmp-provider/gateway-moves-while-stopping",
+			pm_test_provider_gateway_moves_while_stopping);
+	g_test_add_func("/natpmp-provider/renew-backoff", pm_test_provider_renew_backoff);
 	g_test_add_func("/natpmp-provider/refresh-refused", pm_test_provider_refresh_refused);
 	return g_test_run();
 }
