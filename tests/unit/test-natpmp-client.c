@@ -1025,8 +1025,9 @@ pm_test_client_public_address_silent(void)
 static void
 pm_test_client_unanswered_hold_no_one(void)
 {
-	g_autoptr(PmTestWire) w = pm_test_wire_new(3);
+	/* freed after the wire: closing the client answers them */
 	g_autoptr(GPtrArray) stuck = g_ptr_array_new_with_free_func((GDestroyNotify)pm_test_call_free);
+	g_autoptr(PmTestWire) w = pm_test_wire_new(3);
 
 	for (guint i = 0; i < PM_NATPMP_WINDOW * 2; i++) {
 		PmTestCall *c = pm_test_call_new(w, "stuck");
