@@ -6,6 +6,7 @@ NAT-PMP gateway on 127.0.0.1 and the built portmapd and portmapctl. The lab test
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -400,6 +401,132 @@ class BusApiTest(unittest.TestCase):
             timeout=10).returncode == 1, 10)
         headless.terminate()
         self.assertEqual(headless.wait(6), 0)
+
+    # ---- a second provider ----
+
+    def add_vpn_provider(self, same_port=True, mappings=""):
+        """A second provider, "vpn", at a fake gateway of its own (so that its socket is its
+        own), with the config mapping "web" of "lab" kept; Reload()s."""
+        if not hasattr(self, "fake2"):
+            workdir = os.path.join(self.workdir, "vpn")
+            os.makedirs(workdir)
+            self.fake2 = pmlab.LoopbackFakeGateway(workdir, public_address="11.0.0.9")
+            self.addCleanup(self.fake2.stop)
+            # it also grants internal port 0, as a SamePort=yes gateway does
+            self.fake2.control.set(same_port=True)
+        self.write_config(f"[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\n"
+                          f"Port={self.fake2.port}\nSamePort={'yes' if same_port else 'no'}\n"
+                          + mappings)
+        self.call("Reload")
+
+    def write_config(self, extra):
+        with open(self.config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "[Mapping web]\nProvider=lab\nProtocols=tcp\nInternalPort=8080\n" + extra)
+
+    def add_mapping(self, provider, protocols, port, name, scope="runtime"):
+        return self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
+            provider, protocols, port, 0, 0, {"scope": GLib.Variant("s", scope),
+                                              "name": GLib.Variant("s", name)})))[0]
+
+    def get(self, path, prop):
+        return self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, prop)), path,
+                         "org.freedesktop.DBus.Properties")[0]
+
+    def assert_bus_error(self, name, func, *args):
+        with self.assertRaises(GLib.Error) as cm:
+            func(*args)
+        self.assertEqual(Gio.DBusError.get_remote_error(cm.exception), ERROR_PREFIX + name,
+                         cm.exception.message)
+        return cm.exception.message
+
+    def read_log(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def udp_sockets(self):
+        """(local port, remote port) of each UDP socket portmapd holds."""
+        inodes = set()
+        fd_dir = f"/proc/{self.daemon.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                continue
+            if match:
+                inodes.add(match.group(1))
+        sockets = []
+        with open(f"/proc/{self.daemon.pid}/net/udp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[9] in inodes:
+                    sockets.append((int(fields[1].split(":")[1], 16),
+                                    int(fields[2].split(":")[1], 16)))
+        return sorted(sockets)
+
+    def test_reload_removing_provider_closes_its_socket(self):
+        lab_sockets = self.udp_sockets()
+        self.assertIn(self.fake_port, [remote for _, remote in lab_sockets])
+        self.add_vpn_provider(same_port=False,
+                              mappings="[Mapping tun]\nProvider=vpn\nProtocols=both\n"
+                                       "InternalPort=8500\n")
+        rt = self.add_mapping("vpn", ["tcp"], 8501, "rt")
+        for name in ("tun", "rt"):
+            self.wait_for(lambda: self.mapping_state(name) == "active", 10)
+        self.assertEqual(len(self.fake2.control.mappings()), 3)
+        with_vpn = self.udp_sockets()
+        # the request socket to its gateway and the announcement socket
+        self.assertIn(self.fake2.port, [remote for _, remote in with_vpn])
+        self.assertEqual(len(with_vpn), len(lab_sockets) + 2, with_vpn)
+
+        # the provider goes: its config mapping goes, its bus mapping fails
+        self.write_config("")
+        self.call("Reload")
+        self.assertIsNone(self.mapping_state("tun"))
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        self.assertIn("provider vpn removed by reload", self.get(rt, "LastError"))
+        self.assertEqual(self.get(rt, "ExternalPort"), 0)
+        self.assertEqual(self.get(rt, "ExpiresAt"), 0)
+        # every lease was deleted upstream, then the provider's sockets closed
+        self.wait_for(lambda: self.fake2.control.mappings() == [], 10)
+        self.wait_for(lambda: self.udp_sockets() == lab_sockets, 10)
+        self.assertEqual(self.mapping_state("web"), "active")
+
+        # the failed mapping still answers, and goes
+        self.call("Refresh", None, rt, MAPPING_IFACE)
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        describe = json.loads(self.call("Describe")[0])
+        self.assertEqual([p["Name"] for p in describe["Providers"]], ["lab"])
+        self.call("Remove", None, rt, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("rt"))
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def test_reload_removing_provider_at_silent_gateway(self):
+        """A removed provider whose gateway no longer answers closes when its deletions
+        give up; a bus mapping removed meanwhile, and SIGTERM, do not touch it after."""
+        lab_sockets = self.udp_sockets()
+        self.add_vpn_provider(same_port=False)
+        rt = self.add_mapping("vpn", ["tcp", "udp"], 8501, "rt")
+        self.wait_for(lambda: self.mapping_state("rt") == "active", 10)
+        self.add_mapping("vpn", ["tcp"], 8502, "rt2")
+        self.wait_for(lambda: self.mapping_state("rt2") == "active", 10)
+        self.fake2.control.set(silent=True)
+        self.write_config("")
+        self.call("Reload")
+        # still open while the deletions wait for an answer
+        self.assertEqual(len(self.udp_sockets()), len(lab_sockets) + 2)
+        # removed while its deletions at the old provider are unanswered
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        self.call("Remove", None, rt, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("rt"))
+        # closed once they give up (within 5 s)
+        self.wait_for(lambda: self.udp_sockets() == lab_sockets, 10)
+        self.assertEqual(self.mapping_state("rt2"), "failed")
+        self.assertEqual(len(self.fake2.control.mappings()), 3)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
 
     def test_invalid_config_exits_2_naming_file_and_line(self):
         bad = os.path.join(self.workdir, "bad.conf")
