@@ -644,6 +644,65 @@ mapping_free_if_idle(PmManager *self, PmMapping *m)
 		pm_mapping_free(m);
 }
 
+/*
+ * At a SamePort=yes provider every mapping asks the gateway for internal port 0, and the
+ * gateway keys mappings by (protocol, internal port): a second mapping of one protocol
+ * would renew, and at its removal lose, the first one's lease. The mapping (any origin)
+ * that holds one of @protocols there; a mapping whose provider is gone holds nothing.
+ */
+static PmMapping *
+find_same_port_user(PmManager *self, const char *provider, guint protocols, PmMapping *except)
+{
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		if (m != except && m->provider != NULL && (m->protocols & protocols) != 0 &&
+		    g_strcmp0(m->provider_name, provider) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* the first of @protocols that @other also has, for messages */
+static const char *
+shared_protocol(guint protocols, guint other)
+{
+	return (protocols & other & PM_PROTOCOL_TCP) != 0 ? "tcp" : "udp";
+}
+
+#define SAME_PORT_WHY                                                                            \
+	"has SamePort=yes: every mapping asks the gateway for internal port 0, so only one "    \
+	"mapping per protocol can use it"
+
+/*
+ * a persistent bus mapping from the state file: the configuration may have changed since
+ * it was added (SamePort=yes, or a config mapping of its protocol at that provider): it
+ * stays, failed, for its owner to see and remove, rather than take another's lease
+ */
+static void
+mapping_start_checked(PmManager *self, PmMapping *m)
+{
+	PmProvider *provider = find_provider(self, m->provider_name);
+	PmMapping *other;
+	g_autofree char *msg = NULL;
+
+	if (provider == NULL || !provider->config->same_port) {
+		mapping_start(self, m);
+		return;
+	}
+	other = find_same_port_user(self, provider->name, m->protocols, m);
+	if (other == NULL) {
+		mapping_start(self, m);
+		return;
+	}
+	msg = g_strdup_printf("AlreadyMapped: provider %s " SAME_PORT_WHY "; mapping '%s' "
+			      "already uses %s: remove this one (portmapctl remove %s)",
+			      provider->name, other->name,
+			      shared_protocol(m->protocols, other->protocols), m->name);
+	g_warning("mapping %s: not started: %s", m->name, msg);
+	pm_mapping_set_last_error(m, msg);
+	pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
+}
+
 static void
 mapping_stopped_cb(gpointer user_data)
 {
@@ -740,7 +799,10 @@ mapping_apply_config(PmMapping *m, const PmMappingConfig *mc)
 {
 	m->provider_name = g_intern_string(mc->provider);
 	m->protocols = mc->protocols;
-	m->internal_port = mc->internal_port;
+	/* at a SamePort=yes provider the internal port is the granted external port: a
+	 * running mapping keeps it */
+	if (mc->internal_port != 0 || m->provider == NULL)
+		m->internal_port = mc->internal_port;
 	m->lifetime = mc->lifetime;
 	m->has_consumers = mc->consumers != NULL && mc->consumers[0] != NULL;
 }
@@ -796,7 +858,7 @@ restore_bus_mappings(PmManager *self)
 		m->origin = PM_ORIGIN_BUS;
 		m->announced_external_port = m->suggested_external_port;
 		mapping_register(self, m);
-		mapping_start(self, m);
+		mapping_start_checked(self, m);
 	}
 }
 
@@ -912,6 +974,17 @@ check_add_request(PmManager *self, const PmAddRequest *request, GError **error)
 				    "a mapping named '%s' exists already: choose another name or "
 				    "remove it first",
 				    request->name);
+			return NULL;
+		}
+	}
+	if (provider->config->same_port) {
+		conflict = find_same_port_user(self, provider->name, request->protocols, NULL);
+		if (conflict != NULL) {
+			g_set_error(error, PM_ERROR, PM_ERROR_ALREADY_MAPPED,
+				    "provider %s " SAME_PORT_WHY "; mapping '%s' already uses %s: "
+				    "remove it first, or use another protocol or provider",
+				    provider->name, conflict->name,
+				    shared_protocol(request->protocols, conflict->protocols));
 			return NULL;
 		}
 	}
@@ -1134,8 +1207,101 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 static gboolean
 config_mapping_moved(const PmMapping *m, const PmMappingConfig *mc)
 {
+	/* internal port 0 (SamePort=yes) is asked for, and the granted port kept as I */
 	return g_strcmp0(m->provider_name, mc->provider) != 0 || m->protocols != mc->protocols ||
-	       (m->internal_port != mc->internal_port && !m->has_consumers);
+	       (m->internal_port != mc->internal_port && mc->internal_port != 0 &&
+		!m->has_consumers);
+}
+
+/* "[Mapping NAME]" or "bus mapping 'NAME'", for messages */
+static char *
+describe_user(const char *name, PmOrigin origin)
+{
+	if (origin == PM_ORIGIN_CONFIG)
+		return g_strdup_printf("[Mapping %s]", name);
+	return g_strdup_printf("%s mapping '%s'", pm_origin_to_string(origin), name);
+}
+
+/*
+ * After the reload, each SamePort=yes provider may have one mapping per protocol (see
+ * find_same_port_user()). The configuration holds that among its own mappings; a bus
+ * mapping is its caller's, and moving or failing it for a config mapping would break
+ * what was promised on the bus, so a reload that needs that is refused instead.
+ */
+static gboolean
+reload_check_same_port(PmManager *self, const PmConfig *config, GError **error)
+{
+	/* "PROVIDER\nPROTOCOL" → who uses it after the reload */
+	g_autoptr(GHashTable) users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							    g_free);
+	const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
+
+	for (guint i = 0; i < config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(config->mappings, i);
+		const PmProviderConfig *pc = pm_config_find_provider(config, mc->provider);
+		if (pc == NULL || !pc->same_port)
+			continue;
+		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
+			if ((mc->protocols & protocols[j]) == 0)
+				continue;
+			g_hash_table_insert(users,
+					    g_strdup_printf("%s\n%s", mc->provider,
+							    pm_protocol_to_string(protocols[j])),
+					    describe_user(mc->name, PM_ORIGIN_CONFIG));
+		}
+	}
+	/* live mappings that stay at a provider of that name (config ones are replaced by
+	 * their new sections above; those of a removed provider fail and hold nothing) */
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		const PmProviderConfig *pc;
+		if (m->origin == PM_ORIGIN_CONFIG || m->provider == NULL)
+			continue;
+		pc = pm_config_find_provider(config, m->provider_name);
+		if (pc == NULL || !pc->same_port)
+			continue;
+		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
+			g_autofree char *key = NULL;
+			const char *other;
+			if ((m->protocols & protocols[j]) == 0)
+				continue;
+			key = g_strdup_printf("%s\n%s", pc->name,
+					      pm_protocol_to_string(protocols[j]));
+			other = g_hash_table_lookup(users, key);
+			if (other != NULL) {
+				g_autofree char *user = describe_user(m->name, m->origin);
+				g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+					    "provider %s " SAME_PORT_WHY ", and %s would share %s "
+					    "there with %s: remove %s first (portmapctl remove "
+					    "%s), or change the configuration",
+					    pc->name, other, pm_protocol_to_string(protocols[j]),
+					    user, user, m->name);
+				return FALSE;
+			}
+			g_hash_table_insert(users, g_steal_pointer(&key),
+					    describe_user(m->name, m->origin));
+		}
+	}
+	return TRUE;
+}
+
+/* what makes a reload refused before anything changes */
+static gboolean
+reload_check(PmManager *self, const PmConfig *config, GError **error)
+{
+	/* a config mapping may not take a bus mapping's name */
+	for (guint i = 0; i < config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(config->mappings, i);
+		PmMapping *m = pm_manager_lookup_name(self, mc->name);
+		if (m != NULL && m->origin != PM_ORIGIN_CONFIG) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+				    "[Mapping %s]: a mapping of that name was added on the bus: "
+				    "remove it (portmapctl remove %s) or rename the section",
+				    mc->name, mc->name);
+			return FALSE;
+		}
+	}
+	return reload_check_same_port(self, config, error);
 }
 
 gboolean
@@ -1150,18 +1316,13 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	g_autoptr(GHashTable) configured = NULL;
 	g_autoptr(GPtrArray) kept = NULL;
 	g_autoptr(GPtrArray) restart = g_ptr_array_new();
+	g_autoptr(GError) local_error = NULL;
 
-	/* refuse before changing anything: a config mapping may not take a bus mapping's name */
-	for (guint i = 0; i < owned->mappings->len; i++) {
-		const PmMappingConfig *mc = g_ptr_array_index(owned->mappings, i);
-		PmMapping *m = pm_manager_lookup_name(self, mc->name);
-		if (m != NULL && m->origin != PM_ORIGIN_CONFIG) {
-			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
-				    "[Mapping %s]: a mapping of that name was added on the bus: "
-				    "remove it (portmapctl remove %s) or rename the section",
-				    mc->name, mc->name);
-			return FALSE;
-		}
+	if (!reload_check(self, owned, &local_error)) {
+		/* SIGHUP has no caller to tell */
+		g_warning("reload refused, nothing changed: %s", local_error->message);
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return FALSE;
 	}
 	for (guint i = 0; i < owned->warnings->len; i++)
 		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));

@@ -402,7 +402,7 @@ class BusApiTest(unittest.TestCase):
         headless.terminate()
         self.assertEqual(headless.wait(6), 0)
 
-    # ---- a second provider ----
+    # ---- SamePort=yes: one mapping per protocol (the gateway sees internal port 0) ----
 
     def add_vpn_provider(self, same_port=True, mappings=""):
         """A second provider, "vpn", at a fake gateway of its own (so that its socket is its
@@ -439,6 +439,129 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(Gio.DBusError.get_remote_error(cm.exception), ERROR_PREFIX + name,
                          cm.exception.message)
         return cm.exception.message
+
+    def test_same_port_add_mapping_one_per_protocol(self):
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "vpn-a")
+        self.wait_for(lambda: self.mapping_state("vpn-a") == "active", 10)
+        before = self.call("ListMappings")[0]
+        upstream = self.fake2.control.mappings()
+        self.assertEqual([(m["protocol"], m["internal_port"]) for m in upstream], [("tcp", 0)])
+
+        # a second tcp mapping at the provider, whatever its internal port: refused, naming
+        # the first, before anything is created (also with udp along)
+        for protocols, port in ((["tcp"], 9401), (["tcp", "udp"], 9402), (["tcp"], 9400)):
+            message = self.assert_bus_error("AlreadyMapped", self.add_mapping, "vpn",
+                                            protocols, port, "vpn-b")
+            self.assertIn("SamePort=yes", message)
+            self.assertIn("'vpn-a'", message)
+            self.assertIn("provider vpn", message)
+        # the CLI shows the daemon's message
+        cp = self.ctl("add", "tcp", "9403", "--provider", "vpn")
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn("vpn-a", cp.stderr)
+        self.assertIn("SamePort=yes", cp.stderr)
+        time.sleep(0.3)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual([(m["protocol"], m["internal_port"])
+                          for m in self.fake2.control.mappings()], [("tcp", 0)])
+
+        # another protocol at the same provider, and tcp at another provider: fine
+        self.add_mapping("vpn", ["udp"], 9404, "vpn-c")
+        self.add_mapping("lab", ["tcp"], 9405, "lab-d")
+        for name in ("vpn-a", "vpn-c", "lab-d"):
+            self.wait_for(lambda: self.mapping_state(name) == "active", 10)
+        self.assertEqual(sorted((m["protocol"], m["internal_port"])
+                                for m in self.fake2.control.mappings()),
+                         [("tcp", 0), ("udp", 0)])
+        # with both protocols taken, udp is refused too, naming its holder
+        message = self.assert_bus_error("AlreadyMapped", self.add_mapping, "vpn", ["udp"],
+                                        9406, "vpn-e")
+        self.assertIn("'vpn-c'", message)
+        # once the holder is gone, its protocol is free again
+        self.call("Remove", None, self.mapping_path("vpn-a"), MAPPING_IFACE)
+        self.add_mapping("vpn", ["tcp"], 9407, "vpn-f")
+        self.wait_for(lambda: self.mapping_state("vpn-f") == "active", 10)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def test_same_port_config_conflict_exits_2_and_is_not_reloaded(self):
+        conflict = ("[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\nSamePort=yes\n"
+                    "[Daemon]\nDefaultProvider=vpn\n"
+                    "[Mapping a]\nProtocols=tcp\n"
+                    "[Mapping b]\nProtocols=both\n")
+        bad = os.path.join(self.workdir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write(conflict)
+        cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
+                            text=True, timeout=10)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("bad.conf:10: [Mapping b] Protocols=both: provider vpn has SamePort=yes",
+                      cp.stderr)
+        self.assertIn("[Mapping a] (" + bad + ":8) already uses tcp", cp.stderr)
+        # the same refused by Reload(), nothing changed
+        before = self.call("ListMappings")[0]
+        self.write_config(conflict)
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("portmapd.conf:18: [Mapping b] Protocols=both", message)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual(self.mapping_state("web"), "active")
+
+    def test_same_port_reload_refused_for_bus_mapping(self):
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "vpn-a")
+        self.wait_for(lambda: self.mapping_state("vpn-a") == "active", 10)
+        before = self.call("ListMappings")[0]
+
+        # a config mapping that would share tcp with the bus mapping: refused, nothing
+        # changes, the message names the bus mapping
+        with open(self.config, "a") as f:
+            f.write("[Mapping game]\nProvider=vpn\nProtocols=both\n")
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("'vpn-a'", message)
+        self.assertIn("[Mapping game]", message)
+        self.assertIn("SamePort=yes", message)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        # SIGHUP is refused the same way, and logged
+        refused = self.read_log().count("reload refused")
+        self.daemon.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.read_log().count("reload refused") > refused, 10)
+        self.assertIn("'vpn-a'", self.read_log().split("reload refused")[-1])
+        self.assertEqual(self.call("ListMappings")[0], before)
+
+        # udp is free: applied
+        self.add_vpn_provider(mappings="[Mapping game]\nProvider=vpn\nProtocols=udp\n")
+        self.wait_for(lambda: self.mapping_state("game") == "active", 10)
+        path = self.mapping_path("game")
+        port = self.get(path, "ExternalPort")
+        self.assertEqual(self.get(path, "InternalPort"), port)
+        requests = len(self.fake2.control.log())
+
+        # an unrelated change: the SamePort mapping keeps its lease and its internal port
+        # (the granted port), nothing is asked of its gateway again
+        self.add_vpn_provider(mappings="[Mapping game]\nProvider=vpn\nProtocols=udp\n"
+                                       "[Mapping more]\nProvider=lab\nProtocols=udp\n"
+                                       "InternalPort=8081\n")
+        self.wait_for(lambda: self.mapping_state("more") == "active", 10)
+        self.assertEqual(self.mapping_path("game"), path)
+        self.assertEqual(self.mapping_state("game"), "active")
+        self.assertEqual(self.get(path, "InternalPort"), port)
+        self.assertEqual(self.get(path, "ExternalPort"), port)
+        self.assertEqual(len(self.fake2.control.log()), requests)
+
+        # two bus mappings that would share tcp once the provider has SamePort=yes
+        self.add_vpn_provider(same_port=False)
+        self.assertIsNone(self.mapping_state("game"))
+        self.add_mapping("vpn", ["tcp"], 9401, "vpn-b")
+        self.wait_for(lambda: self.mapping_state("vpn-b") == "active", 10)
+        self.write_config(f"[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\n"
+                          f"Port={self.fake2.port}\nSamePort=yes\n")
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("'vpn-a'", message)
+        self.assertIn("'vpn-b'", message)
+        self.assertEqual(self.daemon.poll(), None)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
 
     def read_log(self):
         with open(self.log.name) as f:
