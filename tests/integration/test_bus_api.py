@@ -67,10 +67,7 @@ class BusApiTest(unittest.TestCase):
                     "[Mapping web]\nProvider=lab\nProtocols=tcp\nInternalPort=8080\n")
         self.log = open(os.path.join(self.workdir, "portmapd.log"), "w")
         self.addCleanup(self.log.close)
-        self.daemon = subprocess.Popen([PORTMAPD, "--config", self.config, "--state-dir",
-                                        os.path.join(self.workdir, "state")],
-                                       env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop_process, self.daemon)
+        self.start_daemon()
         self.conn = Gio.DBusConnection.new_for_address_sync(
             self.bus.address,
             Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
@@ -81,6 +78,12 @@ class BusApiTest(unittest.TestCase):
         self.wait_for(lambda: self.mapping_state("web") == "active", 10)
 
     stop_process = staticmethod(pmlab.stop_popen)
+
+    def start_daemon(self):
+        self.daemon = subprocess.Popen([PORTMAPD, "--config", self.config, "--state-dir",
+                                        os.path.join(self.workdir, "state")],
+                                       env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_process, self.daemon)
 
     def wait_for(self, predicate, timeout):
         end = time.monotonic() + timeout
@@ -414,10 +417,13 @@ class BusApiTest(unittest.TestCase):
             self.addCleanup(self.fake2.stop)
             # it also grants internal port 0, as a SamePort=yes gateway does
             self.fake2.control.set(same_port=True)
+        self.add_vpn_provider_config(mappings, same_port)
+        self.call("Reload")
+
+    def add_vpn_provider_config(self, mappings, same_port=True):
         self.write_config(f"[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\n"
                           f"Port={self.fake2.port}\nSamePort={'yes' if same_port else 'no'}\n"
                           + mappings)
-        self.call("Reload")
 
     def write_config(self, extra):
         with open(self.config, "w") as f:
@@ -566,6 +572,33 @@ class BusApiTest(unittest.TestCase):
     def read_log(self):
         with open(self.log.name) as f:
             return f.read()
+
+    def test_same_port_restored_bus_mapping_fails_if_config_took_its_protocol(self):
+        """At start nothing can be refused: a persistent bus mapping from the state file
+        that a config mapping now collides with is not requested, and says why."""
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "keep", scope="persistent")
+        self.wait_for(lambda: self.mapping_state("keep") == "active", 10)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+        self.add_vpn_provider_config("[Mapping game]\nProvider=vpn\nProtocols=tcp\n")
+        self.start_daemon()
+        self.wait_for(lambda: self.call_dbus("NameHasOwner",
+                                             GLib.Variant("(s)", (BUS_NAME,))), 10)
+        self.wait_for(lambda: self.mapping_state("game") == "active", 10)
+        self.assertEqual(self.mapping_state("keep"), "failed")
+        keep = self.mapping_path("keep")
+        last_error = self.get(keep, "LastError")
+        self.assertTrue(last_error.startswith("AlreadyMapped: provider vpn has SamePort=yes"),
+                        last_error)
+        self.assertIn("'game'", last_error)
+        self.assertEqual(self.get(keep, "ExternalPort"), 0)
+        self.assertEqual([(m["protocol"], m["internal_port"])
+                          for m in self.fake2.control.mappings()], [("tcp", 0)])
+        self.call("Remove", None, keep, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("keep"))
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
 
     def udp_sockets(self):
         """(local port, remote port) of each UDP socket portmapd holds."""
