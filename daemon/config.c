@@ -1474,7 +1474,94 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 	return TRUE;
 }
 
-/* same provider, same protocol and same internal port: one lease would serve both */
+/* "tcp", "udp" or "tcp udp" */
+static const char *
+pm_protocols_to_list(guint protocols)
+{
+	if (protocols == (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP))
+		return "tcp udp";
+	return pm_protocol_to_string(protocols);
+}
+
+/*
+ * Protocols= of a mapping, for a message about its protocols; without the key, a stand-in
+ * with the default that pm_config_source_find_line() places on the group's header
+ */
+static const PmConfigEntry *
+pm_config_group_protocols_entry(const PmConfigGroup *group, PmConfigEntry *fallback)
+{
+	const PmConfigEntry *entry = pm_config_group_lookup(group, "Protocols");
+
+	if (entry != NULL)
+		return entry;
+	fallback->key = (char *)"Protocols";
+	fallback->value = (char *)"tcp udp (the default)";
+	fallback->source = group->source;
+	return fallback;
+}
+
+/*
+ * A SamePort=yes provider is asked for internal port 0 by every mapping, and the gateway
+ * keys a mapping by (protocol, internal port): a second mapping of one protocol would be
+ * the first one's lease. @mapping (in @group) is the later of the two.
+ */
+static void
+pm_config_parser_set_same_port_error(PmConfigParser *self,
+				     const PmConfig *config,
+				     GPtrArray *mapping_groups,
+				     guint idx,
+				     guint other_idx,
+				     PmProtocols protocol,
+				     GError **error)
+{
+	const PmMappingConfig *mapping = g_ptr_array_index(config->mappings, idx);
+	const PmConfigGroup *group = g_ptr_array_index(mapping_groups, idx);
+	const PmConfigGroup *other = g_ptr_array_index(mapping_groups, other_idx);
+	PmConfigEntry fallback = {NULL};
+	PmConfigEntry other_fallback = {NULL};
+	const PmConfigEntry *entry = pm_config_group_protocols_entry(group, &fallback);
+	const PmConfigEntry *other_entry =
+	    pm_config_group_protocols_entry(other, &other_fallback);
+	g_autofree char *other_location =
+	    pm_config_parser_entry_location(self, other, other_entry);
+	g_autofree char *what = NULL;
+	g_autofree char *accepted = NULL;
+	guint taken = 0;
+
+	/* what the mappings before this one left free at that provider */
+	for (guint i = 0; i < idx; i++) {
+		const PmMappingConfig *before = g_ptr_array_index(config->mappings, i);
+		if (before->internal_port == 0 &&
+		    g_strcmp0(before->provider, mapping->provider) == 0)
+			taken |= before->protocols;
+	}
+	what = g_strdup_printf("provider %s has SamePort=yes: every mapping asks the gateway "
+			       "for internal port 0, so only one mapping per protocol can use "
+			       "it; [%s] (%s) already uses %s",
+			       mapping->provider,
+			       other->header,
+			       other_location,
+			       pm_protocol_to_string(protocol));
+	if ((taken & (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) != (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) {
+		guint free_protocols = (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP) & ~taken;
+		accepted = g_strdup_printf("%s (not used by another mapping of provider %s), or "
+					   "another provider for this mapping",
+					   pm_protocols_to_list(free_protocols),
+					   mapping->provider);
+	} else {
+		accepted = g_strdup_printf("none at provider %s, whose tcp and udp are taken: "
+					   "give this mapping another provider, or remove one of "
+					   "the two mappings",
+					   mapping->provider);
+	}
+	pm_config_parser_set_entry_error(self, group, entry, what, accepted, error);
+}
+
+/*
+ * same provider, same protocol and same internal port: one lease would serve both; at a
+ * SamePort=yes provider every mapping has internal port 0, so that is one mapping per
+ * protocol
+ */
 static gboolean
 pm_config_parser_check_conflicts(PmConfigParser *self,
 				 const PmConfig *config,
@@ -1488,8 +1575,6 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 		const PmConfigGroup *group = g_ptr_array_index(mapping_groups, i);
 		const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
 
-		if (mapping->internal_port == 0)
-			continue;
 		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
 			g_autofree char *key = NULL;
 			gpointer other_idx = NULL;
@@ -1500,6 +1585,17 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 					      mapping->provider,
 					      pm_protocol_to_string(protocols[j]),
 					      mapping->internal_port);
+			if (g_hash_table_lookup_extended(seen, key, NULL, &other_idx) &&
+			    mapping->internal_port == 0) {
+				pm_config_parser_set_same_port_error(self,
+								     config,
+								     mapping_groups,
+								     i,
+								     GPOINTER_TO_UINT(other_idx),
+								     protocols[j],
+								     error);
+				return FALSE;
+			}
 			if (g_hash_table_lookup_extended(seen, key, NULL, &other_idx)) {
 				guint idx = GPOINTER_TO_UINT(other_idx);
 				const PmConfigGroup *other = g_ptr_array_index(mapping_groups, idx);

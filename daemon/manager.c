@@ -18,9 +18,13 @@ typedef struct {
 	gpointer user_data;
 } Waiter;
 
+/* one pm_provider_stop() in flight: its mapping and its provider stay allocated until the
+ * provider calls back, since the provider still uses both (a deletion's reply is logged
+ * with the mapping's name) */
 typedef struct {
 	PmManager *manager;
 	PmMapping *mapping;
+	PmProvider *provider;
 	PmProviderDoneFunc done;
 	gpointer user_data;
 } StopData;
@@ -40,10 +44,15 @@ struct _PmManager {
 	/* mappings per state, so State costs O(1) with 10 000 mappings */
 	guint state_counts[PM_MAPPING_STATE_FAILED + 1];
 
-	/* mappings being deleted upstream (StopData): kept alive until their provider is
-	 * done; providers dropped by a reload, kept until exit so their deletions finish */
-	GPtrArray *stopping;
+	/* provider stops in flight (StopData), and how many each PmProvider and PmMapping
+	 * has (pointer → count); mappings gone from the registry whose stops are still in
+	 * flight; providers dropped by a reload whose stops are still in flight, freed (and
+	 * their sockets closed) from retire_timer once they have none */
+	GHashTable *stopping;
+	GHashTable *pending_stops;
+	GHashTable *dying;
 	GPtrArray *retired_providers;
+	PmTimer retire_timer;
 
 	/* state.json */
 	JsonNode *restored; /* the document read at start */
@@ -72,6 +81,7 @@ state_timer_cb(PmTimer *timer, gpointer user_data)
 }
 
 static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
+static void retire_timer_cb(PmTimer *timer, gpointer user_data);
 
 PmManager *
 pm_manager_new(PmScheduler *scheduler, const char *state_dir)
@@ -82,13 +92,16 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->mappings = g_ptr_array_new();
 	self->mappings_by_name = g_hash_table_new(g_str_hash, g_str_equal);
-	self->stopping = g_ptr_array_new();
+	self->stopping = g_hash_table_new(NULL, NULL);
+	self->pending_stops = g_hash_table_new(NULL, NULL);
+	self->dying = g_hash_table_new(NULL, NULL);
 	self->retired_providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	pm_timer_init(&self->state_timer, state_timer_cb, self);
 	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
+	pm_timer_init(&self->retire_timer, retire_timer_cb, self);
 	return self;
 }
 
@@ -106,23 +119,31 @@ waiters_notify(GArray *waiters)
 void
 pm_manager_free(PmManager *self)
 {
+	GHashTableIter iter;
+	gpointer key;
+
 	if (self == NULL)
 		return;
 	self->freeing = TRUE;
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
+	pm_scheduler_disarm(self->scheduler, &self->retire_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
-	 * per-mapping data, timers and calls without calling anyone back */
+	 * per-mapping data, timers and calls (stops in flight included) without calling
+	 * anyone back */
 	g_ptr_array_unref(self->providers);
 	g_ptr_array_unref(self->retired_providers);
 	for (guint i = 0; i < self->mappings->len; i++)
 		pm_mapping_free(g_ptr_array_index(self->mappings, i));
-	for (guint i = 0; i < self->stopping->len; i++) {
-		StopData *s = g_ptr_array_index(self->stopping, i);
-		pm_mapping_free(s->mapping);
-		g_free(s);
-	}
-	g_ptr_array_unref(self->stopping);
+	g_hash_table_iter_init(&iter, self->dying);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		pm_mapping_free(key);
+	g_hash_table_iter_init(&iter, self->stopping);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_free(key);
+	g_hash_table_unref(self->dying);
+	g_hash_table_unref(self->pending_stops);
+	g_hash_table_unref(self->stopping);
 	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
 	/* callers of a run that will not happen are answered (each holds a reference) */
@@ -592,14 +613,148 @@ mapping_start(PmManager *self, PmMapping *m)
 }
 
 static void
+pending_stops_add(PmManager *self, gpointer object)
+{
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->pending_stops, object));
+	g_hash_table_insert(self->pending_stops, object, GUINT_TO_POINTER(n + 1));
+}
+
+/* how many are left */
+static guint
+pending_stops_remove(PmManager *self, gpointer object)
+{
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->pending_stops, object));
+
+	g_assert(n > 0);
+	if (n == 1) {
+		g_hash_table_remove(self->pending_stops, object);
+		return 0;
+	}
+	g_hash_table_insert(self->pending_stops, object, GUINT_TO_POINTER(n - 1));
+	return n - 1;
+}
+
+/* a mapping gone from the registry is freed once no provider is stopping it */
+static void
+mapping_free_if_idle(PmManager *self, PmMapping *m)
+{
+	if (g_hash_table_contains(self->pending_stops, m))
+		return;
+	if (g_hash_table_remove(self->dying, m))
+		pm_mapping_free(m);
+}
+
+/*
+ * At a SamePort=yes provider every mapping asks the gateway for internal port 0, and the
+ * gateway keys mappings by (protocol, internal port): a second mapping of one protocol
+ * would renew, and at its removal lose, the first one's lease. The mapping (any origin)
+ * that holds one of @protocols there; a mapping whose provider is gone holds nothing.
+ */
+static PmMapping *
+find_same_port_user(PmManager *self, const char *provider, guint protocols, PmMapping *except)
+{
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		if (m != except && m->provider != NULL && (m->protocols & protocols) != 0 &&
+		    g_strcmp0(m->provider_name, provider) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* the first of @protocols that @other also has, for messages */
+static const char *
+shared_protocol(guint protocols, guint other)
+{
+	return (protocols & other & PM_PROTOCOL_TCP) != 0 ? "tcp" : "udp";
+}
+
+#define SAME_PORT_WHY                                                                            \
+	"has SamePort=yes: every mapping asks the gateway for internal port 0, so only one "    \
+	"mapping per protocol can use it"
+
+/*
+ * a persistent bus mapping from the state file: the configuration may have changed since
+ * it was added (SamePort=yes, or a config mapping of its protocol at that provider): it
+ * stays, failed, for its owner to see and remove, rather than take another's lease
+ */
+static void
+mapping_start_checked(PmManager *self, PmMapping *m)
+{
+	PmProvider *provider = find_provider(self, m->provider_name);
+	PmMapping *other;
+	g_autofree char *msg = NULL;
+
+	if (provider == NULL || !provider->config->same_port) {
+		mapping_start(self, m);
+		return;
+	}
+	other = find_same_port_user(self, provider->name, m->protocols, m);
+	if (other == NULL) {
+		mapping_start(self, m);
+		return;
+	}
+	msg = g_strdup_printf("AlreadyMapped: provider %s " SAME_PORT_WHY "; mapping '%s' "
+			      "already uses %s: remove this one (portmapctl remove %s)",
+			      provider->name, other->name,
+			      shared_protocol(m->protocols, other->protocols), m->name);
+	g_warning("mapping %s: not started: %s", m->name, msg);
+	pm_mapping_set_last_error(m, msg);
+	pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
+}
+
+static void
 mapping_stopped_cb(gpointer user_data)
 {
 	StopData *s = user_data;
-	g_ptr_array_remove_fast(s->manager->stopping, s);
-	pm_mapping_free(s->mapping);
+	PmManager *self = s->manager;
+
+	g_hash_table_remove(self->stopping, s);
+	/* a retired provider is freed later: this runs inside its own reply handling */
+	if (pending_stops_remove(self, s->provider) == 0 &&
+	    g_ptr_array_find(self->retired_providers, s->provider, NULL))
+		pm_scheduler_arm(self->scheduler, &self->retire_timer,
+				 pm_scheduler_now(self->scheduler));
+	pending_stops_remove(self, s->mapping);
+	mapping_free_if_idle(self, s->mapping);
 	if (s->done != NULL)
 		s->done(s->user_data);
 	g_free(s);
+}
+
+/* pm_provider_stop(), counted so that neither the mapping nor the provider is freed under
+ * it; m->provider is NULL when this returns, @done may already have been called */
+static void
+mapping_stop(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneFunc done,
+	     gpointer user_data)
+{
+	StopData *s = g_new0(StopData, 1);
+
+	s->manager = self;
+	s->mapping = m;
+	s->provider = m->provider;
+	s->done = done;
+	s->user_data = user_data;
+	g_hash_table_add(self->stopping, s);
+	pending_stops_add(self, s->mapping);
+	pending_stops_add(self, s->provider);
+	pm_provider_stop(s->provider, m, release, mapping_stopped_cb, s);
+}
+
+/* providers dropped by a reload: the last deletion of each was answered or gave up */
+static void
+retire_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+
+	for (guint i = self->retired_providers->len; i > 0; i--) {
+		PmProvider *provider = g_ptr_array_index(self->retired_providers, i - 1);
+		if (g_hash_table_contains(self->pending_stops, provider))
+			continue;
+		g_info("provider %s: removed by reload, its deletions are done: closing it",
+		       provider->name);
+		g_ptr_array_remove_index_fast(self->retired_providers, i - 1);
+	}
 }
 
 /* unregister, delete upstream if asked, free when the provider is done */
@@ -607,18 +762,17 @@ static void
 mapping_destroy(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneFunc done,
 		gpointer user_data)
 {
-	StopData *s = g_new0(StopData, 1);
-	s->manager = self;
-	s->mapping = m;
-	s->done = done;
-	s->user_data = user_data;
 	mapping_unregister(self, m);
 	m->changed_func = NULL;
-	g_ptr_array_add(self->stopping, s);
-	if (m->provider != NULL)
-		pm_provider_stop(m->provider, m, release, mapping_stopped_cb, s);
-	else
-		mapping_stopped_cb(s);
+	g_hash_table_add(self->dying, m);
+	if (m->provider != NULL) {
+		mapping_stop(self, m, release, done, user_data);
+	} else {
+		/* a reload may still be deleting it at its old provider */
+		mapping_free_if_idle(self, m);
+		if (done != NULL)
+			done(user_data);
+	}
 	manager_changed(self, 0);
 }
 
@@ -645,7 +799,10 @@ mapping_apply_config(PmMapping *m, const PmMappingConfig *mc)
 {
 	m->provider_name = g_intern_string(mc->provider);
 	m->protocols = mc->protocols;
-	m->internal_port = mc->internal_port;
+	/* at a SamePort=yes provider the internal port is the granted external port: a
+	 * running mapping keeps it */
+	if (mc->internal_port != 0 || m->provider == NULL)
+		m->internal_port = mc->internal_port;
 	m->lifetime = mc->lifetime;
 	m->has_consumers = mc->consumers != NULL && mc->consumers[0] != NULL;
 }
@@ -701,7 +858,7 @@ restore_bus_mappings(PmManager *self)
 		m->origin = PM_ORIGIN_BUS;
 		m->announced_external_port = m->suggested_external_port;
 		mapping_register(self, m);
-		mapping_start(self, m);
+		mapping_start_checked(self, m);
 	}
 }
 
@@ -817,6 +974,17 @@ check_add_request(PmManager *self, const PmAddRequest *request, GError **error)
 				    "a mapping named '%s' exists already: choose another name or "
 				    "remove it first",
 				    request->name);
+			return NULL;
+		}
+	}
+	if (provider->config->same_port) {
+		conflict = find_same_port_user(self, provider->name, request->protocols, NULL);
+		if (conflict != NULL) {
+			g_set_error(error, PM_ERROR, PM_ERROR_ALREADY_MAPPED,
+				    "provider %s " SAME_PORT_WHY "; mapping '%s' already uses %s: "
+				    "remove it first, or use another protocol or provider",
+				    provider->name, conflict->name,
+				    shared_protocol(request->protocols, conflict->protocols));
 			return NULL;
 		}
 	}
@@ -1039,8 +1207,101 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 static gboolean
 config_mapping_moved(const PmMapping *m, const PmMappingConfig *mc)
 {
+	/* internal port 0 (SamePort=yes) is asked for, and the granted port kept as I */
 	return g_strcmp0(m->provider_name, mc->provider) != 0 || m->protocols != mc->protocols ||
-	       (m->internal_port != mc->internal_port && !m->has_consumers);
+	       (m->internal_port != mc->internal_port && mc->internal_port != 0 &&
+		!m->has_consumers);
+}
+
+/* "[Mapping NAME]" or "bus mapping 'NAME'", for messages */
+static char *
+describe_user(const char *name, PmOrigin origin)
+{
+	if (origin == PM_ORIGIN_CONFIG)
+		return g_strdup_printf("[Mapping %s]", name);
+	return g_strdup_printf("%s mapping '%s'", pm_origin_to_string(origin), name);
+}
+
+/*
+ * After the reload, each SamePort=yes provider may have one mapping per protocol (see
+ * find_same_port_user()). The configuration holds that among its own mappings; a bus
+ * mapping is its caller's, and moving or failing it for a config mapping would break
+ * what was promised on the bus, so a reload that needs that is refused instead.
+ */
+static gboolean
+reload_check_same_port(PmManager *self, const PmConfig *config, GError **error)
+{
+	/* "PROVIDER\nPROTOCOL" → who uses it after the reload */
+	g_autoptr(GHashTable) users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							    g_free);
+	const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
+
+	for (guint i = 0; i < config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(config->mappings, i);
+		const PmProviderConfig *pc = pm_config_find_provider(config, mc->provider);
+		if (pc == NULL || !pc->same_port)
+			continue;
+		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
+			if ((mc->protocols & protocols[j]) == 0)
+				continue;
+			g_hash_table_insert(users,
+					    g_strdup_printf("%s\n%s", mc->provider,
+							    pm_protocol_to_string(protocols[j])),
+					    describe_user(mc->name, PM_ORIGIN_CONFIG));
+		}
+	}
+	/* live mappings that stay at a provider of that name (config ones are replaced by
+	 * their new sections above; those of a removed provider fail and hold nothing) */
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		const PmProviderConfig *pc;
+		if (m->origin == PM_ORIGIN_CONFIG || m->provider == NULL)
+			continue;
+		pc = pm_config_find_provider(config, m->provider_name);
+		if (pc == NULL || !pc->same_port)
+			continue;
+		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
+			g_autofree char *key = NULL;
+			const char *other;
+			if ((m->protocols & protocols[j]) == 0)
+				continue;
+			key = g_strdup_printf("%s\n%s", pc->name,
+					      pm_protocol_to_string(protocols[j]));
+			other = g_hash_table_lookup(users, key);
+			if (other != NULL) {
+				g_autofree char *user = describe_user(m->name, m->origin);
+				g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+					    "provider %s " SAME_PORT_WHY ", and %s would share %s "
+					    "there with %s: remove %s first (portmapctl remove "
+					    "%s), or change the configuration",
+					    pc->name, other, pm_protocol_to_string(protocols[j]),
+					    user, user, m->name);
+				return FALSE;
+			}
+			g_hash_table_insert(users, g_steal_pointer(&key),
+					    describe_user(m->name, m->origin));
+		}
+	}
+	return TRUE;
+}
+
+/* what makes a reload refused before anything changes */
+static gboolean
+reload_check(PmManager *self, const PmConfig *config, GError **error)
+{
+	/* a config mapping may not take a bus mapping's name */
+	for (guint i = 0; i < config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(config->mappings, i);
+		PmMapping *m = pm_manager_lookup_name(self, mc->name);
+		if (m != NULL && m->origin != PM_ORIGIN_CONFIG) {
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+				    "[Mapping %s]: a mapping of that name was added on the bus: "
+				    "remove it (portmapctl remove %s) or rename the section",
+				    mc->name, mc->name);
+			return FALSE;
+		}
+	}
+	return reload_check_same_port(self, config, error);
 }
 
 gboolean
@@ -1054,18 +1315,14 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	g_autoptr(GPtrArray) dropped = g_ptr_array_new();
 	g_autoptr(GHashTable) configured = NULL;
 	g_autoptr(GPtrArray) kept = NULL;
+	g_autoptr(GPtrArray) restart = g_ptr_array_new();
+	g_autoptr(GError) local_error = NULL;
 
-	/* refuse before changing anything: a config mapping may not take a bus mapping's name */
-	for (guint i = 0; i < owned->mappings->len; i++) {
-		const PmMappingConfig *mc = g_ptr_array_index(owned->mappings, i);
-		PmMapping *m = pm_manager_lookup_name(self, mc->name);
-		if (m != NULL && m->origin != PM_ORIGIN_CONFIG) {
-			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
-				    "[Mapping %s]: a mapping of that name was added on the bus: "
-				    "remove it (portmapctl remove %s) or rename the section",
-				    mc->name, mc->name);
-			return FALSE;
-		}
+	if (!reload_check(self, owned, &local_error)) {
+		/* SIGHUP has no caller to tell */
+		g_warning("reload refused, nothing changed: %s", local_error->message);
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return FALSE;
 	}
 	for (guint i = 0; i < owned->warnings->len; i++)
 		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));
@@ -1114,18 +1371,30 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 			continue;
 		}
 		if (m->provider != NULL && g_ptr_array_find(dropped, m->provider, NULL)) {
-			pm_provider_stop(m->provider, m, TRUE, NULL, NULL);
+			mapping_stop(self, m, TRUE, NULL, NULL);
 			if (mc == NULL && find_provider_in(kept, m->provider_name) == NULL) {
 				g_autofree char *msg = g_strdup_printf(
-				    "NoSuchProvider: provider %s removed by reload", m->provider_name);
+				    "NoSuchProvider: provider %s removed by reload: remove this "
+				    "mapping, and add it again at another provider",
+				    m->provider_name);
+				/* its lease is being deleted: no port, address or expiry left */
+				memset(m->ports, 0, sizeof(m->ports));
+				pm_mapping_set_external_address(m, 0);
 				pm_mapping_set_last_error(m, msg);
 				pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
+				pm_mapping_changed(m, PM_MAPPING_PROP_PORTS |
+							  PM_MAPPING_PROP_EXTERNAL_PORT |
+							  PM_MAPPING_PROP_LIFETIME |
+							  PM_MAPPING_PROP_EXPIRES_AT);
 				continue;
 			}
+			g_ptr_array_add(restart, m);
 		}
 		if (mc != NULL) {
-			if (config_mapping_moved(m, mc) && m->provider != NULL)
-				pm_provider_stop(m->provider, m, TRUE, NULL, NULL);
+			if (config_mapping_moved(m, mc) && m->provider != NULL) {
+				mapping_stop(self, m, TRUE, NULL, NULL);
+				g_ptr_array_add(restart, m);
+			}
 			mapping_apply_config(m, mc);
 		}
 	}
@@ -1139,12 +1408,10 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	old = g_steal_pointer(&self->config);
 	self->config = g_steal_pointer(&owned);
 
-	/* restart what is not running (moved, or from a changed provider) */
-	for (guint i = 0; i < mappings->len; i++) {
-		PmMapping *m = g_ptr_array_index(mappings, i);
-		if (pm_manager_lookup_id(self, m->id) != m || m->provider != NULL ||
-		    m->state == PM_MAPPING_STATE_FAILED)
-			continue;
+	/* restart what was stopped (moved, or from a changed provider), also if it had
+	 * failed there */
+	for (guint i = 0; i < restart->len; i++) {
+		PmMapping *m = g_ptr_array_index(restart, i);
 		memset(m->ports, 0, sizeof(m->ports));
 		m->state = PM_MAPPING_STATE_REQUESTING;
 		pm_mapping_changed(m, PM_MAPPING_PROP_STATE | PM_MAPPING_PROP_PORTS |
@@ -1162,8 +1429,16 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 		mapping_register(self, m);
 		mapping_start(self, m);
 	}
-	for (guint i = 0; i < dropped->len; i++)
-		g_ptr_array_add(self->retired_providers, g_ptr_array_index(dropped, i));
+	/* dropped providers close once their deletions are answered or give up (at most
+	 * a few seconds); those with none in flight on the next dispatch */
+	for (guint i = 0; i < dropped->len; i++) {
+		PmProvider *provider = g_ptr_array_index(dropped, i);
+		provider->changed_func = NULL;
+		g_ptr_array_add(self->retired_providers, provider);
+	}
+	if (dropped->len > 0)
+		pm_scheduler_arm(self->scheduler, &self->retire_timer,
+				 pm_scheduler_now(self->scheduler));
 	state_changed(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	release_free_memory();

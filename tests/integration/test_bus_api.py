@@ -6,6 +6,7 @@ NAT-PMP gateway on 127.0.0.1 and the built portmapd and portmapctl. The lab test
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,10 +67,7 @@ class BusApiTest(unittest.TestCase):
                     "[Mapping web]\nProvider=lab\nProtocols=tcp\nInternalPort=8080\n")
         self.log = open(os.path.join(self.workdir, "portmapd.log"), "w")
         self.addCleanup(self.log.close)
-        self.daemon = subprocess.Popen([PORTMAPD, "--config", self.config, "--state-dir",
-                                        os.path.join(self.workdir, "state")],
-                                       env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop_process, self.daemon)
+        self.start_daemon()
         self.conn = Gio.DBusConnection.new_for_address_sync(
             self.bus.address,
             Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
@@ -80,6 +78,12 @@ class BusApiTest(unittest.TestCase):
         self.wait_for(lambda: self.mapping_state("web") == "active", 10)
 
     stop_process = staticmethod(pmlab.stop_popen)
+
+    def start_daemon(self):
+        self.daemon = subprocess.Popen([PORTMAPD, "--config", self.config, "--state-dir",
+                                        os.path.join(self.workdir, "state")],
+                                       env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_process, self.daemon)
 
     def wait_for(self, predicate, timeout):
         end = time.monotonic() + timeout
@@ -400,6 +404,285 @@ class BusApiTest(unittest.TestCase):
             timeout=10).returncode == 1, 10)
         headless.terminate()
         self.assertEqual(headless.wait(6), 0)
+
+    # ---- SamePort=yes: one mapping per protocol (the gateway sees internal port 0) ----
+
+    def add_vpn_provider(self, same_port=True, mappings=""):
+        """A second provider, "vpn", at a fake gateway of its own (so that its socket is its
+        own), with the config mapping "web" of "lab" kept; Reload()s."""
+        if not hasattr(self, "fake2"):
+            workdir = os.path.join(self.workdir, "vpn")
+            os.makedirs(workdir)
+            self.fake2 = pmlab.LoopbackFakeGateway(workdir, public_address="11.0.0.9")
+            self.addCleanup(self.fake2.stop)
+            # it also grants internal port 0, as a SamePort=yes gateway does
+            self.fake2.control.set(same_port=True)
+        self.add_vpn_provider_config(mappings, same_port)
+        self.call("Reload")
+
+    def add_vpn_provider_config(self, mappings, same_port=True):
+        self.write_config(f"[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\n"
+                          f"Port={self.fake2.port}\nSamePort={'yes' if same_port else 'no'}\n"
+                          + mappings)
+
+    def write_config(self, extra):
+        with open(self.config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "[Mapping web]\nProvider=lab\nProtocols=tcp\nInternalPort=8080\n" + extra)
+
+    def add_mapping(self, provider, protocols, port, name, scope="runtime"):
+        return self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
+            provider, protocols, port, 0, 0, {"scope": GLib.Variant("s", scope),
+                                              "name": GLib.Variant("s", name)})))[0]
+
+    def get(self, path, prop):
+        return self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, prop)), path,
+                         "org.freedesktop.DBus.Properties")[0]
+
+    def assert_bus_error(self, name, func, *args):
+        with self.assertRaises(GLib.Error) as cm:
+            func(*args)
+        self.assertEqual(Gio.DBusError.get_remote_error(cm.exception), ERROR_PREFIX + name,
+                         cm.exception.message)
+        return cm.exception.message
+
+    def test_same_port_add_mapping_one_per_protocol(self):
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "vpn-a")
+        self.wait_for(lambda: self.mapping_state("vpn-a") == "active", 10)
+        before = self.call("ListMappings")[0]
+        upstream = self.fake2.control.mappings()
+        self.assertEqual([(m["protocol"], m["internal_port"]) for m in upstream], [("tcp", 0)])
+
+        # a second tcp mapping at the provider, whatever its internal port: refused, naming
+        # the first, before anything is created (also with udp along)
+        for protocols, port in ((["tcp"], 9401), (["tcp", "udp"], 9402), (["tcp"], 9400)):
+            message = self.assert_bus_error("AlreadyMapped", self.add_mapping, "vpn",
+                                            protocols, port, "vpn-b")
+            self.assertIn("SamePort=yes", message)
+            self.assertIn("'vpn-a'", message)
+            self.assertIn("provider vpn", message)
+        # the CLI shows the daemon's message
+        cp = self.ctl("add", "tcp", "9403", "--provider", "vpn")
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn("vpn-a", cp.stderr)
+        self.assertIn("SamePort=yes", cp.stderr)
+        time.sleep(0.3)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual([(m["protocol"], m["internal_port"])
+                          for m in self.fake2.control.mappings()], [("tcp", 0)])
+
+        # another protocol at the same provider, and tcp at another provider: fine
+        self.add_mapping("vpn", ["udp"], 9404, "vpn-c")
+        self.add_mapping("lab", ["tcp"], 9405, "lab-d")
+        for name in ("vpn-a", "vpn-c", "lab-d"):
+            self.wait_for(lambda: self.mapping_state(name) == "active", 10)
+        self.assertEqual(sorted((m["protocol"], m["internal_port"])
+                                for m in self.fake2.control.mappings()),
+                         [("tcp", 0), ("udp", 0)])
+        # with both protocols taken, udp is refused too, naming its holder
+        message = self.assert_bus_error("AlreadyMapped", self.add_mapping, "vpn", ["udp"],
+                                        9406, "vpn-e")
+        self.assertIn("'vpn-c'", message)
+        # once the holder is gone, its protocol is free again
+        self.call("Remove", None, self.mapping_path("vpn-a"), MAPPING_IFACE)
+        self.add_mapping("vpn", ["tcp"], 9407, "vpn-f")
+        self.wait_for(lambda: self.mapping_state("vpn-f") == "active", 10)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def test_same_port_config_conflict_exits_2_and_is_not_reloaded(self):
+        conflict = ("[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\nSamePort=yes\n"
+                    "[Daemon]\nDefaultProvider=vpn\n"
+                    "[Mapping a]\nProtocols=tcp\n"
+                    "[Mapping b]\nProtocols=both\n")
+        bad = os.path.join(self.workdir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write(conflict)
+        cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
+                            text=True, timeout=10)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("bad.conf:10: [Mapping b] Protocols=both: provider vpn has SamePort=yes",
+                      cp.stderr)
+        self.assertIn("[Mapping a] (" + bad + ":8) already uses tcp", cp.stderr)
+        # the same refused by Reload(), nothing changed
+        before = self.call("ListMappings")[0]
+        self.write_config(conflict)
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("portmapd.conf:18: [Mapping b] Protocols=both", message)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual(self.mapping_state("web"), "active")
+
+    def test_same_port_reload_refused_for_bus_mapping(self):
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "vpn-a")
+        self.wait_for(lambda: self.mapping_state("vpn-a") == "active", 10)
+        before = self.call("ListMappings")[0]
+
+        # a config mapping that would share tcp with the bus mapping: refused, nothing
+        # changes, the message names the bus mapping
+        with open(self.config, "a") as f:
+            f.write("[Mapping game]\nProvider=vpn\nProtocols=both\n")
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("'vpn-a'", message)
+        self.assertIn("[Mapping game]", message)
+        self.assertIn("SamePort=yes", message)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        # SIGHUP is refused the same way, and logged
+        refused = self.read_log().count("reload refused")
+        self.daemon.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.read_log().count("reload refused") > refused, 10)
+        self.assertIn("'vpn-a'", self.read_log().split("reload refused")[-1])
+        self.assertEqual(self.call("ListMappings")[0], before)
+
+        # udp is free: applied
+        self.add_vpn_provider(mappings="[Mapping game]\nProvider=vpn\nProtocols=udp\n")
+        self.wait_for(lambda: self.mapping_state("game") == "active", 10)
+        path = self.mapping_path("game")
+        port = self.get(path, "ExternalPort")
+        self.assertEqual(self.get(path, "InternalPort"), port)
+        requests = len(self.fake2.control.log())
+
+        # an unrelated change: the SamePort mapping keeps its lease and its internal port
+        # (the granted port), nothing is asked of its gateway again
+        self.add_vpn_provider(mappings="[Mapping game]\nProvider=vpn\nProtocols=udp\n"
+                                       "[Mapping more]\nProvider=lab\nProtocols=udp\n"
+                                       "InternalPort=8081\n")
+        self.wait_for(lambda: self.mapping_state("more") == "active", 10)
+        self.assertEqual(self.mapping_path("game"), path)
+        self.assertEqual(self.mapping_state("game"), "active")
+        self.assertEqual(self.get(path, "InternalPort"), port)
+        self.assertEqual(self.get(path, "ExternalPort"), port)
+        self.assertEqual(len(self.fake2.control.log()), requests)
+
+        # two bus mappings that would share tcp once the provider has SamePort=yes
+        self.add_vpn_provider(same_port=False)
+        self.assertIsNone(self.mapping_state("game"))
+        self.add_mapping("vpn", ["tcp"], 9401, "vpn-b")
+        self.wait_for(lambda: self.mapping_state("vpn-b") == "active", 10)
+        self.write_config(f"[Provider vpn]\nType=natpmp\nGateway=127.0.0.1\n"
+                          f"Port={self.fake2.port}\nSamePort=yes\n")
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("'vpn-a'", message)
+        self.assertIn("'vpn-b'", message)
+        self.assertEqual(self.daemon.poll(), None)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def read_log(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def test_same_port_restored_bus_mapping_fails_if_config_took_its_protocol(self):
+        """At start nothing can be refused: a persistent bus mapping from the state file
+        that a config mapping now collides with is not requested, and says why."""
+        self.add_vpn_provider()
+        self.add_mapping("vpn", ["tcp"], 9400, "keep", scope="persistent")
+        self.wait_for(lambda: self.mapping_state("keep") == "active", 10)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+        self.add_vpn_provider_config("[Mapping game]\nProvider=vpn\nProtocols=tcp\n")
+        self.start_daemon()
+        self.wait_for(lambda: self.call_dbus("NameHasOwner",
+                                             GLib.Variant("(s)", (BUS_NAME,))), 10)
+        self.wait_for(lambda: self.mapping_state("game") == "active", 10)
+        self.assertEqual(self.mapping_state("keep"), "failed")
+        keep = self.mapping_path("keep")
+        last_error = self.get(keep, "LastError")
+        self.assertTrue(last_error.startswith("AlreadyMapped: provider vpn has SamePort=yes"),
+                        last_error)
+        self.assertIn("'game'", last_error)
+        self.assertEqual(self.get(keep, "ExternalPort"), 0)
+        self.assertEqual([(m["protocol"], m["internal_port"])
+                          for m in self.fake2.control.mappings()], [("tcp", 0)])
+        self.call("Remove", None, keep, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("keep"))
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def udp_sockets(self):
+        """(local port, remote port) of each UDP socket portmapd holds."""
+        inodes = set()
+        fd_dir = f"/proc/{self.daemon.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                continue
+            if match:
+                inodes.add(match.group(1))
+        sockets = []
+        with open(f"/proc/{self.daemon.pid}/net/udp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[9] in inodes:
+                    sockets.append((int(fields[1].split(":")[1], 16),
+                                    int(fields[2].split(":")[1], 16)))
+        return sorted(sockets)
+
+    def test_reload_removing_provider_closes_its_socket(self):
+        lab_sockets = self.udp_sockets()
+        self.assertIn(self.fake_port, [remote for _, remote in lab_sockets])
+        self.add_vpn_provider(same_port=False,
+                              mappings="[Mapping tun]\nProvider=vpn\nProtocols=both\n"
+                                       "InternalPort=8500\n")
+        rt = self.add_mapping("vpn", ["tcp"], 8501, "rt")
+        for name in ("tun", "rt"):
+            self.wait_for(lambda: self.mapping_state(name) == "active", 10)
+        self.assertEqual(len(self.fake2.control.mappings()), 3)
+        with_vpn = self.udp_sockets()
+        # the request socket to its gateway and the announcement socket
+        self.assertIn(self.fake2.port, [remote for _, remote in with_vpn])
+        self.assertEqual(len(with_vpn), len(lab_sockets) + 2, with_vpn)
+
+        # the provider goes: its config mapping goes, its bus mapping fails
+        self.write_config("")
+        self.call("Reload")
+        self.assertIsNone(self.mapping_state("tun"))
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        self.assertIn("provider vpn removed by reload", self.get(rt, "LastError"))
+        self.assertEqual(self.get(rt, "ExternalPort"), 0)
+        self.assertEqual(self.get(rt, "ExpiresAt"), 0)
+        # every lease was deleted upstream, then the provider's sockets closed
+        self.wait_for(lambda: self.fake2.control.mappings() == [], 10)
+        self.wait_for(lambda: self.udp_sockets() == lab_sockets, 10)
+        self.assertEqual(self.mapping_state("web"), "active")
+
+        # the failed mapping still answers, and goes
+        self.call("Refresh", None, rt, MAPPING_IFACE)
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        describe = json.loads(self.call("Describe")[0])
+        self.assertEqual([p["Name"] for p in describe["Providers"]], ["lab"])
+        self.call("Remove", None, rt, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("rt"))
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
+
+    def test_reload_removing_provider_at_silent_gateway(self):
+        """A removed provider whose gateway no longer answers closes when its deletions
+        give up; a bus mapping removed meanwhile, and SIGTERM, do not touch it after."""
+        lab_sockets = self.udp_sockets()
+        self.add_vpn_provider(same_port=False)
+        rt = self.add_mapping("vpn", ["tcp", "udp"], 8501, "rt")
+        self.wait_for(lambda: self.mapping_state("rt") == "active", 10)
+        self.add_mapping("vpn", ["tcp"], 8502, "rt2")
+        self.wait_for(lambda: self.mapping_state("rt2") == "active", 10)
+        self.fake2.control.set(silent=True)
+        self.write_config("")
+        self.call("Reload")
+        # still open while the deletions wait for an answer
+        self.assertEqual(len(self.udp_sockets()), len(lab_sockets) + 2)
+        # removed while its deletions at the old provider are unanswered
+        self.assertEqual(self.mapping_state("rt"), "failed")
+        self.call("Remove", None, rt, MAPPING_IFACE)
+        self.assertIsNone(self.mapping_state("rt"))
+        # closed once they give up (within 5 s)
+        self.wait_for(lambda: self.udp_sockets() == lab_sockets, 10)
+        self.assertEqual(self.mapping_state("rt2"), "failed")
+        self.assertEqual(len(self.fake2.control.mappings()), 3)
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(6), 0)
 
     def test_invalid_config_exits_2_naming_file_and_line(self):
         bad = os.path.join(self.workdir, "bad.conf")

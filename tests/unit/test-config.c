@@ -665,6 +665,7 @@ test_same_port(void)
 					     "SamePort=yes\n"
 					     "[Mapping torrent]\n"
 					     "InternalPort=51413\n"
+					     "Protocols=udp\n"
 					     "[Mapping other]\n"
 					     "Protocols=tcp\n");
 	const PmMappingConfig *torrent = pm_config_find_mapping(config, "torrent");
@@ -678,8 +679,123 @@ test_same_port(void)
 			"test.conf:6: [Mapping torrent] InternalPort=51413: ignored: provider "
 			"proton has SamePort=yes, so the internal port is the external port the "
 			"gateway grants; remove InternalPort=");
-	/* internal port 0 never conflicts: two SamePort mappings are two leases */
+	/* internal port 0, but one udp and one tcp: two leases */
 	g_assert_cmpuint(config->mappings->len, ==, 2);
+}
+
+#define PROVIDER_VPN                                                                             \
+	"[Provider vpn]\n"                                                                       \
+	"Type=natpmp\n"                                                                          \
+	"SamePort=yes\n"
+
+/* at a SamePort=yes provider every mapping asks for internal port 0: one per protocol */
+static void
+test_same_port_one_per_protocol(void)
+{
+	/* the whole message: both mappings, the provider, why, and what is left */
+	assert_load_error(PROVIDER_VPN "[Mapping a]\nProvider=vpn\nProtocols=tcp\n"
+				       "[Mapping b]\nProvider=vpn\nProtocols=tcp\n",
+			  "test.conf:9: [Mapping b] Protocols=tcp: provider vpn has SamePort=yes: "
+			  "every mapping asks the gateway for internal port 0, so only one "
+			  "mapping per protocol can use it; [Mapping a] (test.conf:6) already "
+			  "uses tcp; accepted values: udp (not used by another mapping of "
+			  "provider vpn), or another provider for this mapping");
+	/* an overlap of one protocol is enough; with both taken nothing is left */
+	assert_load_error_prefix(PROVIDER_VPN "[Mapping a]\nProtocols=both\n"
+					      "[Mapping b]\nProtocols=udp\n",
+				 "test.conf:7: [Mapping b] Protocols=udp: provider vpn has "
+				 "SamePort=yes: every mapping asks the gateway for internal port "
+				 "0, so only one mapping per protocol can use it; [Mapping a] "
+				 "(test.conf:5) already uses udp; accepted values: none at "
+				 "provider vpn, whose tcp and udp are taken");
+	assert_load_error_prefix(PROVIDER_VPN "[Mapping a]\nProtocols=udp\n"
+					      "[Mapping b]\nProtocols=tcp,udp\n",
+				 "test.conf:7: [Mapping b] Protocols=tcp,udp: provider vpn has "
+				 "SamePort=yes");
+	/* without Protocols= (both, the default): the group's header, and the default */
+	assert_load_error(PROVIDER_VPN "\n[Mapping a]\nProtocols=tcp\n\n[Mapping b]\n",
+			  "test.conf:8: [Mapping b] Protocols=tcp udp (the default): provider vpn "
+			  "has SamePort=yes: every mapping asks the gateway for internal port 0, "
+			  "so only one mapping per protocol can use it; [Mapping a] (test.conf:6) "
+			  "already uses tcp; accepted values: udp (not used by another mapping of "
+			  "provider vpn), or another provider for this mapping");
+	assert_load_error_prefix(PROVIDER_VPN "[Mapping a]\n[Mapping b]\nProtocols=udp\n",
+				 "test.conf:6: [Mapping b] Protocols=udp: provider vpn has "
+				 "SamePort=yes: every mapping asks the gateway for internal port "
+				 "0, so only one mapping per protocol can use it; [Mapping a] "
+				 "(test.conf:4) already uses udp; accepted values: none");
+	/* the provider through [Daemon] DefaultProvider=, for one or both of them */
+	assert_load_error_prefix(PROVIDER_RFC PROVIDER_VPN "[Daemon]\nDefaultProvider=vpn\n"
+							   "[Mapping a]\nProvider=vpn\n"
+							   "Protocols=tcp\n"
+							   "[Mapping b]\nProtocols=tcp\n",
+				 "test.conf:12: [Mapping b] Protocols=tcp: provider vpn has "
+				 "SamePort=yes: every mapping asks the gateway for internal port "
+				 "0, so only one mapping per protocol can use it; [Mapping a] "
+				 "(test.conf:10) already uses tcp");
+	/* a drop-in's mapping against the main file's is reported in the drop-in */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autofree char *dir = g_dir_make_tmp("portmap-config-XXXXXX", &error);
+		g_autofree char *main_path = NULL;
+		g_autofree char *dropins = NULL;
+		g_autofree char *expected = NULL;
+		g_autoptr(PmConfig) config = NULL;
+
+		g_assert_no_error(error);
+		main_path = g_build_filename(dir, "portmapd.conf", NULL);
+		dropins = g_build_filename(dir, "portmapd.conf.d", NULL);
+		g_assert_cmpint(g_mkdir(dropins, 0700), ==, 0);
+		write_file(dir, "portmapd.conf", PROVIDER_VPN "[Mapping a]\nProtocols=tcp\n");
+		write_file(dropins, "50-b.conf", "# b\n[Mapping b]\nProtocols=tcp\n");
+		config = pm_config_load(main_path, &error);
+		g_assert_null(config);
+		g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
+		expected = g_strdup_printf("%s/50-b.conf:3: [Mapping b] Protocols=tcp: provider "
+					   "vpn has SamePort=yes: every mapping asks the gateway "
+					   "for internal port 0, so only one mapping per protocol "
+					   "can use it; [Mapping a] (%s:5) already uses tcp;",
+					   dropins,
+					   main_path);
+		if (!g_str_has_prefix(error->message, expected))
+			g_error("message \"%s\" does not start with \"%s\"",
+				error->message,
+				expected);
+		remove_tree(dir);
+	}
+
+	/* tcp at one mapping and udp at the other: two leases */
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_VPN "[Mapping a]\nProtocols=tcp\n"
+								  "[Mapping b]\nProtocols=udp\n");
+		g_assert_cmpuint(config->mappings->len, ==, 2);
+		g_assert_cmpuint(config->warnings->len, ==, 0);
+	}
+	/* the same protocol at two SamePort providers: two gateways */
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_VPN "[Provider vpn2]\nType=natpmp\n"
+								  "SamePort=yes\n"
+								  "[Mapping a]\nProvider=vpn\n"
+								  "[Mapping b]\nProvider=vpn2\n");
+		g_assert_cmpuint(config->mappings->len, ==, 2);
+	}
+	/* a SamePort mapping and an RFC one of the same protocol at different providers */
+	{
+		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC PROVIDER_VPN
+						     "[Mapping a]\nProvider=vpn\nProtocols=tcp\n"
+						     "[Mapping b]\nProvider=rfc\nProtocols=tcp\n"
+						     "InternalPort=80\n");
+		g_assert_cmpuint(config->mappings->len, ==, 2);
+	}
+	/* SamePort=no: the internal ports tell the mappings apart */
+	{
+		g_autoptr(PmConfig) config = load_ok("[Provider vpn]\nType=natpmp\nSamePort=no\n"
+						     "[Mapping a]\nProtocols=tcp\n"
+						     "InternalPort=80\n"
+						     "[Mapping b]\nProtocols=tcp\n"
+						     "InternalPort=81\n");
+		g_assert_cmpuint(config->mappings->len, ==, 2);
+	}
 }
 
 static void
@@ -1126,6 +1242,8 @@ main(int argc, char **argv)
 	g_test_add_func("/config/mapping/values", test_mapping_values);
 	g_test_add_func("/config/mapping/missing-internal-port", test_missing_internal_port);
 	g_test_add_func("/config/mapping/same-port", test_same_port);
+	g_test_add_func("/config/mapping/same-port-one-per-protocol",
+			test_same_port_one_per_protocol);
 	g_test_add_func("/config/default-provider", test_default_provider);
 	g_test_add_func("/config/conflict", test_conflict);
 	g_test_add_func("/config/dropins", test_dropins);
