@@ -31,8 +31,9 @@ typedef struct {
 	/* start acquiring: the mapping is in its requesting state */
 	void (*start)(PmProvider *self, PmMapping *mapping);
 	/* forget the mapping; with @release, delete it upstream first (bounded), then call
-	 * @done; the mapping must not be touched by the provider after this call returns
-	 * except through @done's caller's ownership (the provider copies what it needs) */
+	 * @done; the mapping stays allocated until @done (the manager counts stops in
+	 * flight), but a Reload may change its fields meanwhile: the provider copies the
+	 * ports and protocols it deletes */
 	void (*stop)(PmProvider *self, PmMapping *mapping, gboolean release,
 		     PmProviderDoneFunc done, gpointer user_data);
 	/* renew now; @done when that run ends (success or not) */
