@@ -236,6 +236,56 @@ class PortmapdTestCase(unittest.TestCase):
                 out.append(entry)
         return out
 
+    def call_async(self, method, path=MANAGER_PATH, iface=MANAGER_IFACE, args=None,
+                   timeout_ms=300000):
+        """Send a method call without waiting; returns a dict that gets "elapsed" (seconds
+        from the send to the reply's dispatch) and "error" (None or the message) once the
+        reply has been dispatched (pump() or wait_for() dispatch it)."""
+        pending = {"method": method, "path": path, "start": time.monotonic(), "done": False,
+                   "elapsed": None, "error": None, "cancellable": Gio.Cancellable()}
+
+        def on_reply(conn, res, _data):
+            pending["elapsed"] = time.monotonic() - pending["start"]
+            try:
+                conn.call_finish(res)
+            except GLib.Error as e:
+                pending["error"] = e.message
+            pending["done"] = True
+
+        self.conn.call(BUS_NAME, path, iface, method, args, None, Gio.DBusCallFlags.NONE,
+                       timeout_ms, pending["cancellable"], on_reply, None)
+        self.addCleanup(self._finish_async, pending)
+        return pending
+
+    def _finish_async(self, pending):
+        """Cleanup: cancel a call still pending and dispatch its callback."""
+        if not pending["done"]:
+            pending["cancellable"].cancel()
+            end = time.monotonic() + 5
+            while not pending["done"] and time.monotonic() < end:
+                self.pump(0.02)
+
+    def wait_replies(self, calls, within):
+        """Dispatch replies until every call in @calls is answered or @within seconds have
+        passed since the first was sent; returns the calls still unanswered."""
+        end = min(c["start"] for c in calls) + within
+        while True:
+            self.pump()
+            left = [c for c in calls if not c["done"]]
+            if not left or time.monotonic() >= end:
+                return left
+            time.sleep(0.01)
+
+    def describe(self):
+        return json.loads(self.call("Describe")[0])
+
+    def provider_gateway(self, name="lab"):
+        """The provider's gateway ("ADDR:PORT") as Describe() reports it."""
+        for p in self.describe()["Providers"]:
+            if p["Name"] == name:
+                return p["Gateway"]
+        self.fail(f"Describe() lists no provider {name}")
+
     def stop_daemon(self, timeout=5.0):
         start = time.monotonic()
         self.daemon.send_signal(signal.SIGTERM)
@@ -302,6 +352,160 @@ class MiniupnpdTest(PortmapdTestCase):
         elapsed = time.monotonic() - started
         self.assertLessEqual(elapsed, 6.0, f"re-created {elapsed:.2f} s after the restart")
         self.assertTrue(self.lab.tcp_reachable(self.prop(path, "ExternalPort"), 7002))
+
+    # ---- issue 7: the NAT-PMP client must not let one unanswered request hold up others ----
+
+    def mapping_config(self, name, port, lifetime):
+        return (f"[Mapping {name}]\nProvider=lab\nProtocols=tcp\nInternalPort={port}\n"
+                f"Lifetime={lifetime}\n\n")
+
+    def test_k_refresh_on_silent_gateway_answers_each_caller(self):
+        """README: a Refresh() caller is answered when the run ends or after 5 unanswered
+        sends (7.75 s). Each caller, not only the first: two Refresh() calls at once on a
+        silent gateway are each answered within 10 s, and both mappings show "renewing"
+        (their 3600 s leases are live)."""
+        ports = (7021, 7022)
+        self.start_daemon(self.provider_config() + self.mapping_config("k1", ports[0], 3600) +
+                          self.mapping_config("k2", ports[1], 3600))
+        self.wait_for(lambda: len(self.mapping_paths()) == 2, 10, "two mappings")
+        paths = self.mapping_paths()
+        for path in paths:
+            self.wait_state(path, "active")
+        # control: with the gateway answering, both calls come back at once and stay active
+        calls = [self.call_async("Refresh", path=p, iface=MAPPING_IFACE) for p in paths]
+        left = self.wait_replies(calls, 10)
+        if left:
+            self.fail("Refresh() on an answering gateway was not answered within 10 s")
+        for c, path in zip(calls, paths):
+            self.assertIsNone(c["error"], c["error"])
+            self.assertEqual(self.prop(path, "State"), "active")
+
+        silence = self.lab.silence_natpmp()
+        self.assertFalse(self.lab.natpmp_answers(7099), "the gateway still answers NAT-PMP")
+        expires = {p: self.prop(p, "ExpiresAt") for p in paths}
+        dropped_before = self.lab.natpmp_dropped(silence)
+        calls = [self.call_async("Refresh", path=p, iface=MAPPING_IFACE) for p in paths]
+        left = self.wait_replies(calls, 10)
+        sent = self.lab.natpmp_dropped(silence) - dropped_before
+        report = "; ".join(
+            f"{c['path']} ({self.prop(c['path'], 'Name')}): "
+            + (f"answered after {c['elapsed']:.2f} s" if c["done"] else "not answered")
+            + f", State {self.prop(c['path'], 'State')}" for c in calls)
+        if left:
+            self.fail(f"two Refresh() calls on a silent gateway: not every caller was answered "
+                      f"within 10 s: {report} ({sent} requests dropped at the gateway "
+                      f"meanwhile)")
+        for c in calls:
+            self.assertIsNone(c["error"], c["error"])
+            self.assertLessEqual(c["elapsed"], 10.0, report)
+        now_us = time.time() * 1e6
+        for path in paths:
+            self.assertEqual(self.prop(path, "State"), "renewing", report)
+            # the leases are live: nothing was granted, nothing expired
+            self.assertEqual(self.prop(path, "ExpiresAt"), expires[path])
+            self.assertGreater(expires[path], now_us)
+
+    def test_l_unanswered_mapping_does_not_block_renewals(self):
+        """A mapping whose requests are never answered (A) must not hold up another
+        mapping's renewals on the same gateway (B, renewed every 2 s on a 20 s lease): B's
+        ExpiresAt moves forward at least 3 times within 15 s, B stays "active" throughout,
+        never shows "active" past its ExpiresAt, while A is "retrying"."""
+        port_a, port_b, lifetime = 7031, 7032, 20
+        drop = self.lab.drop_natpmp(port_a)
+        # the rule drops A's requests and nothing else (natpmpc from lan, before portmapd)
+        self.assertFalse(self.lab.natpmp_answers(port_a), "A's requests are still answered")
+        self.assertTrue(self.lab.natpmp_answers(port_b), "B's requests are dropped too")
+        self.start_daemon(self.provider_config("RefreshInterval=2s") +
+                          self.mapping_config("b", port_b, lifetime))
+        b = self.mapping_paths()[0]
+        self.wait_state(b, "active")
+        self.assertEqual(self.prop(b, "Lifetime"), lifetime,
+                         "miniupnpd did not grant the lifetime asked for")
+        # A comes while B holds a lease: its request is in flight from then on
+        dropped_before = self.lab.natpmp_dropped(drop)
+        a = self.add_mapping(internal=port_a, scope="runtime", name="a")
+        self.wait_state(a, "retrying", timeout=10)
+
+        # sample B's State and ExpiresAt together (one ListMappings snapshot)
+        samples = []        # (t before the call, B state, B expiry s, A state)
+        start = time.time()
+        first_expiry = None
+        while True:
+            t = time.time()
+            listing = {m[0]: m for m in self.call("ListMappings")[0]}
+            mb, ma = listing[b], listing[a]
+            samples.append((t, mb[3], mb[11] / 1e6, ma[3]))
+            if first_expiry is None:
+                first_expiry = mb[11] / 1e6
+            # past the lease B held when A came (and at least 15 s): today it ends there
+            if t >= max(start + 15, first_expiry + 3):
+                break
+            self.assertIsNone(self.daemon.poll(), "portmapd exited")
+            time.sleep(0.1)
+        advances = [s[0] - start for s, prev in zip(samples[1:], samples) if s[2] > prev[2]]
+        early = [x for x in advances if x <= 15]
+        stale = [s for s in samples if s[1] == "active" and s[2] < s[0] - 0.1]
+        b_states = sorted({s[1] for s in samples})
+        a_states = sorted({s[3] for s in samples})
+        dropped = self.lab.natpmp_dropped(drop) - dropped_before
+        when = f"at {', '.join(f'{x:.1f}' for x in advances)} s" if advances else "never"
+        report = (f"B's ExpiresAt moved {len(early)} times in the first 15 s ({when}); B's states "
+                  f"{b_states}; A's states {a_states}; {len(samples)} samples over "
+                  f"{samples[-1][0] - start:.1f} s; {dropped} requests for A dropped")
+        problems = []
+        if stale:
+            problems.append(f"B showed 'active' up to {max(s[0] - s[2] for s in stale):.1f} s "
+                            f"after its ExpiresAt had passed ({len(stale)} samples): its lease "
+                            f"ended while it looked alive")
+        if len(early) < 3:
+            problems.append("B's renewals did not get through")
+        if b_states != ["active"]:
+            problems.append("B did not stay active")
+        if a_states != ["retrying"]:
+            problems.append("A was not retrying throughout")
+        if dropped == 0:
+            problems.append("no request for A reached the gateway")
+        if problems:
+            self.fail("; ".join(problems) + f". {report}")
+        self.assertTrue(self.lab.tcp_reachable(self.prop(b, "ExternalPort"), port_b),
+                        "B carries no traffic")
+
+    def test_m_gateway_moves_while_request_in_flight(self):
+        """Gateway= unset (the default route's gateway). The default route first points at an
+        address that never answers NAT-PMP, so the mapping's request is in flight there; the
+        route then moves to miniupnpd, and RefreshAll must answer (within 15 s) and move the
+        mapping to the new gateway: active, carrying traffic, Describe() naming the new
+        gateway. tearDown checks that portmapd still stops cleanly (exit 0)."""
+        old = "192.168.77.3"
+        port = 7041
+        self.lab.add_address(self.lab.ns_gw, self.lab.if_gw_lan, f"{old}/24")
+        drop = self.lab.silence_natpmp(dest=old)
+        self.lab.set_default_route(self.lab.ns_lan, old)
+        self.assertFalse(self.lab.natpmp_answers(port, gateway=old), f"{old} answers NAT-PMP")
+        self.assertTrue(self.lab.natpmp_answers(port), "miniupnpd does not answer")
+        dropped_before = self.lab.natpmp_dropped(drop)
+        self.start_daemon("[Provider lab]\nType=natpmp\n\n" +
+                          self.mapping_config("moving", port, 3600))
+        path = self.mapping_paths()[0]
+        self.wait_state(path, "retrying", timeout=10)
+        self.assertEqual(self.provider_gateway(), f"{old}:5351")
+        self.assertGreater(self.lab.natpmp_dropped(drop), dropped_before,
+                           f"no request reached {old}")
+
+        self.lab.set_default_route(self.lab.ns_lan, pmlab.Lab.GW_LAN_ADDR)
+        call = self.call_async("RefreshAll")
+        left = self.wait_replies([call], 15)
+        report = (f"State {self.prop(path, 'State')}, LastError {self.prop(path, 'LastError')!r}"
+                  f", provider gateway {self.provider_gateway()}")
+        if left:
+            self.fail(f"RefreshAll after the default route moved to {pmlab.Lab.GW_LAN_ADDR} "
+                      f"was not answered within 15 s: {report}")
+        self.assertIsNone(call["error"], call["error"])
+        self.wait_state(path, "active", timeout=15)
+        self.assertEqual(self.provider_gateway(), f"{pmlab.Lab.GW_LAN_ADDR}:5351")
+        self.assertIn(f"{pmlab.Lab.LAN_ADDR}:{port}", self.lab.miniupnpd_rules())
+        self.assertTrue(self.lab.tcp_reachable(self.prop(path, "ExternalPort"), port),
+                        "a TCP connection from inet did not reach lan")
 
 
 class FakeGatewayTest(PortmapdTestCase):

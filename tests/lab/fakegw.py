@@ -5,6 +5,10 @@ The gateway does what miniupnpd cannot be made to do: fixed grants (ProtonVPN's 
 external port on every renewal, any result code, silence, ProtonVPN's "same port" behaviour, an
 epoch reset without a restart, and announcements with the RFC's 250 ms doubling schedule.
 
+Some internal ports can be made silent while the others are answered (`silent_ports`), and every
+logged packet carries its receipt time, and the reply its send time, on CLOCK_BOOTTIME too (the
+clock portmapd schedules renewals on), for schedule and latency checks.
+
 It is one process with one thread: a selector loop over the UDP socket, the control socket's
 listener and its connections, and a timer list (announcements, mapping expiry).  The protocol
 logic lives in `NatPmpCore`, which takes the clock as an argument so it can be driven directly.
@@ -59,6 +63,8 @@ DEFAULT_OPTIONS = {
     "result": None,
     # receive and log, never answer
     "silent": False,
+    # receive and log, never answer map requests (ops 1 and 2) for these internal ports
+    "silent_ports": [],
     # ProtonVPN: internal port 0 accepted, reply internal 0 and external X, X forwarded to X
     "same_port": False,
     # the external address in public-address replies and announcements
@@ -138,6 +144,11 @@ def _validate_options(opts):
         opts["multicast_if"] = str(ipaddress.IPv4Address(opts["multicast_if"]))
     if "result" in opts:
         _parse_result_option(opts["result"])
+    if "silent_ports" in opts:
+        ports = opts["silent_ports"]
+        if not isinstance(ports, (list, tuple)) or any(isinstance(p, bool) for p in ports):
+            raise ValueError("silent_ports must be a list of ports")
+        opts["silent_ports"] = sorted({_u16(p) for p in ports})
     return opts
 
 
@@ -355,6 +366,10 @@ class NatPmpCore:
         if self.opts["silent"]:
             info["action"] = "silent"
             return None, info
+        if op in (OP_MAP_UDP, OP_MAP_TCP) and info.get("internal_port") in \
+                self.opts["silent_ports"]:
+            info["action"] = "silent (port)"
+            return None, info
         epoch = self.epoch(now)
         if version != 0:
             info["action"] = "unsupported version"
@@ -524,14 +539,21 @@ class FakeGateway:
                 if level == socket.SOL_SOCKET and ctype == SCM_TIMESTAMPNS and len(cdata) >= 16:
                     sec, nsec = struct.unpack("@qq", cdata[:16])
                     t_ns = sec * 1_000_000_000 + nsec
+            # the receipt on CLOCK_BOOTTIME too (the clock portmapd schedules on, one for
+            # every namespace): the kernel's CLOCK_REALTIME stamp moved by the clocks' offset
+            boot_now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            real_now = time.time_ns()
             if t_ns is None:
-                t_ns, ts_source = time.time_ns(), "userspace"
+                t_ns, ts_source = real_now, "userspace"
             now = time.monotonic()
             reply, info = self.core.handle(data, src[0], now)
             self.seq += 1
             entry = {"seq": self.seq, "t_ns": t_ns, "t": t_ns / 1e9, "ts_source": ts_source,
+                     "t_boot_ns": t_ns - real_now + boot_now,
                      "src": src[0], "sport": src[1], **info, "reply": _decode_reply(reply)}
             if reply is not None:
+                # CLOCK_BOOTTIME just before the reply leaves: the client receives it later
+                entry["reply_boot_ns"] = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
                 try:
                     self.sock.sendto(reply, src)
                 except OSError as e:
@@ -744,6 +766,8 @@ def main(argv=None):
     p.add_argument("--result-op", action="append", default=[], metavar="OP=CODE",
                    help="result code for one opcode (0 public address, 1 udp, 2 tcp)")
     p.add_argument("--silent", action="store_true", help="log requests, never answer")
+    p.add_argument("--silent-port", action="append", type=int, default=[], metavar="PORT",
+                   help="log map requests for this internal port, never answer them")
     p.add_argument("--same-port", action="store_true",
                    help="ProtonVPN: internal port 0 maps a fresh port X to X")
     p.add_argument("--drop-next", type=int, metavar="N", help="ignore the next N requests")
@@ -775,6 +799,8 @@ def main(argv=None):
             op, _, code = item.partition("=")
             res[op] = int(code)
         opts["result"] = res
+    if a.silent_port:
+        opts["silent_ports"] = a.silent_port
     if a.port_range:
         lo, _, hi = a.port_range.partition("-")
         opts["port_min"], opts["port_max"] = int(lo), int(hi)

@@ -950,6 +950,76 @@ deny 0-65535 0.0.0.0/0 0-65535
         pid, self.fake = self.fake.pid, None
         self.stop_process(pid)
 
+    # --- a gateway that does not answer (nftables in gw) ---------------------------------------
+    # The tests' own table, hooked at input before anything else (miniupnpd only writes
+    # forward/nat chains of "inet filter"): a dropped request never reaches the gateway's
+    # socket, so it is neither answered nor refused (no ICMP).  It goes with the namespace.
+    PMTEST_TABLE = "pmtest"
+
+    def drop_natpmp(self, internal_port=None, dest=None, ns=None):
+        """Drop NAT-PMP requests (UDP to 5351) arriving in ns (default gw): all of them, or only
+        map requests for one internal port (bytes 4-5 of a map request, i.e. bits 96..111 from
+        the start of the UDP header: `@th,96,16 PORT`; a 2-byte public-address request is too
+        short to match), and/or only those sent to address dest.  Returns the rule's handle
+        (for undrop_natpmp and natpmp_dropped)."""
+        ns = ns or self.ns_gw
+        table = self.PMTEST_TABLE
+        self.run(ns, ["nft", "-f", "-"], input=(
+            f"table inet {table} {{\n\tchain input {{\n"
+            f"\t\ttype filter hook input priority -300; policy accept;\n\t}}\n}}\n"))
+        rule = ["udp", "dport", str(self.NATPMP_PORT)]
+        what = "all NAT-PMP"
+        if dest is not None:
+            rule = ["ip", "daddr", str(ipaddress.IPv4Address(dest))] + rule
+            what += f" to {dest}"
+        if internal_port is not None:
+            rule += ["@th,96,16", str(int(internal_port))]
+            what += f" for internal port {int(internal_port)}"
+        rule += ["counter", "drop", "comment", f'"pmtest: drop {what}"']
+        out = self.run(ns, ["nft", "--echo", "--handle", "add", "rule", "inet", table, "input",
+                            *rule]).stdout
+        m = re.search(r"# handle (\d+)", out)
+        if not m:
+            raise AssertionError(f"nft printed no handle for the drop rule: {out!r}")
+        return int(m.group(1))
+
+    def silence_natpmp(self, ns=None, dest=None):
+        """The gateway answers no NAT-PMP request at all (see drop_natpmp)."""
+        return self.drop_natpmp(ns=ns, dest=dest)
+
+    def undrop_natpmp(self, handle, ns=None):
+        self.run(ns or self.ns_gw, ["nft", "delete", "rule", "inet", self.PMTEST_TABLE, "input",
+                                    "handle", str(handle)])
+
+    def natpmp_dropped(self, handle, ns=None):
+        """Packets the drop rule `handle` has dropped so far."""
+        cp = self.run(ns or self.ns_gw, ["nft", "-j", "list", "chain", "inet",
+                                         self.PMTEST_TABLE, "input"])
+        for item in json.loads(cp.stdout).get("nftables", []):
+            rule = item.get("rule")
+            if rule and rule.get("handle") == handle:
+                for expr in rule.get("expr", []):
+                    if "counter" in expr:
+                        return expr["counter"]["packets"]
+        raise AssertionError(f"no drop rule with handle {handle} in {ns or self.ns_gw}")
+
+    def natpmp_answers(self, internal_port, gateway=None, timeout=2):
+        """Does the gateway answer a map request for internal_port?  natpmpc from lan asks to
+        delete it (lifetime 0: changes nothing there), under timeout(1): True only if a map
+        reply came back (natpmpc otherwise keeps retrying for ~2 minutes and is killed)."""
+        res = self.natpmpc("-a", str(internal_port), str(internal_port), "tcp", "0",
+                           gateway=gateway, timeout=timeout, check=False)
+        return res["returncode"] == 0 and res["mapping"] is not None
+
+    def add_address(self, ns, ifname, addr):
+        """One more address (ADDR/PREFIX) on a lab interface."""
+        self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname])
+
+    def set_default_route(self, ns, via):
+        """Point (or move) ns's IPv4 default route at via."""
+        self.run(None, ["ip", "-n", ns, "route", "replace", "default", "via", via])
+        self.default_routes[ns] = via
+
     # --- NAT-PMP client (natpmpc, a real peer) -------------------------------------------------
     def natpmpc(self, *args, ns=None, gateway=None, timeout=10, check=True):
         """Run natpmpc -g GATEWAY ARGS in ns (default lan); returns a dict with the parsed

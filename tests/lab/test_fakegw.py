@@ -293,6 +293,23 @@ class TestScripted(GatewayTest):
         self.gw.set(silent=False)
         self.assertEqual(self.map(2, 7001, 7001, 60)["result"], 0)
 
+    def test_silent_ports(self):
+        self.gw.set(silent_ports=[7001, 7003])
+        for op in (2, 1):
+            entry = self.assert_no_reply(map_request(op, 7001, 7001, 60))
+            self.assertEqual((entry["action"], entry["internal_port"]), ("silent (port)", 7001))
+        # a deletion of a silent port gets no answer either
+        self.assert_no_reply(map_request(2, 7003, 0, 0))
+        # other ports and the public address are answered
+        self.assertEqual(self.map(2, 7002, 7002, 60)["result"], 0)
+        self.assertEqual(self.exchange(public_request())[2:4], b"\0\0")
+        self.assertEqual([m["internal_port"] for m in self.gw.mappings()], [7002])
+        self.gw.set(silent_ports=[])
+        self.assertEqual(self.map(2, 7001, 7001, 60)["result"], 0)
+        for bad in (7001, [70000], [True], ["x"]):
+            with self.assertRaises(RuntimeError):
+                self.gw.set(silent_ports=bad)
+
     def test_drop_next(self):
         self.gw.set(drop_next=2)
         sock = self.client()
@@ -424,6 +441,25 @@ class TestLogAndTimestamps(GatewayTest):
         gaps = [b["t_ns"] - a["t_ns"] for a, b in zip(log, log[1:])]
         self.assertTrue(all(g >= 100_000_000 for g in gaps), gaps)
 
+    def test_boottime_stamps_of_receipt_and_reply(self):
+        """t_boot_ns (receipt) and reply_boot_ns (just before the reply is sent) are
+        CLOCK_BOOTTIME, in that order, between the client's send and its receipt."""
+        sock = self.client()
+        for request in (map_request(2, 7001, 0, 60), public_request()):
+            t0 = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            self.exchange(request, sock)
+            t1 = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            entry = self.gw.log()[-1]
+            # the receipt is the kernel's CLOCK_REALTIME stamp moved to CLOCK_BOOTTIME: allow
+            # the µs between the two clock reads
+            self.assertLessEqual(t0 - 1_000_000, entry["t_boot_ns"])
+            self.assertLessEqual(entry["t_boot_ns"], entry["reply_boot_ns"])
+            self.assertLessEqual(entry["reply_boot_ns"], t1)
+        self.gw.set(silent=True)
+        entry = self.assert_no_reply(map_request(2, 7001, 0, 60))
+        self.assertIn("t_boot_ns", entry)
+        self.assertNotIn("reply_boot_ns", entry)
+
     def test_log_decodes_fields(self):
         sock = self.client("127.0.0.2")
         self.exchange(map_request(1, 7001, 7002, 3600), sock)
@@ -485,13 +521,15 @@ class TestControlSocket(GatewayTest):
                                 "--result", "3", "--result-op", "1=4", "--silent",
                                 "--same-port", "--public-address", "11.0.0.5",
                                 "--epoch-offset", "4600000", "--port-range", "40000-40010",
-                                "--drop-next", "1")
+                                "--drop-next", "1", "--silent-port", "7001",
+                                "--silent-port", "7000")
         o = gw.options()
         self.assertEqual((o["grant_lifetime"], o["change_port_on_renewal"], o["silent"],
                           o["same_port"], o["public_address"], o["epoch_offset"],
                           o["port_min"], o["port_max"], o["drop_next"]),
                          (60, True, True, True, "11.0.0.5", 4600000, 40000, 40010, 1))
         self.assertEqual(o["result"], {"1": 4, "2": 3})
+        self.assertEqual(o["silent_ports"], [7000, 7001])
         self.assertGreaterEqual(gw.epoch(), 4600000)
 
     def test_port_range_exhaustion_gives_result_4(self):
