@@ -150,12 +150,19 @@ MAPPING_GETTER(property_get_lifetime)
 	return sd_bus_message_append(reply, "u", pm_mapping_get_lifetime(mapping));
 }
 
-MAPPING_GETTER(property_get_expires_at)
+/* not a MAPPING_GETTER: it needs the manager, whose conversion ListMappings and Describe()
+ * use too, so a mapping without a provider (removed by Reload) is no exception */
+static int
+property_get_expires_at(sd_bus *bus, const char *path, const char *interface,
+			const char *property, sd_bus_message *reply, void *userdata,
+			sd_bus_error *ret_error)
 {
-	guint64 expires = pm_mapping_get_expires(mapping);
-	if (expires != 0 && mapping->provider != NULL)
-		expires = pm_scheduler_to_realtime(mapping->provider->scheduler, expires);
-	return sd_bus_message_append(reply, "t", expires);
+	PmBusService *self = userdata;
+	PmMapping *mapping = pm_mapping_object_lookup(self, path);
+	if (mapping == NULL)
+		return no_such_mapping(ret_error, path);
+	return sd_bus_message_append(reply, "t",
+				     pm_manager_get_expires_realtime(self->manager, mapping));
 }
 
 MAPPING_GETTER(property_get_port_valid_until)

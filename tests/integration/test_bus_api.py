@@ -366,6 +366,44 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(self.mapping_state("bus-2"), "active")
         self.assertEqual(self.daemon.poll(), None)
 
+    def test_expires_at_of_mapping_whose_provider_was_removed(self):
+        """ExpiresAt is CLOCK_REALTIME µs (or 0) everywhere: the property, ListMappings and
+        Describe() agree, also for a bus mapping whose provider a Reload removed (it keeps
+        its last lease end, a CLOCK_BOOTTIME instant inside portmapd)."""
+        path = self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
+            "lab", ["tcp"], 8091, 0, 0, {"scope": GLib.Variant("s", "runtime"),
+                                         "name": GLib.Variant("s", "orphan")})))[0]
+        self.wait_for(lambda: self.mapping_state("orphan") == "active", 10)
+
+        def expires_everywhere():
+            prop = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "ExpiresAt")), path,
+                             "org.freedesktop.DBus.Properties")[0]
+            listed = [m[11] for m in self.call("ListMappings")[0] if m[0] == path][0]
+            described = [m["ExpiresAt"] for m in json.loads(self.call("Describe")[0])["Mappings"]
+                         if m["Path"] == path][0]
+            return prop, listed, described
+
+        before = expires_everywhere()
+        self.assertGreater(before[0], time.time() * 1e6)
+        # the provider goes; the bus mapping stays, failed (design §3 Reload)
+        with open(self.config, "w") as f:
+            f.write(f"[Provider other]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n")
+        self.call("Reload")
+        self.assertEqual(self.mapping_state("orphan"), "failed")
+        self.assertEqual(self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "LastError")),
+                                   path, "org.freedesktop.DBus.Properties")[0],
+                         "NoSuchProvider: provider lab removed by reload")
+        prop, listed, described = expires_everywhere()
+        # a realtime instant is ~1.7e15 µs; a boottime one is the uptime (~1e9-1e12 µs);
+        # conversions of "now" taken at two moments may differ by a few µs
+        self.assertLess(abs(prop - listed), 1_000_000, (prop, listed))
+        self.assertLess(abs(prop - described), 1_000_000, (prop, described))
+        if prop != 0:
+            self.assertLess(abs(prop - before[0]), 5_000_000, (prop, before))
+            self.assertGreater(prop, (time.time() - 3600) * 1e6)
+            self.assertLess(prop, (time.time() + 3 * 3600) * 1e6)
+        self.assertEqual(self.daemon.poll(), None)
+
     def test_no_bus_mode_writes_status_and_health(self):
         runtime = os.path.join(self.workdir, "run")
         cp = subprocess.run([PORTMAPD, "--health", "--runtime-dir", runtime],
