@@ -303,7 +303,8 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 		return NULL;
 	}
 	(void)sd_bus_error_add_map(pm_bus_error_map);
-	self->polkit = pm_polkit_new(self->bus, self->uid);
+	self->calls = pm_pending_calls_new(self->bus);
+	self->polkit = pm_polkit_new(self->bus, self->calls, self->uid);
 	/* objects before the name: an activated first call must find them */
 	r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
 				     PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
@@ -366,8 +367,9 @@ pm_bus_service_free(PmBusService *self)
 	g_hash_table_unref(self->tracks);
 	g_clear_handle_id(&self->deferred_source_id, g_source_remove);
 	g_hash_table_unref(self->deferred_changes);
-	/* pending checks hold calls and slots of the bus */
+	/* pending calls hold messages and slots of the bus; they get no reply */
 	g_clear_pointer(&self->polkit, pm_polkit_free);
+	g_clear_pointer(&self->calls, pm_pending_calls_free);
 	if (self->bus != NULL)
 		sd_bus_flush_close_unref(self->bus);
 	g_free(self);

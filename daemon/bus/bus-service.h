@@ -6,6 +6,7 @@
 
 #include "bus-source.h"
 #include "manager.h"
+#include "pending-call.h"
 #include "polkit.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_creds, sd_bus_creds_unref)
@@ -36,6 +37,7 @@ struct _PmBusService {
 	gpointer reload_data;
 	GHashTable *tracks; /* unique name → sd_bus_track* of client-scope owners */
 	uid_t uid;
+	PmPendingCalls *calls; /* waiting for polkit */
 	PmPolkit *polkit;
 	GSourceFunc lost_func; /* the bus went away, or the name could not be had */
 	gpointer lost_data;

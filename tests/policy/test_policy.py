@@ -637,13 +637,13 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("error", waiter.finish())
 
     def test_flood_of_pending_checks(self):
-        # more checks pending at once than the bus lets portmapd watch callers: the excess is
-        # refused, portmapd stays on the bus, and every caller gets an answer
+        # more callers waiting for polkit at once than the bus lets portmapd watch: the
+        # excess is refused, portmapd stays on the bus, and every caller gets an answer
         self.polkit.SimulateHang(True)
         client = self.nobody()
         flood = 2 * MAX_MATCHES
-        client.start(op="calls", requests=[client.call_request("AddMapping", add_args(
-            10000 + i, name=f"flood{i}")) for i in range(flood)])
+        client.start(op="calls", separate=True, requests=[client.call_request(
+            "AddMapping", add_args(10000 + i, name=f"flood{i}")) for i in range(flood)])
         self.wait_for(lambda: self.polkit.HaveHangingCalls(), 10, "pending checks")
         self.wait_for(lambda: self.daemon_log().count("cannot watch") >= flood - MAX_MATCHES,
                       10, "the excess to be refused")
@@ -662,6 +662,23 @@ class PolicyTest(unittest.TestCase):
         # the watches are gone with their checks: a new check works
         self.polkit.SetAllowed([ADD_MAPPING])
         self.assertOk(client.call("AddMapping", add_args(self.port(), name="after")))
+
+        # one caller is one watch however many of its calls wait: a single client cannot
+        # use up portmapd's matches (and a refused rule takes no other away)
+        self.polkit.SimulateHang(True)
+        self.polkit.SetAllowed(dbus.Array([], signature="s"))
+        refused_before = self.daemon_log().count("cannot watch")
+        client.start(op="calls", requests=[client.call_request("Reload")] * flood)
+        self.wait_for(lambda: self.daemon_log().count("asking polkit") >= 1 + 2 * flood, 10,
+                      "the checks of one caller")
+        self.polkit.SimulateHang(False)
+        self.polkit.ReleaseHangingCalls()
+        answers = self.assertOk(client.finish())
+        self.assertEqual(len(answers), flood)
+        for answer in answers:
+            self.assertDeniedByPortmapd(answer, MANAGE)
+        self.assertEqual(self.daemon_log().count("cannot watch"), refused_before)
+        self.assertEqual(self.daemon.poll(), None)
 
     # ---- the polkit policy file ----
 
