@@ -230,9 +230,11 @@ method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	int r;
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
-	r = pm_bus_service_get_sender_euid(m, &euid);
+	r = pm_bus_service_get_sender_euid(self, m, method_refresh, &euid, ret_error);
 	if (r < 0)
 		return r;
+	if (r == 0)
+		return 1; /* the bus driver was asked: this runs again with its answer */
 	/* its owner refreshes it without polkit; anyone else needs refresh */
 	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
 		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_REFRESH,
@@ -251,7 +253,7 @@ static int
 method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	/* looked up on each run: it may have gone while polkit was deciding */
+	/* looked up on each run: it may have gone while the bus driver or polkit answered */
 	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
