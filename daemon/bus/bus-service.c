@@ -10,72 +10,253 @@
 #include "bus-source.h"
 #include "errors.h"
 
+/* ---- client-scope owners ---- */
+
+/*
+ * A client-scope mapping lives while its owner's connection does. Each owner is followed by
+ * a match on its departure (dbus-daemon sends only that owner's NameOwnerChanged) and, once
+ * the match is in place, by one GetNameOwner: an owner that left before the match was
+ * installed is caught by that answer, one leaving after by the signal. Neither waits:
+ * sd_bus_track would ask the bus synchronously whether the name exists.
+ */
+typedef struct {
+	PmBusService *service;
+	char *name;
+	sd_bus_slot *match_slot; /* its NameOwnerChanged */
+	sd_bus_slot *check_slot; /* GetNameOwner in flight */
+} PmBusOwner;
+
 static void
-track_free(gpointer track)
+pm_bus_owner_free(PmBusOwner *owner)
 {
-	sd_bus_track_unref(track);
+	sd_bus_slot_unref(owner->check_slot);
+	sd_bus_slot_unref(owner->match_slot);
+	g_free(owner->name);
+	g_free(owner);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmBusOwner, pm_bus_owner_free)
+
+static void
+pm_bus_owner_left(PmBusOwner *owner)
+{
+	PmBusService *self = owner->service;
+	g_info("bus client %s disconnected", owner->name);
+	pm_manager_remove_owner(self->manager, owner->name);
+	/* frees @owner */
+	g_hash_table_remove(self->owners, owner->name);
+}
+
+/* nobody would remove them when the owner leaves: they go now */
+static void
+pm_bus_owner_unfollowed(PmBusOwner *owner, const char *why)
+{
+	PmBusService *self = owner->service;
+	g_warning("cannot follow %s on the bus, removing its client-scope mappings: %s",
+		  owner->name, why);
+	pm_manager_remove_owner(self->manager, owner->name);
+	g_hash_table_remove(self->owners, owner->name);
 }
 
 static int
-track_handler(sd_bus_track *track, void *userdata)
+owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-	PmBusService *self = userdata;
+	PmBusOwner *owner = userdata;
 	const char *name = NULL;
-	GHashTableIter iter;
-	gpointer key, value;
+	const char *old_owner = NULL;
+	const char *new_owner = NULL;
 
-	/* the track is empty now: find which owner it was for */
-	g_hash_table_iter_init(&iter, self->tracks);
-	while (g_hash_table_iter_next(&iter, &key, &value)) {
-		if (value == track) {
-			name = key;
-			break;
+	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+		return 0;
+	if (new_owner[0] == '\0')
+		pm_bus_owner_left(owner);
+	return 0;
+}
+
+static int
+owner_checked_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusOwner *owner = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+
+	/* sd-bus holds the slot for the duration of this callback */
+	owner->check_slot = sd_bus_slot_unref(owner->check_slot);
+	if (e == NULL)
+		return 0;
+	/* it left before the match was in place: no signal will tell */
+	if (sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+		pm_bus_owner_left(owner);
+		return 0;
+	}
+	/* the match still catches a departure from now on */
+	g_warning("cannot check whether %s is still on the bus, ignoring: %s", owner->name,
+		  e->message);
+	return 0;
+}
+
+static int
+owner_match_installed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	PmBusOwner *owner = userdata;
+	PmBusService *self = owner->service;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+	int r;
+
+	/* refused (a limit of matches per connection): without this callback sd-bus would
+	 * close the whole connection */
+	if (e != NULL) {
+		pm_bus_owner_unfollowed(owner, e->message);
+		return 0;
+	}
+	r = sd_bus_call_method_async(self->bus, &owner->check_slot, "org.freedesktop.DBus",
+				     "/org/freedesktop/DBus", "org.freedesktop.DBus",
+				     "GetNameOwner", owner_checked_cb, owner, "s", owner->name);
+	if (r < 0)
+		pm_bus_owner_unfollowed(owner, g_strerror(-r));
+	return 0;
+}
+
+int
+pm_bus_service_follow_owner(PmBusService *self, const char *name)
+{
+	g_autoptr(PmBusOwner) owner = NULL;
+	char *key;
+	int r;
+
+	if (g_hash_table_contains(self->owners, name))
+		return 0;
+	owner = g_new0(PmBusOwner, 1);
+	owner->service = self;
+	owner->name = key = g_strdup(name);
+	r = pm_bus_watch_name_owner(self->bus, &owner->match_slot, name, TRUE, owner_changed_cb,
+				    owner_match_installed_cb, owner);
+	if (r < 0)
+		return r;
+	g_hash_table_insert(self->owners, key, g_steal_pointer(&owner));
+	return 0;
+}
+
+/* ---- the caller's credentials ---- */
+
+/* UnixUserID of a GetConnectionCredentials reply */
+static int
+read_unix_user_id(sd_bus_message *reply, guint32 *ret_uid)
+{
+	gboolean found = FALSE;
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+		const char *key = NULL;
+		r = sd_bus_message_read(reply, "s", &key);
+		if (r < 0)
+			return r;
+		if (g_strcmp0(key, "UnixUserID") == 0) {
+			r = sd_bus_message_read(reply, "v", "u", ret_uid);
+			found = TRUE;
+		} else {
+			r = sd_bus_message_skip(reply, "v");
 		}
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(reply);
+		if (r < 0)
+			return r;
 	}
-	if (name == NULL)
-		return 0;
-	g_info("bus client %s disconnected", name);
-	pm_manager_remove_owner(self->manager, name);
-	g_hash_table_remove(self->tracks, name);
-	return 0;
-}
-
-int
-pm_bus_service_track_owner(PmBusService *self, const char *owner)
-{
-	sd_bus_track *track = NULL;
-	int r;
-
-	if (g_hash_table_contains(self->tracks, owner))
-		return 0;
-	r = sd_bus_track_new(self->bus, &track, track_handler, self);
 	if (r < 0)
 		return r;
-	r = sd_bus_track_add_name(track, owner);
+	return found ? 0 : -ENODATA;
+}
+
+static int
+creds_answer(PmPendingCall *call, sd_bus_message *answer, sd_bus_error *ret_error)
+{
+	sd_bus_message *m = pm_pending_call_get_message(call);
+	const sd_bus_error *e = sd_bus_message_get_error(answer);
+	guint32 uid = 0;
+	int r;
+
+	if (e != NULL) {
+		/* unique names are never reused: it is gone for good, and nothing is done for it */
+		if (sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+			g_debug("%s left the bus before its credentials came: forgetting its "
+				"call of %s()",
+				sd_bus_message_get_sender(m), sd_bus_message_get_member(m));
+			return -ENOTCONN;
+		}
+		g_warning("cannot get the credentials of %s calling %s(): %s",
+			  sd_bus_message_get_sender(m), sd_bus_message_get_member(m), e->message);
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "cannot determine the caller's credentials: %s; try again",
+					 e->message);
+	}
+	r = read_unix_user_id(answer, &uid);
 	if (r < 0) {
-		sd_bus_track_unref(track);
-		return r;
+		g_warning("the bus sent no user of %s calling %s(): %s",
+			  sd_bus_message_get_sender(m), sd_bus_message_get_member(m),
+			  g_strerror(-r));
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "cannot determine the caller's credentials: the bus did "
+					 "not tell its user id");
 	}
-	g_hash_table_insert(self->tracks, g_strdup(owner), track);
+	/* dbus-daemon's UnixUserID is the peer's effective uid when it connected */
+	pm_pending_call_set_euid(call, uid);
 	return 0;
 }
 
-int
-pm_bus_service_get_sender_euid(sd_bus_message *m, uid_t *ret_euid)
+static const PmPendingCallClass creds_class = {
+    .name = "credentials",
+    .answer = creds_answer,
+};
+
+/* asks the bus driver for the credentials of the caller of @m; @handler runs again with them */
+static int
+creds_ask(PmBusService *self, sd_bus_message *m, sd_bus_message_handler_t handler)
 {
-	g_autoptr(sd_bus_creds) creds = NULL;
+	g_autoptr(sd_bus_message) question = NULL;
+	const char *sender = sd_bus_message_get_sender(m);
 	int r;
 
-	/* dbus-daemon does not attach credentials: this asks it (GetConnectionCredentials), a
-	 * quick synchronous round trip to the bus driver that cannot deadlock; the one
-	 * synchronous call a handler makes */
-	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
-	if (r >= 0)
-		r = sd_bus_creds_get_euid(creds, ret_euid);
+	if (sender == NULL)
+		return -EBADMSG;
+	r = sd_bus_message_new_method_call(self->bus, &question, "org.freedesktop.DBus",
+					   "/org/freedesktop/DBus", "org.freedesktop.DBus",
+					   "GetConnectionCredentials");
 	if (r < 0)
-		g_debug("cannot get the credentials of %s calling %s: %s",
-			sd_bus_message_get_sender(m), sd_bus_message_get_member(m), g_strerror(-r));
-	return r;
+		return r;
+	r = sd_bus_message_append(question, "s", sender);
+	if (r < 0)
+		return r;
+	/* no watch of the caller meanwhile: the bus driver answers at once, and if the caller
+	 * has left by then the answer says so */
+	return pm_pending_calls_start(self->calls, &creds_class, NULL, m, question, 0, handler,
+				      self);
+}
+
+int
+pm_bus_service_get_sender_euid(PmBusService *self, sd_bus_message *m,
+			       sd_bus_message_handler_t handler, uid_t *ret_euid,
+			       sd_bus_error *ret_error)
+{
+	PmPendingCall *current = pm_pending_calls_get_current(self->calls, m);
+	int r;
+
+	/* a run after an answer: asked already */
+	if (current != NULL && pm_pending_call_get_euid(current, ret_euid))
+		return 1;
+	/* dbus-daemon attaches no credentials to messages: they are asked for */
+	r = creds_ask(self, m, handler);
+	if (r < 0) {
+		g_warning("cannot ask for the credentials of %s calling %s(): %s",
+			  sd_bus_message_get_sender(m), sd_bus_message_get_member(m),
+			  g_strerror(-r));
+		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "cannot determine the caller's credentials: %s; try again",
+					 g_strerror(-r));
+	}
+	return 0;
 }
 
 int
@@ -290,8 +471,9 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 	self->lost_func = lost_func;
 	self->lost_data = lost_data;
 	self->uid = getuid();
-	self->tracks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-					     track_free);
+	/* keyed by the owner's own copy of its name */
+	self->owners = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					     (GDestroyNotify)pm_bus_owner_free);
 	self->deferred_changes = g_hash_table_new(g_direct_hash, g_direct_equal);
 
 	/* honours DBUS_SYSTEM_BUS_ADDRESS (tests run a private bus) */
@@ -303,7 +485,8 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 		return NULL;
 	}
 	(void)sd_bus_error_add_map(pm_bus_error_map);
-	self->polkit = pm_polkit_new(self->bus, self->uid);
+	self->calls = pm_pending_calls_new(self->bus);
+	self->polkit = pm_polkit_new(self->bus, self->calls, self->uid);
 	/* objects before the name: an activated first call must find them */
 	r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
 				     PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
@@ -363,11 +546,18 @@ pm_bus_service_free(PmBusService *self)
 		g_source_destroy(self->source);
 		g_source_unref(self->source);
 	}
-	g_hash_table_unref(self->tracks);
+	/* what is still held for callers (tests check it is nothing once they have gone) */
+	if (self->calls != NULL)
+		g_debug("stopping: dropping %u calls waiting for an answer and %u followed bus "
+			"clients",
+			pm_pending_calls_get_n_pending(self->calls),
+			g_hash_table_size(self->owners));
+	g_hash_table_unref(self->owners);
 	g_clear_handle_id(&self->deferred_source_id, g_source_remove);
 	g_hash_table_unref(self->deferred_changes);
-	/* pending checks hold calls and slots of the bus */
+	/* pending calls hold messages and slots of the bus; they get no reply */
 	g_clear_pointer(&self->polkit, pm_polkit_free);
+	g_clear_pointer(&self->calls, pm_pending_calls_free);
 	if (self->bus != NULL)
 		sd_bus_flush_close_unref(self->bus);
 	g_free(self);

@@ -6,9 +6,8 @@
 
 #include "bus-source.h"
 #include "manager.h"
+#include "pending-call.h"
 #include "polkit.h"
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_creds, sd_bus_creds_unref)
 
 /*
  * portmapd on the system bus: the connection (attached to the main loop), the Manager and
@@ -34,8 +33,9 @@ struct _PmBusService {
 	PmManager *manager;
 	PmBusReloadFunc reload;
 	gpointer reload_data;
-	GHashTable *tracks; /* unique name → sd_bus_track* of client-scope owners */
+	GHashTable *owners; /* unique name → PmBusOwner* of client-scope owners */
 	uid_t uid;
+	PmPendingCalls *calls; /* waiting for the bus driver or polkit */
 	PmPolkit *polkit;
 	GSourceFunc lost_func; /* the bus went away, or the name could not be had */
 	gpointer lost_data;
@@ -63,14 +63,24 @@ void pm_bus_service_flush(PmBusService *self);
 extern const PmManagerListener pm_bus_service_listener;
 
 /* for the object files */
-/* the caller's effective uid (one GetConnectionCredentials round trip to the bus) */
-int pm_bus_service_get_sender_euid(sd_bus_message *m, uid_t *ret_euid);
+/*
+ * The effective uid of the caller of @m, asked of the bus driver (GetConnectionCredentials)
+ * without waiting: 1 with @ret_euid set; 0 when the question is on its way (return 1 from
+ * @handler, which runs again with the answer, pending-call.h); < 0 with @ret_error set when
+ * it cannot be known (return it). A caller that left before the answer gets no reply and
+ * @handler does not run again.
+ */
+int pm_bus_service_get_sender_euid(PmBusService *self, sd_bus_message *m,
+				   sd_bus_message_handler_t handler, uid_t *ret_euid,
+				   sd_bus_error *ret_error);
 /* may the caller of @m, of effective uid @euid, do @action? pm_polkit_check(): 1 go on, 0 polkit
  * was asked (return 1 from @handler, which runs again with the answer), < 0 refused (return it) */
 int pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid,
 			     const char *action, sd_bus_message_handler_t handler,
 			     sd_bus_error *ret_error);
-int pm_bus_service_track_owner(PmBusService *self, const char *owner);
+/* removes @owner's client-scope mappings when it leaves the bus (also if it has left
+ * already); < 0 if it cannot be followed */
+int pm_bus_service_follow_owner(PmBusService *self, const char *owner);
 extern const sd_bus_vtable pm_manager_vtable[];
 extern const sd_bus_vtable pm_mapping_vtable[];
 /* the mapping at PM_MAPPING_PATH_PREFIX "/N", or NULL */

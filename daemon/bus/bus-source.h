@@ -16,3 +16,4 @@ GSource *pm_bus_source_new(sd_bus *bus);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_slot, sd_bus_slot_unref)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)

@@ -228,9 +228,11 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (!pm_manager_check_add_request(self->manager, &request, &error))
 		return reply_gerror(ret_error, error);
 
-	r = pm_bus_service_get_sender_euid(m, &euid);
+	r = pm_bus_service_get_sender_euid(self, m, method_add_mapping, &euid, ret_error);
 	if (r < 0)
 		return r;
+	if (r == 0)
+		return 1; /* the bus driver was asked: this runs again with its answer */
 	if (!pm_polkit_is_privileged(self->polkit, euid)) {
 		const char *action = add_mapping_action(self, euid, request.scope, protocols,
 							internal_port);
@@ -248,10 +250,9 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (mapping == NULL)
 		return reply_gerror(ret_error, error);
 	if (mapping->scope == PM_SCOPE_CLIENT && mapping->owner != NULL) {
-		r = pm_bus_service_track_owner(self, mapping->owner);
+		r = pm_bus_service_follow_owner(self, mapping->owner);
 		if (r < 0) {
-			/* unfollowed, it would outlive its owner: a caller that left while
-			 * polkit was deciding ends here */
+			/* unfollowed, it would outlive its owner */
 			g_warning("cannot follow %s on the bus, removing its mapping %s: %s",
 				  request.owner, mapping->name, g_strerror(-r));
 			pm_manager_remove_mapping(self->manager, mapping);
@@ -290,9 +291,11 @@ pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
 					 "mapping %s comes from the configuration: remove its "
 					 "[Mapping %s] section and Reload()",
 					 mapping->name, mapping->name);
-	r = pm_bus_service_get_sender_euid(m, &euid);
+	r = pm_bus_service_get_sender_euid(self, m, handler, &euid, ret_error);
 	if (r < 0)
 		return r;
+	if (r == 0)
+		return 1; /* the bus driver was asked: @handler runs again with its answer */
 	/* its owner removes it without polkit; anyone else's needs manage */
 	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
 		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_MANAGE, handler,
@@ -317,7 +320,7 @@ method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	int r = sd_bus_message_read(m, "o", &path);
 	if (r < 0)
 		return r;
-	/* looked up on each run: it may have gone while polkit was deciding */
+	/* looked up on each run: it may have gone while the bus driver or polkit answered */
 	mapping = pm_mapping_object_lookup(self, path);
 	if (mapping == NULL)
 		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
@@ -380,14 +383,15 @@ refresh_all_done(gpointer user_data)
 	(void)sd_bus_reply_method_return(m, NULL);
 }
 
-/* the caller may do @action: 1 go on, 0 polkit was asked (the handler returns 1), < 0 refused */
+/* the caller may do @action: 1 go on, 0 the bus driver or polkit was asked (the handler
+ * returns 1 and runs again with the answer), < 0 refused */
 static int
 authorize_caller(PmBusService *self, sd_bus_message *m, const char *action,
 		 sd_bus_message_handler_t handler, sd_bus_error *ret_error)
 {
 	uid_t euid = (uid_t)-1;
-	int r = pm_bus_service_get_sender_euid(m, &euid);
-	if (r < 0)
+	int r = pm_bus_service_get_sender_euid(self, m, handler, &euid, ret_error);
+	if (r <= 0)
 		return r;
 	return pm_bus_service_authorize(self, m, euid, action, handler, ret_error);
 }
@@ -402,7 +406,7 @@ method_refresh_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return 1; /* polkit was asked: this runs again with its answer */
+		return 1; /* the bus driver or polkit was asked: this runs again */
 	/* replies when the (possibly coalesced) run ends */
 	pm_manager_refresh_all(self->manager, refresh_all_done, sd_bus_message_ref(m));
 	return 1;
@@ -419,7 +423,7 @@ method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return 1; /* polkit was asked: this runs again with its answer */
+		return 1; /* the bus driver or polkit was asked: this runs again */
 	return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
 				"STUN is not configured: add a [STUN] section");
 }
@@ -435,7 +439,7 @@ method_reload(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return 1; /* polkit was asked: this runs again with its answer */
+		return 1; /* the bus driver or polkit was asked: this runs again */
 	if (!self->reload(&error, self->reload_data))
 		return reply_gerror(ret_error, error);
 	return sd_bus_reply_method_return(m, NULL);

@@ -150,12 +150,19 @@ MAPPING_GETTER(property_get_lifetime)
 	return sd_bus_message_append(reply, "u", pm_mapping_get_lifetime(mapping));
 }
 
-MAPPING_GETTER(property_get_expires_at)
+/* not a MAPPING_GETTER: it needs the manager, whose conversion ListMappings and Describe()
+ * use too, so a mapping without a provider (removed by Reload) is no exception */
+static int
+property_get_expires_at(sd_bus *bus, const char *path, const char *interface,
+			const char *property, sd_bus_message *reply, void *userdata,
+			sd_bus_error *ret_error)
 {
-	guint64 expires = pm_mapping_get_expires(mapping);
-	if (expires != 0 && mapping->provider != NULL)
-		expires = pm_scheduler_to_realtime(mapping->provider->scheduler, expires);
-	return sd_bus_message_append(reply, "t", expires);
+	PmBusService *self = userdata;
+	PmMapping *mapping = pm_mapping_object_lookup(self, path);
+	if (mapping == NULL)
+		return no_such_mapping(ret_error, path);
+	return sd_bus_message_append(reply, "t",
+				     pm_manager_get_expires_realtime(self->manager, mapping));
 }
 
 MAPPING_GETTER(property_get_port_valid_until)
@@ -223,9 +230,11 @@ method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	int r;
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
-	r = pm_bus_service_get_sender_euid(m, &euid);
+	r = pm_bus_service_get_sender_euid(self, m, method_refresh, &euid, ret_error);
 	if (r < 0)
 		return r;
+	if (r == 0)
+		return 1; /* the bus driver was asked: this runs again with its answer */
 	/* its owner refreshes it without polkit; anyone else needs refresh */
 	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
 		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_REFRESH,
@@ -244,7 +253,7 @@ static int
 method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	/* looked up on each run: it may have gone while polkit was deciding */
+	/* looked up on each run: it may have gone while the bus driver or polkit answered */
 	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));

@@ -4,25 +4,15 @@
 #include <errno.h>
 
 #include "bus-source.h"
+#include "pending-call.h"
 #include "polkit.h"
 
 /*
- * How a check that has to wait for polkit ends: the handler is run again.
- *
- * A handler that needs polkit asks it with an asynchronous call, keeps a reference on the
- * method call and returns without replying. When polkit answers, the same handler is called
- * again from the reply callback with the same message, rewound, and this time
- * pm_polkit_check() returns the answer. So handlers are written once, as if the check were
- * synchronous: they validate, pick the action, check, then act, and the second run validates
- * and acts on the state of the moment polkit answered (a mapping may have gone meanwhile).
- *
- * systemd re-enqueues the call with sd_bus_enqueue_for_read() and keeps the verdict in a
- * cache until the handler asks again. Calling the handler directly gives the same handlers
- * and frees each check as soon as its handler has run: no cache, so no verdict can be left
- * behind when the second run fails before asking (the input is validated again), and none can
- * be reused for another call (one-shot auth_admin answers stay one-shot). A caller that leaves
- * the bus while its check is pending is forgotten at once (NameOwnerChanged): the polkit
- * call is cancelled, the handler never runs again and nothing is done for it.
+ * A check that has to wait for polkit is a pending call (pending-call.h): the handler runs
+ * again once polkit answers, and this time pm_polkit_check() returns the verdict. The caller
+ * is watched while polkit decides, which can take as long as the user takes to type a
+ * password: a caller that leaves is forgotten at once (NameOwnerChanged), the polkit call is
+ * cancelled, the handler never runs again and nothing is done for it.
  */
 
 /* an interactive check lasts as long as the user takes to authenticate in the agent */
@@ -30,35 +20,23 @@
 /* CheckAuthorizationFlags.AllowUserInteraction */
 #define PM_POLKIT_FLAG_ALLOW_USER_INTERACTION 1u
 
-typedef struct _PmPolkitQuery PmPolkitQuery;
-
 struct _PmPolkit {
 	sd_bus *bus;
+	PmPendingCalls *calls; /* the service's, shared with the credential lookups */
 	uid_t uid;
-	GHashTable *pending;    /* PmPolkitQuery* set: waiting for polkit */
-	PmPolkitQuery *current; /* answered, its handler running again */
 };
 
-struct _PmPolkitQuery {
-	PmPolkit *polkit;
-	sd_bus_message *message; /* the call being authorized */
+/* one question to polkit and, once answered, its verdict */
+typedef struct {
 	char *action;
 	gboolean interactive;
-	sd_bus_message_handler_t handler;
-	void *userdata;
-	sd_bus_slot *call_slot;  /* CheckAuthorization in flight */
-	sd_bus_slot *watch_slot; /* NameOwnerChanged of the caller */
-	int verdict;		 /* once answered: 1 allowed, < 0 refused with @error */
+	int verdict; /* 1 allowed, < 0 refused with @error */
 	sd_bus_error error;
-};
+} PmPolkitQuery;
 
 static void
 pm_polkit_query_free(PmPolkitQuery *q)
 {
-	/* unreferencing a pending call's slot cancels it: a late answer is dropped */
-	sd_bus_slot_unref(q->call_slot);
-	sd_bus_slot_unref(q->watch_slot);
-	sd_bus_message_unref(q->message);
 	sd_bus_error_free(&q->error);
 	g_free(q->action);
 	g_free(q);
@@ -91,9 +69,11 @@ pm_polkit_error_is_unavailable(const sd_bus_error *e)
 	       g_str_has_prefix(e->name, "org.freedesktop.DBus.Error.Spawn.");
 }
 
-/* the verdict of a CheckAuthorization reply (or failure): 1, or < 0 with @ret_error set */
+/* the verdict of a CheckAuthorization reply (or failure) for the caller of @m: 1, or < 0
+ * with @ret_error set */
 static int
-pm_polkit_query_verdict(PmPolkitQuery *q, sd_bus_message *reply, sd_bus_error *ret_error)
+pm_polkit_query_verdict(PmPolkitQuery *q, sd_bus_message *m, sd_bus_message *reply,
+			sd_bus_error *ret_error)
 {
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 	const char *what = pm_polkit_action_to_text(q->action);
@@ -104,14 +84,14 @@ pm_polkit_query_verdict(PmPolkitQuery *q, sd_bus_message *reply, sd_bus_error *r
 	if (e != NULL) {
 		if (pm_polkit_error_is_unavailable(e)) {
 			g_debug("polkit is not available (%s): refusing %s to %s", e->name,
-				q->action, sd_bus_message_get_sender(q->message));
+				q->action, sd_bus_message_get_sender(m));
 			return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
 						 "polkit is not running: only root may %s until "
 						 "polkitd is started; run the command with sudo",
 						 what);
 		}
 		g_warning("polkit failed to check %s for %s: %s: %s", q->action,
-			  sd_bus_message_get_sender(q->message), e->name, e->message);
+			  sd_bus_message_get_sender(m), e->name, e->message);
 		return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
 					 "polkit could not check whether you may %s (%s): try "
 					 "again, or run the command with sudo",
@@ -142,80 +122,36 @@ pm_polkit_query_verdict(PmPolkitQuery *q, sd_bus_message *reply, sd_bus_error *r
 }
 
 static int
-pm_polkit_reply_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+pm_polkit_answer(PmPendingCall *call, sd_bus_message *answer, sd_bus_error *ret_error)
 {
-	g_autoptr(PmPolkitQuery) q = userdata;
-	PmPolkit *self = q->polkit;
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	int r;
+	PmPolkitQuery *q = pm_pending_call_get_data(call);
+	sd_bus_message *m = pm_pending_call_get_message(call);
 
-	/* ours now: out of the pending set, slots done with (sd-bus holds the call slot for
-	 * the duration of this callback) */
-	g_hash_table_steal(self->pending, q);
-	q->call_slot = sd_bus_slot_unref(q->call_slot);
-	q->watch_slot = sd_bus_slot_unref(q->watch_slot);
-	q->verdict = pm_polkit_query_verdict(q, reply, &q->error);
+	/* the handler runs again and its pm_polkit_check() finds the verdict, refusal too:
+	 * its input is validated again first */
+	q->verdict = pm_polkit_query_verdict(q, m, answer, &q->error);
 	g_debug("polkit: %s %s for %s", q->verdict > 0 ? "allowed" : "refused", q->action,
-		sd_bus_message_get_sender(q->message));
-
-	/* run the handler again: its pm_polkit_check() finds the verdict */
-	r = sd_bus_message_rewind(q->message, TRUE);
-	if (r >= 0) {
-		PmPolkitQuery *outer = self->current;
-		self->current = q;
-		r = q->handler(q->message, q->userdata, &error);
-		self->current = outer;
-	}
-	/* what sd-bus does with a handler's failure, as it is not the one calling it */
-	if (r < 0) {
-		if (sd_bus_error_is_set(&error))
-			(void)sd_bus_reply_method_error(q->message, &error);
-		else
-			(void)sd_bus_reply_method_errno(q->message, r, NULL);
-	}
-	sd_bus_error_free(&error);
+		sd_bus_message_get_sender(m));
 	return 0;
 }
 
 static int
-pm_polkit_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+pm_polkit_refuse_unwatched(PmPendingCall *call, const sd_bus_error *why,
+			   sd_bus_error *ret_error)
 {
-	PmPolkitQuery *q = userdata;
-	const char *name = NULL;
-	const char *old_owner = NULL;
-	const char *new_owner = NULL;
-
-	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
-		return 0;
-	if (new_owner[0] != '\0')
-		return 0;
-	/* no reply, no second run: nothing is done for a caller that is gone */
-	g_debug("%s left the bus: forgetting its pending check of %s", name, q->action);
-	g_hash_table_remove(q->polkit->pending, q);
-	return 0;
+	PmPolkitQuery *q = pm_pending_call_get_data(call);
+	return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+				 "polkit could not be asked whether you may %s: too many checks "
+				 "are pending; try again, or run the command with sudo",
+				 pm_polkit_action_to_text(q->action));
 }
 
-static int
-pm_polkit_watch_installed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
-{
-	PmPolkitQuery *q = userdata;
-	const sd_bus_error *e = sd_bus_message_get_error(m);
-
-	if (e == NULL)
-		return 0;
-	/* the bus refused the match (a limit of matches per connection): a departure could go
-	 * unnoticed, so the check ends now. Without this callback sd-bus would close the whole
-	 * connection, so a flood of calls could take portmapd off the bus. */
-	g_warning("cannot watch %s during its authorization check, refusing it: %s",
-		  sd_bus_message_get_sender(q->message), e->message);
-	(void)sd_bus_reply_method_errorf(q->message, SD_BUS_ERROR_ACCESS_DENIED,
-					 "polkit could not be asked whether you may %s: too many "
-					 "checks are pending; try again, or run the command with sudo",
-					 pm_polkit_action_to_text(q->action));
-	g_hash_table_remove(q->polkit->pending, q);
-	/* a negative return would fail sd_bus_process() */
-	return 0;
-}
+static const PmPendingCallClass pm_polkit_query_class = {
+    .name = "polkit",
+    .answer = pm_polkit_answer,
+    .refuse_unwatched = pm_polkit_refuse_unwatched,
+    .free_data = (GDestroyNotify)pm_polkit_query_free,
+};
 
 static int
 pm_polkit_query_start(PmPolkit *self, sd_bus_message *m, const char *action,
@@ -223,32 +159,14 @@ pm_polkit_query_start(PmPolkit *self, sd_bus_message *m, const char *action,
 {
 	g_autoptr(sd_bus_message) call = NULL;
 	g_autoptr(PmPolkitQuery) q = g_new0(PmPolkitQuery, 1);
-	g_autofree char *match = NULL;
 	const char *sender = sd_bus_message_get_sender(m);
+	gboolean interactive = sd_bus_message_get_allow_interactive_authorization(m) > 0;
 	int r;
 
 	if (sender == NULL)
 		return -EBADMSG;
-	q->polkit = self;
-	q->message = sd_bus_message_ref(m);
 	q->action = g_strdup(action);
-	q->interactive = sd_bus_message_get_allow_interactive_authorization(m) > 0;
-	q->handler = handler;
-	q->userdata = userdata;
-
-	/* the watch goes first: the bus handles our messages in order, so a departure after
-	 * polkit has the question is seen. A caller gone even earlier is not on the bus when
-	 * polkit looks it up (the check fails), nor when the handler runs again and asks for
-	 * its credentials: nothing is done for it either way. */
-	match = g_strdup_printf("type='signal',sender='org.freedesktop.DBus',"
-				"path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',"
-				"member='NameOwnerChanged',arg0='%s'",
-				sender);
-	r = sd_bus_add_match_async(self->bus, &q->watch_slot, match, pm_polkit_owner_changed_cb,
-				   pm_polkit_watch_installed_cb, q);
-	if (r < 0)
-		return r;
-
+	q->interactive = interactive;
 	r = sd_bus_message_new_method_call(self->bus, &call, "org.freedesktop.PolicyKit1",
 					   "/org/freedesktop/PolicyKit1/Authority",
 					   "org.freedesktop.PolicyKit1.Authority",
@@ -260,18 +178,16 @@ pm_polkit_query_start(PmPolkit *self, sd_bus_message *m, const char *action,
 	if (r < 0)
 		return r;
 	r = sd_bus_message_append(call, "a{ss}us", 0,
-				  q->interactive ? PM_POLKIT_FLAG_ALLOW_USER_INTERACTION : 0u,
-				  "");
+				  interactive ? PM_POLKIT_FLAG_ALLOW_USER_INTERACTION : 0u, "");
 	if (r < 0)
 		return r;
-	/* sd_bus_call_async() rather than sd_bus_call_method_async() for the timeout */
-	r = sd_bus_call_async(self->bus, &q->call_slot, call, pm_polkit_reply_cb, q,
-			      q->interactive ? PM_POLKIT_INTERACTIVE_TIMEOUT_USEC : 0);
+	r = pm_pending_calls_start(self->calls, &pm_polkit_query_class, g_steal_pointer(&q), m,
+				   call, interactive ? PM_POLKIT_INTERACTIVE_TIMEOUT_USEC : 0,
+				   handler, userdata);
 	if (r < 0)
 		return r;
 	g_debug("asking polkit whether %s may %s%s", sender, action,
-		q->interactive ? " (interactive)" : "");
-	g_hash_table_add(self->pending, g_steal_pointer(&q));
+		interactive ? " (interactive)" : "");
 	return 0;
 }
 
@@ -279,7 +195,7 @@ int
 pm_polkit_check(PmPolkit *self, sd_bus_message *m, uid_t euid, const char *action,
 		sd_bus_message_handler_t handler, void *userdata, sd_bus_error *ret_error)
 {
-	PmPolkitQuery *q = self->current;
+	PmPendingCall *current = pm_pending_calls_get_current(self->calls, m);
 	int r;
 
 	g_return_val_if_fail(action != NULL, -EINVAL);
@@ -289,13 +205,17 @@ pm_polkit_check(PmPolkit *self, sd_bus_message *m, uid_t euid, const char *actio
 		return 1;
 
 	/* the second run of a handler: the answer to its question */
-	if (q != NULL && q->message == m && g_strcmp0(q->action, action) == 0) {
-		if (q->verdict > 0)
-			return 1;
-		return sd_bus_error_copy(ret_error, &q->error);
+	if (current != NULL && pm_pending_call_get_class(current) == &pm_polkit_query_class) {
+		PmPolkitQuery *q = pm_pending_call_get_data(current);
+		if (g_strcmp0(q->action, action) == 0) {
+			if (q->verdict > 0)
+				return 1;
+			return sd_bus_error_copy(ret_error, &q->error);
+		}
 	}
 
-	/* a first run, or a second run that now needs another action (the state changed) */
+	/* a first run, a run after the credentials came, or a second run that now needs
+	 * another action (the state changed) */
 	r = pm_polkit_query_start(self, m, action, handler, userdata);
 	if (r < 0) {
 		g_warning("cannot ask polkit whether %s may %s: %s",
@@ -308,20 +228,13 @@ pm_polkit_check(PmPolkit *self, sd_bus_message *m, uid_t euid, const char *actio
 	return 0;
 }
 
-guint
-pm_polkit_get_n_pending(PmPolkit *self)
-{
-	return g_hash_table_size(self->pending);
-}
-
 PmPolkit *
-pm_polkit_new(sd_bus *bus, uid_t daemon_uid)
+pm_polkit_new(sd_bus *bus, PmPendingCalls *calls, uid_t daemon_uid)
 {
 	PmPolkit *self = g_new0(PmPolkit, 1);
 	self->bus = sd_bus_ref(bus);
+	self->calls = calls;
 	self->uid = daemon_uid;
-	self->pending = g_hash_table_new_full(g_direct_hash, g_direct_equal,
-					      (GDestroyNotify)pm_polkit_query_free, NULL);
 	return self;
 }
 
@@ -330,7 +243,6 @@ pm_polkit_free(PmPolkit *self)
 {
 	if (self == NULL)
 		return;
-	g_hash_table_unref(self->pending);
 	sd_bus_unref(self->bus);
 	g_free(self);
 }

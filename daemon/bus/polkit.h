@@ -5,6 +5,8 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "pending-call.h"
+
 /*
  * Authorization of bus callers with polkit, without blocking the main loop (design §4).
  * Root and portmapd's own uid are allowed without asking; everyone else is checked with
@@ -17,8 +19,8 @@
 
 typedef struct _PmPolkit PmPolkit;
 
-PmPolkit *pm_polkit_new(sd_bus *bus, uid_t daemon_uid);
-/* forgets every pending check: their calls get no reply */
+/* checks wait in @calls, which must outlive the PmPolkit */
+PmPolkit *pm_polkit_new(sd_bus *bus, PmPendingCalls *calls, uid_t daemon_uid);
 void pm_polkit_free(PmPolkit *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmPolkit, pm_polkit_free)
 
@@ -34,11 +36,8 @@ gboolean pm_polkit_is_privileged(PmPolkit *self, uid_t euid);
  * answers @handler runs again for @m with @userdata, and this call then returns the answer.
  *
  * So a handler validates its input, decides which action it needs, calls this, and does its
- * work after a 1; everything before the call runs twice for a caller polkit had to be asked
- * about, against the state of that moment.
+ * work after a 1; everything before the call runs again for a caller polkit had to be asked
+ * about, against the state of that moment (pending-call.h).
  */
 int pm_polkit_check(PmPolkit *self, sd_bus_message *m, uid_t euid, const char *action,
 		    sd_bus_message_handler_t handler, void *userdata, sd_bus_error *ret_error);
-
-/* the number of checks waiting for polkit (tests, debugging) */
-guint pm_polkit_get_n_pending(PmPolkit *self);

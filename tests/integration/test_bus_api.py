@@ -370,6 +370,123 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(self.mapping_state("bus-2"), "active")
         self.assertEqual(self.daemon.poll(), None)
 
+    def test_expires_at_of_mapping_whose_provider_was_removed(self):
+        """ExpiresAt is CLOCK_REALTIME µs (or 0) everywhere: the property, ListMappings and
+        Describe() agree, also for a bus mapping whose provider a Reload removed (it keeps
+        its last lease end, a CLOCK_BOOTTIME instant inside portmapd)."""
+        path = self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
+            "lab", ["tcp"], 8091, 0, 0, {"scope": GLib.Variant("s", "runtime"),
+                                         "name": GLib.Variant("s", "orphan")})))[0]
+        self.wait_for(lambda: self.mapping_state("orphan") == "active", 10)
+
+        def expires_everywhere():
+            prop = self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "ExpiresAt")), path,
+                             "org.freedesktop.DBus.Properties")[0]
+            listed = [m[11] for m in self.call("ListMappings")[0] if m[0] == path][0]
+            described = [m["ExpiresAt"] for m in json.loads(self.call("Describe")[0])["Mappings"]
+                         if m["Path"] == path][0]
+            return prop, listed, described
+
+        before = expires_everywhere()
+        self.assertGreater(before[0], time.time() * 1e6)
+        # the provider goes; the bus mapping stays, failed (design §3 Reload)
+        with open(self.config, "w") as f:
+            f.write(f"[Provider other]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n")
+        self.call("Reload")
+        self.assertEqual(self.mapping_state("orphan"), "failed")
+        self.assertEqual(self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, "LastError")),
+                                   path, "org.freedesktop.DBus.Properties")[0],
+                         "NoSuchProvider: provider lab removed by reload")
+        prop, listed, described = expires_everywhere()
+        # a realtime instant is ~1.7e15 µs; a boottime one is the uptime (~1e9-1e12 µs);
+        # conversions of "now" taken at two moments may differ by a few µs
+        self.assertLess(abs(prop - listed), 1_000_000, (prop, listed))
+        self.assertLess(abs(prop - described), 1_000_000, (prop, described))
+        if prop != 0:
+            self.assertLess(abs(prop - before[0]), 5_000_000, (prop, before))
+            self.assertGreater(prop, (time.time() - 3600) * 1e6)
+            self.assertLess(prop, (time.time() + 3 * 3600) * 1e6)
+        self.assertEqual(self.daemon.poll(), None)
+
+    def test_no_synchronous_bus_calls(self):
+        """No handler waits for the bus (design §3): under strace, portmapd serves every
+        method, follows a client-scope owner and forgets a caller that left, and never blocks
+        in ppoll(), where sd-bus waits for the answer of a synchronous call (sd_bus_call(),
+        sd_bus_query_sender_creds(), sd_bus_track_add_name()...); GLib's loop polls with
+        poll(). The flush at exit, after SIGTERM, is not counted."""
+        self.stop_process(self.daemon)
+        self.wait_for(lambda: not self.call_dbus("NameHasOwner",
+                                                 GLib.Variant("(s)", (BUS_NAME,))), 5)
+        trace = os.path.join(self.workdir, "strace.txt")
+        # LeakSanitizer stops the process with ptrace at exit, which fails under strace (the
+        # other tests check for leaks)
+        env = dict(self.env, ASAN_OPTIONS=":".join(
+            filter(None, [self.env.get("ASAN_OPTIONS"), "detect_leaks=0"])))
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=poll,ppoll", "-o", trace,
+                                   "--", PORTMAPD, "--config", self.config, "--state-dir",
+                                   os.path.join(self.workdir, "state")],
+                                  env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_process, tracer)
+        self.wait_for(lambda: self.call_dbus("NameHasOwner", GLib.Variant("(s)", (BUS_NAME,))),
+                      20)
+        self.wait_for(lambda: self.mapping_state("web") == "active", 10)
+
+        def connect():
+            return Gio.DBusConnection.new_for_address_sync(
+                self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+                | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+        def add(conn, port, scope):
+            return conn.call_sync(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "AddMapping",
+                                  GLib.Variant("(sasqqua{sv})", (
+                                      "", ["tcp"], port, 0, 0,
+                                      {"scope": GLib.Variant("s", scope)})),
+                                  None, Gio.DBusCallFlags.NONE, 10000, None).unpack()[0]
+
+        # a client-scope owner, followed, then gone
+        owner = connect()
+        client = add(owner, 8093, "client")
+        self.wait_for(lambda: self.mapping_state("bus-2") == "active", 10)
+        owner.call_sync(BUS_NAME, client, MAPPING_IFACE, "Refresh", None, None,
+                        Gio.DBusCallFlags.NONE, 10000, None)
+        owner.close_sync(None)
+        self.wait_for(lambda: self.mapping_state("bus-2") is None, 5)
+        # a caller gone before its credentials came
+        leaver = connect()
+        msg = Gio.DBusMessage.new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                              "AddMapping")
+        msg.set_body(GLib.Variant("(sasqqua{sv})", ("", ["tcp"], 8094, 0, 0, {})))
+        leaver.send_message(msg, Gio.DBusSendMessageFlags.NONE)
+        leaver.flush_sync(None)
+        leaver.close_sync(None)
+        # every other method
+        runtime = add(self.conn, 8095, "runtime")
+        for prop in ("ExpiresAt", "OwnerUID", "State"):
+            self.call("Get", GLib.Variant("(ss)", (MAPPING_IFACE, prop)), runtime,
+                      "org.freedesktop.DBus.Properties")
+        self.call("Refresh", None, runtime, MAPPING_IFACE)
+        self.call("RefreshAll")
+        self.call("Reload")
+        self.call("Describe")
+        self.call("GetManagedObjects", None, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager")
+        self.call("Introspect", None, runtime, "org.freedesktop.DBus.Introspectable")
+        self.call("RemoveMapping", GLib.Variant("(o)", (runtime,)))
+        self.assertEqual([m[1] for m in self.call("ListMappings")[0]], ["web"])
+
+        with open(f"/proc/{tracer.pid}/task/{tracer.pid}/children") as f:
+            daemon_pid = int(f.read().split()[0])
+        os.kill(daemon_pid, signal.SIGTERM)
+        self.assertEqual(tracer.wait(10), 0)
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        ends = [i for i, line in enumerate(lines) if "--- SIGTERM" in line]
+        self.assertEqual(len(ends), 1, "no SIGTERM in the trace")
+        running = lines[:ends[0]]
+        self.assertGreater(len([line for line in running if " poll(" in line]), 10,
+                           "strace saw no poll() of GLib's loop")
+        waits = [line for line in running if "ppoll" in line]
+        self.assertEqual(waits, [], "portmapd waited for the bus")
+
     def test_no_bus_mode_writes_status_and_health(self):
         runtime = os.path.join(self.workdir, "run")
         cp = subprocess.run([PORTMAPD, "--health", "--runtime-dir", runtime],

@@ -6,7 +6,8 @@ client-scope mappings live as long as it does.
 
 Requests: {"op": "call", "dest", "path", "iface", "method", "args": GVariant text or null,
 "interactive": bool, "timeout": ms}; {"op": "send", ...the same} sends without waiting;
-{"op": "calls", "requests": [call, ...]} sends them all at once, answers them all in a list;
+{"op": "calls", "requests": [call, ...], "separate": bool} sends them all at once (each on
+a connection of its own if separate), answers them all in a list;
 {"op": "name"}; {"op": "bind", "proto": "tcp"|"udp", "port": N} keeps a socket bound to
 127.0.0.1:N; {"op": "exit"}. Answers: {"ok": value}, {"error": name, "message": text}."""
 
@@ -44,8 +45,11 @@ def error_answer(e):
     return {"error": name, "message": e.message}
 
 
-def calls(conn, requests):
-    """Sends every call at once and waits for all the answers."""
+def calls(conn, requests, address=None):
+    """Sends every call at once and waits for all the answers. With the bus @address, each
+    call goes from a connection of its own, a caller of its own for the bus (closed once all
+    are answered)."""
+    conns = [connect(address) if address else conn for _ in requests]
     loop = GLib.MainLoop()
     answers = [None] * len(requests)
     left = [len(requests)]
@@ -60,17 +64,24 @@ def calls(conn, requests):
             loop.quit()
 
     for i, req in enumerate(requests):
-        conn.call(*call_args(req), None, done, i)
+        conns[i].call(*call_args(req), None, done, i)
     if requests:
         loop.run()
+    if address:
+        for c in conns:
+            c.close_sync(None)
     return answers
 
 
-def main():
-    conn = Gio.DBusConnection.new_for_address_sync(
-        sys.argv[1],
+def connect(address):
+    return Gio.DBusConnection.new_for_address_sync(
+        address,
         Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
         | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
+def main():
+    conn = connect(sys.argv[1])
     sockets = []
     for line in sys.stdin:
         req = json.loads(line)
@@ -89,7 +100,8 @@ def main():
                 reply = conn.call_sync(*call_args(req), None)
                 answer = {"ok": to_json(reply.unpack())}
             elif op == "calls":
-                answer = {"ok": calls(conn, req["requests"])}
+                answer = {"ok": calls(conn, req["requests"],
+                                      sys.argv[1] if req.get("separate") else None)}
             elif op == "send":
                 # the reply, if any, is never read: the caller may leave before it comes
                 conn.call(*call_args(req), None, None, None)

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -637,13 +638,13 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("error", waiter.finish())
 
     def test_flood_of_pending_checks(self):
-        # more checks pending at once than the bus lets portmapd watch callers: the excess is
-        # refused, portmapd stays on the bus, and every caller gets an answer
+        # more callers waiting for polkit at once than the bus lets portmapd watch: the
+        # excess is refused, portmapd stays on the bus, and every caller gets an answer
         self.polkit.SimulateHang(True)
         client = self.nobody()
         flood = 2 * MAX_MATCHES
-        client.start(op="calls", requests=[client.call_request("AddMapping", add_args(
-            10000 + i, name=f"flood{i}")) for i in range(flood)])
+        client.start(op="calls", separate=True, requests=[client.call_request(
+            "AddMapping", add_args(10000 + i, name=f"flood{i}")) for i in range(flood)])
         self.wait_for(lambda: self.polkit.HaveHangingCalls(), 10, "pending checks")
         self.wait_for(lambda: self.daemon_log().count("cannot watch") >= flood - MAX_MATCHES,
                       10, "the excess to be refused")
@@ -662,6 +663,187 @@ class PolicyTest(unittest.TestCase):
         # the watches are gone with their checks: a new check works
         self.polkit.SetAllowed([ADD_MAPPING])
         self.assertOk(client.call("AddMapping", add_args(self.port(), name="after")))
+
+        # one caller is one watch however many of its calls wait: a single client cannot
+        # use up portmapd's matches (and a refused rule takes no other away)
+        self.polkit.SimulateHang(True)
+        self.polkit.SetAllowed(dbus.Array([], signature="s"))
+        refused_before = self.daemon_log().count("cannot watch")
+        client.start(op="calls", requests=[client.call_request("Reload")] * flood)
+        self.wait_for(lambda: self.daemon_log().count("asking polkit") >= 1 + 2 * flood, 10,
+                      "the checks of one caller")
+        self.polkit.SimulateHang(False)
+        self.polkit.ReleaseHangingCalls()
+        answers = self.assertOk(client.finish())
+        self.assertEqual(len(answers), flood)
+        for answer in answers:
+            self.assertDeniedByPortmapd(answer, MANAGE)
+        self.assertEqual(self.daemon_log().count("cannot watch"), refused_before)
+        self.assertEqual(self.daemon.poll(), None)
+
+    # ---- callers that leave: portmapd asks the bus for credentials without waiting ----
+
+    def pause_daemon(self):
+        """SIGSTOP portmapd and wait until it is stopped: what the bus routes to it meanwhile
+        waits in its socket, in order, and is handled after resume_daemon()."""
+        self.daemon.send_signal(signal.SIGSTOP)
+        self.addCleanup(self.resume_daemon)
+
+        def stopped():
+            with open(f"/proc/{self.daemon.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        self.wait_for(stopped, 5, "portmapd to stop")
+
+    def resume_daemon(self):
+        if self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGCONT)
+
+    def collect_signals(self):
+        """MappingAdded/MappingRemoved paths, as root's connection receives them (call
+        pump_signals() before reading)"""
+        seen = {"MappingAdded": [], "MappingRemoved": []}
+
+        def on_signal(conn, sender, path, iface, name, params):
+            seen[name].append(params.unpack()[0])
+
+        for name in seen:
+            sub = self.conn.signal_subscribe(BUS_NAME, MANAGER_IFACE, name, MANAGER_PATH, None,
+                                             Gio.DBusSignalFlags.NONE, on_signal)
+            self.addCleanup(self.conn.signal_unsubscribe, sub)
+        return seen
+
+    def pump_signals(self):
+        # a round trip through portmapd: its earlier signals are in by the reply
+        self.call("Describe")
+        ctx = GLib.MainContext.default()
+        while ctx.iteration(False):
+            pass
+
+    def send_and_leave(self, requests):
+        """A root connection that sends AddMapping calls (replies wanted, never read) and
+        closes at once; its unique name"""
+        conn = Gio.DBusConnection.new_for_address_sync(
+            self.bus.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        for args in requests:
+            msg = Gio.DBusMessage.new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                                  "AddMapping")
+            msg.set_body(GLib.Variant.parse(None, args, None, None))
+            conn.send_message(msg, Gio.DBusSendMessageFlags.NONE)
+        name = conn.get_unique_name()
+        conn.flush_sync(None)
+        conn.close_sync(None)
+        return name
+
+    def stop_daemon_checking_leftovers(self):
+        """SIGTERM: exit 0 (on a sanitizer build: no leak) holding nothing for anyone"""
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait(10), 0)
+        self.assertIn("stopping: dropping 0 calls waiting for an answer and 0 followed bus "
+                      "clients", self.daemon_log())
+
+    def test_caller_leaving_before_its_credentials(self):
+        """A call whose caller has left before the bus driver tells its credentials does
+        nothing: no mapping, no polkit check, no reply, nothing kept."""
+        self.polkit.SetAllowed([ADD_MAPPING, MANAGE])
+        seen = self.collect_signals()
+        nobody = self.nobody()
+        nobody_name = self.assertOk(nobody.request(op="name"))
+        # portmapd cannot ask anything before every caller has gone
+        self.pause_daemon()
+        names = [nobody_name]
+        expected = 0
+        for i in range(8):
+            names.append(self.send_and_leave(
+                [add_args(self.port(), scope, name=f"left{i}{scope[0]}")
+                 for scope in ("client", "runtime", "persistent")]))
+            expected += 3
+        nobody.request(**nobody.call_request("AddMapping", add_args(self.port(), name="nb"),
+                                             op="send"))
+        expected += 1
+        nobody.close()
+        for name in names:
+            self.wait_for(lambda: not self.name_has_owner(name), 5, f"{name} to leave")
+        self.resume_daemon()
+
+        self.wait_for(lambda: self.daemon_log().count(
+            "left the bus before its credentials came") == expected, 10,
+            "portmapd to forget every call")
+        self.assertEqual([m[1] for m in self.mappings()], ["web"])
+        self.pump_signals()
+        self.assertEqual(seen["MappingAdded"], [])
+        log = self.daemon_log()
+        self.assertNotIn("adding mapping", log)
+        self.assertNotIn("asking polkit", log)
+        self.assertEqual(self.checks(), [])
+        # still serving, root and others
+        path = self.root_add(self.port(), name="after")
+        self.assertEqual(self.mapping_property(path, "OwnerUID"), 0)
+        stayer = self.nobody()
+        path = self.assertOk(stayer.call("AddMapping", add_args(self.port(), name="stayer")))[0]
+        self.assertEqual(self.mapping_property(path, "OwnerUID"), NOBODY)
+        stayer.close()
+        self.wait_for(lambda: self.mapping("stayer") is None, 5, "the client mapping to go")
+        self.stop_daemon_checking_leftovers()
+
+    def test_caller_leaving_before_its_mapping_is_followed(self):
+        """A client-scope mapping created for a caller that has already left (polkit said yes
+        after it went) is removed: its owner's departure predates the match that follows it,
+        and the GetNameOwner after that match says it is gone."""
+        self.polkit.SetAllowed([ADD_MAPPING])
+        self.polkit.SimulateHang(True)
+        seen = self.collect_signals()
+        leaver = self.nobody()
+        name = self.assertOk(leaver.request(op="name"))
+        leaver.request(**leaver.call_request("AddMapping", add_args(self.port(), name="late"),
+                                             op="send"))
+        self.wait_for(lambda: self.polkit.HaveHangingCalls(), 10, "the check to be pending")
+        # polkit's yes reaches portmapd's socket before the news of the departure
+        self.pause_daemon()
+        self.polkit.ReleaseHangingCalls()
+        leaver.close()
+        self.wait_for(lambda: not self.name_has_owner(name), 5, "the caller to leave")
+        self.resume_daemon()
+
+        self.wait_for(lambda: f"bus client {name} disconnected" in self.daemon_log(), 10,
+                      "portmapd to find the owner gone")
+        self.assertIn("adding mapping late", self.daemon_log())
+        self.assertIn(f"removing mapping late: its owner {name} left the bus",
+                      self.daemon_log())
+        self.assertIsNone(self.mapping("late"))
+        self.pump_signals()
+        self.assertEqual(len(seen["MappingAdded"]), 1)
+        self.assertEqual(seen["MappingRemoved"], seen["MappingAdded"])
+        self.assertEqual(self.daemon.poll(), None)
+        self.stop_daemon_checking_leftovers()
+
+    def test_callers_leaving_at_any_moment_leave_nothing(self):
+        """Callers that leave right after their calls, at whatever step portmapd is (asking
+        the bus, asking polkit, following the owner): no client-scope mapping outlives them,
+        and nothing is kept for them."""
+        self.polkit.SetAllowed([ADD_MAPPING])
+        seen = self.collect_signals()
+        names = []
+        for i in range(12):
+            names.append(self.send_and_leave([add_args(self.port(), name=f"r{i}x{j}")
+                                              for j in range(3)]))
+            nobody = self.nobody()
+            nobody.request(**nobody.call_request("AddMapping", add_args(
+                self.port(), name=f"n{i}"), op="send"))
+            nobody.close()
+            time.sleep(0.001 * i)
+        for name in names:
+            self.wait_for(lambda: not self.name_has_owner(name), 5, f"{name} to leave")
+
+        def settled():
+            self.pump_signals()
+            return (len(self.mappings()) == 1
+                    and sorted(seen["MappingRemoved"]) == sorted(seen["MappingAdded"]))
+        self.wait_for(settled, 10, "every client mapping to go")
+        self.assertEqual([m[1] for m in self.mappings()], ["web"])
+        self.assertEqual(self.daemon.poll(), None)
+        self.stop_daemon_checking_leftovers()
 
     # ---- the polkit policy file ----
 
