@@ -5,11 +5,11 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
-#include <stdio.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "default-route.h"
 #include "errors.h"
 #include "natpmp-socket.h"
 
@@ -217,27 +217,7 @@ pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 por
 gboolean
 pm_natpmp_default_gateway(guint32 *gateway, GError **error)
 {
-	g_autofree char *contents = NULL;
-	g_auto(GStrv) lines = NULL;
-
-	if (!g_file_get_contents("/proc/net/route", &contents, NULL, error))
-		return FALSE;
-	lines = g_strsplit(contents, "\n", -1);
-	for (guint i = 1; lines[i] != NULL; i++) {
-		char iface[64];
-		unsigned int dest, gw, flags, mask;
-		/* Iface Destination Gateway Flags RefCnt Use Metric Mask ... (hex, host order
-		 * bytes as stored: already network order when read as a 32-bit value) */
-		if (sscanf(lines[i], "%63s %x %x %x %*d %*d %*d %x", iface, &dest, &gw, &flags,
-			   &mask) != 5)
-			continue;
-		if (dest == 0 && mask == 0 && (flags & 0x2) != 0 && gw != 0) {
-			*gateway = gw;
-			return TRUE;
-		}
-	}
-	g_set_error_literal(error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
-			    "there is no IPv4 default route to find the NAT-PMP gateway: set "
-			    "Gateway= in the provider's section");
-	return FALSE;
+	/* the uid of portmapd's own sockets, so that uid-based ip rules route this query as
+	 * they route the NAT-PMP requests */
+	return pm_default_route_find_gateway(getuid(), gateway, error);
 }

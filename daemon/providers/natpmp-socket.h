@@ -12,5 +12,7 @@
 PmNatpmpClient *pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 port,
 					    GError **error);
 
-/* the gateway of the main table's IPv4 default route (/proc/net/route) */
+/* the gateway of the IPv4 default route the kernel would give portmapd's sockets (see
+ * default-route.h): an error asking for Gateway= if there is none, or if the route has no
+ * gateway (a point-to-point VPN) */
 gboolean pm_natpmp_default_gateway(guint32 *gateway, GError **error);
