@@ -42,6 +42,8 @@ RESPONSES = {
     "map-tcp-refused": map_response(2, 2, 120, 51413, 0, 0),
     "map-delete": map_response(2, 0, 3600, 51413, 0, 0),
     "unsupported-version": struct.pack("!BBHI", 0, 128 + 2, 1, 99),
+    # the RFC's figure, before errata 3618: opcode 0, no response bit
+    "unsupported-version-pre-errata": struct.pack("!BBHI", 0, 0, 1, 0),
     "unknown-result": map_response(1, 77, 5, 1000, 2000, 30),
     "map-tcp-epoch-normal": map_response(2, 0, 1060, 7001, 7001, 60) + epoch_tail(1000, 60_000_000),
     "map-tcp-epoch-reset": map_response(2, 0, 3, 7001, 7001, 60) + epoch_tail(1000, 60_000_000),
@@ -154,6 +156,46 @@ Lifetime=600
 }
 
 
+# rtnetlink replies to RTM_GETROUTE (sequence number 1, as the fuzz target reads it from
+# bytes 8-11 of the first header)
+def rtattr(kind, payload):
+    length = 4 + len(payload)
+    return struct.pack("=HH", length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
+
+
+def nlmsg(kind, payload, seq=1, flags=0):
+    return struct.pack("=IHHII", 16 + len(payload), kind, flags, seq, 0) + payload
+
+
+def route_reply(*attrs, rtype=1):
+    # family AF_INET, dst_len 32, table main, protocol boot, scope universe, unicast
+    rtm = struct.pack("=BBBBBBBBI", 2, 32, 0, 0, 254, 3, 0, rtype, 0)
+    return nlmsg(24, rtm + b"".join(attrs))
+
+
+def route_error(errno):
+    return nlmsg(2, struct.pack("=i", -errno) + nlmsg(26, b"\0" * 12))
+
+
+ROUTES = {
+    "gateway.bin": route_reply(rtattr(15, struct.pack("=I", 254)),
+                               rtattr(1, bytes([1, 1, 1, 1])),
+                               rtattr(4, struct.pack("=I", 2)),
+                               rtattr(7, bytes([192, 168, 77, 2])),
+                               rtattr(5, bytes([192, 168, 77, 1]))),
+    "point-to-point.bin": route_reply(rtattr(1, bytes([1, 1, 1, 1])),
+                                      rtattr(4, struct.pack("=I", 5))),
+    "via-ipv6.bin": route_reply(rtattr(18, struct.pack("=H", 10) + bytes(16)),
+                                rtattr(4, struct.pack("=I", 2))),
+    "local.bin": route_reply(rtattr(4, struct.pack("=I", 1)), rtype=2),
+    "enetunreach.bin": route_error(101),
+    "eacces.bin": route_error(13),
+    "ack-then-reply.bin": route_error(0) + route_reply(rtattr(5, bytes([10, 2, 0, 1]))),
+    "other-seq.bin": nlmsg(24, b"\0" * 12, seq=7),
+    "truncated.bin": route_reply(rtattr(5, bytes([10, 2, 0, 1])))[:30],
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -162,7 +204,8 @@ def write(target, name, data):
 
 
 def main():
-    for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config"):
+    for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
+                   "fuzz-default-route"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -170,6 +213,8 @@ def main():
         write("fuzz-natpmp-request", name, data)
     for name, data in CONFIGS.items():
         write("fuzz-config", name, data)
+    for name, data in ROUTES.items():
+        write("fuzz-default-route", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0
