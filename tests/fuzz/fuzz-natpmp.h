@@ -19,9 +19,9 @@ pm_fuzz_read_be(const uint8_t *data, size_t size, size_t offset, guint width)
 
 /*
  * pm_natpmp_epoch_is_reset against a model of RFC 6886 §3.6 as natpmp.h states it, in
- * 128-bit arithmetic so that nothing can wrap or saturate: a reset when the epoch went
- * back by more than a second, or when new + 2 s < last + 7/8 * elapsed (7/8 rounded the
- * way the codec rounds it: elapsed - elapsed / 8). Plus two properties that do not depend
+ * 128-bit arithmetic so that nothing can wrap or saturate: a reset when, and only when,
+ * new + 2 s < last + 7/8 * elapsed (7/8 rounded the way the codec rounds it:
+ * elapsed - elapsed / 8). Plus two properties that do not depend
  * on the rounding: no time passed and no step back is never a reset, and waiting longer
  * never turns a reset into a non-reset.
  */
@@ -31,7 +31,7 @@ pm_fuzz_check_epoch(guint32 last_epoch, guint32 new_epoch, guint64 elapsed_us)
 	const unsigned __int128 usec = 1000000;
 	unsigned __int128 lhs = (unsigned __int128)new_epoch * usec + 2 * usec;
 	unsigned __int128 rhs = (unsigned __int128)last_epoch * usec + elapsed_us - elapsed_us / 8;
-	gboolean model = (guint64)new_epoch + 1 < last_epoch || lhs < rhs;
+	gboolean model = lhs < rhs;
 	gboolean got = pm_natpmp_epoch_is_reset(last_epoch, new_epoch, elapsed_us);
 
 	if (got != model) {
