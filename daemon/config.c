@@ -921,6 +921,21 @@ pm_config_parser_add_warning(PmConfigParser *self,
 	g_ptr_array_add(config->warnings, g_strdup_printf("%s: %s", prefix, what));
 }
 
+/*
+ * the escapes of a value are \s \n \t \r \\, checked before g_key_file_get_string(): in
+ * GLib 2.74 a bad escape followed by a backslash at the end ("a\x\") sets its GError
+ * twice, which GLib reports with a warning
+ */
+static gboolean
+pm_config_escapes_are_valid(const char *value)
+{
+	for (const char *p = strchr(value, '\\'); p != NULL; p = strchr(p + 2, '\\')) {
+		if (p[1] == '\0' || strchr("sntr\\", p[1]) == NULL)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* the keys of [@header] in the merged files, each value unescaped as GKeyFile does */
 static PmConfigGroup *
 pm_config_parser_read_group(PmConfigParser *self, const char *header, GError **error)
@@ -949,9 +964,11 @@ pm_config_parser_read_group(PmConfigParser *self, const char *header, GError **e
 			g_strchomp(entry->raw);
 			g_key_file_set_value(self->keyfile, header, keys[i], entry->raw);
 		}
-		entry->value = g_key_file_get_string(self->keyfile, header, keys[i], &error_local);
-		/* the file is UTF-8, so this is an escape; GKeyFile's message does not say which */
-		if (error_local != NULL) {
+		if (pm_config_escapes_are_valid(entry->raw))
+			entry->value =
+			    g_key_file_get_string(self->keyfile, header, keys[i], &error_local);
+		/* the file is UTF-8, so a GKeyFile error would be an escape too */
+		if (entry->value == NULL || error_local != NULL) {
 			pm_config_parser_set_entry_error(self,
 							 group,
 							 entry,

@@ -595,6 +595,11 @@ test_key_file_bad_escapes(void)
 			  "(backslash)");
 	assert_load_error_prefix("[Daemon]\nReleaseOnStop=all\\\n",
 				 "test.conf:2: [Daemon] ReleaseOnStop=all\\: invalid escape");
+	/* GLib 2.74 warns about its own GError on this one unless it is caught first */
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=a\\x\\\n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=a\\x\\: invalid escape");
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=\\\\\\\n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=\\\\\\: invalid escape");
 	/* "\;" separates GKeyFile lists; portmapd's lists are its own */
 	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=tcp\\;udp\n",
 				 "test.conf:5: [Mapping m] Protocols=tcp\\;udp: invalid escape");
