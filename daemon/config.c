@@ -375,13 +375,6 @@ pm_mapping_config_equal(const PmMappingConfig *a, const PmMappingConfig *b)
 /* KEY[locale]= keys are kept so that they are refused, not ignored depending on $LANG */
 #define PM_CONFIG_KEY_FILE_FLAGS G_KEY_FILE_KEEP_TRANSLATIONS
 
-typedef enum {
-	PM_CONFIG_GROUP_DAEMON,
-	PM_CONFIG_GROUP_PROVIDER,
-	PM_CONFIG_GROUP_MAPPING,
-	PM_CONFIG_GROUP_UNSUPPORTED,
-} PmConfigGroupKind;
-
 typedef struct {
 	char *filename;
 	char *text; /* for the line locator: GKeyFile keeps no line numbers */
@@ -566,48 +559,45 @@ pm_config_echo(const char *text, gssize len)
 }
 
 /*
- * "Daemon", "Provider NAME", ...: NULL and @kind if usable, else what is wrong, with the
- * accepted headers
+ * "Daemon", "Provider NAME", ...: NULL if this version reads the group, else what is wrong
+ * and what is accepted
  */
 static char *
-pm_config_check_header(const char *header, PmConfigGroupKind *kind)
+pm_config_check_header(const char *header)
 {
-	const char *singletons[] = {"Gateway", "STUN", "ControlPlane", "WireGuard"};
+	const char *singletons[] = {"Gateway", "STUN", "ControlPlane", "WireGuard", NULL};
 	const char *types[] = {"Provider", "Mapping", "Consumer", "MikroTik", NULL};
 	const char *space = strchr(header, ' ');
 	const char *name = space != NULL ? space + 1 : "";
 	g_autofree char *type = NULL;
 	g_autofree char *what = NULL;
 
-	*kind = PM_CONFIG_GROUP_UNSUPPORTED;
-	if (g_strcmp0(header, "Daemon") == 0) {
-		*kind = PM_CONFIG_GROUP_DAEMON;
+	if (g_strcmp0(header, "Daemon") == 0)
 		return NULL;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(singletons); i++) {
-		if (g_strcmp0(header, singletons[i]) == 0)
+	if (!g_strv_contains(singletons, header)) {
+		type = space != NULL ? g_strndup(header, (gsize)(space - header))
+				     : g_strdup(header);
+		if (!g_strv_contains(types, type))
+			what = g_strdup("unknown group");
+		else if (*name == '\0')
+			what = g_strdup_printf("a name is required: [%s NAME]", type);
+		else if (*name == ' ' || *name == '\t')
+			what = g_strdup_printf("exactly one space goes between %s and the name",
+					       type);
+		else if (strlen(name) > PM_CONFIG_NAME_MAX)
+			what = g_strdup_printf("the name is %" G_GSIZE_FORMAT
+					       " bytes long, at most %u",
+					       strlen(name),
+					       (guint)PM_CONFIG_NAME_MAX);
+		else if (!pm_name_is_valid(name))
+			what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
+		if (what != NULL)
+			return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
+		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0)
 			return NULL;
 	}
-	type = space != NULL ? g_strndup(header, (gsize)(space - header)) : g_strdup(header);
-	if (!g_strv_contains(types, type))
-		what = g_strdup("unknown group");
-	else if (*name == '\0')
-		what = g_strdup_printf("a name is required: [%s NAME]", type);
-	else if (*name == ' ' || *name == '\t')
-		what = g_strdup_printf("exactly one space goes between %s and the name", type);
-	else if (strlen(name) > PM_CONFIG_NAME_MAX)
-		what = g_strdup_printf("the name is %" G_GSIZE_FORMAT " bytes long, at most %u",
-				       strlen(name),
-				       (guint)PM_CONFIG_NAME_MAX);
-	else if (!pm_name_is_valid(name))
-		what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
-	if (what != NULL)
-		return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
-	if (g_strcmp0(type, "Provider") == 0)
-		*kind = PM_CONFIG_GROUP_PROVIDER;
-	else if (g_strcmp0(type, "Mapping") == 0)
-		*kind = PM_CONFIG_GROUP_MAPPING;
-	return NULL;
+	return g_strdup("this group is not supported by this version of portmapd yet; "
+			"accepted: " PM_CONFIG_IMPLEMENTED_HEADERS);
 }
 
 /*
@@ -623,7 +613,6 @@ pm_config_set_syntax_error(const PmConfigSource *source,
 	g_autoptr(GArray) starts = g_array_new(FALSE, FALSE, sizeof(gsize));
 	g_autofree char *echo = NULL;
 	g_autofree char *what = NULL;
-	PmConfigGroupKind kind;
 	const char *line;
 	gsize len;
 	gsize pos = 0;
@@ -657,7 +646,7 @@ pm_config_set_syntax_error(const PmConfigSource *source,
 		/* "[NAME]" with a name GKeyFile refuses ('[', ']', control characters) */
 		if (len >= 2 && line[len - 1] == ']') {
 			g_autofree char *header = g_strndup(line + 1, len - 2);
-			what = pm_config_check_header(header, &kind);
+			what = pm_config_check_header(header);
 		}
 		if (what == NULL)
 			what = g_strdup_printf("a group header is [HEADER] alone on its line; "
@@ -687,14 +676,10 @@ pm_config_check_key_file(const PmConfigSource *source, GKeyFile *keyfile, GError
 
 	for (guint i = 0; headers[i] != NULL; i++) {
 		g_auto(GStrv) keys = g_key_file_get_keys(keyfile, headers[i], NULL, NULL);
-		PmConfigGroupKind kind;
-		g_autofree char *what = pm_config_check_header(headers[i], &kind);
+		g_autofree char *what = pm_config_check_header(headers[i]);
 		g_autofree char *echo = NULL;
 		guint lineno;
 
-		if (what == NULL && kind == PM_CONFIG_GROUP_UNSUPPORTED)
-			what = g_strdup("this group is not supported by this version of portmapd "
-					"yet; accepted: " PM_CONFIG_IMPLEMENTED_HEADERS);
 		if (what != NULL) {
 			lineno = pm_config_source_find_line(source, headers[i], NULL);
 			echo = pm_config_echo(headers[i], -1);
