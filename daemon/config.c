@@ -6,12 +6,11 @@
 #include "errors.h"
 
 /*
- * Loading is in three steps: each file's text is checked line by line (so that every error
- * names its line), then read in the key-file syntax GKeyFile reads and merged key by key
- * into PmConfigGroup/PmConfigEntry, and only then interpreted into a PmConfig. GKeyFile
- * itself is not used: at 10 000 groups its per-group tables took 13 MB at start, whose
- * remains stayed in the heap. The file texts are kept so that errors can point at the line
- * of the value that won the merge.
+ * Each file is loaded with GKeyFile, checked for what GKeyFile accepts and portmapd does
+ * not (unknown groups, localized keys), and merged key by key into one GKeyFile; only then
+ * are the groups interpreted into a PmConfig, each value unescaped by
+ * g_key_file_get_string(). GKeyFile keeps no line numbers: the file texts are kept so that
+ * a small locator can find the line of a group or of the assignment that won.
  */
 
 #define PM_CONFIG_NAME_MAX		 64
@@ -28,6 +27,9 @@
 #define PM_CONFIG_IMPLEMENTED_HEADERS "[Daemon], [Provider NAME], [Mapping NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
+#define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
+	"text in which a backslash starts one of the escapes \\s (space), \\n (newline), "   \
+	"\\t (tab), \\r (carriage return) or \\\\ (backslash)"
 #define PM_CONFIG_DURATION_SYNTAX                                                                \
 	"seconds, or a duration such as 45s, 15min or 1min 30s (units us, ms, s, sec, m, "       \
 	"min, h, hr, d)"
@@ -368,45 +370,34 @@ pm_mapping_config_equal(const PmMappingConfig *a, const PmMappingConfig *b)
 	       pm_strv_equal_or_empty(a->consumers, b->consumers);
 }
 
-/* the merged files */
+/* the files, read with GKeyFile */
 
-typedef enum {
-	PM_CONFIG_GROUP_DAEMON,
-	PM_CONFIG_GROUP_PROVIDER,
-	PM_CONFIG_GROUP_MAPPING,
-	PM_CONFIG_GROUP_UNSUPPORTED,
-} PmConfigGroupKind;
+/* KEY[locale]= keys are kept so that they are refused, not ignored depending on $LANG */
+#define PM_CONFIG_KEY_FILE_FLAGS G_KEY_FILE_KEEP_TRANSLATIONS
 
 typedef struct {
 	char *filename;
-	char *text; /* kept to find the lines of messages */
+	char *text; /* for the line locator: GKeyFile keeps no line numbers */
 	gsize len;
 } PmConfigSource;
 
-typedef struct _PmConfigEntry PmConfigEntry;
-struct _PmConfigEntry {
-	PmConfigEntry *next;
-	char *key;
-	char *value;
-	guint source; /* the file whose value won */
-};
-
-/* no GLib container per group: a file with 10 000 groups is read at start, and each
- * container's memory would outlive the parser as heap fragments */
 typedef struct {
-	char *header; /* "Mapping torrent" */
-	const char *name; /* in header, after the space; NULL for [Daemon] */
-	PmConfigGroupKind kind;
-	guint source; /* the first file with this group: where a missing key is reported */
-	PmConfigEntry *entries; /* in the order they first appeared; a handful per group */
-	PmConfigEntry *last_entry;
-} PmConfigGroup;
-
-typedef struct {
-	GPtrArray *sources; /* of PmConfigSource */
-	GPtrArray *groups;  /* of PmConfigGroup, in the order they first appeared */
-	GHashTable *groups_by_header;
+	GPtrArray *sources; /* of PmConfigSource, in the order they were read */
+	GKeyFile *keyfile;  /* the files merged key by key; NULL until one is read */
 } PmConfigParser;
+
+/* a key of the merged files, read when its group is interpreted */
+typedef struct {
+	char *key;
+	char *raw;   /* as written, without trailing whitespace: what messages show */
+	char *value; /* unescaped as g_key_file_get_string() does */
+} PmConfigEntry;
+
+typedef struct {
+	char *header;	  /* "Mapping torrent", the group's name in the key file */
+	const char *name; /* in header, after the space; NULL for [Daemon] */
+	GPtrArray *entries; /* of PmConfigEntry, each key once, in the order of first appearance */
+} PmConfigGroup;
 
 static void
 pm_config_source_free(PmConfigSource *self)
@@ -416,10 +407,29 @@ pm_config_source_free(PmConfigSource *self)
 	g_free(self);
 }
 
+static PmConfigParser *
+pm_config_parser_new(void)
+{
+	PmConfigParser *self = g_new0(PmConfigParser, 1);
+
+	self->sources = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_source_free);
+	return self;
+}
+
+static void
+pm_config_parser_free(PmConfigParser *self)
+{
+	if (self->keyfile != NULL)
+		g_key_file_unref(self->keyfile);
+	g_ptr_array_unref(self->sources);
+	g_free(self);
+}
+
 static void
 pm_config_entry_free(PmConfigEntry *self)
 {
 	g_free(self->key);
+	g_free(self->raw);
 	g_free(self->value);
 	g_free(self);
 }
@@ -427,143 +437,101 @@ pm_config_entry_free(PmConfigEntry *self)
 static void
 pm_config_group_free(PmConfigGroup *self)
 {
-	PmConfigEntry *entry = self->entries;
-
-	while (entry != NULL) {
-		PmConfigEntry *next = entry->next;
-		pm_config_entry_free(entry);
-		entry = next;
-	}
 	g_free(self->header);
-	g_free(self);
-}
-
-static PmConfigParser *
-pm_config_parser_new(void)
-{
-	PmConfigParser *self = g_new0(PmConfigParser, 1);
-
-	self->sources = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_source_free);
-	self->groups = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_group_free);
-	self->groups_by_header = g_hash_table_new(g_str_hash, g_str_equal);
-	return self;
-}
-
-static void
-pm_config_parser_free(PmConfigParser *self)
-{
-	g_hash_table_unref(self->groups_by_header);
-	g_ptr_array_unref(self->groups);
-	g_ptr_array_unref(self->sources);
+	g_ptr_array_unref(self->entries);
 	g_free(self);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfigParser, pm_config_parser_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfigEntry, pm_config_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfigGroup, pm_config_group_free)
 
-static PmConfigEntry *
-pm_config_group_lookup_len(const PmConfigGroup *group, const char *key, gsize key_len)
+static const PmConfigEntry *
+pm_config_group_lookup(const PmConfigGroup *group, const char *key)
 {
-	for (PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
-		if (strncmp(entry->key, key, key_len) == 0 && entry->key[key_len] == '\0')
+	for (guint i = 0; i < group->entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
+		if (g_strcmp0(entry->key, key) == 0)
 			return entry;
 	}
 	return NULL;
 }
 
-static const PmConfigEntry *
-pm_config_group_lookup(const PmConfigGroup *group, const char *key)
+/* the line locator: the only part of the syntax read here, on text GKeyFile has loaded */
+
+/* the line at @pos of @text without the whitespace around it; returns where the next starts */
+static gsize
+pm_text_next_line(const char *text, gsize len, gsize pos, const char **line, gsize *line_len)
 {
-	return pm_config_group_lookup_len(group, key, strlen(key));
-}
+	const char *start = text + pos;
+	const char *stop = memchr(start, '\n', len - pos);
+	gsize next = stop != NULL ? (gsize)(stop - text) + 1 : len;
 
-/* lines, split as GKeyFile splits them: on '\n', surrounding whitespace (and '\r') ignored */
-
-typedef struct {
-	const char *pos;
-	const char *end;
-	guint lineno;
-} PmLineReader;
-
-static gboolean
-pm_line_reader_next(PmLineReader *reader, const char **line, gsize *len)
-{
-	const char *start;
-	const char *stop;
-	const char *nl;
-
-	if (reader->pos >= reader->end)
-		return FALSE;
-	start = reader->pos;
-	nl = memchr(start, '\n', (gsize)(reader->end - start));
-	stop = nl != NULL ? nl : reader->end;
-	reader->pos = nl != NULL ? nl + 1 : reader->end;
-	reader->lineno++;
+	if (stop == NULL)
+		stop = text + len;
 	while (start < stop && g_ascii_isspace(*start))
 		start++;
 	while (stop > start && g_ascii_isspace(stop[-1]))
 		stop--;
 	*line = start;
-	*len = (gsize)(stop - start);
-	return TRUE;
-}
-
-static gboolean
-pm_line_is_header(const char *line, gsize len, const char *header)
-{
-	gsize header_len = strlen(header);
-
-	return len == header_len + 2 && line[0] == '[' && line[len - 1] == ']' &&
-	       memcmp(line + 1, header, header_len) == 0;
-}
-
-/* the key of a KEY=VALUE line, without trailing whitespace; FALSE for other lines */
-static gboolean
-pm_line_get_key(const char *line, gsize len, gsize *key_len)
-{
-	const char *eq;
-
-	if (len == 0 || line[0] == '#' || line[0] == '[')
-		return FALSE;
-	eq = memchr(line, '=', len);
-	if (eq == NULL)
-		return FALSE;
-	while (eq > line && g_ascii_isspace(eq[-1]))
-		eq--;
-	*key_len = (gsize)(eq - line);
-	return *key_len > 0;
+	*line_len = (gsize)(stop - start);
+	return next;
 }
 
 /*
- * the line of [@header], or with @key of the last "KEY=" line in any [@header] section of
- * the file, which is the assignment that won; 0 if not found
+ * the line of the first [@header] of @source, or with @key that of the last "@key=" under
+ * a [@header] (GKeyFile keeps the last assignment); 0 if there is none
  */
 static guint
 pm_config_source_find_line(const PmConfigSource *source, const char *header, const char *key)
 {
-	PmLineReader reader = {source->text, source->text + source->len, 0};
-	const char *line;
-	gsize len;
+	gsize header_len = strlen(header);
+	gsize key_len = key != NULL ? strlen(key) : 0;
 	gboolean in_group = FALSE;
-	guint header_line = 0;
 	guint key_line = 0;
+	guint lineno = 1;
 
-	while (pm_line_reader_next(&reader, &line, &len)) {
-		gsize key_len = 0;
+	for (gsize pos = 0; pos < source->len; lineno++) {
+		const char *line;
+		const char *eq;
+		gsize len;
 
+		pos = pm_text_next_line(source->text, source->len, pos, &line, &len);
 		if (len > 0 && line[0] == '[') {
-			in_group = pm_line_is_header(line, len, header);
-			if (in_group && header_line == 0) {
-				header_line = reader.lineno;
-				if (key == NULL)
-					return header_line;
-			}
+			in_group = len == header_len + 2 && line[len - 1] == ']' &&
+				   memcmp(line + 1, header, header_len) == 0;
+			if (in_group && key == NULL)
+				return lineno;
 			continue;
 		}
-		if (in_group && key != NULL && pm_line_get_key(line, len, &key_len) &&
-		    key_len == strlen(key) && memcmp(line, key, key_len) == 0)
-			key_line = reader.lineno;
+		if (!in_group || key == NULL || len == 0 || line[0] == '#')
+			continue;
+		eq = memchr(line, '=', len);
+		while (eq != NULL && eq > line && g_ascii_isspace(eq[-1]))
+			eq--;
+		if (eq != NULL && (gsize)(eq - line) == key_len && memcmp(line, key, key_len) == 0)
+			key_line = lineno;
 	}
-	return key_line != 0 ? key_line : header_line;
+	return key_line;
+}
+
+/* "FILE:LINE: ..." */
+static void G_GNUC_PRINTF(4, 5)
+pm_config_set_error_at(GError **error, const char *filename, guint lineno, const char *format, ...)
+{
+	g_autofree char *message = NULL;
+	va_list args;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error(error,
+		    PM_ERROR,
+		    PM_ERROR_INVALID_CONFIGURATION,
+		    "%s:%u: %s",
+		    filename,
+		    lineno,
+		    message);
 }
 
 /*
@@ -590,205 +558,175 @@ pm_config_echo(const char *text, gssize len)
 	return g_string_free(str, FALSE);
 }
 
-/* "[Daemon]", "[Provider NAME]", ...: NULL and @kind if usable, else what is wrong */
+/*
+ * "Daemon", "Provider NAME", ...: NULL if this version reads the group, else what is wrong
+ * and what is accepted
+ */
 static char *
-pm_config_check_header(const char *header, PmConfigGroupKind *kind)
+pm_config_check_header(const char *header)
 {
-	const char *singletons[] = {"Gateway", "STUN", "ControlPlane", "WireGuard"};
-	const char *types[] = {"Provider", "Mapping", "Consumer", "MikroTik"};
-	const char *space;
-	const char *name;
+	const char *singletons[] = {"Gateway", "STUN", "ControlPlane", "WireGuard", NULL};
+	const char *types[] = {"Provider", "Mapping", "Consumer", "MikroTik", NULL};
+	const char *space = strchr(header, ' ');
+	const char *name = space != NULL ? space + 1 : "";
 	g_autofree char *type = NULL;
-	gboolean implemented = FALSE;
+	g_autofree char *what = NULL;
 
-	if (g_strcmp0(header, "Daemon") == 0) {
-		*kind = PM_CONFIG_GROUP_DAEMON;
+	if (g_strcmp0(header, "Daemon") == 0)
 		return NULL;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(singletons); i++) {
-		if (g_strcmp0(header, singletons[i]) == 0) {
-			*kind = PM_CONFIG_GROUP_UNSUPPORTED;
+	if (!g_strv_contains(singletons, header)) {
+		type = space != NULL ? g_strndup(header, (gsize)(space - header))
+				     : g_strdup(header);
+		if (!g_strv_contains(types, type))
+			what = g_strdup("unknown group");
+		else if (*name == '\0')
+			what = g_strdup_printf("a name is required: [%s NAME]", type);
+		else if (*name == ' ' || *name == '\t')
+			what = g_strdup_printf("exactly one space goes between %s and the name",
+					       type);
+		else if (strlen(name) > PM_CONFIG_NAME_MAX)
+			what = g_strdup_printf("the name is %" G_GSIZE_FORMAT
+					       " bytes long, at most %u",
+					       strlen(name),
+					       (guint)PM_CONFIG_NAME_MAX);
+		else if (!pm_name_is_valid(name))
+			what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
+		if (what != NULL)
+			return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
+		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0)
 			return NULL;
-		}
 	}
-	space = strchr(header, ' ');
-	type = space != NULL ? g_strndup(header, (gsize)(space - header)) : g_strdup(header);
-	for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
-		if (g_strcmp0(type, types[i]) == 0) {
-			implemented = TRUE;
-			break;
-		}
-	}
-	if (!implemented)
-		return g_strdup("unknown group");
-	if (space == NULL || space[1] == '\0')
-		return g_strdup_printf("a name is required: [%s NAME]", type);
-	name = space + 1;
-	if (*name == ' ' || *name == '\t')
-		return g_strdup_printf("exactly one space goes between %s and the name", type);
-	if (strlen(name) > PM_CONFIG_NAME_MAX) {
-		return g_strdup_printf("the name is %" G_GSIZE_FORMAT " bytes long, at most %u",
-				       strlen(name),
-				       (guint)PM_CONFIG_NAME_MAX);
-	}
-	if (!pm_name_is_valid(name))
-		return g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
-	if (g_strcmp0(type, "Provider") == 0)
-		*kind = PM_CONFIG_GROUP_PROVIDER;
-	else if (g_strcmp0(type, "Mapping") == 0)
-		*kind = PM_CONFIG_GROUP_MAPPING;
-	else
-		*kind = PM_CONFIG_GROUP_UNSUPPORTED;
-	return NULL;
+	return g_strdup("this group is not supported by this version of portmapd yet; "
+			"accepted: " PM_CONFIG_IMPLEMENTED_HEADERS);
 }
 
-/* the key-file syntax, checked first so that every error has a line number */
-static gboolean
-pm_config_check_lines(const char *filename, const char *text, gsize text_len, GError **error)
+/*
+ * GKeyFile refused @source, and its message has no line: that is the last line of the
+ * shortest start of the text that GKeyFile refuses too (it reads line by line and stops at
+ * the first bad one), found by halving
+ */
+static void
+pm_config_set_syntax_error(const PmConfigSource *source,
+			   const GError *key_file_error,
+			   GError **error)
 {
-	PmLineReader reader = {text, text + text_len, 0};
+	g_autoptr(GArray) starts = g_array_new(FALSE, FALSE, sizeof(gsize));
+	g_autofree char *echo = NULL;
+	g_autofree char *what = NULL;
 	const char *line;
 	gsize len;
-	gboolean in_group = FALSE;
+	gsize pos = 0;
+	guint good = 0; /* the first @good lines load */
+	guint bad;	/* the first @bad lines do not */
 
-	while (pm_line_reader_next(&reader, &line, &len)) {
-		gsize key_len = 0;
+	do {
+		g_array_append_val(starts, pos);
+		pos = pm_text_next_line(source->text, source->len, pos, &line, &len);
+	} while (pos < source->len);
+	bad = starts->len;
+	while (bad - good > 1) {
+		guint mid = good + (bad - good) / 2;
+		g_autoptr(GKeyFile) keyfile = g_key_file_new();
 
-		if (len == 0 || line[0] == '#')
-			continue;
-		if (line[0] == '[') {
-			g_autofree char *header = NULL;
-			g_autofree char *what = NULL;
-			PmConfigGroupKind kind = PM_CONFIG_GROUP_UNSUPPORTED;
+		/* each line with its '\n', as GKeyFile reads it in the whole text */
+		if (g_key_file_load_from_data(keyfile,
+					      source->text,
+					      g_array_index(starts, gsize, mid),
+					      PM_CONFIG_KEY_FILE_FLAGS,
+					      NULL))
+			good = mid;
+		else
+			bad = mid;
+	}
+	pos = g_array_index(starts, gsize, bad - 1);
+	pm_text_next_line(source->text, source->len, pos, &line, &len);
+	echo = pm_config_echo(line, (gssize)len);
 
-			if (len < 2 || line[len - 1] != ']') {
-				g_autofree char *echo = pm_config_echo(line, (gssize)len);
-				g_set_error(error,
-					    PM_ERROR,
-					    PM_ERROR_INVALID_CONFIGURATION,
-					    "%s:%u: %s: a group header is [HEADER] alone on its "
-					    "line; accepted: %s",
-					    filename,
-					    reader.lineno,
-					    echo,
-					    PM_CONFIG_ACCEPTED_HEADERS);
-				return FALSE;
-			}
-			header = g_strndup(line + 1, len - 2);
-			what = pm_config_check_header(header, &kind);
-			if (what != NULL) {
-				g_autofree char *echo = pm_config_echo(header, -1);
-				g_set_error(error,
-					    PM_ERROR,
-					    PM_ERROR_INVALID_CONFIGURATION,
-					    "%s:%u: [%s]: %s; accepted: %s",
-					    filename,
-					    reader.lineno,
-					    echo,
-					    what,
-					    PM_CONFIG_ACCEPTED_HEADERS);
-				return FALSE;
-			}
-			if (kind == PM_CONFIG_GROUP_UNSUPPORTED) {
-				g_set_error(error,
-					    PM_ERROR,
-					    PM_ERROR_INVALID_CONFIGURATION,
-					    "%s:%u: [%s]: this group is not supported by this "
-					    "version of portmapd yet; accepted: %s",
-					    filename,
-					    reader.lineno,
-					    header,
-					    PM_CONFIG_IMPLEMENTED_HEADERS);
-				return FALSE;
-			}
-			in_group = TRUE;
-			continue;
+	if (len > 0 && line[0] == '[') {
+		/* "[NAME]" with a name GKeyFile refuses ('[', ']', control characters) */
+		if (len >= 2 && line[len - 1] == ']') {
+			g_autofree char *header = g_strndup(line + 1, len - 2);
+			what = pm_config_check_header(header);
 		}
-		if (!pm_line_get_key(line, len, &key_len)) {
-			g_autofree char *echo = pm_config_echo(line, (gssize)len);
-			g_set_error(error,
-				    PM_ERROR,
-				    PM_ERROR_INVALID_CONFIGURATION,
-				    "%s:%u: %s: not a [GROUP] header, a KEY=VALUE line or a "
-				    "# comment",
-				    filename,
-				    reader.lineno,
-				    echo);
+		if (what == NULL)
+			what = g_strdup_printf("a group header is [HEADER] alone on its line; "
+					       "accepted: %s",
+					       PM_CONFIG_ACCEPTED_HEADERS);
+	} else if (g_error_matches(key_file_error,
+				   G_KEY_FILE_ERROR,
+				   G_KEY_FILE_ERROR_GROUP_NOT_FOUND)) {
+		what = g_strdup("outside of any group: put it under a [GROUP] header");
+	} else if (!g_error_matches(key_file_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE)) {
+		/* Encoding= other than UTF-8 in the first group */
+		what = pm_config_echo(key_file_error->message, -1);
+	} else if (len > 0 && line[0] != '=' && memchr(line, '=', len) != NULL) {
+		/* the only KEY=VALUE lines GKeyFile refuses: "Key]=", "Key[de=", ... */
+		what = g_strdup("a key cannot contain [ or ]");
+	} else {
+		what = g_strdup("not a [GROUP] header, a KEY=VALUE line or a # comment");
+	}
+	pm_config_set_error_at(error, source->filename, bad, "%s: %s", echo, what);
+}
+
+/* what GKeyFile took in @keyfile and portmapd does not: errors are in this file */
+static gboolean
+pm_config_check_key_file(const PmConfigSource *source, GKeyFile *keyfile, GError **error)
+{
+	g_auto(GStrv) headers = g_key_file_get_groups(keyfile, NULL);
+
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_auto(GStrv) keys = g_key_file_get_keys(keyfile, headers[i], NULL, NULL);
+		g_autofree char *what = pm_config_check_header(headers[i]);
+		g_autofree char *echo = NULL;
+		guint lineno;
+
+		if (what != NULL) {
+			lineno = pm_config_source_find_line(source, headers[i], NULL);
+			echo = pm_config_echo(headers[i], -1);
+			pm_config_set_error_at(error,
+					       source->filename,
+					       lineno,
+					       "[%s]: %s",
+					       echo,
+					       what);
 			return FALSE;
 		}
-		if (!in_group) {
-			g_autofree char *echo = pm_config_echo(line, (gssize)len);
-			g_set_error(error,
-				    PM_ERROR,
-				    PM_ERROR_INVALID_CONFIGURATION,
-				    "%s:%u: %s: outside of any group: put it under a [GROUP] "
-				    "header",
-				    filename,
-				    reader.lineno,
-				    echo);
-			return FALSE;
-		}
-		/* GKeyFile's KEY[locale]= lines mean nothing here */
-		if (memchr(line, '[', key_len) != NULL) {
-			g_autofree char *echo = pm_config_echo(line, (gssize)key_len);
-			g_set_error(error,
-				    PM_ERROR,
-				    PM_ERROR_INVALID_CONFIGURATION,
-				    "%s:%u: %s=: localized keys are not supported",
-				    filename,
-				    reader.lineno,
-				    echo);
+		for (guint j = 0; keys[j] != NULL; j++) {
+			if (strchr(keys[j], '[') == NULL)
+				continue;
+			lineno = pm_config_source_find_line(source, headers[i], keys[j]);
+			echo = pm_config_echo(keys[j], -1);
+			pm_config_set_error_at(error,
+					       source->filename,
+					       lineno,
+					       "%s=: localized keys are not supported",
+					       echo);
 			return FALSE;
 		}
 	}
 	return TRUE;
 }
 
-static PmConfigGroup *
-pm_config_parser_ensure_group(PmConfigParser *self, const char *header, guint source)
-{
-	PmConfigGroup *group = g_hash_table_lookup(self->groups_by_header, header);
-	PmConfigGroupKind kind = PM_CONFIG_GROUP_UNSUPPORTED;
-	g_autofree char *what = NULL;
-	const char *space;
-
-	if (group != NULL)
-		return group;
-	what = pm_config_check_header(header, &kind);
-	group = g_new0(PmConfigGroup, 1);
-	group->header = g_strdup(header);
-	space = strchr(group->header, ' ');
-	group->name = space != NULL ? space + 1 : NULL;
-	group->kind = kind;
-	group->source = source;
-	g_ptr_array_add(self->groups, group);
-	g_hash_table_insert(self->groups_by_header, group->header, group);
-	return group;
-}
-
-/* KEY=VALUE: the last assignment in a group wins, in the place of the first */
+/* later files win: @keyfile's values replace those before, in their place */
 static void
-pm_config_group_set(PmConfigGroup *group,
-		    const char *key,
-		    gsize key_len,
-		    const char *value,
-		    gsize value_len,
-		    guint source)
+pm_config_parser_merge(PmConfigParser *self, GKeyFile *keyfile)
 {
-	PmConfigEntry *entry = pm_config_group_lookup_len(group, key, key_len);
+	g_auto(GStrv) headers = g_key_file_get_groups(keyfile, NULL);
 
-	if (entry == NULL) {
-		entry = g_new0(PmConfigEntry, 1);
-		entry->key = g_strndup(key, key_len);
-		if (group->last_entry != NULL)
-			group->last_entry->next = entry;
-		else
-			group->entries = entry;
-		group->last_entry = entry;
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_auto(GStrv) keys = g_key_file_get_keys(keyfile, headers[i], NULL, NULL);
+
+		/* GKeyFile has no call that adds an empty group: add a key and remove it */
+		if (keys[0] == NULL && !g_key_file_has_group(self->keyfile, headers[i])) {
+			g_key_file_set_value(self->keyfile, headers[i], "_", "");
+			g_key_file_remove_key(self->keyfile, headers[i], "_", NULL);
+		}
+		for (guint j = 0; keys[j] != NULL; j++) {
+			g_autofree char *value =
+			    g_key_file_get_value(keyfile, headers[i], keys[j], NULL);
+			g_key_file_set_value(self->keyfile, headers[i], keys[j], value);
+		}
 	}
-	g_free(entry->value);
-	entry->value = g_strndup(value, value_len);
-	entry->source = source;
 }
 
 static gboolean
@@ -798,63 +736,42 @@ pm_config_parser_add_data(PmConfigParser *self,
 			  gsize len,
 			  GError **error)
 {
-	PmLineReader reader = {data, data + len, 0};
-	PmConfigGroup *group = NULL;
+	g_autoptr(GKeyFile) keyfile = g_key_file_new();
+	g_autoptr(GError) error_local = NULL;
 	PmConfigSource *source;
 	const char *end = NULL;
-	const char *line;
-	gsize line_len;
-	guint source_idx;
 
-	/* a NUL would cut lines short, and messages must be valid UTF-8 */
+	/* a NUL would cut GKeyFile's lines short, and messages must be valid UTF-8 */
 	if (len > 0 && !g_utf8_validate_len(data, len, &end)) {
 		guint lineno = 1;
-		for (const char *p = data; p < end; p++) {
-			if (*p == '\n')
-				lineno++;
-		}
-		g_set_error(error,
-			    PM_ERROR,
-			    PM_ERROR_INVALID_CONFIGURATION,
-			    "%s:%u: invalid UTF-8 or a NUL byte: save the file as UTF-8 text",
-			    filename,
-			    lineno);
+		for (const char *p = data; p < end; p++)
+			lineno += *p == '\n';
+		pm_config_set_error_at(error,
+				       filename,
+				       lineno,
+				       "invalid UTF-8 or a NUL byte: save the file as UTF-8 text");
 		return FALSE;
 	}
-	/* every line is valid before anything is kept */
-	if (!pm_config_check_lines(filename, data, len, error))
-		return FALSE;
-
 	source = g_new0(PmConfigSource, 1);
 	source->filename = g_strdup(filename);
 	source->text = g_strndup(data, len);
 	source->len = len;
-	source_idx = self->sources->len;
 	g_ptr_array_add(self->sources, source);
 
-	/* merge key by key: this file wins over the ones before it; the same group twice in
-	 * one file is one group, as in GKeyFile */
-	while (pm_line_reader_next(&reader, &line, &line_len)) {
-		gsize key_len = 0;
-		const char *value;
-
-		if (line_len == 0 || line[0] == '#')
-			continue;
-		if (line[0] == '[') {
-			g_autofree char *header = g_strndup(line + 1, line_len - 2);
-			group = pm_config_parser_ensure_group(self, header, source_idx);
-			continue;
-		}
-		if (!pm_line_get_key(line, line_len, &key_len) || group == NULL)
-			continue; /* pm_config_check_lines() refused these already */
-		/* the line ends without whitespace; the value starts after the '=' and any
-		 * whitespace */
-		value = memchr(line, '=', line_len) + 1;
-		while (value < line + line_len && g_ascii_isspace(*value))
-			value++;
-		pm_config_group_set(group, line, key_len, value,
-				    (gsize)(line + line_len - value), source_idx);
+	if (!g_key_file_load_from_data(keyfile,
+				       source->text,
+				       source->len,
+				       PM_CONFIG_KEY_FILE_FLAGS,
+				       &error_local)) {
+		pm_config_set_syntax_error(source, error_local, error);
+		return FALSE;
 	}
+	if (!pm_config_check_key_file(source, keyfile, error))
+		return FALSE;
+	if (self->keyfile == NULL)
+		self->keyfile = g_steal_pointer(&keyfile);
+	else
+		pm_config_parser_merge(self, keyfile);
 	return TRUE;
 }
 
@@ -883,34 +800,26 @@ pm_config_parser_add_file(PmConfigParser *self,
 
 /* messages */
 
-static const PmConfigSource *
-pm_config_parser_get_source(PmConfigParser *self, guint idx)
-{
-	return g_ptr_array_index(self->sources, idx);
-}
-
-/* "FILE:LINE" of a group's header in the first file that has it */
+/*
+ * "FILE:LINE" of @key= in [@header] in the last file that sets it, which is the value that
+ * won; without @key, or when no file sets it, of [@header] in the first file that has it
+ */
 static char *
-pm_config_parser_group_location(PmConfigParser *self, const PmConfigGroup *group)
+pm_config_parser_locate(PmConfigParser *self, const char *header, const char *key)
 {
-	const PmConfigSource *source = pm_config_parser_get_source(self, group->source);
-
-	return g_strdup_printf("%s:%u",
-			       source->filename,
-			       pm_config_source_find_line(source, group->header, NULL));
-}
-
-/* "FILE:LINE" of the assignment that won */
-static char *
-pm_config_parser_entry_location(PmConfigParser *self,
-				const PmConfigGroup *group,
-				const PmConfigEntry *entry)
-{
-	const PmConfigSource *source = pm_config_parser_get_source(self, entry->source);
-
-	return g_strdup_printf("%s:%u",
-			       source->filename,
-			       pm_config_source_find_line(source, group->header, entry->key));
+	for (guint i = self->sources->len; key != NULL && i > 0; i--) {
+		const PmConfigSource *source = g_ptr_array_index(self->sources, i - 1);
+		guint lineno = pm_config_source_find_line(source, header, key);
+		if (lineno != 0)
+			return g_strdup_printf("%s:%u", source->filename, lineno);
+	}
+	for (guint i = 0; i < self->sources->len; i++) {
+		const PmConfigSource *source = g_ptr_array_index(self->sources, i);
+		guint lineno = pm_config_source_find_line(source, header, NULL);
+		if (lineno != 0)
+			return g_strdup_printf("%s:%u", source->filename, lineno);
+	}
+	g_return_val_if_reached(g_strdup("?"));
 }
 
 /*
@@ -923,9 +832,9 @@ pm_config_parser_entry_prefix(PmConfigParser *self,
 			      const PmConfigGroup *group,
 			      const PmConfigEntry *entry)
 {
-	g_autofree char *location = pm_config_parser_entry_location(self, group, entry);
+	g_autofree char *location = pm_config_parser_locate(self, group->header, entry->key);
 	g_autofree char *key = pm_config_echo(entry->key, -1);
-	g_autofree char *value = pm_config_echo(entry->value, -1);
+	g_autofree char *value = pm_config_echo(entry->raw, -1);
 
 	return g_strdup_printf("%s: [%s] %s=%s", location, group->header, key, value);
 }
@@ -973,7 +882,7 @@ pm_config_parser_set_missing_error(PmConfigParser *self,
 				   const char *what_to_do,
 				   GError **error)
 {
-	g_autofree char *location = pm_config_parser_group_location(self, group);
+	g_autofree char *location = pm_config_parser_locate(self, group->header, NULL);
 
 	g_set_error(error,
 		    PM_ERROR,
@@ -995,6 +904,67 @@ pm_config_parser_add_warning(PmConfigParser *self,
 	g_autofree char *prefix = pm_config_parser_entry_prefix(self, group, entry);
 
 	g_ptr_array_add(config->warnings, g_strdup_printf("%s: %s", prefix, what));
+}
+
+/*
+ * the escapes of a value are \s \n \t \r \\, checked before g_key_file_get_string(): in
+ * GLib 2.74 a bad escape followed by a backslash at the end ("a\x\") sets its GError
+ * twice, which GLib reports with a warning
+ */
+static gboolean
+pm_config_escapes_are_valid(const char *value)
+{
+	for (const char *p = strchr(value, '\\'); p != NULL; p = strchr(p + 2, '\\')) {
+		if (p[1] == '\0' || strchr("sntr\\", p[1]) == NULL)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* the keys of [@header] in the merged files, each value unescaped as GKeyFile does */
+static PmConfigGroup *
+pm_config_parser_read_group(PmConfigParser *self, const char *header, GError **error)
+{
+	g_autoptr(PmConfigGroup) group = g_new0(PmConfigGroup, 1);
+	g_auto(GStrv) keys = g_key_file_get_keys(self->keyfile, header, NULL, NULL);
+	const char *space;
+
+	group->header = g_strdup(header);
+	space = strchr(group->header, ' ');
+	group->name = space != NULL ? space + 1 : NULL;
+	group->entries = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_entry_free);
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autoptr(PmConfigEntry) entry = NULL;
+		g_autoptr(GError) error_local = NULL;
+
+		/* a key set twice in one file is listed twice, with the last value */
+		if (pm_config_group_lookup(group, keys[i]) != NULL)
+			continue;
+		entry = g_new0(PmConfigEntry, 1);
+		entry->key = g_strdup(keys[i]);
+		entry->raw = g_key_file_get_value(self->keyfile, header, keys[i], NULL);
+		/* GKeyFile keeps whitespace at the end of a value; portmapd drops it (a stray
+		 * space after an address is no error), and "\s" keeps one */
+		if (entry->raw[0] != '\0' && g_ascii_isspace(entry->raw[strlen(entry->raw) - 1])) {
+			g_strchomp(entry->raw);
+			g_key_file_set_value(self->keyfile, header, keys[i], entry->raw);
+		}
+		if (pm_config_escapes_are_valid(entry->raw))
+			entry->value =
+			    g_key_file_get_string(self->keyfile, header, keys[i], &error_local);
+		/* the file is UTF-8, so a GKeyFile error would be an escape too */
+		if (entry->value == NULL || error_local != NULL) {
+			pm_config_parser_set_entry_error(self,
+							 group,
+							 entry,
+							 "invalid escape sequence",
+							 PM_CONFIG_ACCEPTED_ESCAPES,
+							 error);
+			return NULL;
+		}
+		g_ptr_array_add(group->entries, g_steal_pointer(&entry));
+	}
+	return g_steal_pointer(&group);
 }
 
 /* typed values */
@@ -1160,7 +1130,8 @@ pm_config_parser_load_daemon(PmConfigParser *self,
 			     const PmConfigGroup *group,
 			     GError **error)
 {
-	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
+	for (guint i = 0; i < group->entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
 
 		if (g_strcmp0(entry->key, "DefaultProvider") == 0) {
 			/* that it exists is checked once every provider is known */
@@ -1228,7 +1199,8 @@ pm_config_parser_load_natpmp(PmConfigParser *self,
 			     const PmConfigGroup *group,
 			     GError **error)
 {
-	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
+	for (guint i = 0; i < group->entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
 
 		if (g_strcmp0(entry->key, "Type") == 0)
 			continue;
@@ -1384,7 +1356,8 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 	}
 	provider = pm_config_find_provider(config, mapping->provider);
 
-	for (const PmConfigEntry *entry = group->entries; entry != NULL; entry = entry->next) {
+	for (guint i = 0; i < group->entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
 
 		if (g_strcmp0(entry->key, "Provider") == 0)
 			continue;
@@ -1485,7 +1458,7 @@ pm_protocols_to_list(guint protocols)
 
 /*
  * Protocols= of a mapping, for a message about its protocols; without the key, a stand-in
- * with the default that pm_config_source_find_line() places on the group's header
+ * with the default that pm_config_parser_locate() places on the group's header
  */
 static const PmConfigEntry *
 pm_config_group_protocols_entry(const PmConfigGroup *group, PmConfigEntry *fallback)
@@ -1495,8 +1468,8 @@ pm_config_group_protocols_entry(const PmConfigGroup *group, PmConfigEntry *fallb
 	if (entry != NULL)
 		return entry;
 	fallback->key = (char *)"Protocols";
-	fallback->value = (char *)"tcp udp (the default)";
-	fallback->source = group->source;
+	fallback->raw = (char *)"tcp udp (the default)";
+	fallback->value = fallback->raw;
 	return fallback;
 }
 
@@ -1508,22 +1481,19 @@ pm_config_group_protocols_entry(const PmConfigGroup *group, PmConfigEntry *fallb
 static void
 pm_config_parser_set_same_port_error(PmConfigParser *self,
 				     const PmConfig *config,
-				     GPtrArray *mapping_groups,
+				     GPtrArray *mapping_headers,
 				     guint idx,
 				     guint other_idx,
 				     PmProtocols protocol,
 				     GError **error)
 {
 	const PmMappingConfig *mapping = g_ptr_array_index(config->mappings, idx);
-	const PmConfigGroup *group = g_ptr_array_index(mapping_groups, idx);
-	const PmConfigGroup *other = g_ptr_array_index(mapping_groups, other_idx);
+	g_autoptr(PmConfigGroup) group =
+	    pm_config_parser_read_group(self, g_ptr_array_index(mapping_headers, idx), NULL);
+	const char *other_header = g_ptr_array_index(mapping_headers, other_idx);
 	PmConfigEntry fallback = {NULL};
-	PmConfigEntry other_fallback = {NULL};
 	const PmConfigEntry *entry = pm_config_group_protocols_entry(group, &fallback);
-	const PmConfigEntry *other_entry =
-	    pm_config_group_protocols_entry(other, &other_fallback);
-	g_autofree char *other_location =
-	    pm_config_parser_entry_location(self, other, other_entry);
+	g_autofree char *other_location = pm_config_parser_locate(self, other_header, "Protocols");
 	g_autofree char *what = NULL;
 	g_autofree char *accepted = NULL;
 	guint taken = 0;
@@ -1539,7 +1509,7 @@ pm_config_parser_set_same_port_error(PmConfigParser *self,
 			       "for internal port 0, so only one mapping per protocol can use "
 			       "it; [%s] (%s) already uses %s",
 			       mapping->provider,
-			       other->header,
+			       other_header,
 			       other_location,
 			       pm_protocol_to_string(protocol));
 	if ((taken & (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) != (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) {
@@ -1560,19 +1530,18 @@ pm_config_parser_set_same_port_error(PmConfigParser *self,
 /*
  * same provider, same protocol and same internal port: one lease would serve both; at a
  * SamePort=yes provider every mapping has internal port 0, so that is one mapping per
- * protocol
+ * protocol; @mapping_headers are the groups of the mappings, read again for a message
  */
 static gboolean
 pm_config_parser_check_conflicts(PmConfigParser *self,
 				 const PmConfig *config,
-				 GPtrArray *mapping_groups,
+				 GPtrArray *mapping_headers,
 				 GError **error)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
 	for (guint i = 0; i < config->mappings->len; i++) {
 		const PmMappingConfig *mapping = g_ptr_array_index(config->mappings, i);
-		const PmConfigGroup *group = g_ptr_array_index(mapping_groups, i);
 		const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
 
 		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
@@ -1589,7 +1558,7 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 			    mapping->internal_port == 0) {
 				pm_config_parser_set_same_port_error(self,
 								     config,
-								     mapping_groups,
+								     mapping_headers,
 								     i,
 								     GPOINTER_TO_UINT(other_idx),
 								     protocols[j],
@@ -1597,14 +1566,15 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 				return FALSE;
 			}
 			if (g_hash_table_lookup_extended(seen, key, NULL, &other_idx)) {
-				guint idx = GPOINTER_TO_UINT(other_idx);
-				const PmConfigGroup *other = g_ptr_array_index(mapping_groups, idx);
+				const char *header = g_ptr_array_index(mapping_headers, i);
+				const char *other_header = g_ptr_array_index(
+				    mapping_headers, GPOINTER_TO_UINT(other_idx));
+				g_autoptr(PmConfigGroup) group =
+				    pm_config_parser_read_group(self, header, NULL);
 				const PmConfigEntry *entry =
 				    pm_config_group_lookup(group, "InternalPort");
-				const PmConfigEntry *other_entry =
-				    pm_config_group_lookup(other, "InternalPort");
 				g_autofree char *other_location =
-				    pm_config_parser_entry_location(self, other, other_entry);
+				    pm_config_parser_locate(self, other_header, "InternalPort");
 				g_autofree char *what = NULL;
 				g_autofree char *accepted = NULL;
 
@@ -1613,7 +1583,7 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 						       pm_protocol_to_string(protocols[j]),
 						       mapping->internal_port,
 						       mapping->provider,
-						       other->header,
+						       other_header,
 						       other_location);
 				accepted = g_strdup_printf("a port that no other mapping of "
 							   "provider %s uses for %s",
@@ -1637,21 +1607,34 @@ static PmConfig *
 pm_config_parser_build(PmConfigParser *self, GError **error)
 {
 	g_autoptr(PmConfig) config = pm_config_new_empty();
-	g_autoptr(GPtrArray) mapping_groups = g_ptr_array_new();
-	const PmConfigGroup *daemon = g_hash_table_lookup(self->groups_by_header, "Daemon");
+	g_autoptr(GPtrArray) mapping_headers = g_ptr_array_new();
+	g_autoptr(PmConfigGroup) daemon = NULL;
+	g_auto(GStrv) headers = NULL;
 
 	for (guint i = 0; i < self->sources->len; i++) {
 		const PmConfigSource *source = g_ptr_array_index(self->sources, i);
 		g_ptr_array_add(config->files, g_strdup(source->filename));
 	}
+	if (self->keyfile == NULL)
+		return g_steal_pointer(&config);
+	headers = g_key_file_get_groups(self->keyfile, NULL);
 
 	/* [Daemon] and providers first: mappings refer to them */
-	if (daemon != NULL && !pm_config_parser_load_daemon(self, config, daemon, error))
-		return NULL;
-	for (guint i = 0; i < self->groups->len; i++) {
-		const PmConfigGroup *group = g_ptr_array_index(self->groups, i);
-		if (group->kind != PM_CONFIG_GROUP_PROVIDER)
+	if (g_key_file_has_group(self->keyfile, "Daemon")) {
+		daemon = pm_config_parser_read_group(self, "Daemon", error);
+		if (daemon == NULL)
+			return NULL;
+		if (!pm_config_parser_load_daemon(self, config, daemon, error))
+			return NULL;
+	}
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_autoptr(PmConfigGroup) group = NULL;
+
+		if (!g_str_has_prefix(headers[i], "Provider "))
 			continue;
+		group = pm_config_parser_read_group(self, headers[i], error);
+		if (group == NULL)
+			return NULL;
 		if (!pm_config_parser_load_provider(self, config, group, error))
 			return NULL;
 	}
@@ -1661,15 +1644,19 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		    !pm_config_parser_check_provider(self, config, daemon, entry, error))
 			return NULL;
 	}
-	for (guint i = 0; i < self->groups->len; i++) {
-		PmConfigGroup *group = g_ptr_array_index(self->groups, i);
-		if (group->kind != PM_CONFIG_GROUP_MAPPING)
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_autoptr(PmConfigGroup) group = NULL;
+
+		if (!g_str_has_prefix(headers[i], "Mapping "))
 			continue;
+		group = pm_config_parser_read_group(self, headers[i], error);
+		if (group == NULL)
+			return NULL;
 		if (!pm_config_parser_load_mapping(self, config, group, error))
 			return NULL;
-		g_ptr_array_add(mapping_groups, group);
+		g_ptr_array_add(mapping_headers, headers[i]);
 	}
-	if (!pm_config_parser_check_conflicts(self, config, mapping_groups, error))
+	if (!pm_config_parser_check_conflicts(self, config, mapping_headers, error))
 		return NULL;
 	return g_steal_pointer(&config);
 }

@@ -5,8 +5,9 @@
 
 /*
  * portmapd.conf and its drop-ins (design §6): the main file, then DIR.d/ *.conf in
- * lexical order, merged key by key (later files win). Every error names the file, the
- * line, the group, the key, the value and the accepted values, in PM_ERROR /
+ * lexical order, each read with GKeyFile (values unescaped as g_key_file_get_string()
+ * does: \s \n \t \r \\) and merged key by key (later files win). Every error names the
+ * file, the line, the group, the key, the value and the accepted values, in PM_ERROR /
  * PM_ERROR_INVALID_CONFIGURATION; nothing is returned half-parsed.
  */
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pm_config_load_from_data on any bytes: it fails with a PM_ERROR whose message is valid
- * UTF-8 (it is logged and sent on the bus), or the configuration it loads prints
- * (pm_config_to_data, what --print-config shows) as a text that loads again to an equal
- * configuration, and prints the same once more. Everything is freed: LeakSanitizer
- * checks that under -Dfuzzing=true.
+ * pm_config_load_from_data on any bytes: it fails with a PM_ERROR whose message is one
+ * line of valid UTF-8 (it is logged and sent on the bus) starting with the file and a line
+ * of the input (from the line locator, or the halving that finds GKeyFile's bad line), or
+ * the configuration it loads prints (pm_config_to_data, what --print-config shows) as a
+ * text that loads again to an equal configuration, and prints the same once more.
+ * Everything is freed: LeakSanitizer checks that under -Dfuzzing=true.
  */
 #include <string.h>
 
@@ -47,6 +48,22 @@ pm_fuzz_config_check_equal(const PmConfig *a, const PmConfig *b)
 	}
 }
 
+static gboolean
+pm_fuzz_config_check_location(const char *message, const uint8_t *data, size_t size)
+{
+	const char *prefix = "fuzz.conf:";
+	char *end = NULL;
+	guint64 lineno;
+	guint64 lines = 1;
+
+	if (!g_str_has_prefix(message, prefix) || !g_ascii_isdigit(message[strlen(prefix)]))
+		return FALSE;
+	lineno = g_ascii_strtoull(message + strlen(prefix), &end, 10);
+	for (size_t i = 0; i + 1 < size; i++)
+		lines += data[i] == '\n';
+	return lineno >= 1 && lineno <= lines && g_str_has_prefix(end, ": ");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -62,8 +79,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		PM_FUZZ_CHECK(error->domain == PM_ERROR);
 		PM_FUZZ_CHECK(error->code == PM_ERROR_INVALID_CONFIGURATION);
 		PM_FUZZ_CHECK(g_utf8_validate(error->message, -1, NULL));
-		/* errors name the file they are about */
-		PM_FUZZ_CHECK(strstr(error->message, "fuzz.conf") != NULL);
+		PM_FUZZ_CHECK(strchr(error->message, '\n') == NULL);
+		/* errors start with the file and a line that exists: "fuzz.conf:LINE: " */
+		PM_FUZZ_CHECK(pm_fuzz_config_check_location(error->message, data, size));
 		return 0;
 	}
 	PM_FUZZ_CHECK(error == NULL);

@@ -153,6 +153,23 @@ Lifetime=600
     "nul-byte.conf": b"[Provider x]\nType=nat\x00pmp\n",
     "conflict.conf": b"[Provider p]\nType=natpmp\n[Mapping a]\nInternalPort=1\n"
                      b"[Mapping b]\nInternalPort=1\nProtocols=tcp\n",
+    # GKeyFile's escapes (\s \n \t \r \\) in values, and the errors around them
+    "escapes.conf": b"[Daemon]\nReconcileInterval=\\s1min\\t30s\\n\nReleaseOnStop=  none  \n"
+                    b"[Provider p]\nType=natpmp\nLifetime=\\s\\s60\\s\n"
+                    b"[Mapping m]\nProtocols=udp\\ntcp\nInternalPort=8080\nConsumers=\\s\\t\n",
+    "bad-escape.conf": b"[Daemon]\nReleaseOnStop=a\\ll\n",
+    "trailing-backslash.conf": b"[Daemon]\nReleaseOnStop=all\\\n",
+    # GLib 2.74 sets its GError twice on this one (a warning) unless it is caught first
+    "bad-escape-then-trailing-backslash.conf": b"[Daemon]\nReleaseOnStop=a\\x\\\n",
+    "escaped-backslash.conf": b"[Provider p]\nType=natpmp\n[Mapping m]\nInternalPort=1\n"
+                              b"Consumers=a\\\\b\n",
+    # what GKeyFile itself refuses
+    "bad-key-brackets.conf": b"[Daemon]\nFoo]=1\nBar[de=2\n",
+    "bad-group-brackets.conf": b"[Daemon]\n[Mapping a[b]\nInternalPort=1\n",
+    "encoding.conf": b"[Daemon]\nEncoding=latin1\n",
+    # a group and a key given twice in one file: one group, the last value
+    "duplicates.conf": b"[Provider p]\nType=natpmp\nLifetime=60\nLifetime=120\n"
+                       b"[Mapping m]\nInternalPort=1\n[Provider p]\nSamePort=yes\n",
 }
 
 

@@ -539,6 +539,275 @@ test_key_file_syntax(void)
 				 "test.conf:7: [Provider rfc] Lifetime=soon: ");
 }
 
+/* GKeyFile's escapes reach the values portmapd parses; spaces around a value do not */
+static void
+test_key_file_escapes(void)
+{
+	g_autoptr(PmConfig) config = load_ok("[Daemon]\n"
+					     "ReconcileInterval=\\s1min\\t30s\\n\n"
+					     "ReleaseOnStop=  all   \n" PROVIDER_RFC
+					     "[Mapping a]\n"
+					     "InternalPort=1\n"
+					     "Protocols=udp\\ntcp\n"
+					     "[Mapping b]\n"
+					     "InternalPort=2\n"
+					     "Protocols=tcp\\r\\tudp\n");
+
+	/* whitespace escapes, taken by the duration and list parsers as whitespace */
+	g_assert_cmpuint(config->daemon.reconcile_interval_usec, ==, 90 * G_USEC_PER_SEC);
+	g_assert_cmpuint(pm_config_find_mapping(config, "a")->protocols,
+			 ==,
+			 PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
+	g_assert_cmpuint(pm_config_find_mapping(config, "b")->protocols,
+			 ==,
+			 PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
+	/* spaces written as such around the value are not part of it... */
+	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_ALL);
+	/* ...and "\s" keeps one, at either end: the policy keyword is then another word */
+	assert_load_error("[Daemon]\nReleaseOnStop=\\sall\n",
+			  "test.conf:2: [Daemon] ReleaseOnStop=\\sall: unknown policy; accepted "
+			  "values: transient, all, none");
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=all\\s  \n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=all\\s: unknown policy; ");
+	/* "\\" is one backslash, and what follows it is no escape */
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=a\\\\b\n",
+				 "test.conf:5: [Mapping m] Consumers=a\\\\b: Consumer a\\b is not "
+				 "defined; ");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=\\\\s\n",
+				 "test.conf:5: [Mapping m] Consumers=\\\\s: Consumer \\s is not "
+				 "defined; ");
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=\\sqbt\n",
+				 "test.conf:5: [Mapping m] Consumers=\\sqbt: Consumer qbt is not "
+				 "defined; ");
+}
+
+/*
+ * an invalid escape is an error of its value, located at the assignment that won: a value
+ * replaced by a later file is never read, like any other replaced value
+ */
+static void
+test_key_file_bad_escapes(void)
+{
+	assert_load_error("[Daemon]\n# x\nReleaseOnStop=a\\ll\n",
+			  "test.conf:3: [Daemon] ReleaseOnStop=a\\ll: invalid escape sequence; "
+			  "accepted values: text in which a backslash starts one of the escapes "
+			  "\\s (space), \\n (newline), \\t (tab), \\r (carriage return) or \\\\ "
+			  "(backslash)");
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=all\\\n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=all\\: invalid escape");
+	/* GLib 2.74 warns about its own GError on this one unless it is caught first */
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=a\\x\\\n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=a\\x\\: invalid escape");
+	assert_load_error_prefix("[Daemon]\nReleaseOnStop=\\\\\\\n",
+				 "test.conf:2: [Daemon] ReleaseOnStop=\\\\\\: invalid escape");
+	/* "\;" separates GKeyFile lists; portmapd's lists are its own */
+	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=tcp\\;udp\n",
+				 "test.conf:5: [Mapping m] Protocols=tcp\\;udp: invalid escape");
+	/* even in a key that is otherwise ignored, and in the last of two assignments */
+	assert_load_error_prefix("[Provider rfc]\nType=nat\\pmp\n",
+				 "test.conf:2: [Provider rfc] Type=nat\\pmp: invalid escape");
+	assert_load_error_prefix("[Provider rfc]\nType=natpmp\nLifetime=60\nLifetime=6\\0\n",
+				 "test.conf:4: [Provider rfc] Lifetime=6\\0: invalid escape");
+	{
+		g_autoptr(PmConfig) config = load_ok("[Provider rfc]\nType=natpmp\n"
+						     "Lifetime=6\\0\nLifetime=60\n");
+		g_assert_cmpuint(pm_config_find_provider(config, "rfc")->lifetime, ==, 60);
+	}
+}
+
+/*
+ * every error names its file and line; those about a value name the group, the key and the
+ * value as written; each is one line
+ */
+static void
+test_errors_located(void)
+{
+	const struct {
+		const char *text;
+		const char *prefix;
+	} cases[] = {
+	    /* what GKeyFile refuses */
+	    {"# c\n[Daemon]\nnonsense\n", "test.conf:3: nonsense: not a [GROUP] header, a "},
+	    {"\n\nKey=1\n[Daemon]\n", "test.conf:3: Key=1: outside of any group"},
+	    {"[Daemon]\n\n[Mapping x\n", "test.conf:3: [Mapping x: a group header is "},
+	    {"[Daemon]\n[Daemon]x\n", "test.conf:2: [Daemon]x: a group header is "},
+	    {"[Daemon]\n\n[Mapping a[b]\n", "test.conf:3: [Mapping a[b]: the name has a "},
+	    {"[Daemon]\n[Mapping \x01]\n", "test.conf:2: [Mapping ?]: the name has a "},
+	    {"[Daemon]\n[]\n", "test.conf:2: []: unknown group; accepted: [Daemon], "},
+	    {"[Daemon]\n\nFoo]=1\n", "test.conf:3: Foo]=1: a key cannot contain [ or ]"},
+	    {"[Daemon]\nFoo[de=1\n", "test.conf:2: Foo[de=1: a key cannot contain [ or ]"},
+	    {"[Daemon]\n=1\n", "test.conf:2: =1: not a [GROUP] header, a KEY=VALUE line "},
+	    {"[Daemon]\n# x\nEncoding=latin1\n", "test.conf:3: Encoding=latin1: "},
+	    {"[Daemon]\r\nReleaseOnStop=all\r\nbad\r\n", "test.conf:3: bad: not a [GROUP]"},
+	    /* what GKeyFile takes and portmapd does not */
+	    {"[Daemon]\n\n[Foo]\n", "test.conf:3: [Foo]: unknown group; accepted: "},
+	    {"[Daemon]\n[Provider]\n", "test.conf:2: [Provider]: a name is required"},
+	    {"[Daemon]\n[Provider  a]\n", "test.conf:2: [Provider  a]: exactly one space "},
+	    {"[Daemon]\n[STUN]\n", "test.conf:2: [STUN]: this group is not supported by "},
+	    {"[Daemon]\nA=1\nReleaseOnStop[de]=all\n",
+	     "test.conf:3: ReleaseOnStop[de]=: localized keys are not supported"},
+	    {"[Daemon]\nEncoding=UTF-8\n", "test.conf:2: [Daemon] Encoding=UTF-8: unknown key; "},
+	    {"[Daemon]\nReleaseOnStop=a\\x\n",
+	     "test.conf:2: [Daemon] ReleaseOnStop=a\\x: invalid escape sequence; accepted "
+	     "values: "},
+	    /* values */
+	    {"[Daemon]\nReleaseOnStop=some\n", "test.conf:2: [Daemon] ReleaseOnStop=some: "},
+	    {"[Daemon]\nMaxMappingsPerUser=x\n", "test.conf:2: [Daemon] MaxMappingsPerUser=x: "},
+	    {"[Daemon]\nReconcileInterval=1ms\n", "test.conf:2: [Daemon] ReconcileInterval=1ms: "},
+	    {"[Daemon]\nDefaultProvider=x\n", "test.conf:2: [Daemon] DefaultProvider=x: no such "},
+	    {"[Daemon]\nX=1\n", "test.conf:2: [Daemon] X=1: unknown key; accepted keys: "},
+	    {"\n[Provider a]\n", "test.conf:2: [Provider a]: Type= is required"},
+	    {"[Provider a]\nType=upnp\n", "test.conf:2: [Provider a] Type=upnp: unknown "},
+	    {"[Provider a]\nType=pia\n", "test.conf:2: [Provider a] Type=pia: not supported "},
+	    {PROVIDER_RFC "Gateway=x\n", "test.conf:3: [Provider rfc] Gateway=x: not an IPv4 "},
+	    {PROVIDER_RFC "SamePort=2\n", "test.conf:3: [Provider rfc] SamePort=2: not a bool"},
+	    {PROVIDER_RFC "Lifetime=0\n", "test.conf:3: [Provider rfc] Lifetime=0: out of "},
+	    {PROVIDER_RFC "Lifetime=1ms\n", "test.conf:3: [Provider rfc] Lifetime=1ms: not a "},
+	    {PROVIDER_RFC "RefreshInterval=1ms\n",
+	     "test.conf:3: [Provider rfc] RefreshInterval=1ms: too short; "},
+	    {PROVIDER_RFC "Port=0\n", "test.conf:3: [Provider rfc] Port=0: not a port number"},
+	    {PROVIDER_RFC "URL=x\n", "test.conf:3: [Provider rfc] URL=x: unknown key; "},
+	    {PROVIDER_RFC "[Mapping m]\n", "test.conf:3: [Mapping m]: InternalPort= is required"},
+	    {"[Mapping m]\nInternalPort=1\n", "test.conf:1: [Mapping m]: Provider= is required"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=0\n",
+	     "test.conf:4: [Mapping m] InternalPort=0: not a port number"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nExternalPort=x\n",
+	     "test.conf:5: [Mapping m] ExternalPort=x: not a port number"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=x\n",
+	     "test.conf:5: [Mapping m] Protocols=x: not a list of protocols"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nLifetime=x\n",
+	     "test.conf:5: [Mapping m] Lifetime=x: not a duration"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=c\n",
+	     "test.conf:5: [Mapping m] Consumers=c: Consumer c is not defined"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProvider=x\n",
+	     "test.conf:5: [Mapping m] Provider=x: no such provider"},
+	    {PROVIDER_RFC "[Mapping m]\nInternalPort=1\nX=\n",
+	     "test.conf:5: [Mapping m] X=: unknown key; accepted keys: "},
+	    {PROVIDER_RFC "[Mapping a]\nInternalPort=1\n[Mapping b]\nInternalPort=1\n",
+	     "test.conf:6: [Mapping b] InternalPort=1: tcp port 1 of provider rfc is already "
+	     "mapped by [Mapping a] (test.conf:4)"},
+	    {"[Provider vpn]\nType=natpmp\nSamePort=yes\n[Mapping a]\n[Mapping b]\n",
+	     "test.conf:5: [Mapping b] Protocols=tcp udp (the default): provider vpn has "
+	     "SamePort=yes"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
+		assert_load_error_prefix(cases[i].text, cases[i].prefix);
+}
+
+/* the line of a syntax error is exact wherever it is, however long the file */
+static void
+test_syntax_error_line(void)
+{
+	const char *bad_lines[] = {"oops", "Key=1", "[Mapping x", "Foo]=1", "[Mapping a[b]"};
+	g_autoptr(GString) valid = g_string_new(NULL);
+	guint valid_lines;
+
+	for (guint i = 0; i < 40; i++) {
+		g_string_append_printf(valid,
+				       "# mapping %u\n"
+				       "[Mapping m%u]\n"
+				       "  InternalPort = %u\n"
+				       "\n",
+				       i,
+				       i,
+				       1000 + i);
+	}
+	valid_lines = 160;
+
+	for (guint b = 0; b < G_N_ELEMENTS(bad_lines); b++) {
+		/* "Key=1" is only an error before the first group */
+		guint last = g_strcmp0(bad_lines[b], "Key=1") == 0 ? 1 : valid_lines + 1;
+
+		for (guint lineno = 1; lineno <= last; lineno++) {
+			g_autoptr(GString) text = g_string_new(PROVIDER_RFC);
+			g_auto(GStrv) lines = g_strsplit(valid->str, "\n", -1);
+			g_autofree char *prefix = NULL;
+
+			/* the provider is above the mappings; the bad line goes before
+			 * everything, or after line @lineno - 1 of the mappings */
+			if (lineno == 1)
+				g_string_prepend(text, "\n");
+			for (guint i = 0; lines[i] != NULL && i < valid_lines; i++) {
+				if (i + 1 == lineno && lineno > 1)
+					g_string_append_printf(text, "%s\n", bad_lines[b]);
+				g_string_append_printf(text, "%s\n", lines[i]);
+			}
+			if (lineno == valid_lines + 1)
+				g_string_append(text, bad_lines[b]);
+			if (lineno == 1)
+				g_string_prepend(text, bad_lines[b]);
+			prefix = g_strdup_printf("test.conf:%u: %s: ",
+						 lineno == 1 ? 1 : lineno + 2,
+						 bad_lines[b]);
+			assert_load_error_prefix(text->str, prefix);
+		}
+	}
+}
+
+/* --print-config prints no escapes: every value it prints is a name, a number, an address
+ * or a keyword; a configuration written with escapes prints as one without, equal to it */
+static void
+test_round_trip_escapes(void)
+{
+	g_autoptr(PmConfig) config = load_ok("[Daemon]\n"
+					     "ReconcileInterval=\\s2min\\t5s\\n\n"
+					     "[Provider rfc]\n"
+					     "Type=natpmp\n"
+					     "Lifetime=\\t1h \n"
+					     "[Mapping m]\n"
+					     "InternalPort=1\n"
+					     "Protocols=tcp\\nudp\n"
+					     "Consumers=\\s\\t\n");
+	g_autofree char *data = pm_config_to_data(config);
+	g_autoptr(PmConfig) again = load_ok(data);
+	g_autofree char *data2 = pm_config_to_data(again);
+
+	g_assert_null(strchr(data, '\\'));
+	g_assert_true(config_equal(config, again));
+	g_assert_cmpstr(data, ==, data2);
+	g_assert_nonnull(strstr(data, "\nReconcileInterval=125s\n"));
+	g_assert_nonnull(strstr(data, "\nLifetime=3600\n"));
+	g_assert_nonnull(strstr(data, "\nProtocols=tcp udp\n"));
+}
+
+/*
+ * how portmapd.conf(5) says an Exec= value will become a command: GKeyFile's unescaping
+ * first, then shell-style splitting with g_shell_parse_argv(); the examples of the page
+ */
+static void
+test_exec_unescaping_documented(void)
+{
+	const struct {
+		const char *line;
+		const char *argv; /* joined with '|' */
+	} cases[] = {
+	    {"Exec=/usr/bin/logger -t portmap \"port changed\"",
+	     "/usr/bin/logger|-t|portmap|port changed"},
+	    {"Exec=/usr/bin/printf '%s\\\\n' \"two words\"", "/usr/bin/printf|%s\\n|two words"},
+	    {"Exec=/usr/local/bin/hook C:\\\\\\\\temp it\\\\'s", "/usr/local/bin/hook|C:\\temp|it's"},
+	    {"Exec=/usr/local/bin/hook \"a\\sb\" a\\sb", "/usr/local/bin/hook|a b|a|b"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GKeyFile) keyfile = g_key_file_new();
+		g_autoptr(GError) error = NULL;
+		g_autofree char *text = g_strdup_printf("[Consumer x]\n%s\n", cases[i].line);
+		g_autofree char *value = NULL;
+		g_autofree char *joined = NULL;
+		g_auto(GStrv) argv = NULL;
+
+		g_key_file_load_from_data(keyfile, text, -1, G_KEY_FILE_NONE, &error);
+		g_assert_no_error(error);
+		value = g_key_file_get_string(keyfile, "Consumer x", "Exec", &error);
+		g_assert_no_error(error);
+		g_shell_parse_argv(value, NULL, &argv, &error);
+		g_assert_no_error(error);
+		joined = g_strjoinv("|", argv);
+		g_assert_cmpstr(joined, ==, cases[i].argv);
+	}
+}
+
 static void
 test_unknown_key(void)
 {
@@ -1165,7 +1434,7 @@ test_garbage(void)
 				"[Mapping torrent]\n"
 				"Protocols=tcp, udp\n"
 				"InternalPort=51413\n";
-	const char alphabet[] = "[]=#\n \tabcDMPTyesno0123456789,.:/-_é\r";
+	const char alphabet[] = "[]=#\n \tabcDMPTyesno0123456789,.:/-_é\r\\";
 	g_autoptr(GRand) rand = g_rand_new_with_seed(20240601);
 	gsize seed_len = strlen(seed_text);
 
@@ -1236,6 +1505,12 @@ main(int argc, char **argv)
 	g_test_add_func("/config/header/unsupported", test_unsupported_headers);
 	g_test_add_func("/config/syntax", test_syntax);
 	g_test_add_func("/config/key-file-syntax", test_key_file_syntax);
+	g_test_add_func("/config/key-file/escapes", test_key_file_escapes);
+	g_test_add_func("/config/key-file/bad-escapes", test_key_file_bad_escapes);
+	g_test_add_func("/config/key-file/exec-unescaping-documented",
+			test_exec_unescaping_documented);
+	g_test_add_func("/config/errors/located", test_errors_located);
+	g_test_add_func("/config/errors/syntax-error-line", test_syntax_error_line);
 	g_test_add_func("/config/unknown-key", test_unknown_key);
 	g_test_add_func("/config/provider/type", test_provider_type);
 	g_test_add_func("/config/provider/values", test_provider_values);
@@ -1249,6 +1524,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/dropins", test_dropins);
 	g_test_add_func("/config/missing-main-file", test_missing_main_file);
 	g_test_add_func("/config/round-trip", test_round_trip);
+	g_test_add_func("/config/round-trip/escapes", test_round_trip_escapes);
 	g_test_add_func("/config/equal", test_equal);
 	g_test_add_func("/config/invalid-utf8", test_invalid_utf8);
 	g_test_add_func("/config/garbage", test_garbage);
