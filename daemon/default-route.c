@@ -14,6 +14,7 @@
 #include "address.h"
 #include "default-route.h"
 #include "errors.h"
+#include "netlink.h"
 
 /*
  * Synchronous on the main loop on purpose: one request answered by this host's kernel from
@@ -226,29 +227,13 @@ pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute
 		       GError **error)
 {
 	gsize offset = 0;
+	struct nlmsghdr hdr;
+	const guint8 *payload;
+	gsize payload_len;
+	GError *local_error = NULL;
 
-	while (offset < len) {
-		struct nlmsghdr hdr;
-		const guint8 *payload;
-		gsize payload_len;
-
-		/* copied out: the buffer need not be aligned for the kernel's structures */
-		if (len - offset < sizeof(hdr)) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "truncated netlink header (%" G_GSIZE_FORMAT " bytes)",
-				    len - offset);
-			return FALSE;
-		}
-		memcpy(&hdr, buf + offset, sizeof(hdr));
-		if (hdr.nlmsg_len < sizeof(hdr) || hdr.nlmsg_len > len - offset) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "netlink message of invalid length %u", hdr.nlmsg_len);
-			return FALSE;
-		}
-		payload = buf + offset + NLMSG_HDRLEN;
-		payload_len = hdr.nlmsg_len - NLMSG_HDRLEN;
-		offset += MIN((gsize)NLMSG_ALIGN(hdr.nlmsg_len), len - offset);
-
+	while (pm_netlink_next_message(buf, len, &offset, &hdr, &payload, &payload_len,
+				       &local_error)) {
 		/* not an answer to this request */
 		if (hdr.nlmsg_seq != seq)
 			continue;
@@ -260,6 +245,10 @@ pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute
 		if (hdr.nlmsg_type == RTM_NEWROUTE)
 			return pm_default_route_parse_route(payload, payload_len, route, error);
 		/* NLMSG_NOOP, NLMSG_DONE and anything else carry no route */
+	}
+	if (local_error != NULL) {
+		g_propagate_error(error, local_error);
+		return FALSE;
 	}
 	g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 			    "the kernel's answer holds no route");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "netlink.h"
 #include "socket-owner.h"
 
 /*
@@ -43,29 +44,13 @@ gboolean
 pm_socket_dump_parse(PmSocketDump *dump, const guint8 *buf, gsize len, GError **error)
 {
 	gsize offset = 0;
+	struct nlmsghdr hdr;
+	const guint8 *payload;
+	gsize payload_len;
+	GError *local_error = NULL;
 
-	while (offset < len && !dump->done) {
-		struct nlmsghdr hdr;
-		const guint8 *payload;
-		gsize payload_len;
-
-		/* copied out: the buffer need not be aligned for the kernel's structures */
-		if (len - offset < sizeof(hdr)) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "truncated netlink header (%" G_GSIZE_FORMAT " bytes)",
-				    len - offset);
-			return FALSE;
-		}
-		memcpy(&hdr, buf + offset, sizeof(hdr));
-		if (hdr.nlmsg_len < sizeof(hdr) || hdr.nlmsg_len > len - offset) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "netlink message of invalid length %u", hdr.nlmsg_len);
-			return FALSE;
-		}
-		payload = buf + offset + NLMSG_HDRLEN;
-		payload_len = hdr.nlmsg_len > NLMSG_HDRLEN ? hdr.nlmsg_len - NLMSG_HDRLEN : 0;
-		offset += MIN((gsize)NLMSG_ALIGN(hdr.nlmsg_len), len - offset);
-
+	while (!dump->done && pm_netlink_next_message(buf, len, &offset, &hdr, &payload,
+						      &payload_len, &local_error)) {
 		if (hdr.nlmsg_seq != dump->seq)
 			continue;
 		if (hdr.nlmsg_flags & NLM_F_DUMP_INTR)
@@ -100,6 +85,10 @@ pm_socket_dump_parse(PmSocketDump *dump, const guint8 *buf, gsize len, GError **
 				pm_socket_dump_add_uid(dump, msg.idiag_uid);
 		}
 		/* NLMSG_NOOP and anything else carry no socket */
+	}
+	if (local_error != NULL) {
+		g_propagate_error(error, local_error);
+		return FALSE;
 	}
 	return TRUE;
 }

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <linux/netlink.h>
+
+/*
+ * Walking the messages of one netlink datagram the kernel sent (rtnetlink, sock_diag):
+ * pure, no I/O, never reads outside the buffer.
+ */
+
+/* the message at *@offset: TRUE with its header copied out (the buffer need not be aligned
+ * for the kernel's structures), its payload and *@offset moved past it; FALSE at the end
+ * (@error unset) or for a malformed message (@error set, G_IO_ERROR_INVALID_DATA) */
+gboolean pm_netlink_next_message(const guint8 *buf, gsize len, gsize *offset,
+				 struct nlmsghdr *hdr, const guint8 **payload, gsize *payload_len,
+				 GError **error);
