@@ -14,6 +14,7 @@
 #include "build-info.h"
 #include "bus-service.h"
 #include "config.h"
+#include "context.h"
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
@@ -31,6 +32,7 @@
 typedef struct {
 	GMainLoop *loop;
 	PmScheduler *scheduler;
+	PmContext *context;
 	PmManager *manager;
 	PmBusService *bus;
 	char *config_path;
@@ -323,13 +325,15 @@ health_check(const char *runtime_dir)
 
 /* free in order, so leak checkers (the sanitizer build runs the lab suite) see a clean
  * exit: the bus first (it refers to the manager), then the manager (its providers hold
- * scheduler timers), then the scheduler */
+ * scheduler timers and the context's NAT-PMP clients), then the context, then the
+ * scheduler */
 static void
 daemon_clear(Daemon *d)
 {
 	pm_scheduler_disarm(d->scheduler, &d->status_timer);
 	g_clear_pointer(&d->bus, pm_bus_service_free);
 	g_clear_pointer(&d->manager, pm_manager_free);
+	g_clear_pointer(&d->context, pm_context_free);
 	g_clear_pointer(&d->scheduler, pm_scheduler_free);
 	g_clear_pointer(&d->loop, g_main_loop_unref);
 }
@@ -438,7 +442,10 @@ main(int argc, char **argv)
 
 	d.loop = g_main_loop_new(NULL, FALSE);
 	d.scheduler = pm_scheduler_new();
-	d.manager = pm_manager_new(d.scheduler, state_dir);
+	/* the --no-bus leniency about secret files (containers) is the context's policy */
+	d.context = pm_context_new(d.scheduler,
+				   no_bus ? PM_SECRET_POLICY_LENIENT : PM_SECRET_POLICY_STRICT);
+	d.manager = pm_manager_new(d.context, state_dir);
 	d.config_path = config_path;
 	d.runtime_dir = runtime_dir;
 	d.no_bus = no_bus;

@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "context.h"
 #include "mapping.h"
 #include "provider.h"
 #include "scheduler.h"
@@ -48,7 +49,9 @@ typedef struct {
 #define PM_STATE_FILE_VERSION 1
 #define PM_REFRESH_ALL_MIN_INTERVAL_USEC (10 * G_TIME_SPAN_SECOND)
 
-PmManager *pm_manager_new(PmScheduler *scheduler, const char *state_dir);
+/* @context (its scheduler, HTTP session, secret policy, NAT-PMP clients) is given to every
+ * provider, and outlives the manager; @state_dir: where state.json is, NULL for none */
+PmManager *pm_manager_new(PmContext *context, const char *state_dir);
 void pm_manager_free(PmManager *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmManager, pm_manager_free)
 
