@@ -23,8 +23,6 @@
 #define DEFAULT_CONFIG "/etc/portmap/portmapd.conf"
 #define DEFAULT_STATE_DIR "/var/lib/portmap"
 #define DEFAULT_RUNTIME_DIR "/run/portmap"
-/* design §3 "Stop": the whole stop is bounded by 5 s */
-#define STOP_TIMEOUT_MS 4500
 #define STATUS_WRITE_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
 
 #define EXIT_CONFIG 2
@@ -152,15 +150,6 @@ sighup_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-stop_timeout_cb(gpointer user_data)
-{
-	Daemon *d = user_data;
-	g_warning("stopping took too long: exiting with deletions still unanswered");
-	g_main_loop_quit(d->loop);
-	return G_SOURCE_REMOVE;
-}
-
 static void
 stop_done(gpointer user_data)
 {
@@ -178,7 +167,7 @@ sigterm_cb(gpointer user_data)
 	g_info("stopping");
 	if (d->notify)
 		(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping: releasing mappings");
-	g_timeout_add(STOP_TIMEOUT_MS, stop_timeout_cb, d);
+	/* bounded by the manager (design §3 "Stop": 5 s) */
 	pm_manager_stop(d->manager, stop_done, d);
 	return G_SOURCE_CONTINUE;
 }

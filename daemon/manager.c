@@ -70,6 +70,12 @@ struct _PmManager {
 	GArray *refresh_next;    /* of Waiter: the trailing run's callers */
 	PmTimer refresh_timer;
 	gboolean freeing;
+
+	/* pm_manager_stop(): the releases in flight, and the bound on waiting for them */
+	guint stop_pending;
+	PmProviderDoneFunc stop_done;
+	gpointer stop_done_data;
+	PmTimer stop_timer;
 };
 
 static void
@@ -83,6 +89,7 @@ state_timer_cb(PmTimer *timer, gpointer user_data)
 
 static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
 static void retire_timer_cb(PmTimer *timer, gpointer user_data);
+static void stop_timer_cb(PmTimer *timer, gpointer user_data);
 
 PmManager *
 pm_manager_new(PmContext *context, const char *state_dir)
@@ -104,6 +111,7 @@ pm_manager_new(PmContext *context, const char *state_dir)
 	pm_timer_init(&self->state_timer, state_timer_cb, self);
 	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
 	pm_timer_init(&self->retire_timer, retire_timer_cb, self);
+	pm_timer_init(&self->stop_timer, stop_timer_cb, self);
 	return self;
 }
 
@@ -130,6 +138,7 @@ pm_manager_free(PmManager *self)
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	pm_scheduler_disarm(self->scheduler, &self->retire_timer);
+	pm_scheduler_disarm(self->scheduler, &self->stop_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
 	 * per-mapping data, timers and calls (stops in flight included) without calling
 	 * anyone back */
@@ -1220,20 +1229,37 @@ pm_manager_resumed(PmManager *self)
 
 /* ---- stop ---- */
 
-typedef struct {
-	guint pending;
-	PmProviderDoneFunc done;
-	gpointer user_data;
-} StopAll;
+/* the stop ends once: every release answered, or the time is up */
+static void
+stop_finish(PmManager *self)
+{
+	PmProviderDoneFunc done = self->stop_done;
+
+	pm_scheduler_disarm(self->scheduler, &self->stop_timer);
+	self->stop_done = NULL;
+	if (done != NULL)
+		done(self->stop_done_data);
+}
 
 static void
-stop_all_one_done(gpointer user_data)
+stop_one_done(gpointer user_data)
 {
-	StopAll *s = user_data;
-	if (--s->pending > 0)
+	PmManager *self = user_data;
+
+	if (--self->stop_pending > 0)
 		return;
-	s->done(s->user_data);
-	g_free(s);
+	stop_finish(self);
+}
+
+static void
+stop_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+
+	/* releases still in flight are dropped with their providers when the manager goes */
+	g_warning("stopping took too long: exiting with %u deletion%s still unanswered",
+		  self->stop_pending, self->stop_pending == 1 ? "" : "s");
+	stop_finish(self);
 }
 
 void
@@ -1242,14 +1268,17 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
 	g_autoptr(GError) error = NULL;
 	PmReleaseOnStop policy = self->config->daemon.release_on_stop;
-	StopAll *s = g_new0(StopAll, 1);
+
+	g_return_if_fail(self->stop_done == NULL);
 
 	/* what a restart needs goes to disk before anything is deleted */
 	if (!pm_manager_flush_state(self, &error))
 		g_warning("failed to write the state file: %s", error->message);
-	s->done = done;
-	s->user_data = user_data;
-	s->pending = 1;
+	self->stop_done = done;
+	self->stop_done_data = user_data;
+	self->stop_pending = 1;
+	pm_scheduler_arm(self->scheduler, &self->stop_timer,
+			 pm_scheduler_now(self->scheduler) + PM_MANAGER_STOP_TIMEOUT_USEC);
 	for (guint i = 0; i < mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(mappings, i);
 		gboolean release = policy == PM_RELEASE_ON_STOP_ALL ||
@@ -1257,13 +1286,13 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 				    pm_mapping_is_transient(m));
 		if (!release)
 			continue;
-		s->pending++;
-		mapping_destroy(self, m, TRUE, stop_all_one_done, s);
+		self->stop_pending++;
+		mapping_destroy(self, m, TRUE, stop_one_done, self);
 	}
 	/* mapping_destroy() of persistent ones would mark the state dirty: keep the file */
 	self->state_dirty = FALSE;
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
-	stop_all_one_done(s);
+	stop_one_done(self);
 }
 
 /* ---- reload ---- */
