@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "provider.h"
 
 /*
  * Each file is loaded with GKeyFile, checked for what GKeyFile accepts and portmapd does
@@ -16,8 +17,6 @@
 #define PM_CONFIG_NAME_MAX		 64
 #define PM_CONFIG_DEFAULT_MAX_MAPPINGS	 4
 #define PM_CONFIG_DEFAULT_RECONCILE_USEC (5 * 60 * G_USEC_PER_SEC)
-#define PM_CONFIG_DEFAULT_LIFETIME	 7200
-#define PM_CONFIG_DEFAULT_NATPMP_PORT	 5351
 #define PM_CONFIG_ECHO_MAX		 120
 
 #define PM_CONFIG_ACCEPTED_HEADERS                                                               \
@@ -242,11 +241,36 @@ pm_split_list(const char *value)
 
 /* the configuration objects */
 
-static void
-pm_provider_config_free(PmProviderConfig *self)
+PmProviderConfig *
+pm_provider_config_new(const char *name, const PmProviderClass *klass, gpointer data)
 {
+	PmProviderConfig *self = g_new0(PmProviderConfig, 1);
+
+	self->name = g_strdup(name);
+	self->klass = klass;
+	self->data = data;
+	self->ref_count = 1;
+	return self;
+}
+
+PmProviderConfig *
+pm_provider_config_ref(const PmProviderConfig *self)
+{
+	PmProviderConfig *mutable = (PmProviderConfig *)self;
+
+	g_return_val_if_fail(self != NULL, NULL);
+	mutable->ref_count++;
+	return mutable;
+}
+
+void
+pm_provider_config_unref(PmProviderConfig *self)
+{
+	if (self == NULL || --self->ref_count > 0)
+		return;
+	if (self->data != NULL)
+		self->klass->config_free(self->data);
 	g_free(self->name);
-	g_free(self->gateway);
 	g_free(self);
 }
 
@@ -258,7 +282,6 @@ pm_mapping_config_free(PmMappingConfig *self)
 	g_free(self);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmProviderConfig, pm_provider_config_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmMappingConfig, pm_mapping_config_free)
 
 PmConfig *
@@ -269,7 +292,7 @@ pm_config_new_empty(void)
 	self->daemon.release_on_stop = PM_RELEASE_ON_STOP_TRANSIENT;
 	self->daemon.max_mappings_per_user = PM_CONFIG_DEFAULT_MAX_MAPPINGS;
 	self->daemon.reconcile_interval_usec = PM_CONFIG_DEFAULT_RECONCILE_USEC;
-	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_config_free);
+	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_config_unref);
 	self->mappings = g_ptr_array_new_with_free_func((GDestroyNotify)pm_mapping_config_free);
 	self->warnings = g_ptr_array_new_with_free_func(g_free);
 	self->files = g_ptr_array_new_with_free_func(g_free);
@@ -340,10 +363,8 @@ pm_provider_config_equal(const PmProviderConfig *a, const PmProviderConfig *b)
 		return TRUE;
 	if (a == NULL || b == NULL)
 		return FALSE;
-	return g_strcmp0(a->name, b->name) == 0 && a->type == b->type &&
-	       g_strcmp0(a->gateway, b->gateway) == 0 && !a->same_port == !b->same_port &&
-	       a->lifetime == b->lifetime && a->refresh_interval_usec == b->refresh_interval_usec &&
-	       a->port == b->port;
+	return g_strcmp0(a->name, b->name) == 0 && a->klass == b->klass &&
+	       a->klass->config_equal(a->data, b->data);
 }
 
 static gboolean
@@ -385,13 +406,6 @@ typedef struct {
 	GPtrArray *sources; /* of PmConfigSource, in the order they were read */
 	GKeyFile *keyfile;  /* the files merged key by key; NULL until one is read */
 } PmConfigParser;
-
-/* a key of the merged files, read when its group is interpreted */
-typedef struct {
-	char *key;
-	char *raw;   /* as written, without trailing whitespace: what messages show */
-	char *value; /* unescaped as g_key_file_get_string() does */
-} PmConfigEntry;
 
 typedef struct {
 	char *header;	  /* "Mapping torrent", the group's name in the key file */
@@ -1085,6 +1099,221 @@ pm_config_parser_get_lifetime(PmConfigParser *self,
 	return TRUE;
 }
 
+/* the class API: a section is a group as a provider class sees it */
+
+struct _PmConfigSection {
+	PmConfigParser *parser;
+	PmConfig *config; /* where warnings go */
+	const char *header;
+	const PmConfigGroup *group; /* NULL until first needed: see pm_config_section_group() */
+	PmConfigGroup *owned_group;
+	GPtrArray *entries; /* the class's: every entry but Type= */
+};
+
+/* @group: borrowed, or NULL to read [@header] again when a class asks (a mapping's, for
+ * a message: most are never read twice) */
+static PmConfigSection *
+pm_config_section_new(PmConfigParser *parser,
+		      PmConfig *config,
+		      const char *header,
+		      const PmConfigGroup *group)
+{
+	PmConfigSection *self = g_new0(PmConfigSection, 1);
+
+	self->parser = parser;
+	self->config = config;
+	self->header = header;
+	self->group = group;
+	return self;
+}
+
+static void
+pm_config_section_free(PmConfigSection *self)
+{
+	if (self->owned_group != NULL)
+		pm_config_group_free(self->owned_group);
+	if (self->entries != NULL)
+		g_ptr_array_unref(self->entries);
+	g_free(self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfigSection, pm_config_section_free)
+
+static const PmConfigGroup *
+pm_config_section_group(PmConfigSection *self)
+{
+	/* it was read once without an error, so it reads again */
+	if (self->group == NULL) {
+		self->owned_group = pm_config_parser_read_group(self->parser, self->header, NULL);
+		self->group = self->owned_group;
+	}
+	return self->group;
+}
+
+const char *
+pm_config_section_get_header(const PmConfigSection *self)
+{
+	return self->header;
+}
+
+GPtrArray *
+pm_config_section_get_entries(PmConfigSection *self)
+{
+	const PmConfigGroup *group = pm_config_section_group(self);
+
+	if (self->entries == NULL) {
+		self->entries = g_ptr_array_new();
+		for (guint i = 0; i < group->entries->len; i++) {
+			PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
+			if (g_strcmp0(entry->key, "Type") != 0)
+				g_ptr_array_add(self->entries, entry);
+		}
+	}
+	return self->entries;
+}
+
+const PmConfigEntry *
+pm_config_section_lookup(PmConfigSection *self, const char *key)
+{
+	return pm_config_group_lookup(pm_config_section_group(self), key);
+}
+
+char *
+pm_config_section_locate(PmConfigSection *self, const char *key)
+{
+	return pm_config_parser_locate(self->parser, self->header, key);
+}
+
+void
+pm_config_section_set_error(PmConfigSection *self,
+			    const PmConfigEntry *entry,
+			    const char *what,
+			    const char *accepted,
+			    GError **error)
+{
+	pm_config_parser_set_entry_error(self->parser,
+					 pm_config_section_group(self),
+					 entry,
+					 what,
+					 accepted,
+					 error);
+}
+
+void
+pm_config_section_set_key_error(PmConfigSection *self,
+				const char *key,
+				const char *unset_value,
+				const char *what,
+				const char *accepted,
+				GError **error)
+{
+	const PmConfigEntry *entry = pm_config_section_lookup(self, key);
+	PmConfigEntry fallback = {NULL};
+
+	/* a stand-in that pm_config_parser_locate() places on the group's header */
+	if (entry == NULL) {
+		fallback.key = (char *)key;
+		fallback.raw = (char *)unset_value;
+		fallback.value = fallback.raw;
+		entry = &fallback;
+	}
+	pm_config_section_set_error(self, entry, what, accepted, error);
+}
+
+void
+pm_config_section_set_unknown_key_error(PmConfigSection *self,
+					const PmConfigEntry *entry,
+					const char *accepted_keys,
+					GError **error)
+{
+	g_autofree char *keys = g_strconcat("Type, ", accepted_keys, NULL);
+
+	pm_config_parser_set_unknown_key_error(self->parser,
+					       pm_config_section_group(self),
+					       entry,
+					       keys,
+					       error);
+}
+
+void
+pm_config_section_set_missing_error(PmConfigSection *self,
+				    const char *key,
+				    const char *what_to_do,
+				    GError **error)
+{
+	pm_config_parser_set_missing_error(self->parser,
+					   pm_config_section_group(self),
+					   key,
+					   what_to_do,
+					   error);
+}
+
+void
+pm_config_section_add_warning(PmConfigSection *self, const PmConfigEntry *entry, const char *what)
+{
+	pm_config_parser_add_warning(self->parser,
+				     self->config,
+				     pm_config_section_group(self),
+				     entry,
+				     what);
+}
+
+gboolean
+pm_config_section_get_boolean(PmConfigSection *self,
+			      const PmConfigEntry *entry,
+			      gboolean *out,
+			      GError **error)
+{
+	return pm_config_parser_get_boolean(self->parser,
+					    pm_config_section_group(self),
+					    entry,
+					    out,
+					    error);
+}
+
+gboolean
+pm_config_section_get_port(PmConfigSection *self,
+			   const PmConfigEntry *entry,
+			   guint16 *out,
+			   GError **error)
+{
+	return pm_config_parser_get_port(self->parser,
+					 pm_config_section_group(self),
+					 entry,
+					 out,
+					 error);
+}
+
+gboolean
+pm_config_section_get_duration(PmConfigSection *self,
+			       const PmConfigEntry *entry,
+			       guint64 min_usec,
+			       guint64 *out,
+			       GError **error)
+{
+	return pm_config_parser_get_duration(self->parser,
+					     pm_config_section_group(self),
+					     entry,
+					     min_usec,
+					     out,
+					     error);
+}
+
+gboolean
+pm_config_section_get_lifetime(PmConfigSection *self,
+			       const PmConfigEntry *entry,
+			       guint32 min_sec,
+			       guint32 *out,
+			       GError **error)
+{
+	return pm_config_parser_get_lifetime(self->parser,
+					     pm_config_section_group(self),
+					     entry,
+					     min_sec,
+					     out,
+					     error);
+}
+
 static char *
 pm_config_provider_names(const PmConfig *config)
 {
@@ -1193,127 +1422,58 @@ pm_config_parser_load_daemon(PmConfigParser *self,
 	return TRUE;
 }
 
-static gboolean
-pm_config_parser_load_natpmp(PmConfigParser *self,
-			     PmProviderConfig *provider,
-			     const PmConfigGroup *group,
-			     GError **error)
-{
-	for (guint i = 0; i < group->entries->len; i++) {
-		const PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
-
-		if (g_strcmp0(entry->key, "Type") == 0)
-			continue;
-		if (g_strcmp0(entry->key, "Gateway") == 0) {
-			g_autoptr(GInetAddress) address = NULL;
-
-			g_clear_pointer(&provider->gateway, g_free);
-			if (g_strcmp0(entry->value, "auto") == 0)
-				continue;
-			address = g_inet_address_new_from_string(entry->value);
-			if (address == NULL ||
-			    g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
-				pm_config_parser_set_entry_error(self,
-								 group,
-								 entry,
-								 "not an IPv4 address",
-								 "auto (the default route's "
-								 "gateway), or a dotted IPv4 "
-								 "address such as 10.2.0.1",
-								 error);
-				return FALSE;
-			}
-			provider->gateway = g_inet_address_to_string(address);
-		} else if (g_strcmp0(entry->key, "SamePort") == 0) {
-			if (!pm_config_parser_get_boolean(self,
-							  group,
-							  entry,
-							  &provider->same_port,
-							  error))
-				return FALSE;
-		} else if (g_strcmp0(entry->key, "Lifetime") == 0) {
-			if (!pm_config_parser_get_lifetime(self,
-							   group,
-							   entry,
-							   1,
-							   &provider->lifetime,
-							   error))
-				return FALSE;
-		} else if (g_strcmp0(entry->key, "RefreshInterval") == 0) {
-			guint64 usec = 0;
-
-			if (!pm_config_parser_get_duration(self, group, entry, 0, &usec, error))
-				return FALSE;
-			/* 0 keeps the default, renewing at half the granted lifetime */
-			if (usec > 0 && usec < G_USEC_PER_SEC) {
-				pm_config_parser_set_entry_error(self,
-								 group,
-								 entry,
-								 "too short",
-								 "0 (renew at half the granted "
-								 "lifetime), or at least 1s",
-								 error);
-				return FALSE;
-			}
-			provider->refresh_interval_usec = usec;
-		} else if (g_strcmp0(entry->key, "Port") == 0) {
-			if (!pm_config_parser_get_port(self, group, entry, &provider->port, error))
-				return FALSE;
-		} else {
-			pm_config_parser_set_unknown_key_error(self,
-							       group,
-							       entry,
-							       "Type, Gateway, SamePort, Lifetime, "
-							       "RefreshInterval, Port",
-							       error);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
+/*
+ * Type= picks the class in the registry (provider.h); the class reads the other keys. An
+ * unknown type lists what this version has, and the types of the configuration language
+ * that it does not have yet are told apart from typing errors.
+ */
 static gboolean
 pm_config_parser_load_provider(PmConfigParser *self,
 			       PmConfig *config,
 			       const PmConfigGroup *group,
 			       GError **error)
 {
-	g_autoptr(PmProviderConfig) provider = g_new0(PmProviderConfig, 1);
 	const PmConfigEntry *type = pm_config_group_lookup(group, "Type");
+	g_autofree char *types = pm_provider_class_list_types(", ", FALSE);
+	g_autoptr(PmConfigSection) section = NULL;
+	const PmProviderClass *klass;
+	gpointer data;
 
 	if (type == NULL) {
-		pm_config_parser_set_missing_error(self,
-						   group,
-						   "Type",
-						   "set Type=natpmp",
-						   error);
+		g_autofree char *assignments = pm_provider_class_list_types(" or Type=", FALSE);
+		g_autofree char *what = g_strdup_printf("set Type=%s", assignments);
+		pm_config_parser_set_missing_error(self, group, "Type", what, error);
 		return FALSE;
 	}
-	if (g_strcmp0(type->value, "natpmp-http") == 0 || g_strcmp0(type->value, "pia") == 0) {
+	klass = pm_provider_class_lookup(type->value);
+	if (klass == NULL && pm_provider_type_is_planned(type->value)) {
 		pm_config_parser_set_entry_error(self,
 						 group,
 						 type,
 						 "not supported by this version of portmapd yet",
-						 "natpmp",
+						 types,
 						 error);
 		return FALSE;
 	}
-	if (g_strcmp0(type->value, "natpmp") != 0) {
+	if (klass == NULL) {
+		g_autofree char *all_types = pm_provider_class_list_types(", ", TRUE);
 		pm_config_parser_set_entry_error(self,
 						 group,
 						 type,
 						 "unknown provider type",
-						 "natpmp, natpmp-http, pia",
+						 all_types,
 						 error);
 		return FALSE;
 	}
-	provider->name = g_strdup(group->name);
-	provider->type = PM_PROVIDER_TYPE_NATPMP;
-	provider->lifetime = PM_CONFIG_DEFAULT_LIFETIME;
-	provider->port = PM_CONFIG_DEFAULT_NATPMP_PORT;
-	if (!pm_config_parser_load_natpmp(self, provider, group, error))
+	section = pm_config_section_new(self, config, group->header, group);
+	data = klass->config_parse(section, error);
+	if (data == NULL)
 		return FALSE;
-	g_ptr_array_add(config->providers, g_steal_pointer(&provider));
+	if (klass->config_verify != NULL && !klass->config_verify(data, section, error)) {
+		klass->config_free(data);
+		return FALSE;
+	}
+	g_ptr_array_add(config->providers, pm_provider_config_new(group->name, klass, data));
 	return TRUE;
 }
 
@@ -1425,121 +1585,76 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 		}
 	}
 
-	if (provider->same_port) {
-		/* the gateway forwards E to E: we ask for internal port 0 and use I := E */
-		if (internal_entry != NULL) {
-			g_autofree char *what =
-			    g_strdup_printf("ignored: provider %s has SamePort=yes, so the "
-					    "internal port is the external port the gateway "
-					    "grants; remove InternalPort=",
-					    provider->name);
-			pm_config_parser_add_warning(self, config, group, internal_entry, what);
-		}
-		mapping->internal_port = 0;
+	/* the provider's class may need no InternalPort= (it chooses I := E, internal port 0)
+	 * or refuse keys it cannot honour */
+	if (provider->klass->config_check_mapping != NULL) {
+		g_autoptr(PmConfigSection) section =
+		    pm_config_section_new(self, config, group->header, group);
+		if (!provider->klass->config_check_mapping(provider, mapping, section, error))
+			return FALSE;
 	} else if (internal_entry == NULL) {
-		g_autofree char *what = g_strdup_printf("set the port the application listens "
-							"on (provider %s has SamePort=no)",
-							provider->name);
-		pm_config_parser_set_missing_error(self, group, "InternalPort", what, error);
+		pm_config_parser_set_missing_error(self,
+						   group,
+						   "InternalPort",
+						   "set the port the application listens on",
+						   error);
 		return FALSE;
 	}
 	g_ptr_array_add(config->mappings, g_steal_pointer(&mapping));
 	return TRUE;
 }
 
-/* "tcp", "udp" or "tcp udp" */
-static const char *
-pm_protocols_to_list(guint protocols)
-{
-	if (protocols == (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP))
-		return "tcp udp";
-	return pm_protocol_to_string(protocols);
-}
-
 /*
- * Protocols= of a mapping, for a message about its protocols; without the key, a stand-in
- * with the default that pm_config_parser_locate() places on the group's header
+ * the rules of each provider's class between the mappings it carries (NAT-PMP's
+ * SamePort=yes: one mapping per protocol), with their groups to locate a message
  */
-static const PmConfigEntry *
-pm_config_group_protocols_entry(const PmConfigGroup *group, PmConfigEntry *fallback)
+static gboolean
+pm_config_parser_check_provider_mappings(PmConfigParser *self,
+					 PmConfig *config,
+					 GPtrArray *mapping_headers,
+					 GError **error)
 {
-	const PmConfigEntry *entry = pm_config_group_lookup(group, "Protocols");
+	for (guint i = 0; i < config->providers->len; i++) {
+		const PmProviderConfig *provider = g_ptr_array_index(config->providers, i);
+		g_autoptr(GPtrArray) mappings = NULL;
+		g_autoptr(GPtrArray) sections = NULL;
 
-	if (entry != NULL)
-		return entry;
-	fallback->key = (char *)"Protocols";
-	fallback->raw = (char *)"tcp udp (the default)";
-	fallback->value = fallback->raw;
-	return fallback;
+		if (provider->klass->config_check_mappings == NULL)
+			continue;
+		mappings = g_ptr_array_new();
+		sections = g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_section_free);
+		for (guint j = 0; j < config->mappings->len; j++) {
+			PmMappingConfig *mapping = g_ptr_array_index(config->mappings, j);
+			if (g_strcmp0(mapping->provider, provider->name) != 0)
+				continue;
+			g_ptr_array_add(mappings, mapping);
+			g_ptr_array_add(sections,
+					pm_config_section_new(self,
+							      config,
+							      g_ptr_array_index(mapping_headers, j),
+							      NULL));
+		}
+		if (!provider->klass->config_check_mappings(provider, mappings, sections, error))
+			return FALSE;
+	}
+	return TRUE;
 }
 
 /*
- * A SamePort=yes provider is asked for internal port 0 by every mapping, and the gateway
- * keys a mapping by (protocol, internal port): a second mapping of one protocol would be
- * the first one's lease. @mapping (in @group) is the later of the two.
- */
-static void
-pm_config_parser_set_same_port_error(PmConfigParser *self,
-				     const PmConfig *config,
-				     GPtrArray *mapping_headers,
-				     guint idx,
-				     guint other_idx,
-				     PmProtocols protocol,
-				     GError **error)
-{
-	const PmMappingConfig *mapping = g_ptr_array_index(config->mappings, idx);
-	g_autoptr(PmConfigGroup) group =
-	    pm_config_parser_read_group(self, g_ptr_array_index(mapping_headers, idx), NULL);
-	const char *other_header = g_ptr_array_index(mapping_headers, other_idx);
-	PmConfigEntry fallback = {NULL};
-	const PmConfigEntry *entry = pm_config_group_protocols_entry(group, &fallback);
-	g_autofree char *other_location = pm_config_parser_locate(self, other_header, "Protocols");
-	g_autofree char *what = NULL;
-	g_autofree char *accepted = NULL;
-	guint taken = 0;
-
-	/* what the mappings before this one left free at that provider */
-	for (guint i = 0; i < idx; i++) {
-		const PmMappingConfig *before = g_ptr_array_index(config->mappings, i);
-		if (before->internal_port == 0 &&
-		    g_strcmp0(before->provider, mapping->provider) == 0)
-			taken |= before->protocols;
-	}
-	what = g_strdup_printf("provider %s has SamePort=yes: every mapping asks the gateway "
-			       "for internal port 0, so only one mapping per protocol can use "
-			       "it; [%s] (%s) already uses %s",
-			       mapping->provider,
-			       other_header,
-			       other_location,
-			       pm_protocol_to_string(protocol));
-	if ((taken & (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) != (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) {
-		guint free_protocols = (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP) & ~taken;
-		accepted = g_strdup_printf("%s (not used by another mapping of provider %s), or "
-					   "another provider for this mapping",
-					   pm_protocols_to_list(free_protocols),
-					   mapping->provider);
-	} else {
-		accepted = g_strdup_printf("none at provider %s, whose tcp and udp are taken: "
-					   "give this mapping another provider, or remove one of "
-					   "the two mappings",
-					   mapping->provider);
-	}
-	pm_config_parser_set_entry_error(self, group, entry, what, accepted, error);
-}
-
-/*
- * same provider, same protocol and same internal port: one lease would serve both; at a
- * SamePort=yes provider every mapping has internal port 0, so that is one mapping per
- * protocol; @mapping_headers are the groups of the mappings, read again for a message
+ * same provider, same protocol and same internal port: one lease would serve both;
+ * @mapping_headers are the groups of the mappings, read again for a message
  */
 static gboolean
 pm_config_parser_check_conflicts(PmConfigParser *self,
-				 const PmConfig *config,
+				 PmConfig *config,
 				 GPtrArray *mapping_headers,
 				 GError **error)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
+	/* the classes' own rules first: they explain a clash of internal port 0 */
+	if (!pm_config_parser_check_provider_mappings(self, config, mapping_headers, error))
+		return FALSE;
 	for (guint i = 0; i < config->mappings->len; i++) {
 		const PmMappingConfig *mapping = g_ptr_array_index(config->mappings, i);
 		const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
@@ -1554,17 +1669,6 @@ pm_config_parser_check_conflicts(PmConfigParser *self,
 					      mapping->provider,
 					      pm_protocol_to_string(protocols[j]),
 					      mapping->internal_port);
-			if (g_hash_table_lookup_extended(seen, key, NULL, &other_idx) &&
-			    mapping->internal_port == 0) {
-				pm_config_parser_set_same_port_error(self,
-								     config,
-								     mapping_headers,
-								     i,
-								     GPOINTER_TO_UINT(other_idx),
-								     protocols[j],
-								     error);
-				return FALSE;
-			}
 			if (g_hash_table_lookup_extended(seen, key, NULL, &other_idx)) {
 				const char *header = g_ptr_array_index(mapping_headers, i);
 				const char *other_header = g_ptr_array_index(
@@ -1732,7 +1836,7 @@ pm_config_load_from_data(const char *data, gsize len, const char *filename, GErr
 /* rendering */
 
 /* the largest unit that divides @usec exactly, so that it parses back to the same value */
-static char *
+char *
 pm_duration_to_string(guint64 usec)
 {
 	const struct {
@@ -1794,19 +1898,8 @@ pm_config_to_data(const PmConfig *self)
 		const PmProviderConfig *provider = g_ptr_array_index(self->providers, i);
 
 		g_string_append_printf(str, "\n[Provider %s]\n", provider->name);
-		g_string_append(str, "Type=natpmp\n");
-		g_string_append_printf(str,
-				       "Gateway=%s\n",
-				       provider->gateway != NULL ? provider->gateway : "auto");
-		g_string_append_printf(str, "SamePort=%s\n", provider->same_port ? "yes" : "no");
-		g_string_append_printf(str, "Lifetime=%u\n", provider->lifetime);
-		if (provider->refresh_interval_usec > 0) {
-			g_autofree char *refresh =
-			    pm_duration_to_string(provider->refresh_interval_usec);
-			g_string_append_printf(str, "RefreshInterval=%s\n", refresh);
-		}
-		if (provider->port != PM_CONFIG_DEFAULT_NATPMP_PORT)
-			g_string_append_printf(str, "Port=%u\n", provider->port);
+		g_string_append_printf(str, "Type=%s\n", provider->klass->type);
+		provider->klass->config_print(provider->data, str);
 	}
 
 	for (guint i = 0; i < self->mappings->len; i++) {

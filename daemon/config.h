@@ -22,9 +22,8 @@ typedef enum {
 	PM_RELEASE_ON_STOP_NONE,
 } PmReleaseOnStop;
 
-typedef enum {
-	PM_PROVIDER_TYPE_NATPMP,
-} PmProviderType;
+/* provider.h: a [Provider NAME] group's Type= names one */
+typedef struct _PmProviderClass PmProviderClass;
 
 typedef struct {
 	char *default_provider; /* NULL: the only provider */
@@ -33,15 +32,15 @@ typedef struct {
 	guint64 reconcile_interval_usec;  /* default 5 min */
 } PmDaemonConfig;
 
+/* a [Provider NAME] group: the core knows its name and class; the rest is the class's own
+ * (config_parse() made it, the class reads it). Shared: a running provider keeps a
+ * reference after a reload has freed the configuration it came from. */
 typedef struct {
 	char *name;
-	PmProviderType type;
-	/* Type=natpmp */
-	char *gateway;                  /* dotted IPv4, or NULL for the default route's gateway ("auto") */
-	gboolean same_port;             /* default FALSE */
-	guint32 lifetime;               /* seconds asked on each request; default 7200 */
-	guint64 refresh_interval_usec;  /* 0 = unset (renew at half the granted lifetime) */
-	guint16 port;                   /* gateway's NAT-PMP port: 5351; overridable for tests */
+	const PmProviderClass *klass;
+	gpointer data;
+	/*< private >*/
+	gint ref_count;
 } PmProviderConfig;
 
 typedef struct {
@@ -76,6 +75,13 @@ const PmMappingConfig *pm_config_find_mapping(const PmConfig *self, const char *
 /* the provider that AddMapping("") and [Mapping] without Provider= use, or NULL */
 const char *pm_config_get_default_provider(const PmConfig *self);
 
+/* takes @data, which @klass->config_free() frees */
+PmProviderConfig *pm_provider_config_new(const char *name, const PmProviderClass *klass,
+					 gpointer data);
+PmProviderConfig *pm_provider_config_ref(const PmProviderConfig *self);
+void pm_provider_config_unref(PmProviderConfig *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmProviderConfig, pm_provider_config_unref)
+/* the same name, class and keys (a Reload keeps such a provider and its leases) */
 gboolean pm_provider_config_equal(const PmProviderConfig *a, const PmProviderConfig *b);
 gboolean pm_mapping_config_equal(const PmMappingConfig *a, const PmMappingConfig *b);
 
@@ -84,6 +90,8 @@ gboolean pm_parse_boolean(const char *value, gboolean *out);
 gboolean pm_parse_duration_usec(const char *value, guint64 *out);
 gboolean pm_parse_port(const char *value, guint16 *out);
 gboolean pm_parse_protocols(const char *value, guint *out);
+/* what pm_parse_duration_usec() reads back to @usec: "45s", "15min", "1500ms" */
+char *pm_duration_to_string(guint64 usec);
 /* "[A-Za-z0-9_-]{1,64}" */
 gboolean pm_name_is_valid(const char *name);
 /* "tcp", "udp" */
@@ -93,3 +101,53 @@ char **pm_split_list(const char *value);
 
 /* the same configuration as portmapd.conf text (--print-config, tests) */
 char *pm_config_to_data(const PmConfig *self);
+
+/*
+ * For classes (provider.h): one [TYPE NAME] group being read. A class reads its keys
+ * through a section and reports what is wrong through it, so every message has the one
+ * located shape "FILE:LINE: [GROUP] KEY=VALUE: WHAT; accepted values: ACCEPTED" (values are
+ * echoed: a key holding a secret must never be reported with its value).
+ */
+typedef struct _PmConfigSection PmConfigSection;
+
+/* one KEY=VALUE of a group */
+typedef struct {
+	char *key;
+	char *raw;   /* as written, without trailing whitespace: what messages show */
+	char *value; /* unescaped as g_key_file_get_string() does */
+} PmConfigEntry;
+
+/* "Provider vpn", "Mapping web" */
+const char *pm_config_section_get_header(const PmConfigSection *self);
+/* every key but Type= (the core's), each once, in the order of first appearance */
+GPtrArray *pm_config_section_get_entries(PmConfigSection *self);
+const PmConfigEntry *pm_config_section_lookup(PmConfigSection *self, const char *key);
+/* "FILE:LINE" of the value of @key that won, or without it (or when unset) of the header */
+char *pm_config_section_locate(PmConfigSection *self, const char *key);
+
+void pm_config_section_set_error(PmConfigSection *self, const PmConfigEntry *entry,
+				 const char *what, const char *accepted, GError **error);
+/* the same about @key, which may be unset: then "KEY=@unset_value" at the group's header */
+void pm_config_section_set_key_error(PmConfigSection *self, const char *key,
+				     const char *unset_value, const char *what,
+				     const char *accepted, GError **error);
+/* "unknown key; accepted keys: Type, @accepted_keys" */
+void pm_config_section_set_unknown_key_error(PmConfigSection *self, const PmConfigEntry *entry,
+					     const char *accepted_keys, GError **error);
+/* "[GROUP]: KEY= is required: @what_to_do", at the group's header */
+void pm_config_section_set_missing_error(PmConfigSection *self, const char *key,
+					 const char *what_to_do, GError **error);
+/* logged by the daemon, returned in PmConfig.warnings */
+void pm_config_section_add_warning(PmConfigSection *self, const PmConfigEntry *entry,
+				   const char *what);
+
+/* typed values, with the accepted values of every other key of that type */
+gboolean pm_config_section_get_boolean(PmConfigSection *self, const PmConfigEntry *entry,
+				       gboolean *out, GError **error);
+gboolean pm_config_section_get_port(PmConfigSection *self, const PmConfigEntry *entry,
+				    guint16 *out, GError **error);
+gboolean pm_config_section_get_duration(PmConfigSection *self, const PmConfigEntry *entry,
+					guint64 min_usec, guint64 *out, GError **error);
+/* a lease lifetime: whole seconds from @min_sec that fit 32 bits */
+gboolean pm_config_section_get_lifetime(PmConfigSection *self, const PmConfigEntry *entry,
+					guint32 min_sec, guint32 *out, GError **error);

@@ -30,6 +30,7 @@ typedef struct {
 } StopData;
 
 struct _PmManager {
+	PmContext *context;
 	PmScheduler *scheduler;
 	char *state_dir;
 	PmConfig *config;
@@ -69,6 +70,12 @@ struct _PmManager {
 	GArray *refresh_next;    /* of Waiter: the trailing run's callers */
 	PmTimer refresh_timer;
 	gboolean freeing;
+
+	/* pm_manager_stop(): the releases in flight, and the bound on waiting for them */
+	guint stop_pending;
+	PmProviderDoneFunc stop_done;
+	gpointer stop_done_data;
+	PmTimer stop_timer;
 };
 
 static void
@@ -82,12 +89,14 @@ state_timer_cb(PmTimer *timer, gpointer user_data)
 
 static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
 static void retire_timer_cb(PmTimer *timer, gpointer user_data);
+static void stop_timer_cb(PmTimer *timer, gpointer user_data);
 
 PmManager *
-pm_manager_new(PmScheduler *scheduler, const char *state_dir)
+pm_manager_new(PmContext *context, const char *state_dir)
 {
 	PmManager *self = g_new0(PmManager, 1);
-	self->scheduler = scheduler;
+	self->context = context;
+	self->scheduler = pm_context_get_scheduler(context);
 	self->state_dir = g_strdup(state_dir);
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
 	self->mappings = g_ptr_array_new();
@@ -102,6 +111,7 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	pm_timer_init(&self->state_timer, state_timer_cb, self);
 	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
 	pm_timer_init(&self->retire_timer, retire_timer_cb, self);
+	pm_timer_init(&self->stop_timer, stop_timer_cb, self);
 	return self;
 }
 
@@ -128,6 +138,7 @@ pm_manager_free(PmManager *self)
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	pm_scheduler_disarm(self->scheduler, &self->retire_timer);
+	pm_scheduler_disarm(self->scheduler, &self->stop_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
 	 * per-mapping data, timers and calls (stops in flight included) without calling
 	 * anyone back */
@@ -387,7 +398,15 @@ state_to_json(PmManager *self)
 	pm_json_member(&w, "RouterRules");
 	pm_json_begin_array(&w);
 	pm_json_end_array(&w);
-	add_empty_object(&w, "Providers");
+	/* each provider's own section, opaque here: its class writes and reads it */
+	pm_json_member(&w, "Providers");
+	pm_json_begin_object(&w);
+	for (guint i = 0; i < self->providers->len; i++) {
+		PmProvider *provider = g_ptr_array_index(self->providers, i);
+		pm_json_member(&w, provider->name);
+		pm_provider_state_save(provider, &w);
+	}
+	pm_json_end_object(&w);
 	pm_json_end_object(&w);
 	return pm_json_writer_finish(&w);
 }
@@ -558,6 +577,61 @@ provider_changed_cb(PmProvider *provider, gpointer user_data)
 	manager_changed(self, props);
 }
 
+static void
+provider_state_changed_cb(PmProvider *provider, gpointer user_data)
+{
+	state_changed(user_data);
+}
+
+/* the provider's section of the state file read at start */
+static JsonObject *
+restored_provider(PmManager *self, const char *name)
+{
+	JsonObject *providers;
+	JsonNode *node;
+
+	if (self->restored == NULL)
+		return NULL;
+	providers =
+	    json_object_get_object_member(json_node_get_object(self->restored), "Providers");
+	if (providers == NULL)
+		return NULL;
+	node = json_object_get_member(providers, name);
+	if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+		return NULL;
+	return json_node_get_object(node);
+}
+
+/* a provider of the configuration; @previous: the one it replaces (Reload), whose state
+ * it takes over, else the state file's */
+static PmProvider *
+provider_create(PmManager *self, const PmProviderConfig *pc, PmProvider *previous,
+		GError **error)
+{
+	PmProvider *provider = pm_provider_new(self->context, pc, error);
+
+	if (provider == NULL)
+		return NULL;
+	if (previous != NULL && previous->klass == provider->klass) {
+		PmJsonWriter w;
+		g_autofree char *text = NULL;
+		g_autoptr(JsonNode) node = NULL;
+
+		pm_json_writer_init(&w, 256, FALSE);
+		pm_provider_state_save(previous, &w);
+		text = pm_json_writer_finish(&w);
+		node = json_from_string(text, NULL);
+		if (node != NULL && JSON_NODE_HOLDS_OBJECT(node))
+			pm_provider_state_load(provider, json_node_get_object(node));
+	} else if (previous == NULL && restored_provider(self, pc->name) != NULL) {
+		pm_provider_state_load(provider, restored_provider(self, pc->name));
+	}
+	provider->changed_func = provider_changed_cb;
+	provider->state_changed_func = provider_state_changed_cb;
+	provider->changed_data = self;
+	return provider;
+}
+
 static PmMapping *
 mapping_new(PmManager *self, const char *name)
 {
@@ -645,61 +719,50 @@ mapping_free_if_idle(PmManager *self, PmMapping *m)
 }
 
 /*
- * At a SamePort=yes provider every mapping asks the gateway for internal port 0, and the
- * gateway keys mappings by (protocol, internal port): a second mapping of one protocol
- * would renew, and at its removal lose, the first one's lease. The mapping (any origin)
- * that holds one of @protocols there; a mapping whose provider is gone holds nothing.
+ * The mappings (any origin) that @provider carries now, but @except, in id order: what
+ * its class checks another mapping against (pm_provider_check_mapping(), e.g. NAT-PMP's
+ * SamePort=yes, one mapping per protocol). A mapping whose provider is gone holds nothing.
  */
-static PmMapping *
-find_same_port_user(PmManager *self, const char *provider, guint protocols, PmMapping *except)
+static GPtrArray *
+provider_users(PmManager *self, PmProvider *provider, PmMapping *except)
 {
+	GPtrArray *users = g_ptr_array_new();
+
 	for (guint i = 0; i < self->mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(self->mappings, i);
-		if (m != except && m->provider != NULL && (m->protocols & protocols) != 0 &&
-		    g_strcmp0(m->provider_name, provider) == 0)
-			return m;
+		if (m != except && m->provider == provider)
+			g_ptr_array_add(users, m);
 	}
-	return NULL;
+	return users;
 }
-
-/* the first of @protocols that @other also has, for messages */
-static const char *
-shared_protocol(guint protocols, guint other)
-{
-	return (protocols & other & PM_PROTOCOL_TCP) != 0 ? "tcp" : "udp";
-}
-
-#define SAME_PORT_WHY                                                                            \
-	"has SamePort=yes: every mapping asks the gateway for internal port 0, so only one "    \
-	"mapping per protocol can use it"
 
 /*
  * a persistent bus mapping from the state file: the configuration may have changed since
- * it was added (SamePort=yes, or a config mapping of its protocol at that provider): it
- * stays, failed, for its owner to see and remove, rather than take another's lease
+ * it was added (its provider's class now refuses it next to a config mapping): it stays,
+ * failed, for its owner to see and remove, rather than take another's lease
  */
 static void
 mapping_start_checked(PmManager *self, PmMapping *m)
 {
 	PmProvider *provider = find_provider(self, m->provider_name);
-	PmMapping *other;
-	g_autofree char *msg = NULL;
+	g_autoptr(GPtrArray) others = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) failure = NULL;
 
-	if (provider == NULL || !provider->config->same_port) {
+	if (provider == NULL || provider->klass->check_mapping == NULL) {
 		mapping_start(self, m);
 		return;
 	}
-	other = find_same_port_user(self, provider->name, m->protocols, m);
-	if (other == NULL) {
+	others = provider_users(self, provider, m);
+	if (pm_provider_check_mapping(provider->config, m, others, NULL, &error)) {
 		mapping_start(self, m);
 		return;
 	}
-	msg = g_strdup_printf("AlreadyMapped: provider %s " SAME_PORT_WHY "; mapping '%s' "
-			      "already uses %s: remove this one (portmapctl remove %s)",
-			      provider->name, other->name,
-			      shared_protocol(m->protocols, other->protocols), m->name);
-	g_warning("mapping %s: not started: %s", m->name, msg);
-	pm_mapping_set_last_error(m, msg);
+	failure = g_error_new(error->domain, error->code, "%s: remove this one (portmapctl remove %s)",
+			      error->message, m->name);
+	g_warning("mapping %s: not started: %s: %s", m->name, pm_error_short_name(failure->code),
+		  failure->message);
+	pm_mapping_set_error(m, failure);
 	pm_mapping_set_state(m, PM_MAPPING_STATE_FAILED);
 }
 
@@ -799,8 +862,8 @@ mapping_apply_config(PmMapping *m, const PmMappingConfig *mc)
 {
 	m->provider_name = g_intern_string(mc->provider);
 	m->protocols = mc->protocols;
-	/* at a SamePort=yes provider the internal port is the granted external port: a
-	 * running mapping keeps it */
+	/* internal port 0: the provider picks the internal port (the granted external
+	 * port): a running mapping keeps it */
 	if (mc->internal_port != 0 || m->provider == NULL)
 		m->internal_port = mc->internal_port;
 	m->lifetime = mc->lifetime;
@@ -867,11 +930,9 @@ providers_create(PmManager *self, const PmConfig *config, GPtrArray *out, GError
 {
 	for (guint i = 0; i < config->providers->len; i++) {
 		const PmProviderConfig *pc = g_ptr_array_index(config->providers, i);
-		PmProvider *provider = pm_provider_new(pc, self->scheduler, error);
+		PmProvider *provider = provider_create(self, pc, NULL, error);
 		if (provider == NULL)
 			return FALSE;
-		provider->changed_func = provider_changed_cb;
-		provider->changed_data = self;
 		g_ptr_array_add(out, provider);
 	}
 	return TRUE;
@@ -977,14 +1038,30 @@ check_add_request(PmManager *self, const PmAddRequest *request, GError **error)
 			return NULL;
 		}
 	}
-	if (provider->config->same_port) {
-		conflict = find_same_port_user(self, provider->name, request->protocols, NULL);
-		if (conflict != NULL) {
-			g_set_error(error, PM_ERROR, PM_ERROR_ALREADY_MAPPED,
-				    "provider %s " SAME_PORT_WHY "; mapping '%s' already uses %s: "
-				    "remove it first, or use another protocol or provider",
-				    provider->name, conflict->name,
-				    shared_protocol(request->protocols, conflict->protocols));
+	/* what the provider's class refuses next to the mappings it carries */
+	if (provider->klass->check_mapping != NULL) {
+		g_autoptr(GPtrArray) others = provider_users(self, provider, NULL);
+		g_autoptr(GError) local_error = NULL;
+		PmMapping probe = {
+		    .name = (char *)(request->name != NULL ? request->name : ""),
+		    .provider_name = provider->name,
+		    .protocols = (guint8)request->protocols,
+		    .internal_port = request->internal_port,
+		    .scope = request->scope,
+		    .origin = PM_ORIGIN_BUS,
+		};
+
+		if (!pm_provider_check_mapping(provider->config, &probe, others, NULL,
+					       &local_error)) {
+			/* the class says who is in the way; what to do is ours to say */
+			if (g_error_matches(local_error, PM_ERROR, PM_ERROR_ALREADY_MAPPED)) {
+				g_set_error(error, PM_ERROR, PM_ERROR_ALREADY_MAPPED,
+					    "%s: remove it first, or use another protocol or "
+					    "provider",
+					    local_error->message);
+				return NULL;
+			}
+			g_propagate_error(error, g_steal_pointer(&local_error));
 			return NULL;
 		}
 	}
@@ -1035,10 +1112,6 @@ pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **er
 	m->owner_uid = request->owner_uid;
 	m->owner = g_strdup(request->owner);
 	m->description = g_strdup(request->description);
-	if (!pm_provider_check_mapping(provider, m, error)) {
-		pm_mapping_free(m);
-		return NULL;
-	}
 	g_info("adding mapping %s: %s port %u via %s (%s scope)", m->name,
 	       request->protocols == (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)
 		   ? "tcp+udp"
@@ -1156,20 +1229,37 @@ pm_manager_resumed(PmManager *self)
 
 /* ---- stop ---- */
 
-typedef struct {
-	guint pending;
-	PmProviderDoneFunc done;
-	gpointer user_data;
-} StopAll;
+/* the stop ends once: every release answered, or the time is up */
+static void
+stop_finish(PmManager *self)
+{
+	PmProviderDoneFunc done = self->stop_done;
+
+	pm_scheduler_disarm(self->scheduler, &self->stop_timer);
+	self->stop_done = NULL;
+	if (done != NULL)
+		done(self->stop_done_data);
+}
 
 static void
-stop_all_one_done(gpointer user_data)
+stop_one_done(gpointer user_data)
 {
-	StopAll *s = user_data;
-	if (--s->pending > 0)
+	PmManager *self = user_data;
+
+	if (--self->stop_pending > 0)
 		return;
-	s->done(s->user_data);
-	g_free(s);
+	stop_finish(self);
+}
+
+static void
+stop_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+
+	/* releases still in flight are dropped with their providers when the manager goes */
+	g_warning("stopping took too long: exiting with %u deletion%s still unanswered",
+		  self->stop_pending, self->stop_pending == 1 ? "" : "s");
+	stop_finish(self);
 }
 
 void
@@ -1178,14 +1268,17 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
 	g_autoptr(GError) error = NULL;
 	PmReleaseOnStop policy = self->config->daemon.release_on_stop;
-	StopAll *s = g_new0(StopAll, 1);
+
+	g_return_if_fail(self->stop_done == NULL);
 
 	/* what a restart needs goes to disk before anything is deleted */
 	if (!pm_manager_flush_state(self, &error))
 		g_warning("failed to write the state file: %s", error->message);
-	s->done = done;
-	s->user_data = user_data;
-	s->pending = 1;
+	self->stop_done = done;
+	self->stop_done_data = user_data;
+	self->stop_pending = 1;
+	pm_scheduler_arm(self->scheduler, &self->stop_timer,
+			 pm_scheduler_now(self->scheduler) + PM_MANAGER_STOP_TIMEOUT_USEC);
 	for (guint i = 0; i < mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(mappings, i);
 		gboolean release = policy == PM_RELEASE_ON_STOP_ALL ||
@@ -1193,13 +1286,13 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 				    pm_mapping_is_transient(m));
 		if (!release)
 			continue;
-		s->pending++;
-		mapping_destroy(self, m, TRUE, stop_all_one_done, s);
+		self->stop_pending++;
+		mapping_destroy(self, m, TRUE, stop_one_done, self);
 	}
 	/* mapping_destroy() of persistent ones would mark the state dirty: keep the file */
 	self->state_dirty = FALSE;
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
-	stop_all_one_done(s);
+	stop_one_done(self);
 }
 
 /* ---- reload ---- */
@@ -1207,7 +1300,8 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 static gboolean
 config_mapping_moved(const PmMapping *m, const PmMappingConfig *mc)
 {
-	/* internal port 0 (SamePort=yes) is asked for, and the granted port kept as I */
+	/* internal port 0: the provider picks I := E (NAT-PMP's SamePort=yes), and a running
+	 * mapping keeps the granted port as I */
 	return g_strcmp0(m->provider_name, mc->provider) != 0 || m->protocols != mc->protocols ||
 	       (m->internal_port != mc->internal_port && mc->internal_port != 0 &&
 		!m->has_consumers);
@@ -1223,64 +1317,71 @@ describe_user(const char *name, PmOrigin origin)
 }
 
 /*
- * After the reload, each SamePort=yes provider may have one mapping per protocol (see
- * find_same_port_user()). The configuration holds that among its own mappings; a bus
- * mapping is its caller's, and moving or failing it for a config mapping would break
- * what was promised on the bus, so a reload that needs that is refused instead.
+ * After the reload, each bus mapping that stays at a provider must be one its class
+ * accepts next to the others there (pm_provider_check_mapping()). The configuration holds
+ * that among its own mappings; a bus mapping is its caller's, and moving or failing it for
+ * a config mapping would break what was promised on the bus, so a reload that needs that
+ * is refused instead.
  */
 static gboolean
-reload_check_same_port(PmManager *self, const PmConfig *config, GError **error)
+reload_check_mappings(PmManager *self, const PmConfig *config, GError **error)
 {
-	/* "PROVIDER\nPROTOCOL" → who uses it after the reload */
-	g_autoptr(GHashTable) users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-							    g_free);
-	const PmProtocols protocols[] = {PM_PROTOCOL_TCP, PM_PROTOCOL_UDP};
+	/* provider config → the mappings at it after the reload: stand-ins of its config
+	 * mappings, then the live ones already checked */
+	g_autoptr(GHashTable) users =
+	    g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GPtrArray) stand_ins = g_ptr_array_new_with_free_func(g_free);
 
-	for (guint i = 0; i < config->mappings->len; i++) {
-		const PmMappingConfig *mc = g_ptr_array_index(config->mappings, i);
-		const PmProviderConfig *pc = pm_config_find_provider(config, mc->provider);
-		if (pc == NULL || !pc->same_port)
-			continue;
-		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
-			if ((mc->protocols & protocols[j]) == 0)
-				continue;
-			g_hash_table_insert(users,
-					    g_strdup_printf("%s\n%s", mc->provider,
-							    pm_protocol_to_string(protocols[j])),
-					    describe_user(mc->name, PM_ORIGIN_CONFIG));
-		}
-	}
-	/* live mappings that stay at a provider of that name (config ones are replaced by
-	 * their new sections above; those of a removed provider fail and hold nothing) */
+	/* config mappings are replaced by their new sections; those of a removed provider
+	 * fail and hold nothing */
 	for (guint i = 0; i < self->mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(self->mappings, i);
 		const PmProviderConfig *pc;
+		GPtrArray *others;
+		const PmMapping *blocker = NULL;
+		g_autoptr(GError) local_error = NULL;
+
 		if (m->origin == PM_ORIGIN_CONFIG || m->provider == NULL)
 			continue;
 		pc = pm_config_find_provider(config, m->provider_name);
-		if (pc == NULL || !pc->same_port)
+		if (pc == NULL || pc->klass->check_mapping == NULL)
 			continue;
-		for (guint j = 0; j < G_N_ELEMENTS(protocols); j++) {
-			g_autofree char *key = NULL;
-			const char *other;
-			if ((m->protocols & protocols[j]) == 0)
-				continue;
-			key = g_strdup_printf("%s\n%s", pc->name,
-					      pm_protocol_to_string(protocols[j]));
-			other = g_hash_table_lookup(users, key);
-			if (other != NULL) {
-				g_autofree char *user = describe_user(m->name, m->origin);
-				g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
-					    "provider %s " SAME_PORT_WHY ", and %s would share %s "
-					    "there with %s: remove %s first (portmapctl remove "
-					    "%s), or change the configuration",
-					    pc->name, other, pm_protocol_to_string(protocols[j]),
-					    user, user, m->name);
-				return FALSE;
+		others = g_hash_table_lookup(users, pc);
+		if (others == NULL) {
+			others = g_ptr_array_new();
+			for (guint j = 0; j < config->mappings->len; j++) {
+				const PmMappingConfig *mc = g_ptr_array_index(config->mappings, j);
+				PmMapping *stand_in;
+				if (g_strcmp0(mc->provider, pc->name) != 0)
+					continue;
+				stand_in = g_new0(PmMapping, 1);
+				stand_in->name = mc->name;
+				stand_in->provider_name = mc->provider;
+				stand_in->protocols = (guint8)mc->protocols;
+				stand_in->internal_port = mc->internal_port;
+				stand_in->scope = PM_SCOPE_PERSISTENT;
+				stand_in->origin = PM_ORIGIN_CONFIG;
+				g_ptr_array_add(stand_ins, stand_in);
+				g_ptr_array_add(others, stand_in);
 			}
-			g_hash_table_insert(users, g_steal_pointer(&key),
-					    describe_user(m->name, m->origin));
+			g_hash_table_insert(users, (gpointer)pc, others);
 		}
+		if (!pm_provider_check_mapping(pc, m, others, &blocker, &local_error)) {
+			g_autofree char *user = describe_user(m->name, m->origin);
+			g_autofree char *other =
+			    blocker != NULL ? describe_user(blocker->name, blocker->origin) : NULL;
+			g_autofree char *clash =
+			    other != NULL ? g_strdup_printf(": %s would share it with %s", other,
+							    user)
+					  : NULL;
+			g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+				    "%s%s: remove %s first (portmapctl remove %s), or change the "
+				    "configuration",
+				    local_error->message, clash != NULL ? clash : "", user,
+				    m->name);
+			return FALSE;
+		}
+		g_ptr_array_add(others, m);
 	}
 	return TRUE;
 }
@@ -1301,7 +1402,7 @@ reload_check(PmManager *self, const PmConfig *config, GError **error)
 			return FALSE;
 		}
 	}
-	return reload_check_same_port(self, config, error);
+	return reload_check_mappings(self, config, error);
 }
 
 gboolean
@@ -1337,11 +1438,10 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 			continue;
 		}
 		{
-			PmProvider *provider = pm_provider_new(pc, self->scheduler, error);
+			/* a changed provider takes over its predecessor's state section */
+			PmProvider *provider = provider_create(self, pc, existing, error);
 			if (provider == NULL)
 				return FALSE;
-			provider->changed_func = provider_changed_cb;
-			provider->changed_data = self;
 			g_ptr_array_add(kept, provider);
 			g_ptr_array_add(created, provider);
 		}
@@ -1526,19 +1626,8 @@ pm_manager_describe(PmManager *self)
 	pm_json_member_uint(&w, "GatewayMappings", 0);
 	pm_json_member(&w, "Providers");
 	pm_json_begin_array(&w);
-	for (guint i = 0; i < self->providers->len; i++) {
-		PmProvider *provider = g_ptr_array_index(self->providers, i);
-		g_autofree char *gateway = pm_provider_get_gateway(provider);
-		g_autofree char *address = pm_ipv4_to_string(provider->external_address);
-		pm_json_begin_object(&w);
-		pm_json_member_string(&w, "Name", provider->name);
-		pm_json_member_string(&w, "Type", pm_provider_type_to_string(provider->config->type));
-		pm_json_member_string(&w, "State", pm_provider_state_to_string(provider->state));
-		pm_json_member_string(&w, "Gateway", gateway);
-		pm_json_member_string(&w, "ExternalAddress", address);
-		pm_json_member_string(&w, "LastError", provider->last_error);
-		pm_json_end_object(&w);
-	}
+	for (guint i = 0; i < self->providers->len; i++)
+		pm_provider_describe(g_ptr_array_index(self->providers, i), &w);
 	pm_json_end_array(&w);
 	pm_json_member(&w, "Mappings");
 	pm_json_begin_array(&w);

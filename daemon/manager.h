@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "context.h"
 #include "mapping.h"
 #include "provider.h"
 #include "scheduler.h"
@@ -47,8 +48,12 @@ typedef struct {
 
 #define PM_STATE_FILE_VERSION 1
 #define PM_REFRESH_ALL_MIN_INTERVAL_USEC (10 * G_TIME_SPAN_SECOND)
+/* how long pm_manager_stop() waits for releases: 5 s, less the flush and the exit */
+#define PM_MANAGER_STOP_TIMEOUT_USEC (4500 * G_TIME_SPAN_MILLISECOND)
 
-PmManager *pm_manager_new(PmScheduler *scheduler, const char *state_dir);
+/* @context (its scheduler, HTTP session, secret policy, NAT-PMP clients) is given to every
+ * provider, and outlives the manager; @state_dir: where state.json is, NULL for none */
+PmManager *pm_manager_new(PmContext *context, const char *state_dir);
 void pm_manager_free(PmManager *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmManager, pm_manager_free)
 
@@ -76,8 +81,9 @@ void pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderD
 				gpointer user_data);
 void pm_manager_resumed(PmManager *self);
 
-/* SIGTERM: flush state, release per [Daemon] ReleaseOnStop=, @done when finished (the
- * caller bounds the wait) */
+/* SIGTERM: flush state, release per [Daemon] ReleaseOnStop=, @done once when every
+ * release is answered, or after PM_MANAGER_STOP_TIMEOUT_USEC with a warning (design §3
+ * "Stop": the whole stop is bounded by 5 s) */
 void pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data);
 /* write state.json now if anything changed */
 gboolean pm_manager_flush_state(PmManager *self, GError **error);

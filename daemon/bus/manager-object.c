@@ -482,7 +482,7 @@ property_get_providers(sd_bus *bus, const char *path, const char *interface,
 		PmProvider *provider = g_ptr_array_index(providers, i);
 		g_autofree char *address = pm_ipv4_to_string(provider->external_address);
 		r = sd_bus_message_append(reply, "(sssss)", provider->name,
-					  pm_provider_type_to_string(provider->config->type),
+					  provider->klass->type,
 					  pm_provider_state_to_string(provider->state), address,
 					  provider->last_error != NULL ? provider->last_error : "");
 		if (r < 0)

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "portmapd"
 
 #include <arpa/inet.h>
+#include <gio/gio.h>
 #include <string.h>
 
 #include "errors.h"
@@ -19,6 +20,12 @@
 /* below this a coarser renewal timer saves nothing worth its delay */
 #define RENEWAL_GRANULE_MIN_USEC (G_USEC_PER_SEC / 64)
 #define BACKOFF_MAX_USEC (64 * G_TIME_SPAN_SECOND)
+#define DEFAULT_PORT PM_NATPMP_SERVER_PORT
+
+/* why one mapping per protocol, for messages */
+#define SAME_PORT_WHY                                                                            \
+	"has SamePort=yes: every mapping asks the gateway for internal port 0, so only one "    \
+	"mapping per protocol can use it"
 
 typedef struct {
 	PmProvider parent;
@@ -99,20 +106,26 @@ natpmp_provider(PmProvider *provider)
 	return (PmNatpmpProvider *)provider;
 }
 
+static const PmNatpmpConfig *
+natpmp_provider_config(PmNatpmpProvider *self)
+{
+	return self->parent.config->data;
+}
+
 static guint32
 requested_lifetime(MapData *d)
 {
 	if (d->mapping->lifetime != 0)
 		return d->mapping->lifetime;
-	if (d->provider->parent.config->lifetime != 0)
-		return d->provider->parent.config->lifetime;
+	if (natpmp_provider_config(d->provider)->lifetime != 0)
+		return natpmp_provider_config(d->provider)->lifetime;
 	return PM_NATPMP_DEFAULT_LIFETIME;
 }
 
 static gboolean
 same_port(MapData *d)
 {
-	return d->provider->parent.config->same_port;
+	return natpmp_provider_config(d->provider)->same_port;
 }
 
 static guint8
@@ -253,7 +266,7 @@ static void
 schedule_renewal(MapData *d)
 {
 	PmScheduler *scheduler = d->scheduler;
-	guint64 refresh = d->provider->parent.config->refresh_interval_usec;
+	guint64 refresh = natpmp_provider_config(d->provider)->refresh_interval_usec;
 	guint64 renew_at = G_MAXUINT64;
 
 	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
@@ -1093,7 +1106,7 @@ pm_natpmp_provider_switch_client(PmProvider *provider, PmNatpmpClient *client)
 static gboolean
 provider_open_client(PmNatpmpProvider *self, GError **error)
 {
-	const PmProviderConfig *config = self->parent.config;
+	const PmNatpmpConfig *config = natpmp_provider_config(self);
 	guint32 gateway = 0;
 	PmNatpmpClient *client;
 
@@ -1108,9 +1121,8 @@ provider_open_client(PmNatpmpProvider *self, GError **error)
 	}
 	if (self->client != NULL && pm_natpmp_client_get_gateway(self->client) == gateway)
 		return TRUE;
-	client = pm_natpmp_socket_client_get(self->parent.scheduler, gateway,
-					     config->port != 0 ? config->port
-							       : PM_NATPMP_SERVER_PORT,
+	client = pm_natpmp_socket_client_get(self->parent.context, gateway,
+					     config->port != 0 ? config->port : DEFAULT_PORT,
 					     error);
 	if (client == NULL)
 		return FALSE;
@@ -1156,15 +1168,19 @@ natpmp_resumed(PmProvider *provider)
 		pm_natpmp_client_request_public_address(self->client);
 }
 
-static char *
-natpmp_get_gateway(PmProvider *provider)
+static void
+natpmp_describe(PmProvider *provider, PmJsonWriter *writer)
 {
 	PmNatpmpProvider *self = natpmp_provider(provider);
 	g_autofree char *address = NULL;
-	if (self->client == NULL)
-		return g_strdup("");
-	address = pm_ipv4_to_string(self->gateway);
-	return g_strdup_printf("%s:%u", address, pm_natpmp_client_get_port(self->client));
+	g_autofree char *gateway = NULL;
+
+	/* "" until there is a gateway (Gateway=auto without a default route) */
+	if (self->client != NULL) {
+		address = pm_ipv4_to_string(self->gateway);
+		gateway = g_strdup_printf("%s:%u", address, pm_natpmp_client_get_port(self->client));
+	}
+	pm_json_member_string(writer, "Gateway", gateway != NULL ? gateway : "");
 }
 
 static void
@@ -1189,41 +1205,324 @@ natpmp_finalize(PmProvider *provider)
 	g_clear_error(&self->client_error);
 }
 
-static const PmProviderClass natpmp_provider_class = {
+static gboolean
+natpmp_init(PmProvider *provider, GError **error)
+{
+	PmNatpmpProvider *self = natpmp_provider(provider);
+	g_autoptr(GError) local_error = NULL;
+
+	if (!provider_open_client(self, &local_error)) {
+		/* not fatal: mappings fail with this message and RefreshAll tries again */
+		pm_log_provider(G_LOG_LEVEL_WARNING, provider->name, "provider %s: %s",
+				provider->name, local_error->message);
+		pm_provider_set_state(provider, PM_PROVIDER_STATE_FAILED, local_error->message);
+		self->client_error = g_steal_pointer(&local_error);
+	}
+	return TRUE;
+}
+
+PmProvider *
+pm_natpmp_provider_new_with_client(PmContext *context, const PmProviderConfig *config,
+				   PmNatpmpClient *client)
+{
+	PmProvider *provider = pm_provider_alloc(context, config);
+
+	g_return_val_if_fail(provider->klass == &pm_natpmp_provider_class, provider);
+	provider_attach_client(natpmp_provider(provider), pm_natpmp_client_ref(client));
+	return provider;
+}
+
+/* ---- configuration: [Provider NAME] Type=natpmp ---- */
+
+static void
+natpmp_config_free(PmNatpmpConfig *config)
+{
+	g_free(config->gateway);
+	g_free(config);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmNatpmpConfig, natpmp_config_free)
+
+static gpointer
+natpmp_config_parse(PmConfigSection *section, GError **error)
+{
+	g_autoptr(PmNatpmpConfig) config = g_new0(PmNatpmpConfig, 1);
+	GPtrArray *entries = pm_config_section_get_entries(section);
+
+	for (guint i = 0; i < entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(entries, i);
+
+		if (g_strcmp0(entry->key, "Gateway") == 0) {
+			g_autoptr(GInetAddress) address = NULL;
+
+			g_clear_pointer(&config->gateway, g_free);
+			if (g_strcmp0(entry->value, "auto") == 0)
+				continue;
+			address = g_inet_address_new_from_string(entry->value);
+			if (address == NULL ||
+			    g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
+				pm_config_section_set_error(section,
+							    entry,
+							    "not an IPv4 address",
+							    "auto (the default route's gateway), "
+							    "or a dotted IPv4 address such as "
+							    "10.2.0.1",
+							    error);
+				return NULL;
+			}
+			config->gateway = g_inet_address_to_string(address);
+		} else if (g_strcmp0(entry->key, "SamePort") == 0) {
+			if (!pm_config_section_get_boolean(section,
+							   entry,
+							   &config->same_port,
+							   error))
+				return NULL;
+		} else if (g_strcmp0(entry->key, "Lifetime") == 0) {
+			if (!pm_config_section_get_lifetime(section,
+							    entry,
+							    1,
+							    &config->lifetime,
+							    error))
+				return NULL;
+		} else if (g_strcmp0(entry->key, "RefreshInterval") == 0) {
+			guint64 usec = 0;
+
+			if (!pm_config_section_get_duration(section, entry, 0, &usec, error))
+				return NULL;
+			/* 0 keeps the default, renewing at half the granted lifetime */
+			if (usec > 0 && usec < G_USEC_PER_SEC) {
+				pm_config_section_set_error(section,
+							    entry,
+							    "too short",
+							    "0 (renew at half the granted "
+							    "lifetime), or at least 1s",
+							    error);
+				return NULL;
+			}
+			config->refresh_interval_usec = usec;
+		} else if (g_strcmp0(entry->key, "Port") == 0) {
+			if (!pm_config_section_get_port(section, entry, &config->port, error))
+				return NULL;
+		} else {
+			pm_config_section_set_unknown_key_error(section,
+								entry,
+								"Gateway, SamePort, Lifetime, "
+								"RefreshInterval, Port",
+								error);
+			return NULL;
+		}
+	}
+	return g_steal_pointer(&config);
+}
+
+/* the defaults: no key depends on another */
+static gboolean
+natpmp_config_verify(gpointer data, PmConfigSection *section, GError **error)
+{
+	PmNatpmpConfig *config = data;
+
+	if (config->lifetime == 0)
+		config->lifetime = PM_NATPMP_DEFAULT_LIFETIME;
+	if (config->port == 0)
+		config->port = DEFAULT_PORT;
+	return TRUE;
+}
+
+static gboolean
+natpmp_config_equal(gconstpointer a, gconstpointer b)
+{
+	const PmNatpmpConfig *x = a;
+	const PmNatpmpConfig *y = b;
+
+	return g_strcmp0(x->gateway, y->gateway) == 0 && !x->same_port == !y->same_port &&
+	       x->lifetime == y->lifetime && x->refresh_interval_usec == y->refresh_interval_usec &&
+	       x->port == y->port;
+}
+
+static void
+natpmp_config_print(gconstpointer data, GString *out)
+{
+	const PmNatpmpConfig *config = data;
+
+	g_string_append_printf(out, "Gateway=%s\n", config->gateway != NULL ? config->gateway : "auto");
+	g_string_append_printf(out, "SamePort=%s\n", config->same_port ? "yes" : "no");
+	g_string_append_printf(out, "Lifetime=%u\n", config->lifetime);
+	if (config->refresh_interval_usec > 0) {
+		g_autofree char *refresh = pm_duration_to_string(config->refresh_interval_usec);
+		g_string_append_printf(out, "RefreshInterval=%s\n", refresh);
+	}
+	if (config->port != DEFAULT_PORT)
+		g_string_append_printf(out, "Port=%u\n", config->port);
+}
+
+/* with SamePort=yes the gateway forwards E to E: ask for internal port 0, and I := E */
+static gboolean
+natpmp_config_check_mapping(const PmProviderConfig *provider,
+			    PmMappingConfig *mapping,
+			    PmConfigSection *section,
+			    GError **error)
+{
+	const PmConfigEntry *internal = pm_config_section_lookup(section, "InternalPort");
+
+	if (pm_natpmp_config(provider)->same_port) {
+		if (internal != NULL) {
+			g_autofree char *what =
+			    g_strdup_printf("ignored: provider %s has SamePort=yes, so the "
+					    "internal port is the external port the gateway "
+					    "grants; remove InternalPort=",
+					    provider->name);
+			pm_config_section_add_warning(section, internal, what);
+		}
+		mapping->internal_port = 0;
+		return TRUE;
+	}
+	if (internal == NULL) {
+		g_autofree char *what = g_strdup_printf("set the port the application listens "
+							"on (provider %s has SamePort=no)",
+							provider->name);
+		pm_config_section_set_missing_error(section, "InternalPort", what, error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* "tcp", "udp" or "tcp udp" */
+static const char *
+protocols_to_list(guint protocols)
+{
+	if (protocols == (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP))
+		return "tcp udp";
+	return pm_protocol_to_string(protocols);
+}
+
+/* the first of @protocols that @other also has */
+static PmProtocols
+shared_protocol(guint protocols, guint other)
+{
+	return (protocols & other & PM_PROTOCOL_TCP) != 0 ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
+}
+
+/*
+ * A SamePort=yes provider is asked for internal port 0 by every mapping, and the gateway
+ * keys a mapping by (protocol, internal port): a second mapping of one protocol would be
+ * the first one's lease. The message is at the later mapping's Protocols=, and says what
+ * the mappings before it left free.
+ */
+static gboolean
+natpmp_config_check_mappings(const PmProviderConfig *provider,
+			     GPtrArray *mappings,
+			     GPtrArray *sections,
+			     GError **error)
+{
+	guint taken = 0;
+
+	if (!pm_natpmp_config(provider)->same_port)
+		return TRUE;
+	for (guint i = 0; i < mappings->len; i++) {
+		const PmMappingConfig *mapping = g_ptr_array_index(mappings, i);
+		PmProtocols protocol;
+		guint other = 0;
+		g_autofree char *other_location = NULL;
+		g_autofree char *what = NULL;
+		g_autofree char *accepted = NULL;
+
+		if ((mapping->protocols & taken) == 0) {
+			taken |= mapping->protocols;
+			continue;
+		}
+		protocol = shared_protocol(mapping->protocols, taken);
+		while ((((const PmMappingConfig *)g_ptr_array_index(mappings, other))->protocols &
+			protocol) == 0)
+			other++;
+		other_location =
+		    pm_config_section_locate(g_ptr_array_index(sections, other), "Protocols");
+		what = g_strdup_printf("provider %s " SAME_PORT_WHY "; [%s] (%s) already uses %s",
+				       provider->name,
+				       pm_config_section_get_header(g_ptr_array_index(sections, other)),
+				       other_location,
+				       pm_protocol_to_string(protocol));
+		if (taken != (PM_PROTOCOL_TCP | PM_PROTOCOL_UDP)) {
+			accepted = g_strdup_printf("%s (not used by another mapping of provider "
+						   "%s), or another provider for this mapping",
+						   protocols_to_list((PM_PROTOCOL_TCP | PM_PROTOCOL_UDP) &
+								     ~taken),
+						   provider->name);
+		} else {
+			accepted = g_strdup_printf("none at provider %s, whose tcp and udp are "
+						   "taken: give this mapping another provider, or "
+						   "remove one of the two mappings",
+						   provider->name);
+		}
+		pm_config_section_set_key_error(g_ptr_array_index(sections, i),
+						"Protocols",
+						"tcp udp (the default)",
+						what,
+						accepted,
+						error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* the same rule for mappings at run time: bus mappings, restored ones, and a Reload */
+static gboolean
+natpmp_check_mapping(const PmProviderConfig *config,
+		     const PmMapping *mapping,
+		     GPtrArray *others,
+		     const PmMapping **blocker,
+		     GError **error)
+{
+	if (!pm_natpmp_config(config)->same_port)
+		return TRUE;
+	for (guint i = 0; i < others->len; i++) {
+		const PmMapping *other = g_ptr_array_index(others, i);
+		if ((other->protocols & mapping->protocols) == 0)
+			continue;
+		*blocker = other;
+		g_set_error(error,
+			    PM_ERROR,
+			    PM_ERROR_ALREADY_MAPPED,
+			    "provider %s " SAME_PORT_WHY "; mapping '%s' already uses %s",
+			    config->name,
+			    other->name,
+			    pm_protocol_to_string(shared_protocol(mapping->protocols,
+								  other->protocols)));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+const PmProviderClass pm_natpmp_provider_class = {
     .type = "natpmp",
+    .object_size = sizeof(PmNatpmpProvider),
+    .config_parse = natpmp_config_parse,
+    .config_verify = natpmp_config_verify,
+    .config_equal = natpmp_config_equal,
+    .config_print = natpmp_config_print,
+    .config_free = (GDestroyNotify)natpmp_config_free,
+    .config_check_mapping = natpmp_config_check_mapping,
+    .config_check_mappings = natpmp_config_check_mappings,
+    .init = natpmp_init,
     .finalize = natpmp_finalize,
+    .check_mapping = natpmp_check_mapping,
     .start = natpmp_start,
     .stop = natpmp_stop,
     .refresh = natpmp_refresh,
     .refresh_all = natpmp_refresh_all,
     .resumed = natpmp_resumed,
-    .get_gateway = natpmp_get_gateway,
+    .describe = natpmp_describe,
 };
 
-PmProvider *
-pm_natpmp_provider_new_with_client(const PmProviderConfig *config, PmScheduler *scheduler,
-				   PmNatpmpClient *client)
+const PmNatpmpConfig *
+pm_natpmp_config(const PmProviderConfig *config)
 {
-	PmNatpmpProvider *self = g_new0(PmNatpmpProvider, 1);
-	pm_provider_init(&self->parent, &natpmp_provider_class, config, scheduler);
-	provider_attach_client(self, pm_natpmp_client_ref(client));
-	return &self->parent;
+	if (config == NULL || config->klass != &pm_natpmp_provider_class)
+		return NULL;
+	return config->data;
 }
 
-PmProvider *
-pm_natpmp_provider_new(const PmProviderConfig *config, PmScheduler *scheduler, GError **error)
+PmProviderConfig *
+pm_natpmp_config_new(const char *name, PmNatpmpConfig *natpmp)
 {
-	PmNatpmpProvider *self = g_new0(PmNatpmpProvider, 1);
-	g_autoptr(GError) local_error = NULL;
-
-	pm_provider_init(&self->parent, &natpmp_provider_class, config, scheduler);
-	if (!provider_open_client(self, &local_error)) {
-		/* not fatal: mappings fail with this message and RefreshAll tries again */
-		pm_log_provider(G_LOG_LEVEL_WARNING, config->name, "provider %s: %s", config->name,
-				local_error->message);
-		pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_FAILED,
-				      local_error->message);
-		self->client_error = g_steal_pointer(&local_error);
-	}
-	return &self->parent;
+	return pm_provider_config_new(name, &pm_natpmp_provider_class, natpmp);
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "default-route.h"
 #include "errors.h"
 #include "natpmp-socket.h"
@@ -17,7 +18,9 @@
 
 typedef struct {
 	PmNatpmpClient *client; /* weak: the client owns this transport */
-	guint64 key;
+	PmContext *context;     /* its registry lists the client until this is freed */
+	guint32 gateway;
+	guint16 port;
 	int fd;
 	guint fd_source;
 	int announce_fd;
@@ -26,20 +29,12 @@ typedef struct {
 	gboolean warned_send;
 } Transport;
 
-static GHashTable *clients; /* key → PmNatpmpClient* (weak) */
-
-static guint64
-client_key(guint32 gateway, guint16 port)
-{
-	return ((guint64)gateway << 16) | port;
-}
-
 static void
 transport_free(gpointer data)
 {
 	Transport *t = data;
-	if (clients != NULL)
-		g_hash_table_remove(clients, &t->key);
+	if (t->client != NULL)
+		pm_context_remove_natpmp_client(t->context, t->gateway, t->port);
 	if (t->fd_source != 0)
 		g_source_remove(t->fd_source);
 	if (t->refused_idle != 0)
@@ -164,22 +159,21 @@ announce_socket_open(GError **error)
 }
 
 PmNatpmpClient *
-pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 port, GError **error)
+pm_natpmp_socket_client_get(PmContext *context, guint32 gateway, guint16 port, GError **error)
 {
-	guint64 key = client_key(gateway, port);
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
 	g_autoptr(GError) announce_error = NULL;
 	PmNatpmpClient *client;
 	Transport *t;
 
-	if (clients == NULL)
-		clients = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	client = g_hash_table_lookup(clients, &key);
+	client = pm_context_lookup_natpmp_client(context, gateway, port);
 	if (client != NULL)
 		return pm_natpmp_client_ref(client);
 
 	t = g_new0(Transport, 1);
-	t->key = key;
+	t->context = context;
+	t->gateway = gateway;
+	t->port = port;
 	t->announce_fd = -1;
 	t->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	addr.sin_addr.s_addr = gateway;
@@ -201,7 +195,8 @@ pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 por
 	else
 		t->announce_source = fd_watch_add(t->announce_fd, announce_readable_cb, t);
 
-	client = pm_natpmp_client_new(scheduler, gateway, port, transport_send, t, transport_free);
+	client = pm_natpmp_client_new(pm_context_get_scheduler(context), gateway, port,
+				      transport_send, t, transport_free);
 	t->client = client;
 	{
 		/* the route's source address: where the gateway sends mapped traffic */
@@ -210,7 +205,7 @@ pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 por
 		if (getsockname(t->fd, (struct sockaddr *)&local, &len) == 0)
 			pm_natpmp_client_set_local_address(client, local.sin_addr.s_addr);
 	}
-	g_hash_table_insert(clients, g_memdup2(&key, sizeof(key)), client);
+	pm_context_add_natpmp_client(context, gateway, port, client);
 	return client;
 }
 

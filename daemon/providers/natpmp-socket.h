@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include "context.h"
 #include "natpmp-client.h"
 
 /*
  * The UDP transport of NAT-PMP clients: a socket connected to the gateway's port (so the
  * kernel drops packets from anyone else and reports ICMP refusals as ECONNREFUSED) and a
- * socket bound to 224.0.0.1:5350 with SO_REUSEPORT for announcements. Clients are shared:
- * asking twice for the same gateway returns the same client.
+ * socket bound to 224.0.0.1:5350 with SO_REUSEPORT for announcements. Clients are shared
+ * through the context's registry: asking twice for the same gateway and port returns the
+ * same client, and the last user's unref closes its sockets.
  */
-PmNatpmpClient *pm_natpmp_socket_client_get(PmScheduler *scheduler, guint32 gateway, guint16 port,
+PmNatpmpClient *pm_natpmp_socket_client_get(PmContext *context, guint32 gateway, guint16 port,
 					    GError **error);
 
 /* the gateway of the IPv4 default route the kernel would give portmapd's sockets (see

@@ -1,48 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "errors.h"
-#include "natpmp-provider.h"
 #include "provider.h"
 
-static PmProviderConfig *
-provider_config_copy(const PmProviderConfig *config)
+PmProvider *
+pm_provider_alloc(PmContext *context, const PmProviderConfig *config)
 {
-	PmProviderConfig *copy = g_new0(PmProviderConfig, 1);
-	*copy = *config;
-	copy->name = g_strdup(config->name);
-	copy->gateway = g_strdup(config->gateway);
-	return copy;
-}
+	const PmProviderClass *klass = config->klass;
+	PmProvider *self;
 
-static void
-provider_config_free(PmProviderConfig *config)
-{
-	g_free(config->name);
-	g_free(config->gateway);
-	g_free(config);
-}
-
-void
-pm_provider_init(PmProvider *self, const PmProviderClass *klass, const PmProviderConfig *config,
-		 PmScheduler *scheduler)
-{
+	g_return_val_if_fail(klass->object_size >= sizeof(PmProvider), NULL);
+	self = g_malloc0(klass->object_size);
 	self->klass = klass;
 	self->name = g_strdup(config->name);
-	self->config = provider_config_copy(config);
-	self->scheduler = scheduler;
+	self->config = pm_provider_config_ref(config);
+	self->context = context;
+	self->scheduler = pm_context_get_scheduler(context);
 	self->state = PM_PROVIDER_STATE_READY;
 	self->mappings = g_hash_table_new(NULL, NULL);
+	return self;
 }
 
 PmProvider *
-pm_provider_new(const PmProviderConfig *config, PmScheduler *scheduler, GError **error)
+pm_provider_new(PmContext *context, const PmProviderConfig *config, GError **error)
 {
-	switch (config->type) {
-	case PM_PROVIDER_TYPE_NATPMP:
-		return pm_natpmp_provider_new(config, scheduler, error);
-	}
-	g_set_error(error, PM_ERROR, PM_ERROR_NOT_SUPPORTED, "provider type %d is not supported",
-		    config->type);
-	return NULL;
+	g_autoptr(PmProvider) self = pm_provider_alloc(context, config);
+
+	if (self->klass->init != NULL && !self->klass->init(self, error))
+		return NULL;
+	return g_steal_pointer(&self);
 }
 
 void
@@ -53,7 +38,7 @@ pm_provider_free(PmProvider *self)
 	if (self->klass->finalize != NULL)
 		self->klass->finalize(self);
 	g_hash_table_unref(self->mappings);
-	provider_config_free(self->config);
+	pm_provider_config_unref(self->config);
 	g_free(self->name);
 	g_free(self->last_error);
 	g_free(self);
@@ -93,12 +78,28 @@ pm_provider_set_external_address(PmProvider *self, guint32 address)
 	provider_changed(self);
 }
 
-gboolean
-pm_provider_check_mapping(PmProvider *self, PmMapping *mapping, GError **error)
+void
+pm_provider_state_changed(PmProvider *self)
 {
-	if (self->klass->check_mapping == NULL)
-		return TRUE;
-	return self->klass->check_mapping(self, mapping, error);
+	if (self->state_changed_func != NULL)
+		self->state_changed_func(self, self->changed_data);
+}
+
+gboolean
+pm_provider_check_mapping(const PmProviderConfig *config, const PmMapping *mapping,
+			  GPtrArray *others, const PmMapping **blocker, GError **error)
+{
+	const PmMapping *in_the_way = NULL;
+
+	if (config->klass->check_mapping != NULL &&
+	    !config->klass->check_mapping(config, mapping, others, &in_the_way, error)) {
+		if (blocker != NULL)
+			*blocker = in_the_way;
+		return FALSE;
+	}
+	if (blocker != NULL)
+		*blocker = NULL;
+	return TRUE;
 }
 
 void
@@ -139,12 +140,41 @@ pm_provider_resumed(PmProvider *self)
 		self->klass->resumed(self);
 }
 
-char *
-pm_provider_get_gateway(PmProvider *self)
+void
+pm_provider_describe(PmProvider *self, PmJsonWriter *writer)
 {
-	if (self->klass->get_gateway == NULL)
-		return g_strdup("");
-	return self->klass->get_gateway(self);
+	g_autofree char *address = pm_ipv4_to_string(self->external_address);
+
+	pm_json_begin_object(writer);
+	pm_json_member_string(writer, "Name", self->name);
+	pm_json_member_string(writer, "Type", self->klass->type);
+	pm_json_member_string(writer, "State", pm_provider_state_to_string(self->state));
+	if (self->klass->describe != NULL)
+		self->klass->describe(self, writer);
+	pm_json_member_string(writer, "ExternalAddress", address);
+	pm_json_member_string(writer, "LastError", self->last_error);
+	pm_json_end_object(writer);
+}
+
+void
+pm_provider_state_save(PmProvider *self, PmJsonWriter *writer)
+{
+	pm_json_begin_object(writer);
+	pm_json_member_string(writer, "Type", self->klass->type);
+	if (self->klass->state_save != NULL)
+		self->klass->state_save(self, writer);
+	pm_json_end_object(writer);
+}
+
+void
+pm_provider_state_load(PmProvider *self, JsonObject *section)
+{
+	const char *type = json_object_get_string_member_with_default(section, "Type", "");
+
+	/* a provider of that name, but of another type, saved it */
+	if (g_strcmp0(type, self->klass->type) != 0 || self->klass->state_load == NULL)
+		return;
+	self->klass->state_load(self, section);
 }
 
 const char *
@@ -152,14 +182,4 @@ pm_provider_state_to_string(PmProviderState state)
 {
 	static const char *const names[] = {"ready", "degraded", "failed"};
 	return names[state];
-}
-
-const char *
-pm_provider_type_to_string(PmProviderType type)
-{
-	switch (type) {
-	case PM_PROVIDER_TYPE_NATPMP:
-		return "natpmp";
-	}
-	return "unknown";
 }

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "natpmp-provider.h"
 
 #define PROVIDER_RFC                                                                             \
 	"[Provider rfc]\n"                                                                       \
@@ -320,12 +321,12 @@ test_defaults(void)
 	g_assert_cmpuint(config->providers->len, ==, 1);
 	provider = g_ptr_array_index(config->providers, 0);
 	g_assert_cmpstr(provider->name, ==, "rfc");
-	g_assert_cmpint(provider->type, ==, PM_PROVIDER_TYPE_NATPMP);
-	g_assert_null(provider->gateway);
-	g_assert_false(provider->same_port);
-	g_assert_cmpuint(provider->lifetime, ==, 7200);
-	g_assert_cmpuint(provider->refresh_interval_usec, ==, 0);
-	g_assert_cmpuint(provider->port, ==, 5351);
+	g_assert_true(provider->klass == &pm_natpmp_provider_class);
+	g_assert_null(pm_natpmp_config(provider)->gateway);
+	g_assert_false(pm_natpmp_config(provider)->same_port);
+	g_assert_cmpuint(pm_natpmp_config(provider)->lifetime, ==, 7200);
+	g_assert_cmpuint(pm_natpmp_config(provider)->refresh_interval_usec, ==, 0);
+	g_assert_cmpuint(pm_natpmp_config(provider)->port, ==, 5351);
 
 	g_assert_cmpuint(config->mappings->len, ==, 1);
 	mapping = g_ptr_array_index(config->mappings, 0);
@@ -387,15 +388,15 @@ test_every_key(void)
 	g_assert_cmpuint(config->daemon.reconcile_interval_usec, ==, 90 * G_USEC_PER_SEC);
 
 	g_assert_nonnull(vpn);
-	g_assert_cmpstr(vpn->gateway, ==, "10.2.0.1");
-	g_assert_true(vpn->same_port);
-	g_assert_cmpuint(vpn->lifetime, ==, 60);
-	g_assert_cmpuint(vpn->refresh_interval_usec, ==, 45 * G_USEC_PER_SEC);
-	g_assert_cmpuint(vpn->port, ==, 15351);
+	g_assert_cmpstr(pm_natpmp_config(vpn)->gateway, ==, "10.2.0.1");
+	g_assert_true(pm_natpmp_config(vpn)->same_port);
+	g_assert_cmpuint(pm_natpmp_config(vpn)->lifetime, ==, 60);
+	g_assert_cmpuint(pm_natpmp_config(vpn)->refresh_interval_usec, ==, 45 * G_USEC_PER_SEC);
+	g_assert_cmpuint(pm_natpmp_config(vpn)->port, ==, 15351);
 	g_assert_nonnull(rfc);
-	g_assert_null(rfc->gateway);
-	g_assert_false(rfc->same_port);
-	g_assert_cmpuint(rfc->lifetime, ==, 7200);
+	g_assert_null(pm_natpmp_config(rfc)->gateway);
+	g_assert_false(pm_natpmp_config(rfc)->same_port);
+	g_assert_cmpuint(pm_natpmp_config(rfc)->lifetime, ==, 7200);
 
 	g_assert_nonnull(torrent);
 	g_assert_cmpstr(torrent->provider, ==, "rfc");
@@ -521,9 +522,9 @@ test_key_file_syntax(void)
 	g_assert_cmpuint(config->providers->len, ==, 1);
 	g_assert_cmpuint(config->mappings->len, ==, 1);
 	g_assert_nonnull(provider);
-	g_assert_cmpint(provider->type, ==, PM_PROVIDER_TYPE_NATPMP);
-	g_assert_cmpuint(provider->lifetime, ==, 120);
-	g_assert_cmpstr(provider->gateway, ==, "10.2.0.1");
+	g_assert_true(provider->klass == &pm_natpmp_provider_class);
+	g_assert_cmpuint(pm_natpmp_config(provider)->lifetime, ==, 120);
+	g_assert_cmpstr(pm_natpmp_config(provider)->gateway, ==, "10.2.0.1");
 	g_assert_nonnull(mapping);
 	g_assert_cmpuint(mapping->internal_port, ==, 2000);
 	g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP);
@@ -611,7 +612,7 @@ test_key_file_bad_escapes(void)
 	{
 		g_autoptr(PmConfig) config = load_ok("[Provider rfc]\nType=natpmp\n"
 						     "Lifetime=6\\0\nLifetime=60\n");
-		g_assert_cmpuint(pm_config_find_provider(config, "rfc")->lifetime, ==, 60);
+		g_assert_cmpuint(pm_natpmp_config(pm_config_find_provider(config, "rfc"))->lifetime, ==, 60);
 	}
 }
 
@@ -876,8 +877,8 @@ test_provider_values(void)
 		g_autoptr(PmConfig) config = load_ok("[Provider vpn]\nType=natpmp\n"
 						     "Lifetime=4294967295\nRefreshInterval=0\n");
 		const PmProviderConfig *vpn = pm_config_find_provider(config, "vpn");
-		g_assert_cmpuint(vpn->lifetime, ==, G_MAXUINT32);
-		g_assert_cmpuint(vpn->refresh_interval_usec, ==, 0);
+		g_assert_cmpuint(pm_natpmp_config(vpn)->lifetime, ==, G_MAXUINT32);
+		g_assert_cmpuint(pm_natpmp_config(vpn)->refresh_interval_usec, ==, 0);
 	}
 }
 
@@ -1194,9 +1195,9 @@ test_dropins(void)
 	g_assert_no_error(error);
 	g_assert_nonnull(config);
 	provider = pm_config_find_provider(config, "vpn");
-	g_assert_cmpstr(provider->gateway, ==, "10.2.0.1");
-	g_assert_cmpuint(provider->lifetime, ==, 120);
-	g_assert_cmpuint(provider->refresh_interval_usec, ==, 30 * G_USEC_PER_SEC);
+	g_assert_cmpstr(pm_natpmp_config(provider)->gateway, ==, "10.2.0.1");
+	g_assert_cmpuint(pm_natpmp_config(provider)->lifetime, ==, 120);
+	g_assert_cmpuint(pm_natpmp_config(provider)->refresh_interval_usec, ==, 30 * G_USEC_PER_SEC);
 	mapping = pm_config_find_mapping(config, "web");
 	g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP);
 	g_assert_cmpuint(mapping->internal_port, ==, 8080);
@@ -1247,7 +1248,7 @@ test_dropins(void)
 	config = pm_config_load(main_path, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(config->files->len, ==, 2);
-	g_assert_cmpuint(pm_config_find_provider(config, "vpn")->lifetime, ==, 90);
+	g_assert_cmpuint(pm_natpmp_config(pm_config_find_provider(config, "vpn"))->lifetime, ==, 90);
 
 	remove_tree(dir);
 }
@@ -1340,23 +1341,35 @@ test_round_trip(void)
 static void
 test_equal(void)
 {
-	PmProviderConfig a = {"vpn", PM_PROVIDER_TYPE_NATPMP, "10.2.0.1", TRUE, 60, 0, 5351};
-	PmProviderConfig b = a;
+	PmNatpmpConfig natpmp = {g_strdup("10.2.0.1"), TRUE, 60, 0, 5351};
+	g_autoptr(PmProviderConfig) a = NULL;
+	g_autoptr(PmProviderConfig) b = NULL;
+	PmNatpmpConfig *bn = NULL;
 	char *no_consumers[] = {NULL};
 	char *consumers[] = {"qbt", NULL};
 	PmMappingConfig m = {"m", "vpn", PM_PROTOCOL_TCP, 1, 0, 0, NULL};
 	PmMappingConfig n = m;
 
-	g_assert_true(pm_provider_config_equal(&a, &b));
-	b.gateway = NULL;
-	g_assert_false(pm_provider_config_equal(&a, &b));
-	b = a;
-	b.refresh_interval_usec = 1;
-	g_assert_false(pm_provider_config_equal(&a, &b));
-	b = a;
-	b.port = 1;
-	g_assert_false(pm_provider_config_equal(&a, &b));
-	g_assert_false(pm_provider_config_equal(&a, NULL));
+	a = pm_natpmp_config_new("vpn", g_memdup2(&natpmp, sizeof(natpmp)));
+	bn = g_memdup2(&natpmp, sizeof(natpmp));
+	bn->gateway = g_strdup(natpmp.gateway);
+	b = pm_natpmp_config_new("vpn", bn);
+	g_assert_true(pm_provider_config_equal(a, b));
+	g_clear_pointer(&bn->gateway, g_free);
+	g_assert_false(pm_provider_config_equal(a, b));
+	bn->gateway = g_strdup(natpmp.gateway);
+	bn->refresh_interval_usec = 1;
+	g_assert_false(pm_provider_config_equal(a, b));
+	bn->refresh_interval_usec = 0;
+	bn->port = 1;
+	g_assert_false(pm_provider_config_equal(a, b));
+	bn->port = 5351;
+	g_assert_true(pm_provider_config_equal(a, b));
+	g_assert_false(pm_provider_config_equal(a, NULL));
+	/* the name is the core's */
+	g_clear_pointer(&b->name, g_free);
+	b->name = g_strdup("other");
+	g_assert_false(pm_provider_config_equal(a, b));
 
 	n.consumers = no_consumers;
 	g_assert_true(pm_mapping_config_equal(&m, &n));
@@ -1483,8 +1496,8 @@ test_example(void)
 	g_assert_nonnull(config);
 	g_assert_cmpuint(config->providers->len, ==, 2);
 	g_assert_nonnull(pm_config_find_mapping(config, "torrent"));
-	g_assert_cmpstr(pm_config_find_provider(config, "proton")->gateway, ==, "10.2.0.1");
-	g_assert_true(pm_config_find_provider(config, "proton")->same_port);
+	g_assert_cmpstr(pm_natpmp_config(pm_config_find_provider(config, "proton"))->gateway, ==, "10.2.0.1");
+	g_assert_true(pm_natpmp_config(pm_config_find_provider(config, "proton"))->same_port);
 	g_assert_cmpuint(config->warnings->len, ==, 0);
 }
 

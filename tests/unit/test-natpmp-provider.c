@@ -103,7 +103,8 @@ struct _PmTestCtx {
 	PmTestGateway *gw;
 	PmNatpmpClient *client;
 	PmProvider *provider;
-	PmProviderConfig config;
+	PmContext *context;
+	PmProviderConfig *config;
 	GPtrArray *mappings; /* of PmTestMapping * */
 };
 
@@ -417,6 +418,7 @@ pm_test_ctx_new_full(guint32 seed,
 {
 	PmTestCtx *ctx = g_new0(PmTestCtx, 1);
 	g_autofree char *sent = NULL;
+	PmNatpmpConfig *natpmp;
 
 	pm_test_log_clear();
 	ctx->scheduler = pm_scheduler_new_manual(T0, REALTIME0, seed);
@@ -429,14 +431,14 @@ pm_test_ctx_new_full(guint32 seed,
 					   ctx->gw,
 					   NULL);
 	ctx->gw->client = ctx->client;
-	ctx->config.name = g_strdup("t");
-	ctx->config.type = PM_PROVIDER_TYPE_NATPMP;
-	ctx->config.gateway = g_strdup(GATEWAY);
-	ctx->config.lifetime = lifetime;
-	ctx->config.refresh_interval_usec = refresh_usec;
-	ctx->config.same_port = same_port;
-	ctx->provider =
-	    pm_natpmp_provider_new_with_client(&ctx->config, ctx->scheduler, ctx->client);
+	natpmp = g_new0(PmNatpmpConfig, 1);
+	natpmp->gateway = g_strdup(GATEWAY);
+	natpmp->lifetime = lifetime;
+	natpmp->refresh_interval_usec = refresh_usec;
+	natpmp->same_port = same_port;
+	ctx->config = pm_natpmp_config_new("t", natpmp);
+	ctx->context = pm_context_new(ctx->scheduler, PM_SECRET_POLICY_STRICT);
+	ctx->provider = pm_natpmp_provider_new_with_client(ctx->context, ctx->config, ctx->client);
 	ctx->mappings = g_ptr_array_new();
 
 	/* the provider asks for the public address first */
@@ -469,6 +471,7 @@ pm_test_ctx_free(PmTestCtx *ctx)
 	g_clear_pointer(&ctx->provider, pm_provider_free);
 	pm_natpmp_client_unref(ctx->client);
 	pm_test_gateway_free(ctx->gw);
+	pm_context_free(ctx->context);
 	pm_scheduler_free(ctx->scheduler);
 	for (guint i = 0; i < ctx->mappings->len; i++) {
 		PmTestMapping *tm = g_ptr_array_index(ctx->mappings, i);
@@ -477,8 +480,7 @@ pm_test_ctx_free(PmTestCtx *ctx)
 		g_free(tm);
 	}
 	g_ptr_array_unref(ctx->mappings);
-	g_free(ctx->config.name);
-	g_free(ctx->config.gateway);
+	pm_provider_config_unref(ctx->config);
 	g_free(ctx);
 }
 
@@ -509,7 +511,7 @@ pm_test_mapping_new(PmTestCtx *ctx,
 	PmTestMapping *tm = g_new0(PmTestMapping, 1);
 	PmMapping *m = pm_mapping_new(ctx->mappings->len + 1, name);
 
-	m->provider_name = g_intern_string(ctx->config.name);
+	m->provider_name = g_intern_string(ctx->config->name);
 	m->protocols = protocols;
 	m->internal_port = internal_port;
 	m->suggested_external_port = suggested;
