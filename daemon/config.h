@@ -54,9 +54,13 @@ typedef struct {
 	char **consumers;      /* NULL-terminated; NULL when there are none */
 } PmMappingConfig;
 
+/* [Consumer NAME]: the common part of each class's configuration (consumers/consumer.h) */
+typedef struct _PmConsumerConfig PmConsumerConfig;
+
 typedef struct {
 	PmDaemonConfig daemon;
 	GPtrArray *providers; /* of PmProviderConfig, in file order */
+	GPtrArray *consumers; /* of PmConsumerConfig, in file order */
 	GPtrArray *mappings;  /* of PmMappingConfig, in file order */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
@@ -73,6 +77,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfig, pm_config_free)
 
 const PmProviderConfig *pm_config_find_provider(const PmConfig *self, const char *name);
 const PmMappingConfig *pm_config_find_mapping(const PmConfig *self, const char *name);
+PmConsumerConfig *pm_config_find_consumer(const PmConfig *self, const char *name);
 /* the provider that AddMapping("") and [Mapping] without Provider= use, or NULL */
 const char *pm_config_get_default_provider(const PmConfig *self);
 
