@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "build-info.h"
+#include "consumer.h"
 #include "errors.h"
 #include "json-writer.h"
 #include "manager.h"
@@ -29,12 +31,24 @@ typedef struct {
 	gpointer user_data;
 } StopData;
 
+typedef struct {
+	guint id;
+	const PmManagerListener *listener;
+	gpointer user_data;
+} ListenerEntry;
+
+typedef struct {
+	const PmManagerExtension *extension;
+	gpointer user_data;
+} ExtensionEntry;
+
 struct _PmManager {
 	PmScheduler *scheduler;
 	char *state_dir;
 	PmConfig *config;
-	PmManagerListener listener;
-	gpointer listener_data;
+	GArray *listeners; /* of ListenerEntry, in the order they were added */
+	guint next_listener_id;
+	GArray *extensions; /* of ExtensionEntry; an extension's id is its index + 1 */
 
 	GPtrArray *providers;          /* of PmProvider, in configuration order */
 	GPtrArray *mappings;           /* PmMapping, in id order */
@@ -96,6 +110,9 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->pending_stops = g_hash_table_new(NULL, NULL);
 	self->dying = g_hash_table_new(NULL, NULL);
 	self->retired_providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
+	self->listeners = g_array_new(FALSE, FALSE, sizeof(ListenerEntry));
+	self->next_listener_id = 1;
+	self->extensions = g_array_new(FALSE, FALSE, sizeof(ExtensionEntry));
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
@@ -146,6 +163,8 @@ pm_manager_free(PmManager *self)
 	g_hash_table_unref(self->stopping);
 	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
+	g_array_unref(self->listeners);
+	g_array_unref(self->extensions);
 	/* callers of a run that will not happen are answered (each holds a reference) */
 	waiters_notify(self->refresh_waiters);
 	waiters_notify(self->refresh_next);
@@ -159,11 +178,90 @@ pm_manager_free(PmManager *self)
 	g_free(self);
 }
 
-void
-pm_manager_set_listener(PmManager *self, const PmManagerListener *listener, gpointer user_data)
+/* ---- listeners and extensions ---- */
+
+guint
+pm_manager_add_listener(PmManager *self, const PmManagerListener *listener, gpointer user_data)
 {
-	self->listener = *listener;
-	self->listener_data = user_data;
+	ListenerEntry entry = {self->next_listener_id++, listener, user_data};
+	g_array_append_val(self->listeners, entry);
+	return entry.id;
+}
+
+void
+pm_manager_remove_listener(PmManager *self, guint id)
+{
+	for (guint i = 0; i < self->listeners->len; i++) {
+		if (g_array_index(self->listeners, ListenerEntry, i).id == id) {
+			g_array_remove_index(self->listeners, i);
+			return;
+		}
+	}
+	g_warn_if_reached();
+}
+
+/* @member(args..., user data) of each listener that has it, in the order they were added */
+#define listeners_emit(self, member, ...)                                                      \
+	G_STMT_START                                                                           \
+	{                                                                                      \
+		for (guint li_ = 0; li_ < (self)->listeners->len; li_++) {                     \
+			const ListenerEntry *le_ =                                             \
+			    &g_array_index((self)->listeners, ListenerEntry, li_);             \
+			if (le_->listener->member != NULL)                                     \
+				le_->listener->member(__VA_ARGS__, le_->user_data);            \
+		}                                                                              \
+	}                                                                                      \
+	G_STMT_END
+
+guint
+pm_manager_add_extension(PmManager *self, const PmManagerExtension *extension,
+			 gpointer user_data)
+{
+	ExtensionEntry entry = {extension, user_data};
+	g_array_append_val(self->extensions, entry);
+	return self->extensions->len;
+}
+
+guint
+pm_manager_get_n_extensions(PmManager *self)
+{
+	return self->extensions->len;
+}
+
+const PmManagerExtension *
+pm_manager_get_extension(PmManager *self, guint index, gpointer *user_data)
+{
+	const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, index);
+	if (user_data != NULL)
+		*user_data = entry->user_data;
+	return entry->extension;
+}
+
+void
+pm_manager_extension_changed(PmManager *self, guint id, const char *const *names)
+{
+	const ExtensionEntry *entry;
+
+	g_return_if_fail(id > 0 && id <= self->extensions->len);
+	entry = &g_array_index(self->extensions, ExtensionEntry, id - 1);
+	listeners_emit(self, extension_changed, entry->extension, names);
+}
+
+const PmManagerProperty *
+pm_manager_lookup_property(PmManager *self, const char *name, gpointer *user_data)
+{
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		const PmManagerProperty *properties = entry->extension->properties;
+		for (guint j = 0; properties != NULL && properties[j].name != NULL; j++) {
+			if (g_strcmp0(properties[j].name, name) != 0)
+				continue;
+			if (user_data != NULL)
+				*user_data = entry->user_data;
+			return &properties[j];
+		}
+	}
+	return NULL;
 }
 
 /* ---- lookups ---- */
@@ -298,8 +396,8 @@ manager_changed(PmManager *self, guint props)
 		self->last_state = g_strdup(state);
 		props |= PM_MANAGER_PROP_STATE;
 	}
-	if (props != 0 && self->listener.manager_changed != NULL)
-		self->listener.manager_changed(props, self->listener_data);
+	if (props != 0)
+		listeners_emit(self, manager_changed, props);
 }
 
 /* ---- persistence ---- */
@@ -379,14 +477,12 @@ state_to_json(PmManager *self)
 	 * shape under a reader */
 	add_empty_object(&w, "Gateways");
 	add_empty_object(&w, "PIA");
-	pm_json_member(&w, "LANServer");
-	pm_json_begin_object(&w);
-	pm_json_member_int(&w, "Epoch", 0);
-	add_empty_object(&w, "Mappings");
-	pm_json_end_object(&w);
-	pm_json_member(&w, "RouterRules");
-	pm_json_begin_array(&w);
-	pm_json_end_array(&w);
+	/* the subsystems' sections (the LAN gateway's: LANServer, RouterRules) */
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->state_save != NULL)
+			entry->extension->state_save(&w, entry->user_data);
+	}
 	add_empty_object(&w, "Providers");
 	pm_json_end_object(&w);
 	return pm_json_writer_finish(&w);
@@ -460,6 +556,12 @@ state_load(PmManager *self)
 		return;
 	}
 	self->restored = json_node_copy(root);
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->state_load != NULL)
+			entry->extension->state_load(json_node_get_object(self->restored),
+						     entry->user_data);
+	}
 }
 
 static JsonObject *
@@ -528,9 +630,7 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 		    port != m->announced_external_port) {
 			g_message("mapping %s: external port changed from %u to %u", m->name,
 				  m->announced_external_port, port);
-			if (self->listener.port_changed != NULL)
-				self->listener.port_changed(m, m->announced_external_port, port,
-							    self->listener_data);
+			listeners_emit(self, port_changed, m, m->announced_external_port, port);
 		}
 		if (port != 0 && port != m->announced_external_port) {
 			m->announced_external_port = port;
@@ -540,8 +640,8 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 	}
 	if ((props & PM_MAPPING_PROP_INTERNAL_PORT) && mapping_is_persisted(m))
 		state_changed(self);
-	if (m->counted_state >= 0 && self->listener.mapping_changed != NULL)
-		self->listener.mapping_changed(m, props, self->listener_data);
+	if (m->counted_state >= 0)
+		listeners_emit(self, mapping_changed, m, props);
 	if ((props & PM_MAPPING_PROP_STATE) && m->counted_state >= 0) {
 		count_state(self, m, TRUE);
 		manager_changed(self, manager_props);
@@ -573,8 +673,7 @@ mapping_register(PmManager *self, PmMapping *m)
 	g_ptr_array_add(self->mappings, m);
 	g_hash_table_insert(self->mappings_by_name, m->name, m);
 	count_state(self, m, TRUE);
-	if (self->listener.mapping_added != NULL)
-		self->listener.mapping_added(m, self->listener_data);
+	listeners_emit(self, mapping_added, m);
 	if (mapping_is_persisted(m))
 		state_changed(self);
 }
@@ -583,8 +682,7 @@ static void
 mapping_unregister(PmManager *self, PmMapping *m)
 {
 	/* told while still registered: the bus layer enumerates its interfaces */
-	if (self->listener.mapping_removed != NULL)
-		self->listener.mapping_removed(m, self->listener_data);
+	listeners_emit(self, mapping_removed, m);
 	{
 		guint index;
 		if (find_index(self, m->id, &index))
@@ -1304,36 +1402,37 @@ reload_check(PmManager *self, const PmConfig *config, GError **error)
 	return reload_check_same_port(self, config, error);
 }
 
-gboolean
-pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
+/*
+ * What a reload changes, worked out before anything changes (phase 2): every object the
+ * new configuration needs exists by then, so that a failure leaves the daemon as it was.
+ */
+typedef struct {
+	PmConfig *config;     /* the new configuration */
+	GPtrArray *providers; /* the new set, in configuration order: kept and created */
+	GPtrArray *created;   /* of those, the ones made for this reload: freed if it fails */
+	GPtrArray *dropped;   /* current providers that are gone or replaced */
+} ReloadPlan;
+
+static void
+reload_plan_clear(ReloadPlan *plan)
 {
-	g_autoptr(PmConfig) owned = config;
-	g_autoptr(PmConfig) old = NULL;
-	g_autoptr(GPtrArray) mappings = NULL;
-	g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(
-	    (GDestroyNotify)pm_provider_free);
-	g_autoptr(GPtrArray) dropped = g_ptr_array_new();
-	g_autoptr(GHashTable) configured = NULL;
-	g_autoptr(GPtrArray) kept = NULL;
-	g_autoptr(GPtrArray) restart = g_ptr_array_new();
-	g_autoptr(GError) local_error = NULL;
+	g_clear_pointer(&plan->providers, g_ptr_array_unref);
+	g_clear_pointer(&plan->created, g_ptr_array_unref);
+	g_clear_pointer(&plan->dropped, g_ptr_array_unref);
+	g_clear_pointer(&plan->config, pm_config_free);
+}
 
-	if (!reload_check(self, owned, &local_error)) {
-		/* SIGHUP has no caller to tell */
-		g_warning("reload refused, nothing changed: %s", local_error->message);
-		g_propagate_error(error, g_steal_pointer(&local_error));
-		return FALSE;
-	}
-	for (guint i = 0; i < owned->warnings->len; i++)
-		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ReloadPlan, reload_plan_clear)
 
-	/* providers: unchanged ones keep their leases */
-	kept = g_ptr_array_new();
-	for (guint i = 0; i < owned->providers->len; i++) {
-		const PmProviderConfig *pc = g_ptr_array_index(owned->providers, i);
+/* phase 2, providers: unchanged ones keep their leases; the others are made anew */
+static gboolean
+reload_diff_providers(PmManager *self, ReloadPlan *plan, GError **error)
+{
+	for (guint i = 0; i < plan->config->providers->len; i++) {
+		const PmProviderConfig *pc = g_ptr_array_index(plan->config->providers, i);
 		PmProvider *existing = find_provider(self, pc->name);
 		if (existing != NULL && pm_provider_config_equal(existing->config, pc)) {
-			g_ptr_array_add(kept, existing);
+			g_ptr_array_add(plan->providers, existing);
 			continue;
 		}
 		{
@@ -1342,22 +1441,32 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 				return FALSE;
 			provider->changed_func = provider_changed_cb;
 			provider->changed_data = self;
-			g_ptr_array_add(kept, provider);
-			g_ptr_array_add(created, provider);
+			g_ptr_array_add(plan->providers, provider);
+			g_ptr_array_add(plan->created, provider);
 		}
 	}
 	/* providers that are gone or changed: their mappings stop (deleted upstream) */
-	mappings = pm_manager_get_mappings(self);
 	for (guint i = 0; i < self->providers->len; i++) {
 		PmProvider *provider = g_ptr_array_index(self->providers, i);
-		if (g_ptr_array_find(kept, provider, NULL))
+		if (g_ptr_array_find(plan->providers, provider, NULL))
 			continue;
-		g_ptr_array_add(dropped, provider);
+		g_ptr_array_add(plan->dropped, provider);
 	}
+	return TRUE;
+}
+
+/* phase 3: nothing can fail from here on */
+static void
+reload_apply(PmManager *self, ReloadPlan *plan)
+{
+	g_autoptr(PmConfig) old = NULL;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	g_autoptr(GHashTable) configured = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) restart = g_ptr_array_new();
+
 	/* by name: a linear search per mapping is 50 million comparisons at 10 000 */
-	configured = g_hash_table_new(g_str_hash, g_str_equal);
-	for (guint i = 0; i < owned->mappings->len; i++) {
-		const PmMappingConfig *mc = g_ptr_array_index(owned->mappings, i);
+	for (guint i = 0; i < plan->config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(plan->config->mappings, i);
 		g_hash_table_insert(configured, mc->name, (gpointer)mc);
 	}
 	for (guint i = 0; i < mappings->len; i++) {
@@ -1370,9 +1479,9 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 			mapping_destroy(self, m, TRUE, NULL, NULL);
 			continue;
 		}
-		if (m->provider != NULL && g_ptr_array_find(dropped, m->provider, NULL)) {
+		if (m->provider != NULL && g_ptr_array_find(plan->dropped, m->provider, NULL)) {
 			mapping_stop(self, m, TRUE, NULL, NULL);
-			if (mc == NULL && find_provider_in(kept, m->provider_name) == NULL) {
+			if (mc == NULL && find_provider_in(plan->providers, m->provider_name) == NULL) {
 				g_autofree char *msg = g_strdup_printf(
 				    "NoSuchProvider: provider %s removed by reload: remove this "
 				    "mapping, and add it again at another provider",
@@ -1402,11 +1511,12 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	g_ptr_array_set_free_func(self->providers, NULL);
 	g_ptr_array_set_size(self->providers, 0);
 	g_ptr_array_set_free_func(self->providers, (GDestroyNotify)pm_provider_free);
-	for (guint i = 0; i < kept->len; i++)
-		g_ptr_array_add(self->providers, g_ptr_array_index(kept, i));
-	g_ptr_array_set_free_func(created, NULL);
+	for (guint i = 0; i < plan->providers->len; i++)
+		g_ptr_array_add(self->providers, g_ptr_array_index(plan->providers, i));
+	/* the created ones are the registry's now */
+	g_ptr_array_set_free_func(plan->created, NULL);
 	old = g_steal_pointer(&self->config);
-	self->config = g_steal_pointer(&owned);
+	self->config = g_steal_pointer(&plan->config);
 
 	/* restart what was stopped (moved, or from a changed provider), also if it had
 	 * failed there */
@@ -1431,14 +1541,45 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	}
 	/* dropped providers close once their deletions are answered or give up (at most
 	 * a few seconds); those with none in flight on the next dispatch */
-	for (guint i = 0; i < dropped->len; i++) {
-		PmProvider *provider = g_ptr_array_index(dropped, i);
+	for (guint i = 0; i < plan->dropped->len; i++) {
+		PmProvider *provider = g_ptr_array_index(plan->dropped, i);
 		provider->changed_func = NULL;
 		g_ptr_array_add(self->retired_providers, provider);
 	}
-	if (dropped->len > 0)
+	if (plan->dropped->len > 0)
 		pm_scheduler_arm(self->scheduler, &self->retire_timer,
 				 pm_scheduler_now(self->scheduler));
+}
+
+/*
+ * Reload in phases: (1) parse, the caller's: pm_config_load() refuses an invalid
+ * configuration whole; (2) check and diff: what the new configuration cannot do with the
+ * running mappings is refused, and the providers it needs are made; (3)
+ * apply, which cannot fail.
+ */
+gboolean
+pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
+{
+	g_auto(ReloadPlan) plan = {
+	    .config = config,
+	    .providers = g_ptr_array_new(),
+	    .created = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free),
+	    .dropped = g_ptr_array_new(),
+	};
+	g_autoptr(GError) local_error = NULL;
+
+	if (!reload_check(self, plan.config, &local_error)) {
+		/* SIGHUP has no caller to tell */
+		g_warning("reload refused, nothing changed: %s", local_error->message);
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return FALSE;
+	}
+	for (guint i = 0; i < plan.config->warnings->len; i++)
+		g_warning("%s", (const char *)g_ptr_array_index(plan.config->warnings, i));
+	if (!reload_diff_providers(self, &plan, error))
+		return FALSE;
+
+	reload_apply(self, &plan);
 	state_changed(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	release_free_memory();
@@ -1454,54 +1595,94 @@ pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping)
 
 /* ---- Describe() ---- */
 
+void
+pm_manager_describe_mapping(PmManager *self, PmMapping *m, PmMappingView *view)
+{
+	struct in_addr in;
+	guint n = 0;
+
+	memset(view, 0, sizeof(*view));
+	view->id = m->id;
+	g_snprintf(view->path, sizeof(view->path), PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT,
+		   m->id);
+	view->name = m->name;
+	view->provider = m->provider_name;
+	view->state = pm_mapping_state_to_string(m->state);
+	if (m->protocols & PM_PROTOCOL_TCP)
+		view->protocols[n++] = "tcp";
+	if (m->protocols & PM_PROTOCOL_UDP)
+		view->protocols[n++] = "udp";
+	view->scope = pm_scope_to_string(m->scope);
+	view->origin = pm_origin_to_string(m->origin);
+	view->owner_uid = m->owner_uid;
+	/* "" for an unknown (0) address, as the bus has always shown it */
+	in.s_addr = m->internal_address;
+	if (m->internal_address != 0)
+		inet_ntop(AF_INET, &in, view->internal_address, sizeof(view->internal_address));
+	in.s_addr = m->external_address;
+	if (m->external_address != 0)
+		inet_ntop(AF_INET, &in, view->external_address, sizeof(view->external_address));
+	view->internal_port = m->internal_port;
+	view->external_port = pm_mapping_get_external_port(m);
+	pm_mapping_get_ports(m, &view->ports);
+	view->lifetime = pm_mapping_get_lifetime(m);
+	view->expires_at = pm_manager_get_expires_realtime(self, m);
+	view->port_valid_until = 0;
+	view->description = m->description != NULL ? m->description : "";
+	view->last_error = m->last_error != NULL ? m->last_error : "";
+	view->consumers = m->consumers;
+}
+
 static void
 describe_mapping(PmManager *self, PmJsonWriter *w, PmMapping *m)
 {
-	g_autofree char *path = pm_mapping_get_path(m);
-	g_autofree char *internal = pm_ipv4_to_string(m->internal_address);
-	g_autofree char *external = pm_ipv4_to_string(m->external_address);
+	PmMappingView view;
 
+	pm_manager_describe_mapping(self, m, &view);
 	pm_json_begin_object(w);
-	pm_json_member_string(w, "Path", path);
-	pm_json_member_string(w, "Name", m->name);
-	pm_json_member_string(w, "Provider", m->provider_name);
-	pm_json_member_string(w, "State", pm_mapping_state_to_string(m->state));
+	pm_json_member_string(w, "Path", view.path);
+	pm_json_member_string(w, "Name", view.name);
+	pm_json_member_string(w, "Provider", view.provider);
+	pm_json_member_string(w, "State", view.state);
 	pm_json_member(w, "Protocols");
 	pm_json_begin_array(w);
-	if (m->protocols & PM_PROTOCOL_TCP)
-		pm_json_string(w, "tcp");
-	if (m->protocols & PM_PROTOCOL_UDP)
-		pm_json_string(w, "udp");
+	for (guint i = 0; view.protocols[i] != NULL; i++)
+		pm_json_string(w, view.protocols[i]);
 	pm_json_end_array(w);
-	pm_json_member_string(w, "Scope", pm_scope_to_string(m->scope));
-	pm_json_member_string(w, "Origin", pm_origin_to_string(m->origin));
-	pm_json_member_uint(w, "OwnerUID", m->owner_uid);
-	pm_json_member_string(w, "InternalAddress", internal);
-	pm_json_member_uint(w, "InternalPort", m->internal_port);
-	pm_json_member_string(w, "ExternalAddress", external);
-	pm_json_member_uint(w, "ExternalPort", pm_mapping_get_external_port(m));
+	pm_json_member_string(w, "Scope", view.scope);
+	pm_json_member_string(w, "Origin", view.origin);
+	pm_json_member_uint(w, "OwnerUID", view.owner_uid);
+	pm_json_member_string(w, "InternalAddress", view.internal_address);
+	pm_json_member_uint(w, "InternalPort", view.internal_port);
+	pm_json_member_string(w, "ExternalAddress", view.external_address);
+	pm_json_member_uint(w, "ExternalPort", view.external_port);
 	pm_json_member(w, "Ports");
 	pm_json_begin_array(w);
-	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
-		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
-		if ((m->protocols & bit) == 0)
-			continue;
+	for (guint i = 0; i < view.ports.n_ports; i++) {
+		const PmPortPair *pair = &view.ports.ports[i];
 		pm_json_begin_object(w);
-		pm_json_member_string(w, "Protocol", pm_protocol_to_string(bit));
-		pm_json_member_uint(w, "InternalPort",
-				    m->ports[p].internal_port != 0 ? m->ports[p].internal_port
-								   : m->internal_port);
-		pm_json_member_uint(w, "ExternalPort", m->ports[p].external_port);
+		pm_json_member_string(w, "Protocol", pm_protocol_to_string(pair->protocol));
+		pm_json_member_uint(w, "InternalPort", pair->internal_port);
+		pm_json_member_uint(w, "ExternalPort", pair->external_port);
 		pm_json_end_object(w);
 	}
 	pm_json_end_array(w);
-	pm_json_member_uint(w, "Lifetime", pm_mapping_get_lifetime(m));
-	pm_json_member_uint(w, "ExpiresAt", pm_manager_get_expires_realtime(self, m));
-	pm_json_member_uint(w, "PortValidUntil", 0);
-	pm_json_member_string(w, "Description", m->description);
-	pm_json_member_string(w, "LastError", m->last_error);
+	pm_json_member_uint(w, "Lifetime", view.lifetime);
+	pm_json_member_uint(w, "ExpiresAt", view.expires_at);
+	pm_json_member_uint(w, "PortValidUntil", view.port_valid_until);
+	pm_json_member_string(w, "Description", view.description);
+	pm_json_member_string(w, "LastError", view.last_error);
 	pm_json_member(w, "Consumers");
 	pm_json_begin_array(w);
+	for (guint i = 0; view.consumers != NULL && i < view.consumers->len; i++) {
+		const PmConsumerBinding *binding = g_ptr_array_index(view.consumers, i);
+		pm_json_begin_object(w);
+		pm_json_member_string(w, "Name", binding->consumer->name);
+		pm_json_member_string(w, "State", pm_consumer_state_to_string(binding->state));
+		pm_json_member_string(w, "LastError",
+				      binding->last_error != NULL ? binding->last_error : "");
+		pm_json_end_object(w);
+	}
 	pm_json_end_array(w);
 	pm_json_end_object(w);
 }
@@ -1519,11 +1700,13 @@ pm_manager_describe(PmManager *self)
 	pm_json_member_string(&w, "State", pm_manager_get_state(self));
 	pm_json_member_string(&w, "DefaultProvider", pm_manager_get_default_provider(self));
 	pm_json_member_string(&w, "ExternalAddress", external);
-	pm_json_member_string(&w, "PublicEndpoint", "");
-	pm_json_member_string(&w, "NATType", "unknown");
-	pm_json_member_string(&w, "MappingBehavior", "unknown");
-	pm_json_member_string(&w, "FilteringBehavior", "unknown");
-	pm_json_member_uint(&w, "GatewayMappings", 0);
+	/* the subsystems' members (STUN: PublicEndpoint, NATType, ...; the LAN gateway:
+	 * GatewayMappings) */
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->describe != NULL)
+			entry->extension->describe(&w, entry->user_data);
+	}
 	pm_json_member(&w, "Providers");
 	pm_json_begin_array(&w);
 	for (guint i = 0; i < self->providers->len; i++) {
