@@ -49,6 +49,8 @@ struct _PmManager {
 	GArray *listeners; /* of ListenerEntry, in the order they were added */
 	guint next_listener_id;
 	GArray *extensions; /* of ExtensionEntry; an extension's id is its index + 1 */
+	GPtrArray *consumers; /* of PmConsumer, in configuration order */
+	PmTimer reconcile_timer; /* [Daemon] ReconcileInterval=: consumers told again */
 
 	GPtrArray *providers;          /* of PmProvider, in configuration order */
 	GPtrArray *mappings;           /* PmMapping, in id order */
@@ -83,6 +85,7 @@ struct _PmManager {
 	GArray *refresh_next;    /* of Waiter: the trailing run's callers */
 	PmTimer refresh_timer;
 	gboolean freeing;
+	gboolean stopped; /* pm_manager_stop(): consumers were told the mappings are gone */
 };
 
 static void
@@ -96,6 +99,7 @@ state_timer_cb(PmTimer *timer, gpointer user_data)
 
 static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
 static void retire_timer_cb(PmTimer *timer, gpointer user_data);
+static void reconcile_timer_cb(PmTimer *timer, gpointer user_data);
 
 PmManager *
 pm_manager_new(PmScheduler *scheduler, const char *state_dir)
@@ -113,6 +117,8 @@ pm_manager_new(PmScheduler *scheduler, const char *state_dir)
 	self->listeners = g_array_new(FALSE, FALSE, sizeof(ListenerEntry));
 	self->next_listener_id = 1;
 	self->extensions = g_array_new(FALSE, FALSE, sizeof(ExtensionEntry));
+	self->consumers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_unref);
+	pm_timer_init(&self->reconcile_timer, reconcile_timer_cb, self);
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
@@ -145,6 +151,7 @@ pm_manager_free(PmManager *self)
 	pm_scheduler_disarm(self->scheduler, &self->state_timer);
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	pm_scheduler_disarm(self->scheduler, &self->retire_timer);
+	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
 	 * per-mapping data, timers and calls (stops in flight included) without calling
 	 * anyone back */
@@ -163,6 +170,8 @@ pm_manager_free(PmManager *self)
 	g_hash_table_unref(self->stopping);
 	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
+	/* after the mappings, whose bindings hold references to them */
+	g_ptr_array_unref(self->consumers);
 	g_array_unref(self->listeners);
 	g_array_unref(self->extensions);
 	/* callers of a run that will not happen are answered (each holds a reference) */
@@ -604,6 +613,307 @@ json_port(JsonObject *obj, const char *member)
 	return v > 0 && v <= G_MAXUINT16 ? (guint16)v : 0;
 }
 
+/* ---- consumers ---- */
+
+static PmConsumer *
+find_consumer(PmManager *self, const char *name)
+{
+	for (guint i = 0; i < self->consumers->len; i++) {
+		PmConsumer *consumer = g_ptr_array_index(self->consumers, i);
+		if (g_strcmp0(consumer->name, name) == 0)
+			return consumer;
+	}
+	return NULL;
+}
+
+/* the mapping of that id, and its binding to @consumer */
+static PmConsumerBinding *
+find_binding(PmManager *self, guint64 mapping_id, PmConsumer *consumer, PmMapping **mapping)
+{
+	PmMapping *m = pm_manager_lookup_id(self, mapping_id);
+
+	for (guint i = 0; m != NULL && m->consumers != NULL && i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		if (binding->consumer == consumer) {
+			*mapping = m;
+			return binding;
+		}
+	}
+	return NULL;
+}
+
+static void
+consumer_report_cb(PmConsumer *consumer, guint64 mapping_id, PmConsumerState state,
+		   const char *last_error, gpointer user_data)
+{
+	PmManager *self = user_data;
+	PmMapping *m = NULL;
+	PmConsumerBinding *binding = find_binding(self, mapping_id, consumer, &m);
+
+	/* a mapping removed since, or no longer listing it */
+	if (binding == NULL)
+		return;
+	if (last_error != NULL && last_error[0] == '\0')
+		last_error = NULL;
+	if (binding->state == state && g_strcmp0(binding->last_error, last_error) == 0)
+		return;
+	if (state == PM_CONSUMER_STATE_FAILED)
+		g_warning("mapping %s: consumer %s failed: %s", m->name, consumer->name,
+			  last_error != NULL ? last_error : "no reason given");
+	else if (binding->state == PM_CONSUMER_STATE_FAILED && state == PM_CONSUMER_STATE_OK)
+		g_message("mapping %s: consumer %s works again", m->name, consumer->name);
+	binding->state = state;
+	g_free(binding->last_error);
+	binding->last_error = g_strdup(last_error);
+	/* inside a call the caller announces the outcome once */
+	if (!binding->pushing)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static PmConsumer *
+consumer_new(PmManager *self, PmConsumerConfig *config, GError **error)
+{
+	PmConsumer *consumer = pm_consumer_new(config, self->scheduler, error);
+	if (consumer != NULL)
+		pm_consumer_set_report_func(consumer, consumer_report_cb, self);
+	return consumer;
+}
+
+static gboolean
+consumers_create(PmManager *self, const PmConfig *config, GError **error)
+{
+	for (guint i = 0; i < config->consumers->len; i++) {
+		PmConsumer *consumer = consumer_new(self, g_ptr_array_index(config->consumers, i),
+						    error);
+		if (consumer == NULL)
+			return FALSE;
+		g_ptr_array_add(self->consumers, consumer);
+	}
+	return TRUE;
+}
+
+/* a mapping is up for its consumers while it holds a lease on every protocol */
+static gboolean
+mapping_is_up(const PmMapping *m, PmMappingPorts *ports)
+{
+	pm_mapping_get_ports(m, ports);
+	if (m->state != PM_MAPPING_STATE_ACTIVE && m->state != PM_MAPPING_STATE_RENEWING)
+		return FALSE;
+	for (guint i = 0; i < ports->n_ports; i++) {
+		if (ports->ports[i].external_port == 0)
+			return FALSE;
+	}
+	return ports->n_ports > 0;
+}
+
+typedef enum {
+	BINDING_UP,
+	BINDING_CHANGED,
+	BINDING_DOWN,
+} BindingCall;
+
+/* one call; TRUE if the binding's state or last error changed meanwhile (reported at
+ * once, or set to pending until the class reports) */
+static gboolean
+binding_call(PmConsumerBinding *binding, BindingCall call, const PmMappingView *view,
+	     const PmMappingPorts *ports, const PmMappingPorts *previous, PmConsumerPush push)
+{
+	PmConsumerState state = binding->state;
+	g_autofree char *last_error = g_strdup(binding->last_error);
+
+	binding->state = PM_CONSUMER_STATE_PENDING;
+	binding->pushing = TRUE;
+	if (call == BINDING_UP)
+		pm_consumer_mapping_up(binding->consumer, view, ports, push);
+	else if (call == BINDING_CHANGED)
+		pm_consumer_mapping_changed(binding->consumer, view, ports, previous);
+	else
+		pm_consumer_mapping_down(binding->consumer, view, ports);
+	binding->pushing = FALSE;
+	return binding->state != state || g_strcmp0(binding->last_error, last_error) != 0;
+}
+
+/* @binding's mapping is gone for it: told if it had been told the ports */
+static gboolean
+binding_down(PmConsumerBinding *binding, const PmMappingView *view)
+{
+	PmMappingPorts lost = binding->told;
+
+	if (binding->told.n_ports == 0)
+		return FALSE;
+	memset(&binding->told, 0, sizeof(binding->told));
+	binding->told_address = 0;
+	return binding_call(binding, BINDING_DOWN, view, &lost, NULL, PM_CONSUMER_PUSH_GRANT);
+}
+
+/* after a change of the mapping: up, changed or down, for each consumer whose view of it
+ * is no longer right */
+static void
+consumers_sync(PmManager *self, PmMapping *m)
+{
+	PmMappingPorts ports;
+	PmMappingView view;
+	gboolean up;
+	gboolean changed = FALSE;
+
+	/* stopping: they heard the mappings are gone, and a late renewal changes nothing */
+	if (m->consumers == NULL || self->stopped)
+		return;
+	up = mapping_is_up(m, &ports);
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		PmMappingPorts previous = binding->told;
+
+		if (!up) {
+			changed |= binding_down(binding, &view);
+			continue;
+		}
+		if (binding->told.n_ports != 0 && pm_mapping_ports_equal(&binding->told, &ports) &&
+		    binding->told_address == m->external_address)
+			continue;
+		binding->told = ports;
+		binding->told_address = m->external_address;
+		if (previous.n_ports == 0)
+			changed |= binding_call(binding, BINDING_UP, &view, &ports, NULL,
+						PM_CONSUMER_PUSH_GRANT);
+		else
+			changed |= binding_call(binding, BINDING_CHANGED, &view, &ports, &previous,
+						PM_CONSUMER_PUSH_GRANT);
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+/* the mapping goes (removed, or the daemon stops): its consumers hear it */
+static void
+consumers_mapping_gone(PmManager *self, PmMapping *m)
+{
+	PmMappingView view;
+
+	if (m->consumers == NULL)
+		return;
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++)
+		binding_down(g_ptr_array_index(m->consumers, i), &view);
+}
+
+/* the same ports again, to the consumers that were told them */
+static void
+consumers_repush(PmManager *self, PmMapping *m, PmConsumerPush push)
+{
+	PmMappingView view;
+	gboolean changed = FALSE;
+
+	if (m->consumers == NULL || self->stopped)
+		return;
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		PmMappingPorts told = binding->told;
+		if (told.n_ports == 0)
+			continue;
+		changed |= binding_call(binding, BINDING_UP, &view, &told, NULL, push);
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static void
+consumers_repush_all(PmManager *self, PmConsumerPush push)
+{
+	/* a copy: a listener told of a consumer's state must not see the array move */
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+
+	for (guint i = 0; i < mappings->len; i++)
+		consumers_repush(self, g_ptr_array_index(mappings, i), push);
+}
+
+/*
+ * the bindings of a config mapping as Consumers= (@names) says, in its order: one whose
+ * consumer object stays keeps what it was told (and with @reload is told it again and
+ * unblocked), a consumer that is new to the mapping is told its ports if it is up, and one
+ * that goes hears that the mapping is gone for it
+ */
+static void
+mapping_bind_consumers(PmManager *self, PmMapping *m, char **names, gboolean reload)
+{
+	g_autoptr(GPtrArray) old = g_steal_pointer(&m->consumers);
+	g_autoptr(GPtrArray) bindings =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_binding_free);
+	PmMappingPorts ports;
+	PmMappingView view;
+	gboolean up = mapping_is_up(m, &ports);
+	gboolean changed = FALSE;
+
+	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+		PmConsumer *consumer = find_consumer(self, names[i]);
+		PmConsumerBinding *binding = NULL;
+
+		/* the configuration names only consumers it defines */
+		g_return_if_fail(consumer != NULL);
+		for (guint j = 0; old != NULL && j < old->len; j++) {
+			PmConsumerBinding *candidate = g_ptr_array_index(old, j);
+			if (candidate->consumer == consumer) {
+				binding = g_ptr_array_steal_index(old, j);
+				break;
+			}
+		}
+		if (binding == NULL) {
+			binding = pm_consumer_binding_new(consumer);
+			changed = TRUE;
+		}
+		g_ptr_array_add(bindings, binding);
+	}
+	if (bindings->len > 0)
+		m->consumers = g_steal_pointer(&bindings);
+	pm_manager_describe_mapping(self, m, &view);
+	/* those that go first, then the others */
+	for (guint i = 0; old != NULL && i < old->len; i++) {
+		binding_down(g_ptr_array_index(old, i), &view);
+		changed = TRUE;
+	}
+	for (guint i = 0; up && m->consumers != NULL && i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		if (binding->told.n_ports == 0) {
+			binding->told = ports;
+			binding->told_address = m->external_address;
+			changed |= binding_call(binding, BINDING_UP, &view, &ports, NULL,
+						PM_CONSUMER_PUSH_GRANT);
+		} else if (reload) {
+			PmMappingPorts told = binding->told;
+			changed |= binding_call(binding, BINDING_UP, &view, &told, NULL,
+						PM_CONSUMER_PUSH_RETRY);
+		}
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static void
+reconcile_arm(PmManager *self)
+{
+	guint64 interval = self->config != NULL ? self->config->daemon.reconcile_interval_usec : 0;
+
+	/* without consumers nothing is woken up */
+	if (self->consumers->len == 0 || interval == 0) {
+		pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
+		return;
+	}
+	pm_scheduler_arm(self->scheduler, &self->reconcile_timer,
+			 pm_scheduler_now(self->scheduler) + interval);
+}
+
+/* an application may have lost the port (restarted with its default, or its settings
+ * were edited): [Daemon] ReconcileInterval= tells them all again */
+static void
+reconcile_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+	consumers_repush_all(self, PM_CONSUMER_PUSH_RECONCILE);
+	reconcile_arm(self);
+}
+
 /* ---- mappings ---- */
 
 static void
@@ -617,6 +927,11 @@ count_state(PmManager *self, PmMapping *m, gboolean add)
 		m->counted_state = m->state;
 	}
 }
+
+/* what consumers are told about */
+#define CONSUMER_PROPS                                                                         \
+	((guint)(PM_MAPPING_PROP_STATE | PM_MAPPING_PROP_PORTS | PM_MAPPING_PROP_INTERNAL_PORT |  \
+		 PM_MAPPING_PROP_EXTERNAL_PORT | PM_MAPPING_PROP_EXTERNAL_ADDRESS))
 
 static void
 mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
@@ -646,6 +961,9 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 		count_state(self, m, TRUE);
 		manager_changed(self, manager_props);
 	}
+	/* consumers last: what they report is a change of its own */
+	if ((props & CONSUMER_PROPS) != 0 && m->counted_state >= 0)
+		consumers_sync(self, m);
 }
 
 static void
@@ -860,6 +1178,9 @@ static void
 mapping_destroy(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneFunc done,
 		gpointer user_data)
 {
+	/* while it is still what they were told about */
+	consumers_mapping_gone(self, m);
+	g_clear_pointer(&m->consumers, g_ptr_array_unref);
 	mapping_unregister(self, m);
 	m->changed_func = NULL;
 	g_hash_table_add(self->dying, m);
@@ -910,6 +1231,7 @@ config_mapping_new(PmManager *self, const PmMappingConfig *mc)
 {
 	PmMapping *m = mapping_new(self, mc->name);
 	mapping_apply_config(m, mc);
+	mapping_bind_consumers(self, m, mc->consumers, FALSE);
 	m->scope = PM_SCOPE_PERSISTENT;
 	m->origin = PM_ORIGIN_CONFIG;
 	m->suggested_external_port = config_suggestion(self, mc);
@@ -985,6 +1307,9 @@ pm_manager_start(PmManager *self, PmConfig *config, GError **error)
 	state_load(self);
 	if (!providers_create(self, owned, self->providers, error))
 		return FALSE;
+	/* before the mappings, which are bound to them */
+	if (!consumers_create(self, owned, error))
+		return FALSE;
 	self->config = g_steal_pointer(&owned);
 	for (guint i = 0; i < self->config->mappings->len; i++) {
 		PmMapping *m = config_mapping_new(self, g_ptr_array_index(self->config->mappings, i));
@@ -994,6 +1319,7 @@ pm_manager_start(PmManager *self, PmConfig *config, GError **error)
 		mapping_start(self, m);
 	}
 	restore_bus_mappings(self);
+	reconcile_arm(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	release_free_memory();
 	return TRUE;
@@ -1180,6 +1506,8 @@ refresh_provider_done(gpointer user_data)
 	if (--self->refresh_pending > 0 || self->freeing)
 		return;
 	self->refresh_running = FALSE;
+	/* the renewals are done: consumers get the ports as they now are (not unblocked) */
+	consumers_repush_all(self, PM_CONSUMER_PUSH_RECONCILE);
 	waiters_notify(self->refresh_waiters);
 	/* a trailing run whose time came while this one ran */
 	if (self->refresh_next->len > 0 && !pm_timer_is_armed(&self->refresh_timer))
@@ -1233,15 +1561,41 @@ pm_manager_refresh_all(PmManager *self, PmProviderDoneFunc done, gpointer user_d
 	refresh_run_start(self);
 }
 
+typedef struct {
+	PmManager *manager;
+	guint64 id;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} RefreshData;
+
+static void
+refresh_mapping_done(gpointer user_data)
+{
+	RefreshData *r = user_data;
+	PmMapping *m = r->manager->freeing ? NULL : pm_manager_lookup_id(r->manager, r->id);
+
+	/* Refresh(): its consumers are told again, and unblocked */
+	if (m != NULL)
+		consumers_repush(r->manager, m, PM_CONSUMER_PUSH_RETRY);
+	r->done(r->user_data);
+	g_free(r);
+}
+
 void
 pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderDoneFunc done,
 			   gpointer user_data)
 {
+	RefreshData *r = g_new0(RefreshData, 1);
+
+	r->manager = self;
+	r->id = mapping->id;
+	r->done = done;
+	r->user_data = user_data;
 	if (mapping->provider == NULL) {
-		done(user_data);
+		refresh_mapping_done(r);
 		return;
 	}
-	pm_provider_refresh(mapping->provider, mapping, done, user_data);
+	pm_provider_refresh(mapping->provider, mapping, refresh_mapping_done, r);
 }
 
 void
@@ -1284,6 +1638,11 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 	s->done = done;
 	s->user_data = user_data;
 	s->pending = 1;
+	/* nobody keeps the mappings alive from now on: consumers hear that they are gone */
+	self->stopped = TRUE;
+	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
+	for (guint i = 0; i < mappings->len; i++)
+		consumers_mapping_gone(self, g_ptr_array_index(mappings, i));
 	for (guint i = 0; i < mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(mappings, i);
 		gboolean release = policy == PM_RELEASE_ON_STOP_ALL ||
@@ -1411,6 +1770,7 @@ typedef struct {
 	GPtrArray *providers; /* the new set, in configuration order: kept and created */
 	GPtrArray *created;   /* of those, the ones made for this reload: freed if it fails */
 	GPtrArray *dropped;   /* current providers that are gone or replaced */
+	GPtrArray *consumers; /* the new set of consumers (references), in configuration order */
 } ReloadPlan;
 
 static void
@@ -1419,6 +1779,7 @@ reload_plan_clear(ReloadPlan *plan)
 	g_clear_pointer(&plan->providers, g_ptr_array_unref);
 	g_clear_pointer(&plan->created, g_ptr_array_unref);
 	g_clear_pointer(&plan->dropped, g_ptr_array_unref);
+	g_clear_pointer(&plan->consumers, g_ptr_array_unref);
 	g_clear_pointer(&plan->config, pm_config_free);
 }
 
@@ -1455,6 +1816,27 @@ reload_diff_providers(PmManager *self, ReloadPlan *plan, GError **error)
 	return TRUE;
 }
 
+/* phase 2, consumers: an unchanged one keeps its object, and so what it was told */
+static gboolean
+reload_diff_consumers(PmManager *self, ReloadPlan *plan, GError **error)
+{
+	for (guint i = 0; i < plan->config->consumers->len; i++) {
+		PmConsumerConfig *cc = g_ptr_array_index(plan->config->consumers, i);
+		PmConsumer *existing = find_consumer(self, cc->name);
+		PmConsumer *consumer;
+
+		if (existing != NULL && pm_consumer_config_equal(existing->config, cc)) {
+			g_ptr_array_add(plan->consumers, pm_consumer_ref(existing));
+			continue;
+		}
+		consumer = consumer_new(self, cc, error);
+		if (consumer == NULL)
+			return FALSE;
+		g_ptr_array_add(plan->consumers, consumer);
+	}
+	return TRUE;
+}
+
 /* phase 3: nothing can fail from here on */
 static void
 reload_apply(PmManager *self, ReloadPlan *plan)
@@ -1463,6 +1845,19 @@ reload_apply(PmManager *self, ReloadPlan *plan)
 	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
 	g_autoptr(GHashTable) configured = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GPtrArray) restart = g_ptr_array_new();
+
+	/* the new consumers first: the mappings' bindings are made from them below; the
+	 * bindings of those that go hold them until they are told and dropped, and what they
+	 * report meanwhile goes nowhere */
+	for (guint i = 0; i < self->consumers->len; i++) {
+		PmConsumer *consumer = g_ptr_array_index(self->consumers, i);
+		if (!g_ptr_array_find(plan->consumers, consumer, NULL))
+			pm_consumer_set_report_func(consumer, NULL, NULL);
+	}
+	g_ptr_array_set_size(self->consumers, 0);
+	for (guint i = 0; i < plan->consumers->len; i++)
+		g_ptr_array_add(self->consumers,
+				pm_consumer_ref(g_ptr_array_index(plan->consumers, i)));
 
 	/* by name: a linear search per mapping is 50 million comparisons at 10 000 */
 	for (guint i = 0; i < plan->config->mappings->len; i++) {
@@ -1519,7 +1914,7 @@ reload_apply(PmManager *self, ReloadPlan *plan)
 	self->config = g_steal_pointer(&plan->config);
 
 	/* restart what was stopped (moved, or from a changed provider), also if it had
-	 * failed there */
+	 * failed there; its consumers hear that its ports are gone */
 	for (guint i = 0; i < restart->len; i++) {
 		PmMapping *m = g_ptr_array_index(restart, i);
 		memset(m->ports, 0, sizeof(m->ports));
@@ -1528,6 +1923,18 @@ reload_apply(PmManager *self, ReloadPlan *plan)
 					  PM_MAPPING_PROP_PROVIDER | PM_MAPPING_PROP_PROTOCOLS |
 					  PM_MAPPING_PROP_INTERNAL_PORT);
 		mapping_start(self, m);
+	}
+	/* the consumers of every configured mapping, as Consumers= now says: the ones that
+	 * stay are told the ports again (and unblocked), new ones are told them, removed
+	 * ones hear they are gone */
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		const PmMappingConfig *mc;
+		if (m->origin != PM_ORIGIN_CONFIG)
+			continue;
+		mc = g_hash_table_lookup(configured, m->name);
+		if (mc != NULL)
+			mapping_bind_consumers(self, m, mc->consumers, TRUE);
 	}
 	/* new config mappings */
 	for (guint i = 0; i < self->config->mappings->len; i++) {
@@ -1549,12 +1956,13 @@ reload_apply(PmManager *self, ReloadPlan *plan)
 	if (plan->dropped->len > 0)
 		pm_scheduler_arm(self->scheduler, &self->retire_timer,
 				 pm_scheduler_now(self->scheduler));
+	reconcile_arm(self);
 }
 
 /*
  * Reload in phases: (1) parse, the caller's: pm_config_load() refuses an invalid
  * configuration whole; (2) check and diff: what the new configuration cannot do with the
- * running mappings is refused, and the providers it needs are made; (3)
+ * running mappings is refused, and the providers and consumers it needs are made; (3)
  * apply, which cannot fail.
  */
 gboolean
@@ -1565,6 +1973,7 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	    .providers = g_ptr_array_new(),
 	    .created = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free),
 	    .dropped = g_ptr_array_new(),
+	    .consumers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_unref),
 	};
 	g_autoptr(GError) local_error = NULL;
 
@@ -1576,7 +1985,7 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	}
 	for (guint i = 0; i < plan.config->warnings->len; i++)
 		g_warning("%s", (const char *)g_ptr_array_index(plan.config->warnings, i));
-	if (!reload_diff_providers(self, &plan, error))
+	if (!reload_diff_providers(self, &plan, error) || !reload_diff_consumers(self, &plan, error))
 		return FALSE;
 
 	reload_apply(self, &plan);
@@ -1722,6 +2131,11 @@ pm_manager_describe(PmManager *self)
 		pm_json_member_string(&w, "LastError", provider->last_error);
 		pm_json_end_object(&w);
 	}
+	pm_json_end_array(&w);
+	pm_json_member(&w, "Consumers");
+	pm_json_begin_array(&w);
+	for (guint i = 0; i < self->consumers->len; i++)
+		pm_consumer_describe(g_ptr_array_index(self->consumers, i), &w);
 	pm_json_end_array(&w);
 	pm_json_member(&w, "Mappings");
 	pm_json_begin_array(&w);

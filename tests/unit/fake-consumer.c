@@ -36,6 +36,12 @@ pm_fake_consumer_take_log(void)
 	return g_strjoinv("; ", (char **)log->pdata);
 }
 
+void
+pm_fake_consumer_clear_log(void)
+{
+	g_clear_pointer(&pm_fake_log, g_ptr_array_unref);
+}
+
 guint
 pm_fake_consumer_get_n_objects(void)
 {

@@ -16,5 +16,7 @@
 
 /* the calls recorded since the last call, joined by "; ", and forget them */
 char *pm_fake_consumer_take_log(void);
+/* forget the calls recorded so far */
+void pm_fake_consumer_clear_log(void);
 /* how many fake consumer objects exist */
 guint pm_fake_consumer_get_n_objects(void);
