@@ -105,6 +105,9 @@ typedef void (*PmConsumerReportFunc)(PmConsumer *consumer, guint64 mapping_id,
 				     PmConsumerState state, const char *last_error,
 				     gpointer user_data);
 
+/* refcounted: the manager's list and each mapping's binding hold one, and a class may
+ * take one for a delivery in flight (an HTTP request), so that the object outlives its
+ * removal by a reload until the delivery ends; what it reports by then goes nowhere */
 struct _PmConsumer {
 	const PmConsumerClass *klass;
 	PmConsumerConfig *config; /* a reference */
