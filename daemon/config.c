@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "consumer.h"
 #include "errors.h"
 #include "provider.h"
 
@@ -23,7 +24,7 @@
 	"[Daemon], [Gateway], [STUN], [ControlPlane], [WireGuard], [Provider NAME], "            \
 	"[Mapping NAME], [Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "      \
 	"A-Z a-z 0-9 _ -"
-#define PM_CONFIG_IMPLEMENTED_HEADERS "[Daemon], [Provider NAME], [Mapping NAME]"
+#define PM_CONFIG_IMPLEMENTED_HEADERS "[Daemon], [Provider NAME], [Consumer NAME], [Mapping NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
 #define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
@@ -293,6 +294,8 @@ pm_config_new_empty(void)
 	self->daemon.max_mappings_per_user = PM_CONFIG_DEFAULT_MAX_MAPPINGS;
 	self->daemon.reconcile_interval_usec = PM_CONFIG_DEFAULT_RECONCILE_USEC;
 	self->providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_config_unref);
+	self->consumers =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_config_unref);
 	self->mappings = g_ptr_array_new_with_free_func((GDestroyNotify)pm_mapping_config_free);
 	self->warnings = g_ptr_array_new_with_free_func(g_free);
 	self->files = g_ptr_array_new_with_free_func(g_free);
@@ -306,10 +309,45 @@ pm_config_free(PmConfig *self)
 		return;
 	g_free(self->daemon.default_provider);
 	g_ptr_array_unref(self->providers);
+	g_ptr_array_unref(self->consumers);
 	g_ptr_array_unref(self->mappings);
 	g_ptr_array_unref(self->warnings);
 	g_ptr_array_unref(self->files);
 	g_free(self);
+}
+
+/* the name of a provider, mapping or consumer configuration: a char * at @name_offset */
+#define PM_CONFIG_ITEM_NAME(item, name_offset)                                                   \
+	(*(char *const *)((const guint8 *)(item) + (name_offset)))
+
+/* the item of @items named @name, or NULL */
+static gpointer
+pm_config_find_item(GPtrArray *items, gsize name_offset, const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (guint i = 0; i < items->len; i++) {
+		gpointer item = g_ptr_array_index(items, i);
+		if (g_strcmp0(PM_CONFIG_ITEM_NAME(item, name_offset), name) == 0)
+			return item;
+	}
+	return NULL;
+}
+
+/* "a, b, c": the names of @items in file order, or @none if there are none */
+static char *
+pm_config_item_names(GPtrArray *items, gsize name_offset, const char *none)
+{
+	g_autoptr(GString) str = g_string_new(NULL);
+
+	for (guint i = 0; i < items->len; i++) {
+		if (str->len > 0)
+			g_string_append(str, ", ");
+		g_string_append(str, PM_CONFIG_ITEM_NAME(g_ptr_array_index(items, i), name_offset));
+	}
+	if (str->len == 0)
+		g_string_append(str, none);
+	return g_string_free(g_steal_pointer(&str), FALSE);
 }
 
 const PmProviderConfig *
@@ -317,14 +355,7 @@ pm_config_find_provider(const PmConfig *self, const char *name)
 {
 	g_return_val_if_fail(self != NULL, NULL);
 
-	if (name == NULL)
-		return NULL;
-	for (guint i = 0; i < self->providers->len; i++) {
-		const PmProviderConfig *provider = g_ptr_array_index(self->providers, i);
-		if (g_strcmp0(provider->name, name) == 0)
-			return provider;
-	}
-	return NULL;
+	return pm_config_find_item(self->providers, G_STRUCT_OFFSET(PmProviderConfig, name), name);
 }
 
 const PmMappingConfig *
@@ -332,14 +363,15 @@ pm_config_find_mapping(const PmConfig *self, const char *name)
 {
 	g_return_val_if_fail(self != NULL, NULL);
 
-	if (name == NULL)
-		return NULL;
-	for (guint i = 0; i < self->mappings->len; i++) {
-		const PmMappingConfig *mapping = g_ptr_array_index(self->mappings, i);
-		if (g_strcmp0(mapping->name, name) == 0)
-			return mapping;
-	}
-	return NULL;
+	return pm_config_find_item(self->mappings, G_STRUCT_OFFSET(PmMappingConfig, name), name);
+}
+
+PmConsumerConfig *
+pm_config_find_consumer(const PmConfig *self, const char *name)
+{
+	g_return_val_if_fail(self != NULL, NULL);
+
+	return pm_config_find_item(self->consumers, G_STRUCT_OFFSET(PmConsumerConfig, name), name);
 }
 
 const char *
@@ -607,7 +639,8 @@ pm_config_check_header(const char *header)
 			what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
 		if (what != NULL)
 			return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
-		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0)
+		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0 ||
+		    g_strcmp0(type, "Consumer") == 0)
 			return NULL;
 	}
 	return g_strdup("this group is not supported by this version of portmapd yet; "
@@ -1314,20 +1347,122 @@ pm_config_section_get_lifetime(PmConfigSection *self,
 					     error);
 }
 
+/* key tables */
+
+const char *
+pm_config_section_get_name(const PmConfigSection *self)
+{
+	const char *space = strchr(self->header, ' ');
+
+	return space != NULL ? space + 1 : NULL;
+}
+
+gboolean
+pm_config_section_parse_keys(PmConfigSection *self,
+			     const PmConfigKey *keys,
+			     gpointer config,
+			     GError **error)
+{
+	GPtrArray *entries = pm_config_section_get_entries(self);
+
+	for (guint i = 0; i < entries->len; i++) {
+		const PmConfigEntry *entry = g_ptr_array_index(entries, i);
+		const PmConfigKey *key = NULL;
+
+		for (guint j = 0; keys != NULL && keys[j].key != NULL; j++) {
+			if (g_strcmp0(keys[j].key, entry->key) == 0) {
+				key = &keys[j];
+				break;
+			}
+		}
+		if (key == NULL) {
+			g_autoptr(GString) accepted = g_string_new(NULL);
+			for (guint j = 0; keys != NULL && keys[j].key != NULL; j++)
+				g_string_append_printf(accepted, "%s%s", j > 0 ? ", " : "",
+						       keys[j].key);
+			pm_config_section_set_unknown_key_error(self, entry, accepted->str, error);
+			return FALSE;
+		}
+		if (!key->parse(self, entry, (guint8 *)config + key->offset, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+pm_config_parse_string(PmConfigSection *section,
+		       const PmConfigEntry *entry,
+		       gpointer field,
+		       GError **error)
+{
+	char **out = field;
+
+	/* a control character would come out of a message or a file as something else */
+	for (const char *p = entry->value; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f) {
+			pm_config_section_set_error(section,
+						    entry,
+						    "a control character (\\n, \\t, \\r) in the value",
+						    "text without control characters",
+						    error);
+			return FALSE;
+		}
+	}
+	g_free(*out);
+	*out = g_strdup(entry->value);
+	return TRUE;
+}
+
+gboolean
+pm_config_parse_boolean(PmConfigSection *section,
+			const PmConfigEntry *entry,
+			gpointer field,
+			GError **error)
+{
+	return pm_config_section_get_boolean(section, entry, field, error);
+}
+
+gboolean
+pm_config_parse_port(PmConfigSection *section,
+		     const PmConfigEntry *entry,
+		     gpointer field,
+		     GError **error)
+{
+	return pm_config_section_get_port(section, entry, field, error);
+}
+
+gboolean
+pm_config_parse_duration(PmConfigSection *section,
+			 const PmConfigEntry *entry,
+			 gpointer field,
+			 GError **error)
+{
+	return pm_config_section_get_duration(section, entry, 0, field, error);
+}
+
+void
+pm_config_print_string(GString *out, const char *key, const char *value)
+{
+	gsize len = strlen(value);
+
+	g_string_append_printf(out, "%s=", key);
+	for (gsize i = 0; i < len; i++) {
+		/* GKeyFile drops the spaces after '=', and portmapd those at the end */
+		if (value[i] == ' ' && (i == 0 || i == len - 1))
+			g_string_append(out, "\\s");
+		else if (value[i] == '\\')
+			g_string_append(out, "\\\\");
+		else
+			g_string_append_c(out, value[i]);
+	}
+	g_string_append_c(out, '\n');
+}
+
 static char *
 pm_config_provider_names(const PmConfig *config)
 {
-	g_autoptr(GString) str = g_string_new(NULL);
-
-	for (guint i = 0; i < config->providers->len; i++) {
-		const PmProviderConfig *provider = g_ptr_array_index(config->providers, i);
-		if (str->len > 0)
-			g_string_append(str, ", ");
-		g_string_append(str, provider->name);
-	}
-	if (str->len == 0)
-		g_string_append(str, "none: no [Provider NAME] is defined");
-	return g_string_free(g_steal_pointer(&str), FALSE);
+	return pm_config_item_names(config->providers, G_STRUCT_OFFSET(PmProviderConfig, name),
+				    "none: no [Provider NAME] is defined");
 }
 
 /* a name of an existing provider */
@@ -1477,6 +1612,155 @@ pm_config_parser_load_provider(PmConfigParser *self,
 	return TRUE;
 }
 
+static char *
+pm_config_consumer_names(const PmConfig *config)
+{
+	return pm_config_item_names(config->consumers, G_STRUCT_OFFSET(PmConsumerConfig, name),
+				    "none: no [Consumer NAME] is defined");
+}
+
+/* Consumers=: names of existing consumers, each once */
+static gboolean
+pm_config_parser_check_consumers(PmConfigParser *self,
+				 const PmConfig *config,
+				 const PmConfigGroup *group,
+				 const PmConfigEntry *entry,
+				 char **consumers,
+				 GError **error)
+{
+	for (guint i = 0; consumers[i] != NULL; i++) {
+		g_autofree char *echo = NULL;
+		g_autofree char *what = NULL;
+
+		if (pm_config_find_consumer(config, consumers[i]) == NULL) {
+			g_autofree char *names = pm_config_consumer_names(config);
+			echo = pm_config_echo(consumers[i], -1);
+			what = g_strdup_printf("Consumer %s is not defined", echo);
+			pm_config_parser_set_entry_error(self, group, entry, what, names, error);
+			return FALSE;
+		}
+		if (g_strv_contains((const char *const *)consumers + i + 1, consumers[i])) {
+			echo = pm_config_echo(consumers[i], -1);
+			what = g_strdup_printf("Consumer %s is listed twice", echo);
+			pm_config_parser_set_entry_error(self,
+							 group,
+							 entry,
+							 what,
+							 "each consumer once",
+							 error);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+pm_config_parser_load_consumer(PmConfigParser *self,
+			       PmConfig *config,
+			       const PmConfigGroup *group,
+			       GError **error)
+{
+	const PmConfigEntry *type = pm_config_group_lookup(group, "Type");
+	g_autofree char *implemented = pm_consumer_class_list_types();
+	g_autoptr(PmConfigSection) section = NULL;
+	const PmConsumerClass *klass;
+	PmConsumerConfig *consumer;
+
+	if (type == NULL) {
+		g_autofree char *what_to_do =
+		    implemented != NULL
+			? g_strdup_printf("set Type= to one of %s", implemented)
+			: g_strdup("this version of portmapd supports no consumer type yet: "
+				   "remove the group");
+		pm_config_parser_set_missing_error(self, group, "Type", what_to_do, error);
+		return FALSE;
+	}
+	klass = pm_consumer_class_find(type->value);
+	if (klass == NULL && pm_consumer_type_is_planned(type->value)) {
+		pm_config_parser_set_entry_error(self,
+						 group,
+						 type,
+						 "not supported by this version of portmapd yet",
+						 implemented != NULL
+						     ? implemented
+						     : "none yet: consumers come in a later "
+						       "version of portmapd",
+						 error);
+		return FALSE;
+	}
+	if (klass == NULL) {
+		g_autofree char *known = pm_consumer_class_list_known_types();
+		pm_config_parser_set_entry_error(self,
+						 group,
+						 type,
+						 "unknown consumer type",
+						 known,
+						 error);
+		return FALSE;
+	}
+	section = pm_config_section_new(self, config, group->header, group);
+	consumer = pm_consumer_config_parse(klass, section, error);
+	if (consumer == NULL)
+		return FALSE;
+	g_ptr_array_add(config->consumers, consumer);
+	return TRUE;
+}
+
+/*
+ * a consumer of a class that serves one mapping (a torrent client listens on one port)
+ * listed by several: it keeps the first, and is dropped from the others with a warning
+ */
+static void
+pm_config_parser_check_single_mapping(PmConfigParser *self,
+				      PmConfig *config,
+				      GPtrArray *mapping_headers)
+{
+	g_autoptr(GHashTable) first = g_hash_table_new(g_str_hash, g_str_equal);
+
+	for (guint i = 0; i < config->mappings->len; i++) {
+		PmMappingConfig *mapping = g_ptr_array_index(config->mappings, i);
+		g_autoptr(GStrvBuilder) kept = g_strv_builder_new();
+		gboolean dropped = FALSE;
+
+		for (guint j = 0; mapping->consumers != NULL && mapping->consumers[j] != NULL; j++) {
+			const PmConsumerConfig *consumer =
+			    pm_config_find_consumer(config, mapping->consumers[j]);
+			const char *other = g_hash_table_lookup(first, consumer->name);
+			g_autoptr(PmConfigGroup) group = NULL;
+			g_autofree char *what = NULL;
+
+			if (!consumer->klass->single_mapping || other == NULL) {
+				if (consumer->klass->single_mapping)
+					g_hash_table_insert(first, consumer->name, mapping->name);
+				g_strv_builder_add(kept, consumer->name);
+				continue;
+			}
+			group = pm_config_parser_read_group(self,
+							    g_ptr_array_index(mapping_headers, i),
+							    NULL);
+			what = g_strdup_printf("%s ignored: consumer %s (Type=%s) takes the port "
+					       "of one mapping, and has [Mapping %s]'s; give this "
+					       "mapping a consumer of its own",
+					       consumer->name,
+					       consumer->name,
+					       consumer->klass->type,
+					       other);
+			pm_config_parser_add_warning(self,
+						     config,
+						     group,
+						     pm_config_group_lookup(group, "Consumers"),
+						     what);
+			dropped = TRUE;
+		}
+		if (dropped) {
+			g_strfreev(mapping->consumers);
+			mapping->consumers = g_strv_builder_end(kept);
+			if (mapping->consumers[0] == NULL)
+				g_clear_pointer(&mapping->consumers, g_strfreev);
+		}
+	}
+}
+
 static gboolean
 pm_config_parser_load_mapping(PmConfigParser *self,
 			      PmConfig *config,
@@ -1558,22 +1842,17 @@ pm_config_parser_load_mapping(PmConfigParser *self,
 		} else if (g_strcmp0(entry->key, "Consumers") == 0) {
 			g_auto(GStrv) consumers = pm_split_list(entry->value);
 
-			/* no [Consumer NAME] can be defined yet, so none can be named */
-			if (consumers[0] != NULL) {
-				g_autofree char *echo = pm_config_echo(consumers[0], -1);
-				g_autofree char *what =
-				    g_strdup_printf("Consumer %s is not defined", echo);
-				pm_config_parser_set_entry_error(self,
-								 group,
-								 entry,
-								 what,
-								 "none: [Consumer NAME] is not "
-								 "supported by this version of "
-								 "portmapd yet",
-								 error);
+			if (!pm_config_parser_check_consumers(self,
+							      config,
+							      group,
+							      entry,
+							      consumers,
+							      error))
 				return FALSE;
-			}
 			g_clear_pointer(&mapping->consumers, g_strfreev);
+			/* NULL, not an empty list, when there are none */
+			if (consumers[0] != NULL)
+				mapping->consumers = g_steal_pointer(&consumers);
 		} else {
 			pm_config_parser_set_unknown_key_error(self,
 							       group,
@@ -1748,6 +2027,18 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		    !pm_config_parser_check_provider(self, config, daemon, entry, error))
 			return NULL;
 	}
+	/* consumers before mappings too: Consumers= names them */
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_autoptr(PmConfigGroup) group = NULL;
+
+		if (!g_str_has_prefix(headers[i], "Consumer "))
+			continue;
+		group = pm_config_parser_read_group(self, headers[i], error);
+		if (group == NULL)
+			return NULL;
+		if (!pm_config_parser_load_consumer(self, config, group, error))
+			return NULL;
+	}
 	for (guint i = 0; headers[i] != NULL; i++) {
 		g_autoptr(PmConfigGroup) group = NULL;
 
@@ -1762,6 +2053,7 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 	}
 	if (!pm_config_parser_check_conflicts(self, config, mapping_headers, error))
 		return NULL;
+	pm_config_parser_check_single_mapping(self, config, mapping_headers);
 	return g_steal_pointer(&config);
 }
 
@@ -1900,6 +2192,11 @@ pm_config_to_data(const PmConfig *self)
 		g_string_append_printf(str, "\n[Provider %s]\n", provider->name);
 		g_string_append_printf(str, "Type=%s\n", provider->klass->type);
 		provider->klass->config_print(provider->data, str);
+	}
+
+	for (guint i = 0; i < self->consumers->len; i++) {
+		g_string_append_c(str, '\n');
+		pm_consumer_config_print(g_ptr_array_index(self->consumers, i), str);
 	}
 
 	for (guint i = 0; i < self->mappings->len; i++) {

@@ -53,9 +53,13 @@ typedef struct {
 	char **consumers;      /* NULL-terminated; NULL when there are none */
 } PmMappingConfig;
 
+/* [Consumer NAME]: the common part of each class's configuration (consumers/consumer.h) */
+typedef struct _PmConsumerConfig PmConsumerConfig;
+
 typedef struct {
 	PmDaemonConfig daemon;
 	GPtrArray *providers; /* of PmProviderConfig, in file order */
+	GPtrArray *consumers; /* of PmConsumerConfig, in file order */
 	GPtrArray *mappings;  /* of PmMappingConfig, in file order */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
@@ -72,6 +76,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfig, pm_config_free)
 
 const PmProviderConfig *pm_config_find_provider(const PmConfig *self, const char *name);
 const PmMappingConfig *pm_config_find_mapping(const PmConfig *self, const char *name);
+PmConsumerConfig *pm_config_find_consumer(const PmConfig *self, const char *name);
 /* the provider that AddMapping("") and [Mapping] without Provider= use, or NULL */
 const char *pm_config_get_default_provider(const PmConfig *self);
 
@@ -106,7 +111,12 @@ char *pm_config_to_data(const PmConfig *self);
  * For classes (provider.h): one [TYPE NAME] group being read. A class reads its keys
  * through a section and reports what is wrong through it, so every message has the one
  * located shape "FILE:LINE: [GROUP] KEY=VALUE: WHAT; accepted values: ACCEPTED" (values are
- * echoed: a key holding a secret must never be reported with its value).
+ * echoed: a key holding a secret must never be reported with its value), with the line of
+ * the assignment that won (drop-ins included). Provider classes (provider.h) and consumer
+ * classes (consumer.h) read their groups through this one API; most keys are best read
+ * with a PmConfigKey table and pm_config_section_parse_keys(), the rest (keys that go
+ * together, defaults that depend on others or on the name) checked after it. A section
+ * exists only while the configuration is being read: keep nothing of it.
  */
 typedef struct _PmConfigSection PmConfigSection;
 
@@ -119,6 +129,8 @@ typedef struct {
 
 /* "Provider vpn", "Mapping web" */
 const char *pm_config_section_get_header(const PmConfigSection *self);
+/* its NAME: "vpn", "web" */
+const char *pm_config_section_get_name(const PmConfigSection *self);
 /* every key but Type= (the core's), each once, in the order of first appearance */
 GPtrArray *pm_config_section_get_entries(PmConfigSection *self);
 const PmConfigEntry *pm_config_section_lookup(PmConfigSection *self, const char *key);
@@ -151,3 +163,39 @@ gboolean pm_config_section_get_duration(PmConfigSection *self, const PmConfigEnt
 /* a lease lifetime: whole seconds from @min_sec that fit 32 bits */
 gboolean pm_config_section_get_lifetime(PmConfigSection *self, const PmConfigEntry *entry,
 					guint32 min_sec, guint32 *out, GError **error);
+
+/*
+ * Key tables: each key of a class with how it is read into a member of the class's
+ * configuration. A parse function reads @entry into @field; FALSE with a located error.
+ */
+typedef gboolean (*PmConfigKeyParseFunc)(PmConfigSection *section, const PmConfigEntry *entry,
+					  gpointer field, GError **error);
+
+typedef struct {
+	const char *key;
+	PmConfigKeyParseFunc parse;
+	gsize offset; /* of the field in the class's configuration: G_STRUCT_OFFSET() */
+} PmConfigKey;
+
+/* every key of the section but Type= through @keys (terminated by a NULL key), in the order
+ * of the file, into the fields of @config; a key not in @keys is an error naming Type and
+ * the keys of @keys as the accepted ones */
+gboolean pm_config_section_parse_keys(PmConfigSection *self, const PmConfigKey *keys,
+				      gpointer config, GError **error);
+
+/* PmConfigKeyParseFunc for the usual kinds of value */
+/* char *: any text without control characters; "" stays "" */
+gboolean pm_config_parse_string(PmConfigSection *section, const PmConfigEntry *entry,
+				gpointer field, GError **error);
+/* gboolean: yes/no/true/false/on/off/1/0 */
+gboolean pm_config_parse_boolean(PmConfigSection *section, const PmConfigEntry *entry,
+				 gpointer field, GError **error);
+/* guint16: 1 to 65535 */
+gboolean pm_config_parse_port(PmConfigSection *section, const PmConfigEntry *entry,
+			      gpointer field, GError **error);
+/* guint64 µs: seconds or a duration such as 45s or 15min; 0 allowed */
+gboolean pm_config_parse_duration(PmConfigSection *section, const PmConfigEntry *entry,
+				  gpointer field, GError **error);
+
+/* "KEY=VALUE\n" that reads back as @value with pm_config_parse_string() (for config_print) */
+void pm_config_print_string(GString *out, const char *key, const char *value);

@@ -6,7 +6,7 @@
 #include "scheduler.h"
 
 /*
- * What every provider (and later consumer) class gets from the daemon, one per daemon
+ * What every provider and consumer class gets from the daemon, one per daemon
  * (design §2): the scheduler, one SoupSession shared by every HTTP user, the secret
  * policy, and the NAT-PMP client registry (one client per gateway and port, shared by
  * config, bus and LAN mappings).

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "context.h"
 #include "errors.h"
+#include "extensions.h"
 #include "log.h"
 #include "manager.h"
 #include "scheduler.h"
@@ -42,6 +43,7 @@ typedef struct {
 	char *last_status; /* the last STATUS= sent */
 	guint watchdog_id;
 	PmTimer status_timer;
+	guint listener_id; /* status.json and STATUS=, after the bus layer's signals */
 } Daemon;
 
 /* ---- the service manager: READY=1, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1 ---- */
@@ -219,58 +221,52 @@ status_changed(Daemon *d, gboolean count_changed)
 				 pm_scheduler_now(d->scheduler) + STATUS_WRITE_DELAY_USEC);
 }
 
-/* the manager's listener: the bus layer's signals first, then our own status */
+/* our listener at the manager: status.json and STATUS= follow every change; the bus
+ * layer registers its own, before this one, so signals go out first */
 static void
-daemon_mapping_added(PmMapping *mapping, gpointer user_data)
+status_mapping_added(PmMapping *mapping, gpointer user_data)
 {
-	Daemon *d = user_data;
-	if (d->bus != NULL)
-		pm_bus_service_listener.mapping_added(mapping, d->bus);
-	status_changed(d, TRUE);
+	status_changed(user_data, TRUE);
 }
 
 static void
-daemon_mapping_removed(PmMapping *mapping, gpointer user_data)
+status_mapping_removed(PmMapping *mapping, gpointer user_data)
 {
-	Daemon *d = user_data;
-	if (d->bus != NULL)
-		pm_bus_service_listener.mapping_removed(mapping, d->bus);
-	status_changed(d, TRUE);
+	status_changed(user_data, TRUE);
 }
 
 static void
-daemon_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
+status_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
 {
-	Daemon *d = user_data;
-	if (d->bus != NULL)
-		pm_bus_service_listener.mapping_changed(mapping, props, d->bus);
-	status_changed(d, (props & PM_MAPPING_PROP_STATE) != 0);
+	status_changed(user_data, (props & PM_MAPPING_PROP_STATE) != 0);
 }
 
 static void
-daemon_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
+status_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer user_data)
 {
-	Daemon *d = user_data;
-	if (d->bus != NULL)
-		pm_bus_service_listener.port_changed(mapping, old_port, new_port, d->bus);
-	status_changed(d, FALSE);
+	status_changed(user_data, FALSE);
 }
 
 static void
-daemon_manager_changed(guint props, gpointer user_data)
+status_manager_changed(guint props, gpointer user_data)
 {
-	Daemon *d = user_data;
-	if (d->bus != NULL)
-		pm_bus_service_listener.manager_changed(props, d->bus);
-	status_changed(d, FALSE);
+	status_changed(user_data, FALSE);
 }
 
-static const PmManagerListener daemon_listener = {
-    .mapping_added = daemon_mapping_added,
-    .mapping_removed = daemon_mapping_removed,
-    .mapping_changed = daemon_mapping_changed,
-    .port_changed = daemon_port_changed,
-    .manager_changed = daemon_manager_changed,
+static void
+status_extension_changed(const PmManagerExtension *extension, const char *const *names,
+			 gpointer user_data)
+{
+	status_changed(user_data, FALSE);
+}
+
+static const PmManagerListener status_listener = {
+    .mapping_added = status_mapping_added,
+    .mapping_removed = status_mapping_removed,
+    .mapping_changed = status_mapping_changed,
+    .port_changed = status_port_changed,
+    .manager_changed = status_manager_changed,
+    .extension_changed = status_extension_changed,
 };
 
 /* --health: exit 0 only when every mapping of a --no-bus daemon is active */
@@ -320,6 +316,8 @@ static void
 daemon_clear(Daemon *d)
 {
 	pm_scheduler_disarm(d->scheduler, &d->status_timer);
+	if (d->listener_id != 0)
+		pm_manager_remove_listener(d->manager, d->listener_id);
 	g_clear_pointer(&d->bus, pm_bus_service_free);
 	g_clear_pointer(&d->manager, pm_manager_free);
 	g_clear_pointer(&d->context, pm_context_free);
@@ -440,6 +438,10 @@ main(int argc, char **argv)
 	d.no_bus = no_bus;
 	d.notify = g_getenv("NOTIFY_SOCKET") != NULL;
 	pm_timer_init(&d.status_timer, status_timer_cb, &d);
+	/* subsystems that are not there yet answer plainly; before the bus service, which
+	 * serves their Manager properties */
+	pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
+	pm_manager_add_extension(d.manager, &pm_gateway_unconfigured_extension, NULL);
 
 	if (!no_bus) {
 		d.bus = pm_bus_service_new(d.manager, reload_config, &d, bus_lost_cb, &d, &error);
@@ -451,7 +453,7 @@ main(int argc, char **argv)
 		/* Type=dbus: ready once clients can reach us by name */
 		pm_bus_service_set_name_acquired_func(d.bus, name_acquired_cb, &d);
 	}
-	pm_manager_set_listener(d.manager, &daemon_listener, &d);
+	d.listener_id = pm_manager_add_listener(d.manager, &status_listener, &d);
 	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
 		g_printerr("portmapd: %s\n", error->message);
 		daemon_clear(&d);

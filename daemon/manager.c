@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "build-info.h"
+#include "consumer.h"
 #include "errors.h"
 #include "json-writer.h"
 #include "manager.h"
@@ -29,13 +31,27 @@ typedef struct {
 	gpointer user_data;
 } StopData;
 
+typedef struct {
+	guint id;
+	const PmManagerListener *listener;
+	gpointer user_data;
+} ListenerEntry;
+
+typedef struct {
+	const PmManagerExtension *extension;
+	gpointer user_data;
+} ExtensionEntry;
+
 struct _PmManager {
 	PmContext *context;
 	PmScheduler *scheduler;
 	char *state_dir;
 	PmConfig *config;
-	PmManagerListener listener;
-	gpointer listener_data;
+	GArray *listeners; /* of ListenerEntry, in the order they were added */
+	guint next_listener_id;
+	GArray *extensions; /* of ExtensionEntry; an extension's id is its index + 1 */
+	GPtrArray *consumers; /* of PmConsumer, in configuration order */
+	PmTimer reconcile_timer; /* [Daemon] ReconcileInterval=: consumers told again */
 
 	GPtrArray *providers;          /* of PmProvider, in configuration order */
 	GPtrArray *mappings;           /* PmMapping, in id order */
@@ -76,6 +92,7 @@ struct _PmManager {
 	PmProviderDoneFunc stop_done;
 	gpointer stop_done_data;
 	PmTimer stop_timer;
+	gboolean stopped; /* pm_manager_stop(): consumers were told the mappings are gone */
 };
 
 static void
@@ -90,6 +107,7 @@ state_timer_cb(PmTimer *timer, gpointer user_data)
 static void refresh_timer_cb(PmTimer *timer, gpointer user_data);
 static void retire_timer_cb(PmTimer *timer, gpointer user_data);
 static void stop_timer_cb(PmTimer *timer, gpointer user_data);
+static void reconcile_timer_cb(PmTimer *timer, gpointer user_data);
 
 PmManager *
 pm_manager_new(PmContext *context, const char *state_dir)
@@ -105,6 +123,11 @@ pm_manager_new(PmContext *context, const char *state_dir)
 	self->pending_stops = g_hash_table_new(NULL, NULL);
 	self->dying = g_hash_table_new(NULL, NULL);
 	self->retired_providers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free);
+	self->listeners = g_array_new(FALSE, FALSE, sizeof(ListenerEntry));
+	self->next_listener_id = 1;
+	self->extensions = g_array_new(FALSE, FALSE, sizeof(ExtensionEntry));
+	self->consumers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_unref);
+	pm_timer_init(&self->reconcile_timer, reconcile_timer_cb, self);
 	self->next_id = 1;
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
 	self->refresh_next = g_array_new(FALSE, FALSE, sizeof(Waiter));
@@ -139,6 +162,7 @@ pm_manager_free(PmManager *self)
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	pm_scheduler_disarm(self->scheduler, &self->retire_timer);
 	pm_scheduler_disarm(self->scheduler, &self->stop_timer);
+	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	/* providers first, while the mappings they refer to still exist: they drop their
 	 * per-mapping data, timers and calls (stops in flight included) without calling
 	 * anyone back */
@@ -157,6 +181,10 @@ pm_manager_free(PmManager *self)
 	g_hash_table_unref(self->stopping);
 	g_ptr_array_unref(self->mappings);
 	g_hash_table_unref(self->mappings_by_name);
+	/* after the mappings, whose bindings hold references to them */
+	g_ptr_array_unref(self->consumers);
+	g_array_unref(self->listeners);
+	g_array_unref(self->extensions);
 	/* callers of a run that will not happen are answered (each holds a reference) */
 	waiters_notify(self->refresh_waiters);
 	waiters_notify(self->refresh_next);
@@ -170,11 +198,90 @@ pm_manager_free(PmManager *self)
 	g_free(self);
 }
 
-void
-pm_manager_set_listener(PmManager *self, const PmManagerListener *listener, gpointer user_data)
+/* ---- listeners and extensions ---- */
+
+guint
+pm_manager_add_listener(PmManager *self, const PmManagerListener *listener, gpointer user_data)
 {
-	self->listener = *listener;
-	self->listener_data = user_data;
+	ListenerEntry entry = {self->next_listener_id++, listener, user_data};
+	g_array_append_val(self->listeners, entry);
+	return entry.id;
+}
+
+void
+pm_manager_remove_listener(PmManager *self, guint id)
+{
+	for (guint i = 0; i < self->listeners->len; i++) {
+		if (g_array_index(self->listeners, ListenerEntry, i).id == id) {
+			g_array_remove_index(self->listeners, i);
+			return;
+		}
+	}
+	g_warn_if_reached();
+}
+
+/* @member(args..., user data) of each listener that has it, in the order they were added */
+#define listeners_emit(self, member, ...)                                                      \
+	G_STMT_START                                                                           \
+	{                                                                                      \
+		for (guint li_ = 0; li_ < (self)->listeners->len; li_++) {                     \
+			const ListenerEntry *le_ =                                             \
+			    &g_array_index((self)->listeners, ListenerEntry, li_);             \
+			if (le_->listener->member != NULL)                                     \
+				le_->listener->member(__VA_ARGS__, le_->user_data);            \
+		}                                                                              \
+	}                                                                                      \
+	G_STMT_END
+
+guint
+pm_manager_add_extension(PmManager *self, const PmManagerExtension *extension,
+			 gpointer user_data)
+{
+	ExtensionEntry entry = {extension, user_data};
+	g_array_append_val(self->extensions, entry);
+	return self->extensions->len;
+}
+
+guint
+pm_manager_get_n_extensions(PmManager *self)
+{
+	return self->extensions->len;
+}
+
+const PmManagerExtension *
+pm_manager_get_extension(PmManager *self, guint index, gpointer *user_data)
+{
+	const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, index);
+	if (user_data != NULL)
+		*user_data = entry->user_data;
+	return entry->extension;
+}
+
+void
+pm_manager_extension_changed(PmManager *self, guint id, const char *const *names)
+{
+	const ExtensionEntry *entry;
+
+	g_return_if_fail(id > 0 && id <= self->extensions->len);
+	entry = &g_array_index(self->extensions, ExtensionEntry, id - 1);
+	listeners_emit(self, extension_changed, entry->extension, names);
+}
+
+const PmManagerProperty *
+pm_manager_lookup_property(PmManager *self, const char *name, gpointer *user_data)
+{
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		const PmManagerProperty *properties = entry->extension->properties;
+		for (guint j = 0; properties != NULL && properties[j].name != NULL; j++) {
+			if (g_strcmp0(properties[j].name, name) != 0)
+				continue;
+			if (user_data != NULL)
+				*user_data = entry->user_data;
+			return &properties[j];
+		}
+	}
+	return NULL;
 }
 
 /* ---- lookups ---- */
@@ -309,8 +416,8 @@ manager_changed(PmManager *self, guint props)
 		self->last_state = g_strdup(state);
 		props |= PM_MANAGER_PROP_STATE;
 	}
-	if (props != 0 && self->listener.manager_changed != NULL)
-		self->listener.manager_changed(props, self->listener_data);
+	if (props != 0)
+		listeners_emit(self, manager_changed, props);
 }
 
 /* ---- persistence ---- */
@@ -390,14 +497,12 @@ state_to_json(PmManager *self)
 	 * shape under a reader */
 	add_empty_object(&w, "Gateways");
 	add_empty_object(&w, "PIA");
-	pm_json_member(&w, "LANServer");
-	pm_json_begin_object(&w);
-	pm_json_member_int(&w, "Epoch", 0);
-	add_empty_object(&w, "Mappings");
-	pm_json_end_object(&w);
-	pm_json_member(&w, "RouterRules");
-	pm_json_begin_array(&w);
-	pm_json_end_array(&w);
+	/* the subsystems' sections (the LAN gateway's: LANServer, RouterRules) */
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->state_save != NULL)
+			entry->extension->state_save(&w, entry->user_data);
+	}
 	/* each provider's own section, opaque here: its class writes and reads it */
 	pm_json_member(&w, "Providers");
 	pm_json_begin_object(&w);
@@ -479,6 +584,12 @@ state_load(PmManager *self)
 		return;
 	}
 	self->restored = json_node_copy(root);
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->state_load != NULL)
+			entry->extension->state_load(json_node_get_object(self->restored),
+						     entry->user_data);
+	}
 }
 
 static JsonObject *
@@ -521,6 +632,307 @@ json_port(JsonObject *obj, const char *member)
 	return v > 0 && v <= G_MAXUINT16 ? (guint16)v : 0;
 }
 
+/* ---- consumers ---- */
+
+static PmConsumer *
+find_consumer(PmManager *self, const char *name)
+{
+	for (guint i = 0; i < self->consumers->len; i++) {
+		PmConsumer *consumer = g_ptr_array_index(self->consumers, i);
+		if (g_strcmp0(consumer->name, name) == 0)
+			return consumer;
+	}
+	return NULL;
+}
+
+/* the mapping of that id, and its binding to @consumer */
+static PmConsumerBinding *
+find_binding(PmManager *self, guint64 mapping_id, PmConsumer *consumer, PmMapping **mapping)
+{
+	PmMapping *m = pm_manager_lookup_id(self, mapping_id);
+
+	for (guint i = 0; m != NULL && m->consumers != NULL && i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		if (binding->consumer == consumer) {
+			*mapping = m;
+			return binding;
+		}
+	}
+	return NULL;
+}
+
+static void
+consumer_report_cb(PmConsumer *consumer, guint64 mapping_id, PmConsumerState state,
+		   const char *last_error, gpointer user_data)
+{
+	PmManager *self = user_data;
+	PmMapping *m = NULL;
+	PmConsumerBinding *binding = find_binding(self, mapping_id, consumer, &m);
+
+	/* a mapping removed since, or no longer listing it */
+	if (binding == NULL)
+		return;
+	if (last_error != NULL && last_error[0] == '\0')
+		last_error = NULL;
+	if (binding->state == state && g_strcmp0(binding->last_error, last_error) == 0)
+		return;
+	if (state == PM_CONSUMER_STATE_FAILED)
+		g_warning("mapping %s: consumer %s failed: %s", m->name, consumer->name,
+			  last_error != NULL ? last_error : "no reason given");
+	else if (binding->state == PM_CONSUMER_STATE_FAILED && state == PM_CONSUMER_STATE_OK)
+		g_message("mapping %s: consumer %s works again", m->name, consumer->name);
+	binding->state = state;
+	g_free(binding->last_error);
+	binding->last_error = g_strdup(last_error);
+	/* inside a call the caller announces the outcome once */
+	if (!binding->pushing)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static PmConsumer *
+consumer_new(PmManager *self, PmConsumerConfig *config, GError **error)
+{
+	PmConsumer *consumer = pm_consumer_new(self->context, config, error);
+	if (consumer != NULL)
+		pm_consumer_set_report_func(consumer, consumer_report_cb, self);
+	return consumer;
+}
+
+static gboolean
+consumers_create(PmManager *self, const PmConfig *config, GError **error)
+{
+	for (guint i = 0; i < config->consumers->len; i++) {
+		PmConsumer *consumer = consumer_new(self, g_ptr_array_index(config->consumers, i),
+						    error);
+		if (consumer == NULL)
+			return FALSE;
+		g_ptr_array_add(self->consumers, consumer);
+	}
+	return TRUE;
+}
+
+/* a mapping is up for its consumers while it holds a lease on every protocol */
+static gboolean
+mapping_is_up(const PmMapping *m, PmMappingPorts *ports)
+{
+	pm_mapping_get_ports(m, ports);
+	if (m->state != PM_MAPPING_STATE_ACTIVE && m->state != PM_MAPPING_STATE_RENEWING)
+		return FALSE;
+	for (guint i = 0; i < ports->n_ports; i++) {
+		if (ports->ports[i].external_port == 0)
+			return FALSE;
+	}
+	return ports->n_ports > 0;
+}
+
+typedef enum {
+	BINDING_UP,
+	BINDING_CHANGED,
+	BINDING_DOWN,
+} BindingCall;
+
+/* one call; TRUE if the binding's state or last error changed meanwhile (reported at
+ * once, or set to pending until the class reports) */
+static gboolean
+binding_call(PmConsumerBinding *binding, BindingCall call, const PmMappingView *view,
+	     const PmMappingPorts *ports, const PmMappingPorts *previous, PmConsumerPush push)
+{
+	PmConsumerState state = binding->state;
+	g_autofree char *last_error = g_strdup(binding->last_error);
+
+	binding->state = PM_CONSUMER_STATE_PENDING;
+	binding->pushing = TRUE;
+	if (call == BINDING_UP)
+		pm_consumer_mapping_up(binding->consumer, view, ports, push);
+	else if (call == BINDING_CHANGED)
+		pm_consumer_mapping_changed(binding->consumer, view, ports, previous);
+	else
+		pm_consumer_mapping_down(binding->consumer, view, ports);
+	binding->pushing = FALSE;
+	return binding->state != state || g_strcmp0(binding->last_error, last_error) != 0;
+}
+
+/* @binding's mapping is gone for it: told if it had been told the ports */
+static gboolean
+binding_down(PmConsumerBinding *binding, const PmMappingView *view)
+{
+	PmMappingPorts lost = binding->told;
+
+	if (binding->told.n_ports == 0)
+		return FALSE;
+	memset(&binding->told, 0, sizeof(binding->told));
+	binding->told_address = 0;
+	return binding_call(binding, BINDING_DOWN, view, &lost, NULL, PM_CONSUMER_PUSH_GRANT);
+}
+
+/* after a change of the mapping: up, changed or down, for each consumer whose view of it
+ * is no longer right */
+static void
+consumers_sync(PmManager *self, PmMapping *m)
+{
+	PmMappingPorts ports;
+	PmMappingView view;
+	gboolean up;
+	gboolean changed = FALSE;
+
+	/* stopping: they heard the mappings are gone, and a late renewal changes nothing */
+	if (m->consumers == NULL || self->stopped)
+		return;
+	up = mapping_is_up(m, &ports);
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		PmMappingPorts previous = binding->told;
+
+		if (!up) {
+			changed |= binding_down(binding, &view);
+			continue;
+		}
+		if (binding->told.n_ports != 0 && pm_mapping_ports_equal(&binding->told, &ports) &&
+		    binding->told_address == m->external_address)
+			continue;
+		binding->told = ports;
+		binding->told_address = m->external_address;
+		if (previous.n_ports == 0)
+			changed |= binding_call(binding, BINDING_UP, &view, &ports, NULL,
+						PM_CONSUMER_PUSH_GRANT);
+		else
+			changed |= binding_call(binding, BINDING_CHANGED, &view, &ports, &previous,
+						PM_CONSUMER_PUSH_GRANT);
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+/* the mapping goes (removed, or the daemon stops): its consumers hear it */
+static void
+consumers_mapping_gone(PmManager *self, PmMapping *m)
+{
+	PmMappingView view;
+
+	if (m->consumers == NULL)
+		return;
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++)
+		binding_down(g_ptr_array_index(m->consumers, i), &view);
+}
+
+/* the same ports again, to the consumers that were told them */
+static void
+consumers_repush(PmManager *self, PmMapping *m, PmConsumerPush push)
+{
+	PmMappingView view;
+	gboolean changed = FALSE;
+
+	if (m->consumers == NULL || self->stopped)
+		return;
+	pm_manager_describe_mapping(self, m, &view);
+	for (guint i = 0; i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		PmMappingPorts told = binding->told;
+		if (told.n_ports == 0)
+			continue;
+		changed |= binding_call(binding, BINDING_UP, &view, &told, NULL, push);
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static void
+consumers_repush_all(PmManager *self, PmConsumerPush push)
+{
+	/* a copy: a listener told of a consumer's state must not see the array move */
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+
+	for (guint i = 0; i < mappings->len; i++)
+		consumers_repush(self, g_ptr_array_index(mappings, i), push);
+}
+
+/*
+ * the bindings of a config mapping as Consumers= (@names) says, in its order: one whose
+ * consumer object stays keeps what it was told (and with @reload is told it again and
+ * unblocked), a consumer that is new to the mapping is told its ports if it is up, and one
+ * that goes hears that the mapping is gone for it
+ */
+static void
+mapping_bind_consumers(PmManager *self, PmMapping *m, char **names, gboolean reload)
+{
+	g_autoptr(GPtrArray) old = g_steal_pointer(&m->consumers);
+	g_autoptr(GPtrArray) bindings =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_binding_free);
+	PmMappingPorts ports;
+	PmMappingView view;
+	gboolean up = mapping_is_up(m, &ports);
+	gboolean changed = FALSE;
+
+	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+		PmConsumer *consumer = find_consumer(self, names[i]);
+		PmConsumerBinding *binding = NULL;
+
+		/* the configuration names only consumers it defines */
+		g_return_if_fail(consumer != NULL);
+		for (guint j = 0; old != NULL && j < old->len; j++) {
+			PmConsumerBinding *candidate = g_ptr_array_index(old, j);
+			if (candidate->consumer == consumer) {
+				binding = g_ptr_array_steal_index(old, j);
+				break;
+			}
+		}
+		if (binding == NULL) {
+			binding = pm_consumer_binding_new(consumer);
+			changed = TRUE;
+		}
+		g_ptr_array_add(bindings, binding);
+	}
+	if (bindings->len > 0)
+		m->consumers = g_steal_pointer(&bindings);
+	pm_manager_describe_mapping(self, m, &view);
+	/* those that go first, then the others */
+	for (guint i = 0; old != NULL && i < old->len; i++) {
+		binding_down(g_ptr_array_index(old, i), &view);
+		changed = TRUE;
+	}
+	for (guint i = 0; up && m->consumers != NULL && i < m->consumers->len; i++) {
+		PmConsumerBinding *binding = g_ptr_array_index(m->consumers, i);
+		if (binding->told.n_ports == 0) {
+			binding->told = ports;
+			binding->told_address = m->external_address;
+			changed |= binding_call(binding, BINDING_UP, &view, &ports, NULL,
+						PM_CONSUMER_PUSH_GRANT);
+		} else if (reload) {
+			PmMappingPorts told = binding->told;
+			changed |= binding_call(binding, BINDING_UP, &view, &told, NULL,
+						PM_CONSUMER_PUSH_RETRY);
+		}
+	}
+	if (changed)
+		pm_mapping_changed(m, PM_MAPPING_PROP_CONSUMERS);
+}
+
+static void
+reconcile_arm(PmManager *self)
+{
+	guint64 interval = self->config != NULL ? self->config->daemon.reconcile_interval_usec : 0;
+
+	/* without consumers nothing is woken up */
+	if (self->consumers->len == 0 || interval == 0) {
+		pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
+		return;
+	}
+	pm_scheduler_arm(self->scheduler, &self->reconcile_timer,
+			 pm_scheduler_now(self->scheduler) + interval);
+}
+
+/* an application may have lost the port (restarted with its default, or its settings
+ * were edited): [Daemon] ReconcileInterval= tells them all again */
+static void
+reconcile_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmManager *self = user_data;
+	consumers_repush_all(self, PM_CONSUMER_PUSH_RECONCILE);
+	reconcile_arm(self);
+}
+
 /* ---- mappings ---- */
 
 static void
@@ -535,6 +947,11 @@ count_state(PmManager *self, PmMapping *m, gboolean add)
 	}
 }
 
+/* what consumers are told about */
+#define CONSUMER_PROPS                                                                         \
+	((guint)(PM_MAPPING_PROP_STATE | PM_MAPPING_PROP_PORTS | PM_MAPPING_PROP_INTERNAL_PORT |  \
+		 PM_MAPPING_PROP_EXTERNAL_PORT | PM_MAPPING_PROP_EXTERNAL_ADDRESS))
+
 static void
 mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 {
@@ -547,9 +964,7 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 		    port != m->announced_external_port) {
 			g_message("mapping %s: external port changed from %u to %u", m->name,
 				  m->announced_external_port, port);
-			if (self->listener.port_changed != NULL)
-				self->listener.port_changed(m, m->announced_external_port, port,
-							    self->listener_data);
+			listeners_emit(self, port_changed, m, m->announced_external_port, port);
 		}
 		if (port != 0 && port != m->announced_external_port) {
 			m->announced_external_port = port;
@@ -559,12 +974,15 @@ mapping_changed_cb(PmMapping *m, guint props, gpointer user_data)
 	}
 	if ((props & PM_MAPPING_PROP_INTERNAL_PORT) && mapping_is_persisted(m))
 		state_changed(self);
-	if (m->counted_state >= 0 && self->listener.mapping_changed != NULL)
-		self->listener.mapping_changed(m, props, self->listener_data);
+	if (m->counted_state >= 0)
+		listeners_emit(self, mapping_changed, m, props);
 	if ((props & PM_MAPPING_PROP_STATE) && m->counted_state >= 0) {
 		count_state(self, m, TRUE);
 		manager_changed(self, manager_props);
 	}
+	/* consumers last: what they report is a change of its own */
+	if ((props & CONSUMER_PROPS) != 0 && m->counted_state >= 0)
+		consumers_sync(self, m);
 }
 
 static void
@@ -647,8 +1065,7 @@ mapping_register(PmManager *self, PmMapping *m)
 	g_ptr_array_add(self->mappings, m);
 	g_hash_table_insert(self->mappings_by_name, m->name, m);
 	count_state(self, m, TRUE);
-	if (self->listener.mapping_added != NULL)
-		self->listener.mapping_added(m, self->listener_data);
+	listeners_emit(self, mapping_added, m);
 	if (mapping_is_persisted(m))
 		state_changed(self);
 }
@@ -657,8 +1074,7 @@ static void
 mapping_unregister(PmManager *self, PmMapping *m)
 {
 	/* told while still registered: the bus layer enumerates its interfaces */
-	if (self->listener.mapping_removed != NULL)
-		self->listener.mapping_removed(m, self->listener_data);
+	listeners_emit(self, mapping_removed, m);
 	{
 		guint index;
 		if (find_index(self, m->id, &index))
@@ -825,6 +1241,9 @@ static void
 mapping_destroy(PmManager *self, PmMapping *m, gboolean release, PmProviderDoneFunc done,
 		gpointer user_data)
 {
+	/* while it is still what they were told about */
+	consumers_mapping_gone(self, m);
+	g_clear_pointer(&m->consumers, g_ptr_array_unref);
 	mapping_unregister(self, m);
 	m->changed_func = NULL;
 	g_hash_table_add(self->dying, m);
@@ -875,6 +1294,7 @@ config_mapping_new(PmManager *self, const PmMappingConfig *mc)
 {
 	PmMapping *m = mapping_new(self, mc->name);
 	mapping_apply_config(m, mc);
+	mapping_bind_consumers(self, m, mc->consumers, FALSE);
 	m->scope = PM_SCOPE_PERSISTENT;
 	m->origin = PM_ORIGIN_CONFIG;
 	m->suggested_external_port = config_suggestion(self, mc);
@@ -948,6 +1368,9 @@ pm_manager_start(PmManager *self, PmConfig *config, GError **error)
 	state_load(self);
 	if (!providers_create(self, owned, self->providers, error))
 		return FALSE;
+	/* before the mappings, which are bound to them */
+	if (!consumers_create(self, owned, error))
+		return FALSE;
 	self->config = g_steal_pointer(&owned);
 	for (guint i = 0; i < self->config->mappings->len; i++) {
 		PmMapping *m = config_mapping_new(self, g_ptr_array_index(self->config->mappings, i));
@@ -957,6 +1380,7 @@ pm_manager_start(PmManager *self, PmConfig *config, GError **error)
 		mapping_start(self, m);
 	}
 	restore_bus_mappings(self);
+	reconcile_arm(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	release_free_memory();
 	return TRUE;
@@ -1155,6 +1579,8 @@ refresh_provider_done(gpointer user_data)
 	if (--self->refresh_pending > 0 || self->freeing)
 		return;
 	self->refresh_running = FALSE;
+	/* the renewals are done: consumers get the ports as they now are (not unblocked) */
+	consumers_repush_all(self, PM_CONSUMER_PUSH_RECONCILE);
 	waiters_notify(self->refresh_waiters);
 	/* a trailing run whose time came while this one ran */
 	if (self->refresh_next->len > 0 && !pm_timer_is_armed(&self->refresh_timer))
@@ -1208,15 +1634,42 @@ pm_manager_refresh_all(PmManager *self, PmProviderDoneFunc done, gpointer user_d
 	refresh_run_start(self);
 }
 
+typedef struct {
+	PmManager *manager;
+	guint64 id;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} RefreshData;
+
+static void
+refresh_mapping_done(gpointer user_data)
+{
+	RefreshData *r = user_data;
+	PmMapping *m = r->manager->freeing ? NULL : pm_manager_lookup_id(r->manager, r->id);
+
+	/* Refresh(): its consumers are told again, and unblocked */
+	if (m != NULL)
+		consumers_repush(r->manager, m, PM_CONSUMER_PUSH_RETRY);
+	if (r->done != NULL)
+		r->done(r->user_data);
+	g_free(r);
+}
+
 void
 pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderDoneFunc done,
 			   gpointer user_data)
 {
+	RefreshData *r = g_new0(RefreshData, 1);
+
+	r->manager = self;
+	r->id = mapping->id;
+	r->done = done;
+	r->user_data = user_data;
 	if (mapping->provider == NULL) {
-		done(user_data);
+		refresh_mapping_done(r);
 		return;
 	}
-	pm_provider_refresh(mapping->provider, mapping, done, user_data);
+	pm_provider_refresh(mapping->provider, mapping, refresh_mapping_done, r);
 }
 
 void
@@ -1279,6 +1732,11 @@ pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data)
 	self->stop_pending = 1;
 	pm_scheduler_arm(self->scheduler, &self->stop_timer,
 			 pm_scheduler_now(self->scheduler) + PM_MANAGER_STOP_TIMEOUT_USEC);
+	/* nobody keeps the mappings alive from now on: consumers hear that they are gone */
+	self->stopped = TRUE;
+	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
+	for (guint i = 0; i < mappings->len; i++)
+		consumers_mapping_gone(self, g_ptr_array_index(mappings, i));
 	for (guint i = 0; i < mappings->len; i++) {
 		PmMapping *m = g_ptr_array_index(mappings, i);
 		gboolean release = policy == PM_RELEASE_ON_STOP_ALL ||
@@ -1405,36 +1863,39 @@ reload_check(PmManager *self, const PmConfig *config, GError **error)
 	return reload_check_mappings(self, config, error);
 }
 
-gboolean
-pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
+/*
+ * What a reload changes, worked out before anything changes (phase 2): every object the
+ * new configuration needs exists by then, so that a failure leaves the daemon as it was.
+ */
+typedef struct {
+	PmConfig *config;     /* the new configuration */
+	GPtrArray *providers; /* the new set, in configuration order: kept and created */
+	GPtrArray *created;   /* of those, the ones made for this reload: freed if it fails */
+	GPtrArray *dropped;   /* current providers that are gone or replaced */
+	GPtrArray *consumers; /* the new set of consumers (references), in configuration order */
+} ReloadPlan;
+
+static void
+reload_plan_clear(ReloadPlan *plan)
 {
-	g_autoptr(PmConfig) owned = config;
-	g_autoptr(PmConfig) old = NULL;
-	g_autoptr(GPtrArray) mappings = NULL;
-	g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(
-	    (GDestroyNotify)pm_provider_free);
-	g_autoptr(GPtrArray) dropped = g_ptr_array_new();
-	g_autoptr(GHashTable) configured = NULL;
-	g_autoptr(GPtrArray) kept = NULL;
-	g_autoptr(GPtrArray) restart = g_ptr_array_new();
-	g_autoptr(GError) local_error = NULL;
+	g_clear_pointer(&plan->providers, g_ptr_array_unref);
+	g_clear_pointer(&plan->created, g_ptr_array_unref);
+	g_clear_pointer(&plan->dropped, g_ptr_array_unref);
+	g_clear_pointer(&plan->consumers, g_ptr_array_unref);
+	g_clear_pointer(&plan->config, pm_config_free);
+}
 
-	if (!reload_check(self, owned, &local_error)) {
-		/* SIGHUP has no caller to tell */
-		g_warning("reload refused, nothing changed: %s", local_error->message);
-		g_propagate_error(error, g_steal_pointer(&local_error));
-		return FALSE;
-	}
-	for (guint i = 0; i < owned->warnings->len; i++)
-		g_warning("%s", (const char *)g_ptr_array_index(owned->warnings, i));
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ReloadPlan, reload_plan_clear)
 
-	/* providers: unchanged ones keep their leases */
-	kept = g_ptr_array_new();
-	for (guint i = 0; i < owned->providers->len; i++) {
-		const PmProviderConfig *pc = g_ptr_array_index(owned->providers, i);
+/* phase 2, providers: unchanged ones keep their leases; the others are made anew */
+static gboolean
+reload_diff_providers(PmManager *self, ReloadPlan *plan, GError **error)
+{
+	for (guint i = 0; i < plan->config->providers->len; i++) {
+		const PmProviderConfig *pc = g_ptr_array_index(plan->config->providers, i);
 		PmProvider *existing = find_provider(self, pc->name);
 		if (existing != NULL && pm_provider_config_equal(existing->config, pc)) {
-			g_ptr_array_add(kept, existing);
+			g_ptr_array_add(plan->providers, existing);
 			continue;
 		}
 		{
@@ -1442,22 +1903,66 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 			PmProvider *provider = provider_create(self, pc, existing, error);
 			if (provider == NULL)
 				return FALSE;
-			g_ptr_array_add(kept, provider);
-			g_ptr_array_add(created, provider);
+			g_ptr_array_add(plan->providers, provider);
+			g_ptr_array_add(plan->created, provider);
 		}
 	}
 	/* providers that are gone or changed: their mappings stop (deleted upstream) */
-	mappings = pm_manager_get_mappings(self);
 	for (guint i = 0; i < self->providers->len; i++) {
 		PmProvider *provider = g_ptr_array_index(self->providers, i);
-		if (g_ptr_array_find(kept, provider, NULL))
+		if (g_ptr_array_find(plan->providers, provider, NULL))
 			continue;
-		g_ptr_array_add(dropped, provider);
+		g_ptr_array_add(plan->dropped, provider);
 	}
+	return TRUE;
+}
+
+/* phase 2, consumers: an unchanged one keeps its object, and so what it was told */
+static gboolean
+reload_diff_consumers(PmManager *self, ReloadPlan *plan, GError **error)
+{
+	for (guint i = 0; i < plan->config->consumers->len; i++) {
+		PmConsumerConfig *cc = g_ptr_array_index(plan->config->consumers, i);
+		PmConsumer *existing = find_consumer(self, cc->name);
+		PmConsumer *consumer;
+
+		if (existing != NULL && pm_consumer_config_equal(existing->config, cc)) {
+			g_ptr_array_add(plan->consumers, pm_consumer_ref(existing));
+			continue;
+		}
+		consumer = consumer_new(self, cc, error);
+		if (consumer == NULL)
+			return FALSE;
+		g_ptr_array_add(plan->consumers, consumer);
+	}
+	return TRUE;
+}
+
+/* phase 3: nothing can fail from here on */
+static void
+reload_apply(PmManager *self, ReloadPlan *plan)
+{
+	g_autoptr(PmConfig) old = NULL;
+	g_autoptr(GPtrArray) mappings = pm_manager_get_mappings(self);
+	g_autoptr(GHashTable) configured = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) restart = g_ptr_array_new();
+
+	/* the new consumers first: the mappings' bindings are made from them below; the
+	 * bindings of those that go hold them until they are told and dropped, and what they
+	 * report meanwhile goes nowhere */
+	for (guint i = 0; i < self->consumers->len; i++) {
+		PmConsumer *consumer = g_ptr_array_index(self->consumers, i);
+		if (!g_ptr_array_find(plan->consumers, consumer, NULL))
+			pm_consumer_set_report_func(consumer, NULL, NULL);
+	}
+	g_ptr_array_set_size(self->consumers, 0);
+	for (guint i = 0; i < plan->consumers->len; i++)
+		g_ptr_array_add(self->consumers,
+				pm_consumer_ref(g_ptr_array_index(plan->consumers, i)));
+
 	/* by name: a linear search per mapping is 50 million comparisons at 10 000 */
-	configured = g_hash_table_new(g_str_hash, g_str_equal);
-	for (guint i = 0; i < owned->mappings->len; i++) {
-		const PmMappingConfig *mc = g_ptr_array_index(owned->mappings, i);
+	for (guint i = 0; i < plan->config->mappings->len; i++) {
+		const PmMappingConfig *mc = g_ptr_array_index(plan->config->mappings, i);
 		g_hash_table_insert(configured, mc->name, (gpointer)mc);
 	}
 	for (guint i = 0; i < mappings->len; i++) {
@@ -1470,9 +1975,9 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 			mapping_destroy(self, m, TRUE, NULL, NULL);
 			continue;
 		}
-		if (m->provider != NULL && g_ptr_array_find(dropped, m->provider, NULL)) {
+		if (m->provider != NULL && g_ptr_array_find(plan->dropped, m->provider, NULL)) {
 			mapping_stop(self, m, TRUE, NULL, NULL);
-			if (mc == NULL && find_provider_in(kept, m->provider_name) == NULL) {
+			if (mc == NULL && find_provider_in(plan->providers, m->provider_name) == NULL) {
 				g_autofree char *msg = g_strdup_printf(
 				    "NoSuchProvider: provider %s removed by reload: remove this "
 				    "mapping, and add it again at another provider",
@@ -1502,14 +2007,15 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	g_ptr_array_set_free_func(self->providers, NULL);
 	g_ptr_array_set_size(self->providers, 0);
 	g_ptr_array_set_free_func(self->providers, (GDestroyNotify)pm_provider_free);
-	for (guint i = 0; i < kept->len; i++)
-		g_ptr_array_add(self->providers, g_ptr_array_index(kept, i));
-	g_ptr_array_set_free_func(created, NULL);
+	for (guint i = 0; i < plan->providers->len; i++)
+		g_ptr_array_add(self->providers, g_ptr_array_index(plan->providers, i));
+	/* the created ones are the registry's now */
+	g_ptr_array_set_free_func(plan->created, NULL);
 	old = g_steal_pointer(&self->config);
-	self->config = g_steal_pointer(&owned);
+	self->config = g_steal_pointer(&plan->config);
 
 	/* restart what was stopped (moved, or from a changed provider), also if it had
-	 * failed there */
+	 * failed there; its consumers hear that its ports are gone */
 	for (guint i = 0; i < restart->len; i++) {
 		PmMapping *m = g_ptr_array_index(restart, i);
 		memset(m->ports, 0, sizeof(m->ports));
@@ -1518,6 +2024,18 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 					  PM_MAPPING_PROP_PROVIDER | PM_MAPPING_PROP_PROTOCOLS |
 					  PM_MAPPING_PROP_INTERNAL_PORT);
 		mapping_start(self, m);
+	}
+	/* the consumers of every configured mapping, as Consumers= now says: the ones that
+	 * stay are told the ports again (and unblocked), new ones are told them, removed
+	 * ones hear they are gone */
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		const PmMappingConfig *mc;
+		if (m->origin != PM_ORIGIN_CONFIG)
+			continue;
+		mc = g_hash_table_lookup(configured, m->name);
+		if (mc != NULL)
+			mapping_bind_consumers(self, m, mc->consumers, TRUE);
 	}
 	/* new config mappings */
 	for (guint i = 0; i < self->config->mappings->len; i++) {
@@ -1531,14 +2049,47 @@ pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
 	}
 	/* dropped providers close once their deletions are answered or give up (at most
 	 * a few seconds); those with none in flight on the next dispatch */
-	for (guint i = 0; i < dropped->len; i++) {
-		PmProvider *provider = g_ptr_array_index(dropped, i);
+	for (guint i = 0; i < plan->dropped->len; i++) {
+		PmProvider *provider = g_ptr_array_index(plan->dropped, i);
 		provider->changed_func = NULL;
 		g_ptr_array_add(self->retired_providers, provider);
 	}
-	if (dropped->len > 0)
+	if (plan->dropped->len > 0)
 		pm_scheduler_arm(self->scheduler, &self->retire_timer,
 				 pm_scheduler_now(self->scheduler));
+	reconcile_arm(self);
+}
+
+/*
+ * Reload in phases: (1) parse, the caller's: pm_config_load() refuses an invalid
+ * configuration whole; (2) check and diff: what the new configuration cannot do with the
+ * running mappings is refused, and the providers and consumers it needs are made; (3)
+ * apply, which cannot fail.
+ */
+gboolean
+pm_manager_reload(PmManager *self, PmConfig *config, GError **error)
+{
+	g_auto(ReloadPlan) plan = {
+	    .config = config,
+	    .providers = g_ptr_array_new(),
+	    .created = g_ptr_array_new_with_free_func((GDestroyNotify)pm_provider_free),
+	    .dropped = g_ptr_array_new(),
+	    .consumers = g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_unref),
+	};
+	g_autoptr(GError) local_error = NULL;
+
+	if (!reload_check(self, plan.config, &local_error)) {
+		/* SIGHUP has no caller to tell */
+		g_warning("reload refused, nothing changed: %s", local_error->message);
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return FALSE;
+	}
+	for (guint i = 0; i < plan.config->warnings->len; i++)
+		g_warning("%s", (const char *)g_ptr_array_index(plan.config->warnings, i));
+	if (!reload_diff_providers(self, &plan, error) || !reload_diff_consumers(self, &plan, error))
+		return FALSE;
+
+	reload_apply(self, &plan);
 	state_changed(self);
 	manager_changed(self, PM_MANAGER_PROP_PROVIDERS | PM_MANAGER_PROP_EXTERNAL_ADDRESS);
 	release_free_memory();
@@ -1554,54 +2105,94 @@ pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping)
 
 /* ---- Describe() ---- */
 
+void
+pm_manager_describe_mapping(PmManager *self, PmMapping *m, PmMappingView *view)
+{
+	struct in_addr in;
+	guint n = 0;
+
+	memset(view, 0, sizeof(*view));
+	view->id = m->id;
+	g_snprintf(view->path, sizeof(view->path), PM_MAPPING_PATH_PREFIX "/%" G_GUINT64_FORMAT,
+		   m->id);
+	view->name = m->name;
+	view->provider = m->provider_name;
+	view->state = pm_mapping_state_to_string(m->state);
+	if (m->protocols & PM_PROTOCOL_TCP)
+		view->protocols[n++] = "tcp";
+	if (m->protocols & PM_PROTOCOL_UDP)
+		view->protocols[n++] = "udp";
+	view->scope = pm_scope_to_string(m->scope);
+	view->origin = pm_origin_to_string(m->origin);
+	view->owner_uid = m->owner_uid;
+	/* "" for an unknown (0) address, as the bus has always shown it */
+	in.s_addr = m->internal_address;
+	if (m->internal_address != 0)
+		inet_ntop(AF_INET, &in, view->internal_address, sizeof(view->internal_address));
+	in.s_addr = m->external_address;
+	if (m->external_address != 0)
+		inet_ntop(AF_INET, &in, view->external_address, sizeof(view->external_address));
+	view->internal_port = m->internal_port;
+	view->external_port = pm_mapping_get_external_port(m);
+	pm_mapping_get_ports(m, &view->ports);
+	view->lifetime = pm_mapping_get_lifetime(m);
+	view->expires_at = pm_manager_get_expires_realtime(self, m);
+	view->port_valid_until = 0;
+	view->description = m->description != NULL ? m->description : "";
+	view->last_error = m->last_error != NULL ? m->last_error : "";
+	view->consumers = m->consumers;
+}
+
 static void
 describe_mapping(PmManager *self, PmJsonWriter *w, PmMapping *m)
 {
-	g_autofree char *path = pm_mapping_get_path(m);
-	g_autofree char *internal = pm_ipv4_to_string(m->internal_address);
-	g_autofree char *external = pm_ipv4_to_string(m->external_address);
+	PmMappingView view;
 
+	pm_manager_describe_mapping(self, m, &view);
 	pm_json_begin_object(w);
-	pm_json_member_string(w, "Path", path);
-	pm_json_member_string(w, "Name", m->name);
-	pm_json_member_string(w, "Provider", m->provider_name);
-	pm_json_member_string(w, "State", pm_mapping_state_to_string(m->state));
+	pm_json_member_string(w, "Path", view.path);
+	pm_json_member_string(w, "Name", view.name);
+	pm_json_member_string(w, "Provider", view.provider);
+	pm_json_member_string(w, "State", view.state);
 	pm_json_member(w, "Protocols");
 	pm_json_begin_array(w);
-	if (m->protocols & PM_PROTOCOL_TCP)
-		pm_json_string(w, "tcp");
-	if (m->protocols & PM_PROTOCOL_UDP)
-		pm_json_string(w, "udp");
+	for (guint i = 0; view.protocols[i] != NULL; i++)
+		pm_json_string(w, view.protocols[i]);
 	pm_json_end_array(w);
-	pm_json_member_string(w, "Scope", pm_scope_to_string(m->scope));
-	pm_json_member_string(w, "Origin", pm_origin_to_string(m->origin));
-	pm_json_member_uint(w, "OwnerUID", m->owner_uid);
-	pm_json_member_string(w, "InternalAddress", internal);
-	pm_json_member_uint(w, "InternalPort", m->internal_port);
-	pm_json_member_string(w, "ExternalAddress", external);
-	pm_json_member_uint(w, "ExternalPort", pm_mapping_get_external_port(m));
+	pm_json_member_string(w, "Scope", view.scope);
+	pm_json_member_string(w, "Origin", view.origin);
+	pm_json_member_uint(w, "OwnerUID", view.owner_uid);
+	pm_json_member_string(w, "InternalAddress", view.internal_address);
+	pm_json_member_uint(w, "InternalPort", view.internal_port);
+	pm_json_member_string(w, "ExternalAddress", view.external_address);
+	pm_json_member_uint(w, "ExternalPort", view.external_port);
 	pm_json_member(w, "Ports");
 	pm_json_begin_array(w);
-	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
-		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
-		if ((m->protocols & bit) == 0)
-			continue;
+	for (guint i = 0; i < view.ports.n_ports; i++) {
+		const PmPortPair *pair = &view.ports.ports[i];
 		pm_json_begin_object(w);
-		pm_json_member_string(w, "Protocol", pm_protocol_to_string(bit));
-		pm_json_member_uint(w, "InternalPort",
-				    m->ports[p].internal_port != 0 ? m->ports[p].internal_port
-								   : m->internal_port);
-		pm_json_member_uint(w, "ExternalPort", m->ports[p].external_port);
+		pm_json_member_string(w, "Protocol", pm_protocol_to_string(pair->protocol));
+		pm_json_member_uint(w, "InternalPort", pair->internal_port);
+		pm_json_member_uint(w, "ExternalPort", pair->external_port);
 		pm_json_end_object(w);
 	}
 	pm_json_end_array(w);
-	pm_json_member_uint(w, "Lifetime", pm_mapping_get_lifetime(m));
-	pm_json_member_uint(w, "ExpiresAt", pm_manager_get_expires_realtime(self, m));
-	pm_json_member_uint(w, "PortValidUntil", 0);
-	pm_json_member_string(w, "Description", m->description);
-	pm_json_member_string(w, "LastError", m->last_error);
+	pm_json_member_uint(w, "Lifetime", view.lifetime);
+	pm_json_member_uint(w, "ExpiresAt", view.expires_at);
+	pm_json_member_uint(w, "PortValidUntil", view.port_valid_until);
+	pm_json_member_string(w, "Description", view.description);
+	pm_json_member_string(w, "LastError", view.last_error);
 	pm_json_member(w, "Consumers");
 	pm_json_begin_array(w);
+	for (guint i = 0; view.consumers != NULL && i < view.consumers->len; i++) {
+		const PmConsumerBinding *binding = g_ptr_array_index(view.consumers, i);
+		pm_json_begin_object(w);
+		pm_json_member_string(w, "Name", binding->consumer->name);
+		pm_json_member_string(w, "State", pm_consumer_state_to_string(binding->state));
+		pm_json_member_string(w, "LastError",
+				      binding->last_error != NULL ? binding->last_error : "");
+		pm_json_end_object(w);
+	}
 	pm_json_end_array(w);
 	pm_json_end_object(w);
 }
@@ -1619,15 +2210,22 @@ pm_manager_describe(PmManager *self)
 	pm_json_member_string(&w, "State", pm_manager_get_state(self));
 	pm_json_member_string(&w, "DefaultProvider", pm_manager_get_default_provider(self));
 	pm_json_member_string(&w, "ExternalAddress", external);
-	pm_json_member_string(&w, "PublicEndpoint", "");
-	pm_json_member_string(&w, "NATType", "unknown");
-	pm_json_member_string(&w, "MappingBehavior", "unknown");
-	pm_json_member_string(&w, "FilteringBehavior", "unknown");
-	pm_json_member_uint(&w, "GatewayMappings", 0);
+	/* the subsystems' members (STUN: PublicEndpoint, NATType, ...; the LAN gateway:
+	 * GatewayMappings) */
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->describe != NULL)
+			entry->extension->describe(&w, entry->user_data);
+	}
 	pm_json_member(&w, "Providers");
 	pm_json_begin_array(&w);
 	for (guint i = 0; i < self->providers->len; i++)
 		pm_provider_describe(g_ptr_array_index(self->providers, i), &w);
+	pm_json_end_array(&w);
+	pm_json_member(&w, "Consumers");
+	pm_json_begin_array(&w);
+	for (guint i = 0; i < self->consumers->len; i++)
+		pm_consumer_describe(g_ptr_array_index(self->consumers, i), &w);
 	pm_json_end_array(&w);
 	pm_json_member(&w, "Mappings");
 	pm_json_begin_array(&w);

@@ -2,17 +2,22 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "config.h"
 #include "context.h"
+#include "json-writer.h"
 #include "mapping.h"
 #include "provider.h"
 #include "scheduler.h"
 
 /*
- * The registry of providers and mappings: creates them from the configuration, from the
- * bus and from the state file; schedules RefreshAll; persists what a restart needs; stops
- * with the release policy. It knows nothing of the bus: a listener is told of changes.
+ * The registry of providers, consumers and mappings: creates them from the configuration,
+ * from the bus and from the state file; schedules RefreshAll; tells consumers the ports;
+ * persists what a restart needs; stops with the release policy. It knows nothing of the
+ * bus: listeners (the bus layer, the --no-bus status.json writer) are told of changes, and
+ * subsystems (STUN, the LAN gateway) add Manager properties, Describe() members and
+ * state.json sections through extensions.
  */
 
 typedef struct _PmManager PmManager;
@@ -23,14 +28,54 @@ typedef enum {
 	PM_MANAGER_PROP_EXTERNAL_ADDRESS = 1 << 2,
 } PmManagerProp;
 
+typedef struct _PmManagerExtension PmManagerExtension;
+
+/* what a listener is told; any member may be NULL; listeners are called in the order they
+ * were added, each change to all of them before the next change */
 typedef struct {
 	void (*mapping_added)(PmMapping *mapping, gpointer user_data);
+	/* while the mapping is still registered (the bus layer enumerates it) */
 	void (*mapping_removed)(PmMapping *mapping, gpointer user_data);
+	/* @props: PmMappingProp bits */
 	void (*mapping_changed)(PmMapping *mapping, guint props, gpointer user_data);
 	void (*port_changed)(PmMapping *mapping, guint16 old_port, guint16 new_port,
 			     gpointer user_data);
+	/* @props: PmManagerProp bits */
 	void (*manager_changed)(guint props, gpointer user_data);
+	/* Manager properties of an extension changed: @names, NULL-terminated */
+	void (*extension_changed)(const PmManagerExtension *extension, const char *const *names,
+				  gpointer user_data);
 } PmManagerListener;
+
+/*
+ * A Manager property that an extension serves: the bus layer registers it on
+ * org.portmap.Manager when the service starts (so extensions are added before), reads it
+ * with get() and announces it when pm_manager_extension_changed() names it.
+ */
+typedef struct {
+	const char *name;      /* "PublicEndpoint" */
+	const char *signature; /* one basic D-Bus type: "s", "u", "q", "t", "b", "i", "x", "o" */
+	gboolean emits_change; /* FALSE: const for the daemon's life */
+	/* the value, of type @signature (a floating reference is sunk) */
+	GVariant *(*get)(gpointer user_data);
+} PmManagerProperty;
+
+/*
+ * A subsystem's part of the Manager: its properties, its members of Describe() (and so of
+ * status.json) and its members of state.json, written after the core's and read back at
+ * start. Every hook may be NULL.
+ */
+struct _PmManagerExtension {
+	const char *name;		      /* for logs: "stun", "gateway" */
+	const PmManagerProperty *properties; /* terminated by a NULL name; may be NULL */
+	/* members of the top-level Describe() object */
+	void (*describe)(PmJsonWriter *writer, gpointer user_data);
+	/* members of the top-level state.json object; present from the start, so the file
+	 * never changes shape under a reader */
+	void (*state_save)(PmJsonWriter *writer, gpointer user_data);
+	/* the document restored at start (NULL: none or unreadable), before anything starts */
+	void (*state_load)(JsonObject *root, gpointer user_data);
+};
 
 typedef struct {
 	const char *provider; /* "" or NULL: the default provider */
@@ -57,8 +102,25 @@ PmManager *pm_manager_new(PmContext *context, const char *state_dir);
 void pm_manager_free(PmManager *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmManager, pm_manager_free)
 
-void pm_manager_set_listener(PmManager *self, const PmManagerListener *listener,
-			     gpointer user_data);
+/* @listener is not copied: it must outlive its registration; returns an id > 0; neither
+ * call is for inside a notification */
+guint pm_manager_add_listener(PmManager *self, const PmManagerListener *listener,
+			      gpointer user_data);
+void pm_manager_remove_listener(PmManager *self, guint id);
+
+/* before pm_manager_start() and before the bus service is made; @extension is not
+ * copied; the id is for pm_manager_extension_changed() */
+guint pm_manager_add_extension(PmManager *self, const PmManagerExtension *extension,
+			       gpointer user_data);
+/* extensions in the order they were added */
+guint pm_manager_get_n_extensions(PmManager *self);
+const PmManagerExtension *pm_manager_get_extension(PmManager *self, guint index,
+						    gpointer *user_data);
+/* Manager properties of extension @id changed: @names, NULL-terminated */
+void pm_manager_extension_changed(PmManager *self, guint id, const char *const *names);
+/* a property of an extension by name, with its extension's data; NULL if none */
+const PmManagerProperty *pm_manager_lookup_property(PmManager *self, const char *name,
+						    gpointer *user_data);
 
 /* takes @config; restores state.json, creates providers and starts config and persistent
  * mappings */
@@ -77,6 +139,7 @@ void pm_manager_remove_mapping(PmManager *self, PmMapping *mapping);
 void pm_manager_remove_owner(PmManager *self, const char *owner);
 
 void pm_manager_refresh_all(PmManager *self, PmProviderDoneFunc done, gpointer user_data);
+/* @done: optional */
 void pm_manager_refresh_mapping(PmManager *self, PmMapping *mapping, PmProviderDoneFunc done,
 				gpointer user_data);
 void pm_manager_resumed(PmManager *self);
@@ -104,3 +167,6 @@ const PmConfig *pm_manager_get_config(PmManager *self);
 guint64 pm_manager_get_expires_realtime(PmManager *self, PmMapping *mapping);
 /* the whole state as JSON (Describe(), status.json) */
 char *pm_manager_describe(PmManager *self);
+/* the one conversion of a mapping for the Mapping properties, ListMappings(),
+ * Describe() and consumers (mapping.h) */
+void pm_manager_describe_mapping(PmManager *self, PmMapping *mapping, PmMappingView *view);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
+#include <string.h>
+
 #include "errors.h"
 #include "mapping.h"
 
@@ -23,6 +25,8 @@ pm_mapping_free(PmMapping *self)
 	g_free(self->owner);
 	g_free(self->description);
 	g_free(self->last_error);
+	if (self->consumers != NULL)
+		g_ptr_array_unref(self->consumers);
 	g_free(self);
 }
 
@@ -117,6 +121,37 @@ gboolean
 pm_mapping_is_transient(const PmMapping *self)
 {
 	return self->origin == PM_ORIGIN_GATEWAY || self->scope != PM_SCOPE_PERSISTENT;
+}
+
+void
+pm_mapping_get_ports(const PmMapping *self, PmMappingPorts *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
+		PmProtocols bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
+		PmPortPair *pair;
+		if ((self->protocols & bit) == 0)
+			continue;
+		pair = &out->ports[out->n_ports++];
+		pair->protocol = bit;
+		pair->internal_port = self->ports[p].internal_port != 0 ? self->ports[p].internal_port
+									: self->internal_port;
+		pair->external_port = self->ports[p].external_port;
+	}
+}
+
+gboolean
+pm_mapping_ports_equal(const PmMappingPorts *a, const PmMappingPorts *b)
+{
+	if (a->n_ports != b->n_ports)
+		return FALSE;
+	for (guint i = 0; i < a->n_ports; i++) {
+		if (a->ports[i].protocol != b->ports[i].protocol ||
+		    a->ports[i].internal_port != b->ports[i].internal_port ||
+		    a->ports[i].external_port != b->ports[i].external_port)
+			return FALSE;
+	}
+	return TRUE;
 }
 
 const char *

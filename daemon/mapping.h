@@ -65,6 +65,19 @@ typedef struct {
 	guint64 expires;       /* CLOCK_BOOTTIME µs of the lease's end, 0: no lease */
 } PmMappingPort;
 
+/* one protocol's ports as consumers and the bus see them (design §3 "Ports") */
+typedef struct {
+	PmProtocols protocol;
+	guint16 internal_port; /* I: where the application listens */
+	guint16 external_port; /* E: what peers connect to; 0 before a grant */
+} PmPortPair;
+
+/* every protocol of a mapping, tcp first */
+typedef struct {
+	guint n_ports;
+	PmPortPair ports[PM_PROTO_INDEX_COUNT];
+} PmMappingPorts;
+
 typedef struct _PmMapping PmMapping;
 typedef struct _PmProvider PmProvider;
 
@@ -80,6 +93,8 @@ struct _PmMapping {
 	char *description;
 	char *last_error;
 	gpointer provider_data; /* owned by the provider */
+	GPtrArray *consumers;	/* the manager's PmConsumerBinding, in Consumers= order; NULL
+				 * without consumers; freed with the mapping */
 	PmMappingChangedFunc changed_func;
 	gpointer changed_data;
 	PmMappingPort ports[PM_PROTO_INDEX_COUNT];
@@ -102,6 +117,36 @@ struct _PmMapping {
 
 #define PM_MAPPING_PATH_PREFIX "/org/portmap/Manager/mapping"
 
+/*
+ * A mapping as everything outside the manager shows it: the Mapping properties,
+ * ListMappings(), Describe() and status.json, and what consumers are told. Filled in one
+ * place, pm_manager_describe_mapping(), so they never disagree; the strings are the
+ * mapping's own or static and valid until the mapping next changes, the buffers are the
+ * view's. Building one allocates nothing.
+ */
+typedef struct {
+	guint64 id;
+	char path[sizeof(PM_MAPPING_PATH_PREFIX "/") + 20];
+	const char *name;
+	const char *provider;
+	const char *state;
+	const char *protocols[PM_PROTO_INDEX_COUNT + 1]; /* NULL-terminated, tcp first */
+	const char *scope;
+	const char *origin;
+	guint32 owner_uid;
+	char internal_address[16]; /* dotted quad, "" if unknown */
+	guint16 internal_port;
+	char external_address[16]; /* dotted quad, "" if unknown */
+	guint16 external_port;	   /* TCP's, else UDP's */
+	PmMappingPorts ports;
+	guint32 lifetime;
+	guint64 expires_at;	  /* CLOCK_REALTIME µs, 0: none */
+	guint64 port_valid_until; /* CLOCK_REALTIME µs, 0: none */
+	const char *description;  /* "" if none */
+	const char *last_error;	  /* "" if none */
+	const GPtrArray *consumers; /* of PmConsumerBinding (consumer.h); NULL: none */
+} PmMappingView;
+
 PmMapping *pm_mapping_new(guint64 id, const char *name);
 void pm_mapping_free(PmMapping *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmMapping, pm_mapping_free)
@@ -119,6 +164,9 @@ guint64 pm_mapping_get_expires(const PmMapping *self);
 /* the granted lifetime of the protocol whose lease ends first */
 guint32 pm_mapping_get_lifetime(const PmMapping *self);
 gboolean pm_mapping_is_transient(const PmMapping *self);
+/* I and E of each protocol; I is the granted internal port, else the one asked for */
+void pm_mapping_get_ports(const PmMapping *self, PmMappingPorts *out);
+gboolean pm_mapping_ports_equal(const PmMappingPorts *a, const PmMappingPorts *b);
 
 const char *pm_mapping_state_to_string(PmMappingState state);
 const char *pm_scope_to_string(PmScope scope);

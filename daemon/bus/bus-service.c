@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <gio/gio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bus-errors.h"
 #include "bus-service.h"
 #include "bus-source.h"
 #include "errors.h"
+#include "manager-object.h"
+#include "mapping-object.h"
 
 /* ---- client-scope owners ---- */
 
@@ -267,6 +270,62 @@ pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid, cons
 	return pm_polkit_check(self->polkit, m, euid, action, handler, self, ret_error);
 }
 
+/* ---- what both objects use ---- */
+
+PmMapping *
+pm_bus_service_lookup_mapping(PmBusService *self, const char *path)
+{
+	const char *tail;
+	guint64 id;
+	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
+		return NULL;
+	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
+	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
+		return NULL;
+	return pm_manager_lookup_id(self->manager, id);
+}
+
+gboolean
+pm_bus_service_mapping_is_owned_by(const PmMapping *mapping, uid_t euid)
+{
+	return mapping->origin == PM_ORIGIN_BUS && mapping->owner_uid == (guint32)euid;
+}
+
+int
+pm_bus_service_remove_mapping(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
+			      sd_bus_message_handler_t handler, sd_bus_error *ret_error)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean persistent = mapping->scope == PM_SCOPE_PERSISTENT;
+	uid_t euid = (uid_t)-1;
+	int r;
+
+	/* refused whoever asks: before authorization, so nobody authenticates for nothing */
+	if (mapping->origin == PM_ORIGIN_CONFIG)
+		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
+					 "mapping %s comes from the configuration: remove its "
+					 "[Mapping %s] section and Reload()",
+					 mapping->name, mapping->name);
+	r = pm_bus_service_get_sender_euid(self, m, handler, &euid, ret_error);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 1; /* the bus driver was asked: @handler runs again with its answer */
+	/* its owner removes it without polkit; anyone else's needs manage */
+	if (!pm_bus_service_mapping_is_owned_by(mapping, euid)) {
+		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_MANAGE, handler,
+					     ret_error);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1;
+	}
+	pm_manager_remove_mapping(self->manager, mapping);
+	if (persistent && !pm_manager_flush_state(self->manager, &error))
+		g_warning("failed to write the state file: %s", error->message);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
 /* ---- manager events → signals ---- */
 
 static void
@@ -378,29 +437,23 @@ on_port_changed(PmMapping *mapping, guint16 old_port, guint16 new_port, gpointer
 static void
 on_manager_changed(guint props, gpointer user_data)
 {
-	PmBusService *self = user_data;
-	const char *names[4];
-	guint n = 0;
-
-	if (props & PM_MANAGER_PROP_STATE)
-		names[n++] = "State";
-	if (props & PM_MANAGER_PROP_PROVIDERS)
-		names[n++] = "Providers";
-	if (props & PM_MANAGER_PROP_EXTERNAL_ADDRESS)
-		names[n++] = "ExternalAddress";
-	names[n] = NULL;
-	if (n > 0)
-		(void)sd_bus_emit_properties_changed_strv(self->bus, PM_BUS_MANAGER_PATH,
-							  PM_BUS_MANAGER_INTERFACE,
-							  (char **)names);
+	pm_manager_object_emit_changed(user_data, props);
 }
 
-const PmManagerListener pm_bus_service_listener = {
+static void
+on_extension_changed(const PmManagerExtension *extension, const char *const *names,
+		     gpointer user_data)
+{
+	pm_manager_object_emit_names_changed(user_data, names);
+}
+
+static const PmManagerListener bus_listener = {
     .mapping_added = on_mapping_added,
     .mapping_removed = on_mapping_removed,
     .mapping_changed = on_mapping_changed,
     .port_changed = on_port_changed,
     .manager_changed = on_manager_changed,
+    .extension_changed = on_extension_changed,
 };
 
 /* ---- connection ---- */
@@ -475,6 +528,7 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 	self->owners = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					     (GDestroyNotify)pm_bus_owner_free);
 	self->deferred_changes = g_hash_table_new(g_direct_hash, g_direct_equal);
+	self->vtables = g_ptr_array_new_with_free_func(g_free);
 
 	/* honours DBUS_SYSTEM_BUS_ADDRESS (tests run a private bus) */
 	r = sd_bus_open_system(&self->bus);
@@ -488,15 +542,9 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 	self->calls = pm_pending_calls_new(self->bus);
 	self->polkit = pm_polkit_new(self->bus, self->calls, self->uid);
 	/* objects before the name: an activated first call must find them */
-	r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
-				     PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
+	r = pm_manager_object_add(self);
 	if (r >= 0)
-		r = sd_bus_add_fallback_vtable(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
-					       PM_BUS_MAPPING_INTERFACE, pm_mapping_vtable,
-					       pm_mapping_object_find, self);
-	if (r >= 0)
-		r = sd_bus_add_node_enumerator(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
-					       pm_mapping_object_enumerate, self);
+		r = pm_mapping_object_add(self);
 	if (r >= 0)
 		r = sd_bus_add_object_manager(self->bus, NULL, PM_BUS_MANAGER_PATH);
 	if (r >= 0)
@@ -516,6 +564,7 @@ pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload, gpointer reload_d
 	self->source = pm_bus_source_new(self->bus);
 	g_source_set_callback(self->source, bus_lost_cb, self, NULL);
 	g_source_attach(self->source, NULL);
+	self->listener_id = pm_manager_add_listener(manager, &bus_listener, self);
 	return self;
 }
 
@@ -542,6 +591,8 @@ pm_bus_service_free(PmBusService *self)
 {
 	if (self == NULL)
 		return;
+	if (self->listener_id != 0)
+		pm_manager_remove_listener(self->manager, self->listener_id);
 	if (self->source != NULL) {
 		g_source_destroy(self->source);
 		g_source_unref(self->source);
@@ -560,5 +611,6 @@ pm_bus_service_free(PmBusService *self)
 	g_clear_pointer(&self->calls, pm_pending_calls_free);
 	if (self->bus != NULL)
 		sd_bus_flush_close_unref(self->bus);
+	g_ptr_array_unref(self->vtables);
 	g_free(self);
 }

@@ -12,7 +12,12 @@
 /*
  * portmapd on the system bus: the connection (attached to the main loop), the Manager and
  * Mapping objects, the ObjectManager, client-scope owner tracking and authorization. It
- * turns manager events into signals and knows nothing of protocols.
+ * listens to the manager and turns its events into signals, and knows nothing of
+ * protocols.
+ *
+ * The object files (manager-object.c, mapping-object.c) use what this header offers and
+ * never each other: what both need (finding a mapping by path, removing one for a caller)
+ * is here. bus-service.c registers the objects (manager-object.h, mapping-object.h).
  */
 
 #define PM_BUS_NAME "org.portmap.Manager"
@@ -47,6 +52,10 @@ struct _PmBusService {
 	/* mapping id → PmMappingProp bits whose PropertiesChanged waits for the next batch */
 	GHashTable *deferred_changes;
 	guint deferred_source_id;
+	guint listener_id; /* ours at the manager */
+	/* vtables made at start for the extensions' Manager properties (manager-object.c);
+	 * sd-bus reads them until the connection is closed */
+	GPtrArray *vtables;
 };
 
 PmBusService *pm_bus_service_new(PmManager *manager, PmBusReloadFunc reload,
@@ -58,9 +67,6 @@ void pm_bus_service_set_name_acquired_func(PmBusService *self, PmBusNameAcquired
 					   gpointer user_data);
 /* announce deferred property changes and send what is queued (before exit) */
 void pm_bus_service_flush(PmBusService *self);
-
-/* the manager's listener: turns its events into signals */
-extern const PmManagerListener pm_bus_service_listener;
 
 /* for the object files */
 /*
@@ -81,20 +87,12 @@ int pm_bus_service_authorize(PmBusService *self, sd_bus_message *m, uid_t euid,
 /* removes @owner's client-scope mappings when it leaves the bus (also if it has left
  * already); < 0 if it cannot be followed */
 int pm_bus_service_follow_owner(PmBusService *self, const char *owner);
-extern const sd_bus_vtable pm_manager_vtable[];
-extern const sd_bus_vtable pm_mapping_vtable[];
 /* the mapping at PM_MAPPING_PATH_PREFIX "/N", or NULL */
-PmMapping *pm_mapping_object_lookup(PmBusService *self, const char *path);
-int pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface,
-			   void *userdata, void **found, sd_bus_error *ret_error);
-int pm_mapping_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
-				sd_bus_error *ret_error);
+PmMapping *pm_bus_service_lookup_mapping(PmBusService *self, const char *path);
 /* a bus mapping of that caller: it may Remove or Refresh it without polkit */
-gboolean pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid);
+gboolean pm_bus_service_mapping_is_owned_by(const PmMapping *mapping, uid_t euid);
 /* Remove() and RemoveMapping(): refuses a config mapping, authorizes (the owner, else
  * org.portmap.manage; @handler runs again once polkit answers), removes it and replies to @m
  * (flushing state first for a persistent one) */
-int pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
-			  sd_bus_message_handler_t handler, sd_bus_error *ret_error);
-/* PropertiesChanged of mapping @id for the PmMappingProp bits @props */
-void pm_mapping_object_emit_changed(PmBusService *self, guint64 id, guint props);
+int pm_bus_service_remove_mapping(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
+				  sd_bus_message_handler_t handler, sd_bus_error *ret_error);

@@ -2,11 +2,12 @@
 #define G_LOG_DOMAIN "portmapd"
 
 #include <errno.h>
+#include <string.h>
 
 #include "build-info.h"
 #include "bus-errors.h"
-#include "bus-service.h"
 #include "errors.h"
+#include "manager-object.h"
 #include "socket-owner.h"
 
 /* org.portmap.Manager on /org/portmap/Manager (dbus/org.portmap.Manager.xml) */
@@ -270,47 +271,6 @@ method_add_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	return sd_bus_reply_method_return(m, "o", path);
 }
 
-gboolean
-pm_bus_mapping_is_owned_by(const PmMapping *mapping, uid_t euid)
-{
-	return mapping->origin == PM_ORIGIN_BUS && mapping->owner_uid == (guint32)euid;
-}
-
-int
-pm_bus_mapping_remove(PmBusService *self, sd_bus_message *m, PmMapping *mapping,
-		      sd_bus_message_handler_t handler, sd_bus_error *ret_error)
-{
-	g_autoptr(GError) error = NULL;
-	gboolean persistent = mapping->scope == PM_SCOPE_PERSISTENT;
-	uid_t euid = (uid_t)-1;
-	int r;
-
-	/* refused whoever asks: before authorization, so nobody authenticates for nothing */
-	if (mapping->origin == PM_ORIGIN_CONFIG)
-		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
-					 "mapping %s comes from the configuration: remove its "
-					 "[Mapping %s] section and Reload()",
-					 mapping->name, mapping->name);
-	r = pm_bus_service_get_sender_euid(self, m, handler, &euid, ret_error);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return 1; /* the bus driver was asked: @handler runs again with its answer */
-	/* its owner removes it without polkit; anyone else's needs manage */
-	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
-		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_MANAGE, handler,
-					     ret_error);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return 1;
-	}
-	pm_manager_remove_mapping(self->manager, mapping);
-	if (persistent && !pm_manager_flush_state(self->manager, &error))
-		g_warning("failed to write the state file: %s", error->message);
-	return sd_bus_reply_method_return(m, NULL);
-}
-
 static int
 method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -321,11 +281,11 @@ method_remove_mapping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	if (r < 0)
 		return r;
 	/* looked up on each run: it may have gone while the bus driver or polkit answered */
-	mapping = pm_mapping_object_lookup(self, path);
+	mapping = pm_bus_service_lookup_mapping(self, path);
 	if (mapping == NULL)
 		return sd_bus_error_setf(ret_error, PM_BUS_ERROR_PREFIX "NoSuchMapping",
 					 "there is no mapping %s: see ListMappings()", path);
-	return pm_bus_mapping_remove(self, m, mapping, method_remove_mapping, ret_error);
+	return pm_bus_service_remove_mapping(self, m, mapping, method_remove_mapping, ret_error);
 }
 
 static int
@@ -343,27 +303,21 @@ method_list_mappings(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r < 0)
 		return r;
 	for (guint i = 0; i < mappings->len; i++) {
-		PmMapping *mapping = g_ptr_array_index(mappings, i);
-		g_autofree char *path = pm_mapping_get_path(mapping);
-		g_autofree char *address = pm_ipv4_to_string(mapping->external_address);
-		g_auto(GStrv) protocols = pm_protocols_to_strv(mapping->protocols);
+		PmMappingView view;
+		pm_manager_describe_mapping(self->manager, g_ptr_array_index(mappings, i), &view);
 		r = sd_bus_message_open_container(reply, 'r', "osssassqqssst");
 		if (r < 0)
 			return r;
-		r = sd_bus_message_append(reply, "osss", path, mapping->name,
-					  mapping->provider_name,
-					  pm_mapping_state_to_string(mapping->state));
+		r = sd_bus_message_append(reply, "osss", view.path, view.name, view.provider,
+					  view.state);
 		if (r < 0)
 			return r;
-		r = sd_bus_message_append_strv(reply, protocols);
+		r = sd_bus_message_append_strv(reply, (char **)view.protocols);
 		if (r < 0)
 			return r;
-		r = sd_bus_message_append(
-		    reply, "sqqssst", pm_scope_to_string(mapping->scope), mapping->internal_port,
-		    pm_mapping_get_external_port(mapping), address,
-		    mapping->description != NULL ? mapping->description : "",
-		    mapping->last_error != NULL ? mapping->last_error : "",
-		    pm_manager_get_expires_realtime(self->manager, mapping));
+		r = sd_bus_message_append(reply, "sqqssst", view.scope, view.internal_port,
+					  view.external_port, view.external_address,
+					  view.description, view.last_error, view.expires_at);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_close_container(reply);
@@ -501,25 +455,7 @@ property_get_external_address(sd_bus *bus, const char *path, const char *interfa
 	return sd_bus_message_append(reply, "s", address);
 }
 
-static int
-property_get_unknown(sd_bus *bus, const char *path, const char *interface, const char *property,
-		     sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-	/* STUN is a later feature: its properties answer plainly until it is configured */
-	if (g_strcmp0(property, "PublicEndpoint") == 0)
-		return sd_bus_message_append(reply, "s", "");
-	return sd_bus_message_append(reply, "s", "unknown");
-}
-
-static int
-property_get_gateway_mappings(sd_bus *bus, const char *path, const char *interface,
-			      const char *property, sd_bus_message *reply, void *userdata,
-			      sd_bus_error *ret_error)
-{
-	return sd_bus_message_append(reply, "u", (guint32)0);
-}
-
-const sd_bus_vtable pm_manager_vtable[] = {
+static const sd_bus_vtable pm_manager_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -527,16 +463,7 @@ const sd_bus_vtable pm_manager_vtable[] = {
 		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("ExternalAddress", "s", property_get_external_address, 0,
 		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("PublicEndpoint", "s", property_get_unknown, 0,
-		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("NATType", "s", property_get_unknown, 0,
-		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("MappingBehavior", "s", property_get_unknown, 0,
-		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("FilteringBehavior", "s", property_get_unknown, 0,
-		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("GatewayMappings", "u", property_get_gateway_mappings, 0,
-		    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    /* PublicEndpoint, NATType, ..., GatewayMappings: the extensions' (below) */
     SD_BUS_METHOD_WITH_ARGS("AddMapping",
 			    SD_BUS_ARGS("s", provider, "as", protocols, "q", internal_port, "q",
 					external_port, "u", lifetime, "a{sv}", options),
@@ -563,3 +490,157 @@ const sd_bus_vtable pm_manager_vtable[] = {
     SD_BUS_SIGNAL_WITH_ARGS("EndpointChanged", SD_BUS_ARGS("s", endpoint, "s", nat_type), 0),
     SD_BUS_VTABLE_END,
 };
+
+/* ---- the extensions' properties ---- */
+
+/* @value, of one basic type, into @reply */
+static int
+append_basic(sd_bus_message *reply, GVariant *value)
+{
+	char type = g_variant_get_type_string(value)[0];
+	union {
+		guint8 y;
+		int b;
+		gint16 n;
+		guint16 q;
+		gint32 i;
+		guint32 u;
+		gint64 x;
+		guint64 t;
+		double d;
+	} v;
+
+	switch (type) {
+	case 's':
+	case 'o':
+	case 'g':
+		return sd_bus_message_append_basic(reply, type, g_variant_get_string(value, NULL));
+	case 'y':
+		v.y = g_variant_get_byte(value);
+		break;
+	case 'b':
+		v.b = g_variant_get_boolean(value);
+		break;
+	case 'n':
+		v.n = g_variant_get_int16(value);
+		break;
+	case 'q':
+		v.q = g_variant_get_uint16(value);
+		break;
+	case 'i':
+		v.i = g_variant_get_int32(value);
+		break;
+	case 'u':
+		v.u = g_variant_get_uint32(value);
+		break;
+	case 'x':
+		v.x = g_variant_get_int64(value);
+		break;
+	case 't':
+		v.t = g_variant_get_uint64(value);
+		break;
+	case 'd':
+		v.d = g_variant_get_double(value);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return sd_bus_message_append_basic(reply, type, &v);
+}
+
+static int
+property_get_extension(sd_bus *bus, const char *path, const char *interface,
+		       const char *property, sd_bus_message *reply, void *userdata,
+		       sd_bus_error *ret_error)
+{
+	PmBusService *self = userdata;
+	gpointer data = NULL;
+	const PmManagerProperty *prop = pm_manager_lookup_property(self->manager, property, &data);
+	g_autoptr(GVariant) value = NULL;
+
+	if (prop == NULL)
+		return -ENOENT;
+	value = g_variant_ref_sink(prop->get(data));
+	/* a wrong type is the extension's bug: the vtable promised @signature */
+	if (!g_variant_is_of_type(value, G_VARIANT_TYPE(prop->signature))) {
+		g_critical("Manager property %s: got %s, declared %s", property,
+			   g_variant_get_type_string(value), prop->signature);
+		return -EINVAL;
+	}
+	return append_basic(reply, value);
+}
+
+/* one vtable of @extension's properties, NULL if it has none */
+static sd_bus_vtable *
+extension_vtable_new(const PmManagerExtension *extension)
+{
+	const PmManagerProperty *properties = extension->properties;
+	sd_bus_vtable *vtable;
+	guint n = 0;
+
+	while (properties != NULL && properties[n].name != NULL)
+		n++;
+	if (n == 0)
+		return NULL;
+	vtable = g_new0(sd_bus_vtable, n + 2);
+	vtable[0] = (sd_bus_vtable)SD_BUS_VTABLE_START(0);
+	for (guint i = 0; i < n; i++) {
+		g_return_val_if_fail(strlen(properties[i].signature) == 1, NULL);
+		vtable[i + 1] = (sd_bus_vtable)SD_BUS_PROPERTY(
+		    properties[i].name, properties[i].signature, property_get_extension, 0,
+		    properties[i].emits_change ? SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+					       : SD_BUS_VTABLE_PROPERTY_CONST);
+	}
+	vtable[n + 1] = (sd_bus_vtable)SD_BUS_VTABLE_END;
+	return vtable;
+}
+
+int
+pm_manager_object_add(PmBusService *self)
+{
+	int r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
+					 PM_BUS_MANAGER_INTERFACE, pm_manager_vtable, self);
+	if (r < 0)
+		return r;
+	/* sd-bus merges vtables of one interface on one path, as systemd's units do */
+	for (guint i = 0; i < pm_manager_get_n_extensions(self->manager); i++) {
+		sd_bus_vtable *vtable =
+		    extension_vtable_new(pm_manager_get_extension(self->manager, i, NULL));
+		if (vtable == NULL)
+			continue;
+		g_ptr_array_add(self->vtables, vtable);
+		r = sd_bus_add_object_vtable(self->bus, NULL, PM_BUS_MANAGER_PATH,
+					     PM_BUS_MANAGER_INTERFACE, vtable, self);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void
+pm_manager_object_emit_names_changed(PmBusService *self, const char *const *names)
+{
+	if (names == NULL || names[0] == NULL)
+		return;
+	(void)sd_bus_emit_properties_changed_strv(self->bus, PM_BUS_MANAGER_PATH,
+						  PM_BUS_MANAGER_INTERFACE, (char **)names);
+}
+
+void
+pm_manager_object_emit_changed(PmBusService *self, guint props)
+{
+	const char *names[4];
+	guint n = 0;
+
+	if (props & PM_MANAGER_PROP_STATE)
+		names[n++] = "State";
+	if (props & PM_MANAGER_PROP_PROVIDERS)
+		names[n++] = "Providers";
+	if (props & PM_MANAGER_PROP_EXTERNAL_ADDRESS)
+		names[n++] = "ExternalAddress";
+	names[n] = NULL;
+	if (n > 0)
+		(void)sd_bus_emit_properties_changed_strv(self->bus, PM_BUS_MANAGER_PATH,
+							  PM_BUS_MANAGER_INTERFACE,
+							  (char **)names);
+}

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 
 #include "bus-errors.h"
-#include "bus-service.h"
+#include "consumer.h"
 #include "errors.h"
+#include "mapping-object.h"
 
 /*
  * org.portmap.Mapping on /org/portmap/Manager/mapping/N, served by one fallback vtable
@@ -15,25 +16,12 @@
  * memory of their own.
  */
 
-PmMapping *
-pm_mapping_object_lookup(PmBusService *self, const char *path)
-{
-	const char *tail;
-	guint64 id;
-	if (!g_str_has_prefix(path, PM_MAPPING_PATH_PREFIX "/"))
-		return NULL;
-	tail = path + strlen(PM_MAPPING_PATH_PREFIX "/");
-	if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
-		return NULL;
-	return pm_manager_lookup_id(self->manager, id);
-}
-
-int
+static int
 pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		       void **found, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	if (pm_mapping_object_lookup(self, path) == NULL)
+	if (pm_bus_service_lookup_mapping(self, path) == NULL)
 		return 0;
 	/* the service, not the mapping: getters look the mapping up by path, so nothing
 	 * dangles if one is removed between find and dispatch */
@@ -41,7 +29,7 @@ pm_mapping_object_find(sd_bus *bus, const char *path, const char *interface, voi
 	return 1;
 }
 
-int
+static int
 pm_mapping_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
 			    sd_bus_error *ret_error)
 {
@@ -73,34 +61,37 @@ no_such_mapping(sd_bus_error *ret_error, const char *path)
 				 "there is no mapping %s: see ListMappings()", path);
 }
 
-/* each getter gets `mapping` looked up from the object path */
+/* each getter gets the mapping looked up from the object path, described once by the
+ * manager as ListMappings() and Describe() describe it */
 #define MAPPING_GETTER(fn)                                                                     \
-	static int fn##_impl(PmMapping *mapping, sd_bus_message *reply);                       \
+	static int fn##_impl(const PmMappingView *view, sd_bus_message *reply);                \
 	static int fn(sd_bus *bus, const char *path, const char *interface,                    \
 		      const char *property, sd_bus_message *reply, void *userdata,             \
 		      sd_bus_error *ret_error)                                                 \
 	{                                                                                      \
-		PmMapping *mapping = pm_mapping_object_lookup(userdata, path);                               \
+		PmBusService *self = userdata;                                                 \
+		PmMapping *mapping = pm_bus_service_lookup_mapping(self, path);                \
+		PmMappingView view;                                                            \
 		if (mapping == NULL)                                                           \
 			return no_such_mapping(ret_error, path);                               \
-		return fn##_impl(mapping, reply);                                              \
+		pm_manager_describe_mapping(self->manager, mapping, &view);                    \
+		return fn##_impl(&view, reply);                                                \
 	}                                                                                      \
-	static int fn##_impl(PmMapping *mapping, sd_bus_message *reply)
+	static int fn##_impl(const PmMappingView *view, sd_bus_message *reply)
 
 MAPPING_GETTER(property_get_name)
 {
-	return sd_bus_message_append(reply, "s", mapping->name);
+	return sd_bus_message_append(reply, "s", view->name);
 }
 
 MAPPING_GETTER(property_get_provider)
 {
-	return sd_bus_message_append(reply, "s", mapping->provider_name);
+	return sd_bus_message_append(reply, "s", view->provider);
 }
 
 MAPPING_GETTER(property_get_protocols)
 {
-	g_auto(GStrv) protocols = pm_protocols_to_strv(mapping->protocols);
-	return sd_bus_message_append_strv(reply, protocols);
+	return sd_bus_message_append_strv(reply, (char **)view->protocols);
 }
 
 MAPPING_GETTER(property_get_ports)
@@ -108,15 +99,10 @@ MAPPING_GETTER(property_get_ports)
 	int r = sd_bus_message_open_container(reply, 'a', "(sqq)");
 	if (r < 0)
 		return r;
-	for (guint p = 0; p < PM_PROTO_INDEX_COUNT; p++) {
-		guint bit = p == PM_PROTO_INDEX_TCP ? PM_PROTOCOL_TCP : PM_PROTOCOL_UDP;
-		const PmMappingPort *port = &mapping->ports[p];
-		if ((mapping->protocols & bit) == 0)
-			continue;
-		r = sd_bus_message_append(reply, "(sqq)", pm_protocol_to_string(bit),
-					  port->internal_port != 0 ? port->internal_port
-								   : mapping->internal_port,
-					  port->external_port);
+	for (guint i = 0; i < view->ports.n_ports; i++) {
+		const PmPortPair *pair = &view->ports.ports[i];
+		r = sd_bus_message_append(reply, "(sqq)", pm_protocol_to_string(pair->protocol),
+					  pair->internal_port, pair->external_port);
 		if (r < 0)
 			return r;
 	}
@@ -125,93 +111,84 @@ MAPPING_GETTER(property_get_ports)
 
 MAPPING_GETTER(property_get_internal_address)
 {
-	g_autofree char *address = pm_ipv4_to_string(mapping->internal_address);
-	return sd_bus_message_append(reply, "s", address);
+	return sd_bus_message_append(reply, "s", view->internal_address);
 }
 
 MAPPING_GETTER(property_get_internal_port)
 {
-	return sd_bus_message_append(reply, "q", mapping->internal_port);
+	return sd_bus_message_append(reply, "q", view->internal_port);
 }
 
 MAPPING_GETTER(property_get_external_address)
 {
-	g_autofree char *address = pm_ipv4_to_string(mapping->external_address);
-	return sd_bus_message_append(reply, "s", address);
+	return sd_bus_message_append(reply, "s", view->external_address);
 }
 
 MAPPING_GETTER(property_get_external_port)
 {
-	return sd_bus_message_append(reply, "q", pm_mapping_get_external_port(mapping));
+	return sd_bus_message_append(reply, "q", view->external_port);
 }
 
 MAPPING_GETTER(property_get_lifetime)
 {
-	return sd_bus_message_append(reply, "u", pm_mapping_get_lifetime(mapping));
+	return sd_bus_message_append(reply, "u", view->lifetime);
 }
 
-/* not a MAPPING_GETTER: it needs the manager, whose conversion ListMappings and Describe()
- * use too, so a mapping without a provider (removed by Reload) is no exception */
-static int
-property_get_expires_at(sd_bus *bus, const char *path, const char *interface,
-			const char *property, sd_bus_message *reply, void *userdata,
-			sd_bus_error *ret_error)
+MAPPING_GETTER(property_get_expires_at)
 {
-	PmBusService *self = userdata;
-	PmMapping *mapping = pm_mapping_object_lookup(self, path);
-	if (mapping == NULL)
-		return no_such_mapping(ret_error, path);
-	return sd_bus_message_append(reply, "t",
-				     pm_manager_get_expires_realtime(self->manager, mapping));
+	return sd_bus_message_append(reply, "t", view->expires_at);
 }
 
 MAPPING_GETTER(property_get_port_valid_until)
 {
-	(void)mapping;
-	return sd_bus_message_append(reply, "t", (guint64)0);
+	return sd_bus_message_append(reply, "t", view->port_valid_until);
 }
 
 MAPPING_GETTER(property_get_state)
 {
-	return sd_bus_message_append(reply, "s", pm_mapping_state_to_string(mapping->state));
+	return sd_bus_message_append(reply, "s", view->state);
 }
 
 MAPPING_GETTER(property_get_last_error)
 {
-	return sd_bus_message_append(reply, "s",
-				     mapping->last_error != NULL ? mapping->last_error : "");
+	return sd_bus_message_append(reply, "s", view->last_error);
 }
 
 MAPPING_GETTER(property_get_scope)
 {
-	return sd_bus_message_append(reply, "s", pm_scope_to_string(mapping->scope));
+	return sd_bus_message_append(reply, "s", view->scope);
 }
 
 MAPPING_GETTER(property_get_origin)
 {
-	return sd_bus_message_append(reply, "s", pm_origin_to_string(mapping->origin));
+	return sd_bus_message_append(reply, "s", view->origin);
 }
 
 MAPPING_GETTER(property_get_owner_uid)
 {
-	return sd_bus_message_append(reply, "u", mapping->owner_uid);
+	return sd_bus_message_append(reply, "u", view->owner_uid);
 }
 
+/* (name, state, last error) of each consumer, in Consumers= order */
 MAPPING_GETTER(property_get_consumers)
 {
-	/* consumers arrive with their own issue: none yet */
-	int r;
-	(void)mapping;
-	r = sd_bus_message_open_container(reply, 'a', "(sss)");
+	int r = sd_bus_message_open_container(reply, 'a', "(sss)");
 	if (r < 0)
 		return r;
+	for (guint i = 0; view->consumers != NULL && i < view->consumers->len; i++) {
+		const PmConsumerBinding *binding = g_ptr_array_index(view->consumers, i);
+		r = sd_bus_message_append(reply, "(sss)", binding->consumer->name,
+					  pm_consumer_state_to_string(binding->state),
+					  binding->last_error != NULL ? binding->last_error : "");
+		if (r < 0)
+			return r;
+	}
 	return sd_bus_message_close_container(reply);
 }
 
 MAPPING_GETTER(property_get_description)
 {
-	return sd_bus_message_append(reply, "s",
-				     mapping->description != NULL ? mapping->description : "");
+	return sd_bus_message_append(reply, "s", view->description);
 }
 
 static void
@@ -225,7 +202,7 @@ static int
 method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
-	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
+	PmMapping *mapping = pm_bus_service_lookup_mapping(self, sd_bus_message_get_path(m));
 	uid_t euid = (uid_t)-1;
 	int r;
 	if (mapping == NULL)
@@ -236,7 +213,7 @@ method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r == 0)
 		return 1; /* the bus driver was asked: this runs again with its answer */
 	/* its owner refreshes it without polkit; anyone else needs refresh */
-	if (!pm_bus_mapping_is_owned_by(mapping, euid)) {
+	if (!pm_bus_service_mapping_is_owned_by(mapping, euid)) {
 		r = pm_bus_service_authorize(self, m, euid, PM_POLKIT_ACTION_REFRESH,
 					     method_refresh, ret_error);
 		if (r < 0)
@@ -254,10 +231,10 @@ method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
 	/* looked up on each run: it may have gone while the bus driver or polkit answered */
-	PmMapping *mapping = pm_mapping_object_lookup(self, sd_bus_message_get_path(m));
+	PmMapping *mapping = pm_bus_service_lookup_mapping(self, sd_bus_message_get_path(m));
 	if (mapping == NULL)
 		return no_such_mapping(ret_error, sd_bus_message_get_path(m));
-	return pm_bus_mapping_remove(self, m, mapping, method_remove, ret_error);
+	return pm_bus_service_remove_mapping(self, m, mapping, method_remove, ret_error);
 }
 
 void
@@ -301,7 +278,7 @@ pm_mapping_object_emit_changed(PmBusService *self, guint64 id, guint props)
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 
-const sd_bus_vtable pm_mapping_vtable[] = {
+static const sd_bus_vtable pm_mapping_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Name", "s", property_get_name, 0, CONST),
     SD_BUS_PROPERTY("Provider", "s", property_get_provider, 0, EMITS),
@@ -327,3 +304,15 @@ const sd_bus_vtable pm_mapping_vtable[] = {
 			    SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
+
+int
+pm_mapping_object_add(PmBusService *self)
+{
+	int r = sd_bus_add_fallback_vtable(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
+					   PM_BUS_MAPPING_INTERFACE, pm_mapping_vtable,
+					   pm_mapping_object_find, self);
+	if (r < 0)
+		return r;
+	return sd_bus_add_node_enumerator(self->bus, NULL, PM_MAPPING_PATH_PREFIX,
+					  pm_mapping_object_enumerate, self);
+}

@@ -1243,75 +1243,77 @@ natpmp_config_free(PmNatpmpConfig *config)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmNatpmpConfig, natpmp_config_free)
 
+/* Gateway=: auto (the default route's gateway, NULL) or a dotted IPv4 address */
+static gboolean
+parse_gateway(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
+	      GError **error)
+{
+	char **gateway = field;
+	g_autoptr(GInetAddress) address = NULL;
+
+	g_clear_pointer(gateway, g_free);
+	if (g_strcmp0(entry->value, "auto") == 0)
+		return TRUE;
+	address = g_inet_address_new_from_string(entry->value);
+	if (address == NULL || g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
+		pm_config_section_set_error(section,
+					    entry,
+					    "not an IPv4 address",
+					    "auto (the default route's gateway), or a dotted IPv4 "
+					    "address such as 10.2.0.1",
+					    error);
+		return FALSE;
+	}
+	*gateway = g_inet_address_to_string(address);
+	return TRUE;
+}
+
+/* Lifetime=: whole seconds, at least 1, that fit the 32 bits of NAT-PMP */
+static gboolean
+parse_lifetime(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
+	       GError **error)
+{
+	return pm_config_section_get_lifetime(section, entry, 1, field, error);
+}
+
+/* RefreshInterval=: 0 keeps the default, renewing at half the granted lifetime */
+static gboolean
+parse_refresh_interval(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
+		       GError **error)
+{
+	guint64 usec = 0;
+
+	if (!pm_config_section_get_duration(section, entry, 0, &usec, error))
+		return FALSE;
+	if (usec > 0 && usec < G_USEC_PER_SEC) {
+		pm_config_section_set_error(section,
+					    entry,
+					    "too short",
+					    "0 (renew at half the granted lifetime), or at least 1s",
+					    error);
+		return FALSE;
+	}
+	*(guint64 *)field = usec;
+	return TRUE;
+}
+
+static const PmConfigKey natpmp_config_keys[] = {
+    {"Gateway", parse_gateway, G_STRUCT_OFFSET(PmNatpmpConfig, gateway)},
+    {"SamePort", pm_config_parse_boolean, G_STRUCT_OFFSET(PmNatpmpConfig, same_port)},
+    {"Lifetime", parse_lifetime, G_STRUCT_OFFSET(PmNatpmpConfig, lifetime)},
+    {"RefreshInterval", parse_refresh_interval,
+     G_STRUCT_OFFSET(PmNatpmpConfig, refresh_interval_usec)},
+    {"Port", pm_config_parse_port, G_STRUCT_OFFSET(PmNatpmpConfig, port)},
+    {NULL},
+};
+
 static gpointer
 natpmp_config_parse(PmConfigSection *section, GError **error)
 {
 	g_autoptr(PmNatpmpConfig) config = g_new0(PmNatpmpConfig, 1);
-	GPtrArray *entries = pm_config_section_get_entries(section);
 
-	for (guint i = 0; i < entries->len; i++) {
-		const PmConfigEntry *entry = g_ptr_array_index(entries, i);
-
-		if (g_strcmp0(entry->key, "Gateway") == 0) {
-			g_autoptr(GInetAddress) address = NULL;
-
-			g_clear_pointer(&config->gateway, g_free);
-			if (g_strcmp0(entry->value, "auto") == 0)
-				continue;
-			address = g_inet_address_new_from_string(entry->value);
-			if (address == NULL ||
-			    g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
-				pm_config_section_set_error(section,
-							    entry,
-							    "not an IPv4 address",
-							    "auto (the default route's gateway), "
-							    "or a dotted IPv4 address such as "
-							    "10.2.0.1",
-							    error);
-				return NULL;
-			}
-			config->gateway = g_inet_address_to_string(address);
-		} else if (g_strcmp0(entry->key, "SamePort") == 0) {
-			if (!pm_config_section_get_boolean(section,
-							   entry,
-							   &config->same_port,
-							   error))
-				return NULL;
-		} else if (g_strcmp0(entry->key, "Lifetime") == 0) {
-			if (!pm_config_section_get_lifetime(section,
-							    entry,
-							    1,
-							    &config->lifetime,
-							    error))
-				return NULL;
-		} else if (g_strcmp0(entry->key, "RefreshInterval") == 0) {
-			guint64 usec = 0;
-
-			if (!pm_config_section_get_duration(section, entry, 0, &usec, error))
-				return NULL;
-			/* 0 keeps the default, renewing at half the granted lifetime */
-			if (usec > 0 && usec < G_USEC_PER_SEC) {
-				pm_config_section_set_error(section,
-							    entry,
-							    "too short",
-							    "0 (renew at half the granted "
-							    "lifetime), or at least 1s",
-							    error);
-				return NULL;
-			}
-			config->refresh_interval_usec = usec;
-		} else if (g_strcmp0(entry->key, "Port") == 0) {
-			if (!pm_config_section_get_port(section, entry, &config->port, error))
-				return NULL;
-		} else {
-			pm_config_section_set_unknown_key_error(section,
-								entry,
-								"Gateway, SamePort, Lifetime, "
-								"RefreshInterval, Port",
-								error);
-			return NULL;
-		}
-	}
+	if (!pm_config_section_parse_keys(section, natpmp_config_keys, config, error))
+		return NULL;
 	return g_steal_pointer(&config);
 }
 

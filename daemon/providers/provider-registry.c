@@ -1,72 +1,50 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "class-table.h"
 #include "natpmp-provider.h"
 #include "provider.h"
 
 /* every provider class: a new one is its own file and one line here */
-static const PmProviderClass *const pm_provider_classes[] = {
+static const void *const pm_provider_classes[] = {
     &pm_natpmp_provider_class,
+    NULL,
 };
 
 /* Type= values of the configuration language (design §6) with no class yet: refused as
  * not supported by this version, not as unknown */
-static const char *const pm_provider_planned_types[] = {"natpmp-http", "pia"};
+static const char *const pm_provider_planned_types[] = {"natpmp-http", "pia", NULL};
 
 /* classes that only tests define (tests/unit/fake-provider.c) */
-static const PmProviderClass *pm_provider_test_classes[4];
+static const void *pm_provider_test_classes[4];
+
+static const PmClassTable pm_provider_table = {
+    .classes = pm_provider_classes,
+    .test_classes = pm_provider_test_classes,
+    .n_test_classes = G_N_ELEMENTS(pm_provider_test_classes),
+    .planned = pm_provider_planned_types,
+};
+
+G_STATIC_ASSERT(G_STRUCT_OFFSET(PmProviderClass, type) == 0);
 
 const PmProviderClass *
 pm_provider_class_lookup(const char *type)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_classes); i++) {
-		if (g_strcmp0(pm_provider_classes[i]->type, type) == 0)
-			return pm_provider_classes[i];
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_test_classes); i++) {
-		if (pm_provider_test_classes[i] != NULL &&
-		    g_strcmp0(pm_provider_test_classes[i]->type, type) == 0)
-			return pm_provider_test_classes[i];
-	}
-	return NULL;
+	return pm_class_table_lookup(&pm_provider_table, type);
 }
 
 char *
 pm_provider_class_list_types(const char *separator, gboolean planned)
 {
-	g_autoptr(GPtrArray) types = g_ptr_array_new();
-
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_classes); i++)
-		g_ptr_array_add(types, (gpointer)pm_provider_classes[i]->type);
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_test_classes); i++) {
-		if (pm_provider_test_classes[i] != NULL)
-			g_ptr_array_add(types, (gpointer)pm_provider_test_classes[i]->type);
-	}
-	for (guint i = 0; planned && i < G_N_ELEMENTS(pm_provider_planned_types); i++) {
-		if (pm_provider_class_lookup(pm_provider_planned_types[i]) == NULL)
-			g_ptr_array_add(types, (gpointer)pm_provider_planned_types[i]);
-	}
-	g_ptr_array_add(types, NULL);
-	return g_strjoinv(separator, (char **)types->pdata);
+	return pm_class_table_list_types(&pm_provider_table, separator, planned);
 }
 
 gboolean
 pm_provider_type_is_planned(const char *type)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_planned_types); i++) {
-		if (g_strcmp0(pm_provider_planned_types[i], type) == 0)
-			return TRUE;
-	}
-	return FALSE;
+	return pm_class_table_is_planned(&pm_provider_table, type);
 }
 
 void
 pm_provider_registry_add_for_tests(const PmProviderClass *klass)
 {
-	g_return_if_fail(pm_provider_class_lookup(klass->type) == NULL);
-	for (guint i = 0; i < G_N_ELEMENTS(pm_provider_test_classes); i++) {
-		if (pm_provider_test_classes[i] == NULL) {
-			pm_provider_test_classes[i] = klass;
-			return;
-		}
-	}
-	g_return_if_reached();
+	pm_class_table_add_for_tests(&pm_provider_table, klass);
 }

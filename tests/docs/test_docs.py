@@ -35,6 +35,8 @@ COMPLETION = os.path.join(DATA, "portmapctl.bash-completion")
 CONFIG_C = os.path.join(SOURCE_ROOT, "daemon", "config.c")
 # each provider class reads its own keys of [Provider NAME] (daemon/providers/provider.h)
 PROVIDERS_C = sorted(glob.glob(os.path.join(SOURCE_ROOT, "daemon", "providers", "*.c")))
+# and each consumer class those of [Consumer NAME] (daemon/consumers/consumer.h)
+CONSUMERS_C = sorted(glob.glob(os.path.join(SOURCE_ROOT, "daemon", "consumers", "*.c")))
 MAIN_C = os.path.join(SOURCE_ROOT, "daemon", "main.c")
 PORTMAPCTL_C = os.path.join(SOURCE_ROOT, "client", "portmapctl", "portmapctl.c")
 EXAMPLE_CONF = os.path.join(DATA, "portmapd.conf.example")
@@ -147,15 +149,19 @@ class DocsTest(unittest.TestCase):
     # ---- (b) configuration keys ----
 
     def parser_keys(self):
-        code = read(CONFIG_C) + "".join(read(path) for path in PROVIDERS_C)
+        code = read(CONFIG_C) + "".join(read(path) for path in PROVIDERS_C + CONSUMERS_C)
         keys = set(re.findall(r'entry->key,\s*"([A-Za-z]+)"', code))
-        keys |= set(re.findall(r'pm_config_group_lookup\(\s*\w+,\s*"([A-Za-z]+)"\)', code))
+        keys |= set(re.findall(r'pm_config_(?:group|section)_lookup\(\s*\w+,\s*"([A-Za-z]+)"\)',
+                               code))
+        # the classes' key tables (PmConfigKey, config.h): {"Key", parse, G_STRUCT_OFFSET(...)}
+        keys |= set(re.findall(r'\{\s*"([A-Za-z]+)",\s*\w+,\s*G_STRUCT_OFFSET\(', code))
         return keys
 
     def test_config_keys_documented(self):
         keys = self.parser_keys()
         # [Daemon] 4, [Provider] 6, [Mapping] 5 different names at least: a smaller set
-        # means the parsing of config.c and the provider classes no longer finds them
+        # means the parsing of config.c and the provider and consumer classes no longer
+        # finds them
         self.assertGreaterEqual(len(keys), 15, sorted(keys))
 
         # the keys portmapd writes back must be among the keys found in the source
@@ -165,8 +171,8 @@ class DocsTest(unittest.TestCase):
             printed = set(re.findall(r"^([A-Za-z]+)=", result.stdout, re.M))
             self.assertGreaterEqual(len(printed), 10, result.stdout)
             self.assertEqual(sorted(printed - keys), [],
-                             "--print-config prints keys that config.c or a provider class "
-                             "was not seen to parse")
+                             "--print-config prints keys that config.c or a provider or "
+                             "consumer class was not seen to parse")
             keys |= printed
         for key in re.findall(r"^([A-Za-z]+)=", read(EXAMPLE_CONF), re.M):
             self.assertIn(key, keys, f"{key}= of the example is not parsed")

@@ -5,18 +5,24 @@
  * of the input (from the line locator, or the halving that finds GKeyFile's bad line), or
  * the configuration it loads prints (pm_config_to_data, what --print-config shows) as a
  * text that loads again to an equal configuration, and prints the same once more.
- * Everything is freed: LeakSanitizer checks that under -Dfuzzing=true.
+ * Everything is freed: LeakSanitizer checks that under -Dfuzzing=true. [Consumer NAME]
+ * groups go through the test-only classes of tests/unit/fake-consumer.c (Type=fake,
+ * fake-single, registered at start), so a class's keys, checks and printing are fuzzed as
+ * the real ones will be.
  */
 #include <string.h>
 
 #include "config.h"
+#include "consumer.h"
 #include "errors.h"
+#include "fake-consumer.h"
 #include "fuzz.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	pm_fuzz_init();
+	pm_fake_consumer_register();
 	return 0;
 }
 
@@ -36,6 +42,14 @@ pm_fuzz_config_check_equal(const PmConfig *a, const PmConfig *b)
 		PM_FUZZ_CHECK(pm_provider_config_equal(pa, pb));
 		PM_FUZZ_CHECK(pm_config_find_provider(b, pa->name) == pb);
 	}
+	PM_FUZZ_CHECK(a->consumers->len == b->consumers->len);
+	for (guint i = 0; i < a->consumers->len; i++) {
+		const PmConsumerConfig *ca = g_ptr_array_index(a->consumers, i);
+		const PmConsumerConfig *cb = g_ptr_array_index(b->consumers, i);
+
+		PM_FUZZ_CHECK(pm_consumer_config_equal(ca, cb));
+		PM_FUZZ_CHECK(pm_config_find_consumer(b, ca->name) == cb);
+	}
 	PM_FUZZ_CHECK(a->mappings->len == b->mappings->len);
 	for (guint i = 0; i < a->mappings->len; i++) {
 		const PmMappingConfig *ma = g_ptr_array_index(a->mappings, i);
@@ -43,8 +57,10 @@ pm_fuzz_config_check_equal(const PmConfig *a, const PmConfig *b)
 
 		PM_FUZZ_CHECK(pm_mapping_config_equal(ma, mb));
 		PM_FUZZ_CHECK(pm_config_find_mapping(b, ma->name) == mb);
-		/* a loaded mapping always has a provider that exists */
+		/* a loaded mapping always has a provider that exists, and consumers too */
 		PM_FUZZ_CHECK(pm_config_find_provider(a, ma->provider) != NULL);
+		for (guint j = 0; ma->consumers != NULL && ma->consumers[j] != NULL; j++)
+			PM_FUZZ_CHECK(pm_config_find_consumer(a, ma->consumers[j]) != NULL);
 	}
 }
 

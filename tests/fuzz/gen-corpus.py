@@ -163,6 +163,34 @@ Lifetime=600
     "bad-escape-then-trailing-backslash.conf": b"[Daemon]\nReleaseOnStop=a\\x\\\n",
     "escaped-backslash.conf": b"[Provider p]\nType=natpmp\n[Mapping m]\nInternalPort=1\n"
                               b"Consumers=a\\\\b\n",
+    # [Consumer NAME] through the class table: the fuzz target has the test-only classes
+    # (tests/unit/fake-consumer.c: Type=fake and fake-single; keys Path, Fail, Delay)
+    "consumers.conf": b"""[Provider p]
+Type=natpmp
+
+[Consumer files]
+Type=fake
+Path=/run/portmap/odd\\sdir\\\\name\\s
+Fail=yes
+Delay=1min 30s
+
+[Consumer qbt]
+Type=fake-single
+
+[Mapping torrent]
+InternalPort=51413
+Consumers=qbt, files
+
+[Mapping web]
+InternalPort=8080
+Protocols=tcp
+Consumers=files qbt
+""",
+    "consumer-types.conf": b"[Consumer a]\nType=portfile\n[Consumer b]\nType=ftp\n"
+                           b"[Consumer c]\nPath=/x\n",
+    "consumer-bad-keys.conf": b"[Consumer c]\nType=fake\nPath=relative\nFail=maybe\n"
+                              b"Delay=soon\nPort=1\n[Provider p]\nType=natpmp\n"
+                              b"[Mapping m]\nInternalPort=1\nConsumers=c d c\n",
     # what GKeyFile itself refuses
     "bad-key-brackets.conf": b"[Daemon]\nFoo]=1\nBar[de=2\n",
     "bad-group-brackets.conf": b"[Daemon]\n[Mapping a[b]\nInternalPort=1\n",

@@ -153,7 +153,7 @@ class BusApiTest(unittest.TestCase):
         describe = json.loads(self.call("Describe")[0])
         for key in ("Version", "State", "DefaultProvider", "ExternalAddress", "PublicEndpoint",
                     "NATType", "MappingBehavior", "FilteringBehavior", "GatewayMappings",
-                    "Providers", "Mappings"):
+                    "Providers", "Consumers", "Mappings"):
             self.assertIn(key, describe)
         self.assertEqual(describe["State"], "ok")
         self.assertEqual(describe["ExternalAddress"], "11.0.0.2")
@@ -811,6 +811,33 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(cp.returncode, 2)
         self.assertIn("bad.conf:3", cp.stderr)
         self.assertIn("SamePort=maybe", cp.stderr)
+
+    def test_consumer_types_of_later_versions_are_refused(self):
+        """[Consumer NAME] is read through the consumer class table: this version has no
+        type yet, so the design's types are refused as not supported (start: exit 2;
+        Reload(): InvalidConfiguration, nothing changed), each at its Type= line."""
+        later = "[Consumer qbt]\nType=qbittorrent\nURL=http://127.0.0.1:8080\n"
+        bad = os.path.join(self.workdir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("[Provider lab]\nType=natpmp\n" + later)
+        cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
+                            text=True, timeout=10)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn(bad + ":4: [Consumer qbt] Type=qbittorrent: not supported by this "
+                      "version of portmapd yet", cp.stderr)
+
+        before = self.call("ListMappings")[0]
+        self.write_config(later)
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("portmapd.conf:10: [Consumer qbt] Type=qbittorrent", message)
+        # naming a consumer that is not defined is refused too
+        self.write_config("Consumers=qbt\n")
+        message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
+        self.assertIn("portmapd.conf:9: [Mapping web] Consumers=qbt: Consumer qbt is not "
+                      "defined", message)
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual(self.get(self.mapping_path("web"), "Consumers"), [])
+        self.assertEqual(json.loads(self.call("Describe")[0])["Consumers"], [])
 
 
 if __name__ == "__main__":

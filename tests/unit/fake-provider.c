@@ -474,5 +474,7 @@ const PmProviderClass pm_fake_provider_class = {
 void
 pm_fake_provider_register(void)
 {
+	if (pm_provider_class_lookup(pm_fake_provider_class.type) != NULL)
+		return;
 	pm_provider_registry_add_for_tests(&pm_fake_provider_class);
 }

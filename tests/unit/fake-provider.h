@@ -38,7 +38,7 @@ typedef struct {
 
 extern const PmProviderClass pm_fake_provider_class;
 
-/* once per test program */
+/* once per test program (again: nothing) */
 void pm_fake_provider_register(void);
 /* between tests: no fake provider is left; instances count from 1 again */
 void pm_fake_reset(void);

@@ -11,7 +11,7 @@
 
 #include "errors.h"
 #include "fake-provider.h"
-#include "manager.h"
+#include "manager-harness.h"
 #include "test-log.h"
 
 #define USEC_PER_SEC G_GUINT64_CONSTANT(1000000)
@@ -20,12 +20,8 @@
 /* an instant in seconds after the manager started */
 #define S(x) (T0 + (guint64)((x) * (double)USEC_PER_SEC))
 
-typedef struct {
-	PmScheduler *scheduler;
-	PmContext *context;
-	PmManager *manager;
-	char *state_dir;
-} Fixture;
+/* the manager under test (manager-harness.h) */
+typedef PmTestManager Fixture;
 
 typedef struct {
 	Fixture *f;
@@ -48,19 +44,12 @@ config_load(const char *text)
 static Fixture *
 fixture_new_in(const char *state_dir, const char *text)
 {
-	Fixture *f = g_new0(Fixture, 1);
-	g_autoptr(GError) error = NULL;
+	Fixture *f;
 
 	pm_test_log_clear();
 	g_free(pm_fake_log_take());
-	f->scheduler = pm_scheduler_new_manual(T0, REALTIME0, 1);
-	f->context = pm_context_new(f->scheduler, PM_SECRET_POLICY_STRICT);
-	f->state_dir = state_dir != NULL ? g_strdup(state_dir)
-					 : g_dir_make_tmp("portmap-manager-XXXXXX", &error);
-	g_assert_no_error(error);
-	f->manager = pm_manager_new(f->context, f->state_dir);
-	g_assert_true(pm_manager_start(f->manager, config_load(text), &error));
-	g_assert_no_error(error);
+	f = pm_test_manager_new_unstarted_full(T0, state_dir);
+	pm_test_manager_start(f, text);
 	return f;
 }
 
@@ -74,21 +63,8 @@ fixture_new(const char *text)
 static void
 fixture_free_full(Fixture *f, gboolean keep_state)
 {
-	g_autofree char *state = g_build_filename(f->state_dir, "state.json", NULL);
-
-	g_clear_pointer(&f->manager, pm_manager_free);
-	/* a provider's finalize answers what it owes, and nothing more */
-	g_assert_cmpuint(pm_fake_get_n_alive(), ==, 0);
-	g_assert_cmpuint(pm_fake_get_n_pending(), ==, 0);
-	pm_context_free(f->context);
-	pm_scheduler_free(f->scheduler);
-	if (!keep_state) {
-		g_unlink(state);
-		g_rmdir(f->state_dir);
-	}
-	g_free(f->state_dir);
-	g_free(f);
-	pm_fake_reset();
+	f->keep_state_dir = keep_state;
+	pm_test_manager_free(f);
 }
 
 static void
@@ -774,7 +750,6 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	pm_test_log_init();
-	pm_fake_provider_register();
 
 	g_test_add_func("/manager/refresh-all/coalesced", test_refresh_all_coalesced);
 	g_test_add_func("/manager/refresh-all/one-at-a-time", test_refresh_all_one_at_a_time);
