@@ -34,9 +34,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmContext, pm_context_free)
 
 PmScheduler *pm_context_get_scheduler(PmContext *self);
 
-/* created on first use: a daemon with no HTTP user never loads libsoup's state, nor TLS,
- * which the session loads only for its first HTTPS request */
-SoupSession *pm_context_get_soup_session(PmContext *self);
+/* created on first use: a daemon with no HTTP user never loads libsoup (it is dlopen()ed
+ * then), nor TLS, which the session loads only for its first HTTPS request; NULL with
+ * @error if libsoup cannot be loaded */
+SoupSession *pm_context_get_soup_session(PmContext *self, GError **error);
 /* whether pm_context_get_soup_session() created it yet (tests, memory checks) */
 gboolean pm_context_has_soup_session(PmContext *self);
 

@@ -19,14 +19,16 @@ test_soup_session_lazy(void)
 {
 	g_autoptr(PmScheduler) scheduler = pm_scheduler_new_manual(0, 0, 1);
 	g_autoptr(PmContext) context = pm_context_new(scheduler, PM_SECRET_POLICY_STRICT);
+	g_autoptr(GError) error = NULL;
 	SoupSession *session;
 
 	g_assert_false(pm_context_has_soup_session(context));
-	session = pm_context_get_soup_session(context);
+	session = pm_context_get_soup_session(context, &error);
+	g_assert_no_error(error);
 	g_assert_true(SOUP_IS_SESSION(session));
 	g_assert_true(pm_context_has_soup_session(context));
 	/* one session for every HTTP user */
-	g_assert_true(pm_context_get_soup_session(context) == session);
+	g_assert_true(pm_context_get_soup_session(context, NULL) == session);
 	g_assert_true(g_str_has_prefix(soup_session_get_user_agent(session), "portmapd/"));
 	/* a session loads TLS (glib-networking's module) at its first HTTPS request, not
 	 * when it is made */
