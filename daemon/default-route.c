@@ -25,8 +25,6 @@
 /* more than any reply (about a hundred bytes: the route and a few attributes) */
 #define PM_DEFAULT_ROUTE_BUFFER_SIZE 8192
 #define PM_DEFAULT_ROUTE_TIMEOUT_SEC 1
-/* datagrams read before giving up on one that answers us (a fresh socket gets only ours) */
-#define PM_DEFAULT_ROUTE_MAX_READS 8
 /* the socket is fresh: no other request shares it */
 #define PM_DEFAULT_ROUTE_SEQ 1
 
@@ -298,6 +296,7 @@ pm_default_route_ask(int fd, guint32 uid, PmDefaultRoute *route, GError **error)
 	gsize request_len = pm_default_route_request(request, sizeof(request),
 						     PM_DEFAULT_ROUTE_SEQ, uid);
 	g_autofree guint8 *buf = g_malloc(PM_DEFAULT_ROUTE_BUFFER_SIZE);
+	gssize n;
 
 	g_assert(request_len != 0);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0 ||
@@ -307,45 +306,10 @@ pm_default_route_ask(int fd, guint32 uid, PmDefaultRoute *route, GError **error)
 			    "cannot ask the kernel for the default route: %s", g_strerror(errsv));
 		return FALSE;
 	}
-	for (guint i = 0; i < PM_DEFAULT_ROUTE_MAX_READS; i++) {
-		struct sockaddr_nl from = {0};
-		struct iovec iov = {.iov_base = buf, .iov_len = PM_DEFAULT_ROUTE_BUFFER_SIZE};
-		struct msghdr mh = {
-		    .msg_name = &from,
-		    .msg_namelen = sizeof(from),
-		    .msg_iov = &iov,
-		    .msg_iovlen = 1,
-		};
-		ssize_t n = recvmsg(fd, &mh, 0);
-		if (n < 0) {
-			int errsv = errno;
-			if (errsv == EINTR)
-				continue;
-			if (errsv == EAGAIN || errsv == EWOULDBLOCK) {
-				g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-					    "the kernel did not say which the default route is "
-					    "within %u s",
-					    (guint)PM_DEFAULT_ROUTE_TIMEOUT_SEC);
-				return FALSE;
-			}
-			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
-				    "cannot read the kernel's default route: %s",
-				    g_strerror(errsv));
-			return FALSE;
-		}
-		if (mh.msg_flags & MSG_TRUNC) {
-			g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-					    "the kernel's route did not fit the buffer");
-			return FALSE;
-		}
-		/* only the kernel speaks for the kernel */
-		if (from.nl_pid != 0)
-			continue;
-		return pm_default_route_parse(buf, (gsize)n, PM_DEFAULT_ROUTE_SEQ, route, error);
-	}
-	g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-			    "the kernel did not answer the route query");
-	return FALSE;
+	n = pm_netlink_receive(fd, buf, PM_DEFAULT_ROUTE_BUFFER_SIZE, "the default route", error);
+	if (n < 0)
+		return FALSE;
+	return pm_default_route_parse(buf, (gsize)n, PM_DEFAULT_ROUTE_SEQ, route, error);
 }
 
 gboolean

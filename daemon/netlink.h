@@ -15,3 +15,9 @@
 gboolean pm_netlink_next_message(const guint8 *buf, gsize len, gsize *offset,
 				 struct nlmsghdr *hdr, const guint8 **payload, gsize *payload_len,
 				 GError **error);
+
+/* one datagram from the kernel on the netlink socket @fd into @buf (@size bytes): its
+ * length, or -1 with @error (a receive timeout set on @fd is G_IO_ERROR_TIMED_OUT; a
+ * datagram larger than @buf is an error, never half-read). Datagrams from anyone but the
+ * kernel are skipped, a few at most. @what names what was asked, for the messages. */
+gssize pm_netlink_receive(int fd, guint8 *buf, gsize size, const char *what, GError **error);

@@ -134,36 +134,10 @@ pm_socket_owner_dump(int fd, guint32 seq, guint8 family, guint8 protocol, guint1
 		return FALSE;
 	}
 	while (!dump.done) {
-		struct sockaddr_nl from = {0};
-		struct iovec iov = {.iov_base = buf, .iov_len = PM_SOCKET_DUMP_BUFFER_SIZE};
-		struct msghdr mh = {
-		    .msg_name = &from,
-		    .msg_namelen = sizeof(from),
-		    .msg_iov = &iov,
-		    .msg_iovlen = 1,
-		};
-		ssize_t n = recvmsg(fd, &mh, 0);
-		if (n < 0) {
-			int errsv = errno;
-			if (errsv == EINTR)
-				continue;
-			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
-				    "cannot read the kernel's sockets: %s", g_strerror(errsv));
+		gssize n = pm_netlink_receive(fd, buf, PM_SOCKET_DUMP_BUFFER_SIZE,
+					      "socket dump", error);
+		if (n < 0)
 			return FALSE;
-		}
-		if (mh.msg_flags & MSG_TRUNC) {
-			g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-					    "the kernel's socket dump did not fit the buffer");
-			return FALSE;
-		}
-		if (n == 0) {
-			g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-					    "the kernel's socket dump ended early");
-			return FALSE;
-		}
-		/* only the kernel speaks for the kernel */
-		if (from.nl_pid != 0)
-			continue;
 		if (!pm_socket_dump_parse(&dump, buf, (gsize)n, error))
 			return FALSE;
 	}
