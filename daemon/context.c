@@ -53,6 +53,7 @@ struct _PmContext {
 	PmScheduler *scheduler;
 	SoupSession *soup_session;
 	PmSecretPolicy secret_policy;
+	char *runtime_dir;
 	GHashTable *natpmp_clients; /* (gateway << 16 | port) → PmNatpmpClient (weak) */
 };
 
@@ -76,6 +77,7 @@ pm_context_free(PmContext *self)
 	g_warn_if_fail(g_hash_table_size(self->natpmp_clients) == 0);
 	g_hash_table_unref(self->natpmp_clients);
 	g_clear_object(&self->soup_session);
+	g_free(self->runtime_dir);
 	g_free(self);
 }
 
@@ -83,6 +85,19 @@ PmScheduler *
 pm_context_get_scheduler(PmContext *self)
 {
 	return self->scheduler;
+}
+
+const char *
+pm_context_get_runtime_dir(PmContext *self)
+{
+	return self->runtime_dir != NULL ? self->runtime_dir : PM_CONTEXT_DEFAULT_RUNTIME_DIR;
+}
+
+void
+pm_context_set_runtime_dir(PmContext *self, const char *runtime_dir)
+{
+	g_free(self->runtime_dir);
+	self->runtime_dir = g_strdup(runtime_dir);
 }
 
 SoupSession *

@@ -34,6 +34,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmContext, pm_context_free)
 
 PmScheduler *pm_context_get_scheduler(PmContext *self);
 
+/* where status.json and the default port files go (--runtime-dir, $RUNTIME_DIRECTORY);
+ * PM_CONTEXT_DEFAULT_RUNTIME_DIR until set */
+#define PM_CONTEXT_DEFAULT_RUNTIME_DIR "/run/portmap"
+const char *pm_context_get_runtime_dir(PmContext *self);
+void pm_context_set_runtime_dir(PmContext *self, const char *runtime_dir);
+
 /* created on first use: a daemon with no HTTP user never loads libsoup (it is dlopen()ed
  * then), nor TLS, which the session loads only for its first HTTPS request; NULL with
  * @error if libsoup cannot be loaded */

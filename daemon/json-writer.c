@@ -177,6 +177,14 @@ pm_json_bool(PmJsonWriter *self, gboolean value)
 }
 
 void
+pm_json_null(PmJsonWriter *self)
+{
+	separate(self);
+	g_string_append(self->out, "null");
+	self->need_comma = TRUE;
+}
+
+void
 pm_json_member_string(PmJsonWriter *self, const char *name, const char *value)
 {
 	pm_json_member(self, name);

@@ -31,6 +31,7 @@ void pm_json_string(PmJsonWriter *self, const char *value);
 void pm_json_int(PmJsonWriter *self, gint64 value);
 void pm_json_uint(PmJsonWriter *self, guint64 value);
 void pm_json_bool(PmJsonWriter *self, gboolean value);
+void pm_json_null(PmJsonWriter *self);
 
 /* shorthands for "name": value */
 void pm_json_member_string(PmJsonWriter *self, const char *name, const char *value);

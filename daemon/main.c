@@ -432,6 +432,8 @@ main(int argc, char **argv)
 	/* the --no-bus leniency about secret files (containers) is the context's policy */
 	d.context = pm_context_new(d.scheduler,
 				   no_bus ? PM_SECRET_POLICY_LENIENT : PM_SECRET_POLICY_STRICT);
+	/* default port files go next to status.json */
+	pm_context_set_runtime_dir(d.context, runtime_dir);
 	d.manager = pm_manager_new(d.context, state_dir);
 	d.config_path = config_path;
 	d.runtime_dir = runtime_dir;

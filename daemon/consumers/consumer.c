@@ -5,6 +5,7 @@
 
 #include "class-table.h"
 #include "consumer.h"
+#include "portfile.h"
 
 /*
  * The table of consumer classes: a new Type= is one file and one line here. The types of
@@ -19,6 +20,7 @@
  */
 
 static const void *const pm_consumer_classes[] = {
+    &pm_portfile_consumer_class,
     NULL,
 };
 
@@ -26,7 +28,6 @@ static const void *const pm_consumer_classes[] = {
 static const void *pm_consumer_test_classes[4];
 
 static const char *const pm_consumer_planned_types[] = {
-    "portfile",
     "qbittorrent",
     "transmission",
     "deluge",
