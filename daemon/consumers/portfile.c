@@ -249,7 +249,6 @@ pm_portfile_flush(PmPortfile *self, guint64 mapping_id)
 						  runtime_dir);
 		else
 			message = g_strdup_printf("cannot write %s: %s", self->path, g_strerror(err));
-		g_warning("consumer %s: %s", consumer->name, message);
 	}
 
 	for (guint i = 0; i < self->entries->len; i++) {

@@ -161,6 +161,44 @@ test_keys(void)
 			  "\\n (newline), \\t (tab), \\r (carriage return) or \\\\ (backslash)");
 }
 
+/* Type=portfile (consumers/portfile.c): its keys, errors located at them, and printing */
+static void
+test_portfile(void)
+{
+	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(PmConfig) config2 = NULL;
+	g_autofree char *printed = NULL;
+	g_autofree char *printed2 = NULL;
+
+	assert_load_error("[Consumer pf]\nType=portfile\nFormat=xml\n",
+			  "test.conf:3: [Consumer pf] Format=xml: unknown format; accepted "
+			  "values: ports, json");
+	assert_load_error("[Consumer pf]\nType=portfile\n\nPath=run/pf.port\n",
+			  "test.conf:4: [Consumer pf] Path=run/pf.port: not an absolute path to "
+			  "a file; accepted values: a path starting with /, not ending with /");
+	assert_load_error("[Consumer pf]\nType=portfile\nPath=/run/\n",
+			  "test.conf:3: [Consumer pf] Path=/run/: not an absolute path to a "
+			  "file; accepted values: a path starting with /, not ending with /");
+	assert_load_error("[Consumer pf]\nType=portfile\nUrl=x\n",
+			  "test.conf:3: [Consumer pf] Url=x: unknown key; accepted keys: Type, "
+			  "Path, Format");
+
+	/* unset Path= stays unset: its default is the runtime directory's */
+	config = load_ok("[Consumer pf]\nType=portfile\n"
+			 "[Consumer pj]\nType=portfile\nPath=/srv/p.json\nFormat=json\n");
+	printed = print_consumer(g_ptr_array_index(config->consumers, 0));
+	g_assert_cmpstr(printed, ==, "[Consumer pf]\nType=portfile\nFormat=ports\n");
+	printed2 = print_consumer(g_ptr_array_index(config->consumers, 1));
+	g_assert_cmpstr(printed2,
+			==,
+			"[Consumer pj]\nType=portfile\nPath=/srv/p.json\nFormat=json\n");
+	config2 = load_ok(printed2);
+	g_assert_true(pm_consumer_config_equal(g_ptr_array_index(config->consumers, 1),
+					       g_ptr_array_index(config2->consumers, 0)));
+	g_assert_false(pm_consumer_config_equal(g_ptr_array_index(config->consumers, 0),
+						g_ptr_array_index(config2->consumers, 0)));
+}
+
 static void
 test_consumers_key(void)
 {
@@ -328,6 +366,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/consumers/type", test_type);
 	g_test_add_func("/config/consumers/keys", test_keys);
 	g_test_add_func("/config/consumers/consumers-key", test_consumers_key);
+	g_test_add_func("/config/consumers/portfile", test_portfile);
 	g_test_add_func("/config/consumers/dropin-located", test_dropin_located);
 	g_test_add_func("/config/consumers/single-mapping", test_single_mapping);
 	g_test_add_func("/config/consumers/round-trip", test_round_trip);
