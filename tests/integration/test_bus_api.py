@@ -523,7 +523,47 @@ class BusApiTest(unittest.TestCase):
         headless.terminate()
         self.assertEqual(headless.wait(6), 0)
 
-    # ---- SamePort=yes: one mapping per protocol (the gateway sees internal port 0) ----
+    def test_portfile_consumer_in_runtime_dir(self):
+        """Type=portfile with Path= unset writes RUNTIME_DIR/NAME.port (--runtime-dir):
+        the granted port once it is active, mode 0644, and an empty file when the
+        daemon stops and the mapping is down."""
+        runtime = os.path.join(self.workdir, "run")
+        config = os.path.join(self.workdir, "portfile.conf")
+        with open(config, "w") as f:
+            f.write(f"[Provider lab]\nType=natpmp\nGateway=127.0.0.1\nPort={self.fake_port}\n"
+                    "[Consumer pf]\nType=portfile\n"
+                    "[Mapping files]\nProvider=lab\nProtocols=tcp\nInternalPort=8091\n"
+                    "Consumers=pf\n")
+        headless = subprocess.Popen([PORTMAPD, "--no-bus", "--config", config,
+                                     "--state-dir", os.path.join(self.workdir, "state3"),
+                                     "--runtime-dir", runtime],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_process, headless)
+        port_file = os.path.join(runtime, "pf.port")
+
+        def status():
+            try:
+                with open(os.path.join(runtime, "status.json")) as f:
+                    return json.load(f)["Mappings"][0]
+            except (OSError, ValueError, IndexError, KeyError):
+                return None
+
+        def port_file_content():
+            try:
+                with open(port_file) as f:
+                    return f.read()
+            except OSError:
+                return None
+
+        self.wait_for(lambda: (status() or {}).get("State") == "active", 10)
+        port = status()["ExternalPort"]
+        self.assertTrue(1 <= port <= 65535)
+        self.wait_for(lambda: port_file_content() == f"{port}\n", 10)
+        self.assertEqual(os.stat(port_file).st_mode & 0o7777, 0o644)
+        headless.terminate()
+        self.assertEqual(headless.wait(6), 0)
+        self.assertEqual(port_file_content(), "")
+
 
     def add_vpn_provider(self, same_port=True, mappings=""):
         """A second provider, "vpn", at a fake gateway of its own (so that its socket is its
@@ -813,8 +853,8 @@ class BusApiTest(unittest.TestCase):
         self.assertIn("SamePort=maybe", cp.stderr)
 
     def test_consumer_types_of_later_versions_are_refused(self):
-        """[Consumer NAME] is read through the consumer class table: this version has no
-        type yet, so the design's types are refused as not supported (start: exit 2;
+        """[Consumer NAME] is read through the consumer class table: the design's types
+        that this version does not have yet are refused as not supported (start: exit 2;
         Reload(): InvalidConfiguration, nothing changed), each at its Type= line."""
         later = "[Consumer qbt]\nType=qbittorrent\nURL=http://127.0.0.1:8080\n"
         bad = os.path.join(self.workdir, "bad.conf")
