@@ -149,7 +149,9 @@ pm_portfile_render(PmPortfile *self)
 		return g_string_free(out, FALSE);
 	} else {
 		PmJsonWriter writer;
-		guint64 now_usec = g_get_real_time();
+		/* the daemon's clock, as ExpiresAt (virtual in tests) */
+		PmScheduler *scheduler = self->parent.scheduler;
+		guint64 now_usec = pm_scheduler_to_realtime(scheduler, pm_scheduler_now(scheduler));
 
 		pm_json_writer_init(&writer, 512, TRUE);
 		pm_json_begin_object(&writer);

@@ -235,6 +235,13 @@ test_json(void)
 	text = read_port_file(&f, "pf.port");
 	object = parse_object(parser, text);
 	assert_mapping_members(object, "torrent", 51413, 51413, "tcp,udp");
+	/* on the daemon's clock (virtual: 1700000000 s at start), the 600 s lease's end */
+	g_assert_cmpstr(json_object_get_string_member(object, "timestamp"),
+			==,
+			"2023-11-14T22:13:20Z");
+	g_assert_cmpstr(json_object_get_string_member(object, "next_refresh"),
+			==,
+			"2023-11-14T22:23:20Z");
 	mappings = json_object_get_array_member(object, "mappings");
 	g_assert_cmpuint(json_array_get_length(mappings), ==, 2);
 	assert_mapping_members(json_array_get_object_element(mappings, 0),
