@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "consumer.h"
 #include "fake-consumer.h"
 #include "fake-provider.h"
 #include "manager-harness.h"
@@ -223,4 +224,33 @@ pm_test_manager_reload(PmTestManager *self, const char *config_text)
 	g_assert_no_error(error);
 	g_assert_true(pm_manager_reload(self->manager, config, &error));
 	g_assert_no_error(error);
+}
+
+char *
+pm_test_manager_consumers(PmTestManager *self, const char *mapping_name)
+{
+	PmMapping *m = pm_manager_lookup_name(self->manager, mapping_name);
+	g_autoptr(GString) str = g_string_new(NULL);
+	PmMappingView view;
+
+	g_assert_nonnull(m);
+	pm_manager_describe_mapping(self->manager, m, &view);
+	for (guint i = 0; view.consumers != NULL && i < view.consumers->len; i++) {
+		const PmConsumerBinding *binding = g_ptr_array_index(view.consumers, i);
+		g_string_append_printf(str,
+				       "%s%s:%s:%s",
+				       i > 0 ? " " : "",
+				       binding->consumer->name,
+				       pm_consumer_state_to_string(binding->state),
+				       binding->last_error != NULL ? binding->last_error : "");
+	}
+	return g_string_free(g_steal_pointer(&str), FALSE);
+}
+
+void
+pm_test_manager_assert_consumers(PmTestManager *self, const char *mapping_name,
+				 const char *expected)
+{
+	g_autofree char *consumers = pm_test_manager_consumers(self, mapping_name);
+	g_assert_cmpstr(consumers, ==, expected);
 }

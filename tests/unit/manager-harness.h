@@ -70,3 +70,8 @@ void pm_test_manager_grant_next(PmTestManager *self, guint8 opcode, guint16 inte
 void pm_test_manager_gateway_down(PmTestManager *self);
 /* Reload() with @config_text; asserts success */
 void pm_test_manager_reload(PmTestManager *self, const char *config_text);
+
+/* "name:state:last error" of each consumer of the mapping, as the bus shows them */
+char *pm_test_manager_consumers(PmTestManager *self, const char *mapping_name);
+void pm_test_manager_assert_consumers(PmTestManager *self, const char *mapping_name,
+				      const char *expected);

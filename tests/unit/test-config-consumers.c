@@ -10,39 +10,12 @@
 #include "config.h"
 #include "consumer.h"
 #include "errors.h"
+#include "test-config-load.h"
 #include "fake-consumer.h"
 
 #define PROVIDER_RFC                                                                             \
 	"[Provider rfc]\n"                                                                       \
 	"Type=natpmp\n"
-
-static PmConfig *
-load(const char *text, GError **error)
-{
-	return pm_config_load_from_data(text, strlen(text), "test.conf", error);
-}
-
-static PmConfig *
-load_ok(const char *text)
-{
-	g_autoptr(GError) error = NULL;
-	PmConfig *config = load(text, &error);
-
-	g_assert_no_error(error);
-	g_assert_nonnull(config);
-	return config;
-}
-
-static void
-assert_load_error(const char *text, const char *message)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(PmConfig) config = load(text, &error);
-
-	g_assert_null(config);
-	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
-	g_assert_cmpstr(error->message, ==, message);
-}
 
 static char *
 print_consumer(const PmConsumerConfig *consumer)
@@ -55,7 +28,7 @@ print_consumer(const PmConsumerConfig *consumer)
 static void
 test_parse(void)
 {
-	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC
 					     "[Consumer files]\n"
 					     "Type=fake\n"
 					     "Path=/run/portmap/files.port\n"
@@ -94,7 +67,7 @@ test_parse(void)
 static void
 test_no_consumers(void)
 {
-	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Consumer c]\nType=fake\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC "[Consumer c]\nType=fake\n"
 							  "[Mapping m]\nInternalPort=1\n"
 							  "Consumers=\n");
 	const PmMappingConfig *mapping = pm_config_find_mapping(config, "m");
@@ -107,10 +80,10 @@ test_no_consumers(void)
 static void
 test_type(void)
 {
-	assert_load_error("[Daemon]\n\n[Consumer c]\nPath=/x\n",
+	pm_test_config_assert_load_error("[Daemon]\n\n[Consumer c]\nPath=/x\n",
 			  "test.conf:3: [Consumer c]: Type= is required: set Type= to one of "
 			  "portfile, fake, fake-single");
-	assert_load_error("[Consumer c]\nType=ftp\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=ftp\n",
 			  "test.conf:2: [Consumer c] Type=ftp: unknown consumer type; accepted "
 			  "values: portfile, fake, fake-single, qbittorrent, transmission, deluge, "
 			  "webhook, exec");
@@ -124,10 +97,10 @@ test_type(void)
 				    planned[i]);
 		g_assert_true(pm_consumer_type_is_planned(planned[i]));
 		g_assert_null(pm_consumer_class_find(planned[i]));
-		assert_load_error(text, message);
+		pm_test_config_assert_load_error(text, message);
 	}
 	/* case matters, as for every other keyword of a type */
-	assert_load_error("[Consumer c]\nType=Fake\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=Fake\n",
 			  "test.conf:2: [Consumer c] Type=Fake: unknown consumer type; accepted "
 			  "values: portfile, fake, fake-single, qbittorrent, transmission, deluge, "
 			  "webhook, exec");
@@ -136,26 +109,26 @@ test_type(void)
 static void
 test_keys(void)
 {
-	assert_load_error("[Consumer c]\nType=fake\nPort=1\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nPort=1\n",
 			  "test.conf:3: [Consumer c] Port=1: unknown key; accepted keys: Type, "
 			  "Path, Fail, Delay");
-	assert_load_error("[Consumer c]\nType=fake\nFail=maybe\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nFail=maybe\n",
 			  "test.conf:3: [Consumer c] Fail=maybe: not a boolean; accepted values: "
 			  "yes, no, true, false, on, off, 1, 0");
-	assert_load_error("[Consumer c]\nType=fake\nDelay=soon\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nDelay=soon\n",
 			  "test.conf:3: [Consumer c] Delay=soon: not a duration; accepted values: "
 			  "seconds, or a duration such as 45s, 15min or 1min 30s (units us, ms, s, "
 			  "sec, m, min, h, hr, d)");
 	/* the class's own check, located at its key (config_verify) */
-	assert_load_error("[Consumer c]\nType=fake\nFail=no\nPath=run/c.port\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nFail=no\nPath=run/c.port\n",
 			  "test.conf:4: [Consumer c] Path=run/c.port: not an absolute path; "
 			  "accepted values: a path starting with /");
 	/* a string key takes no control characters, also when escaped */
-	assert_load_error("[Consumer c]\nType=fake\nPath=/a\\tb\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nPath=/a\\tb\n",
 			  "test.conf:3: [Consumer c] Path=/a\\tb: a control character (\\n, \\t, "
 			  "\\r) in the value; accepted values: text without control characters");
 	/* the value is checked before the key: an invalid escape is its value's error */
-	assert_load_error("[Consumer c]\nType=fake\nPath=/a\\x\n",
+	pm_test_config_assert_load_error("[Consumer c]\nType=fake\nPath=/a\\x\n",
 			  "test.conf:3: [Consumer c] Path=/a\\x: invalid escape sequence; accepted "
 			  "values: text in which a backslash starts one of the escapes \\s (space), "
 			  "\\n (newline), \\t (tab), \\r (carriage return) or \\\\ (backslash)");
@@ -170,21 +143,21 @@ test_portfile(void)
 	g_autofree char *printed = NULL;
 	g_autofree char *printed2 = NULL;
 
-	assert_load_error("[Consumer pf]\nType=portfile\nFormat=xml\n",
+	pm_test_config_assert_load_error("[Consumer pf]\nType=portfile\nFormat=xml\n",
 			  "test.conf:3: [Consumer pf] Format=xml: unknown format; accepted "
 			  "values: ports, json");
-	assert_load_error("[Consumer pf]\nType=portfile\n\nPath=run/pf.port\n",
+	pm_test_config_assert_load_error("[Consumer pf]\nType=portfile\n\nPath=run/pf.port\n",
 			  "test.conf:4: [Consumer pf] Path=run/pf.port: not an absolute path to "
 			  "a file; accepted values: a path starting with /, not ending with /");
-	assert_load_error("[Consumer pf]\nType=portfile\nPath=/run/\n",
+	pm_test_config_assert_load_error("[Consumer pf]\nType=portfile\nPath=/run/\n",
 			  "test.conf:3: [Consumer pf] Path=/run/: not an absolute path to a "
 			  "file; accepted values: a path starting with /, not ending with /");
-	assert_load_error("[Consumer pf]\nType=portfile\nUrl=x\n",
+	pm_test_config_assert_load_error("[Consumer pf]\nType=portfile\nUrl=x\n",
 			  "test.conf:3: [Consumer pf] Url=x: unknown key; accepted keys: Type, "
 			  "Path, Format");
 
 	/* unset Path= stays unset: its default is the runtime directory's */
-	config = load_ok("[Consumer pf]\nType=portfile\n"
+	config = pm_test_config_load_ok("[Consumer pf]\nType=portfile\n"
 			 "[Consumer pj]\nType=portfile\nPath=/srv/p.json\nFormat=json\n");
 	printed = print_consumer(g_ptr_array_index(config->consumers, 0));
 	g_assert_cmpstr(printed, ==, "[Consumer pf]\nType=portfile\nFormat=ports\n");
@@ -192,7 +165,7 @@ test_portfile(void)
 	g_assert_cmpstr(printed2,
 			==,
 			"[Consumer pj]\nType=portfile\nPath=/srv/p.json\nFormat=json\n");
-	config2 = load_ok(printed2);
+	config2 = pm_test_config_load_ok(printed2);
 	g_assert_true(pm_consumer_config_equal(g_ptr_array_index(config->consumers, 1),
 					       g_ptr_array_index(config2->consumers, 0)));
 	g_assert_false(pm_consumer_config_equal(g_ptr_array_index(config->consumers, 0),
@@ -202,11 +175,11 @@ test_portfile(void)
 static void
 test_consumers_key(void)
 {
-	assert_load_error(PROVIDER_RFC "[Consumer a]\nType=fake\n[Consumer b]\nType=fake\n"
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Consumer a]\nType=fake\n[Consumer b]\nType=fake\n"
 				       "[Mapping m]\nInternalPort=1\nConsumers=a c\n",
 			  "test.conf:9: [Mapping m] Consumers=a c: Consumer c is not defined; "
 			  "accepted values: a, b");
-	assert_load_error(PROVIDER_RFC "[Consumer a]\nType=fake\n"
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Consumer a]\nType=fake\n"
 				       "[Mapping m]\nInternalPort=1\nConsumers=a,a\n",
 			  "test.conf:7: [Mapping m] Consumers=a,a: Consumer a is listed twice; "
 			  "accepted values: each consumer once");
@@ -214,7 +187,7 @@ test_consumers_key(void)
 	 * groups are read by kind, not in file order */
 	{
 		g_autoptr(PmConfig) config =
-		    load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=late\n"
+		    pm_test_config_load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=late\n"
 					 "[Consumer late]\nType=fake\n");
 		g_assert_nonnull(pm_config_find_consumer(config, "late"));
 	}
@@ -260,7 +233,7 @@ test_dropin_located(void)
 static void
 test_single_mapping(void)
 {
-	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC
 					     "[Consumer qbt]\n"
 					     "Type=fake-single\n"
 					     "[Consumer files]\n"
@@ -295,7 +268,7 @@ test_single_mapping(void)
 static void
 test_round_trip(void)
 {
-	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC
 					     "[Consumer c]\n"
 					     "Type=fake\n"
 					     "Path=/odd dir\\\\name \\s\n"
@@ -311,7 +284,7 @@ test_round_trip(void)
 
 	g_assert_nonnull(strstr(text, "\n[Consumer c]\nType=fake\nPath=/odd dir\\\\name \\s\n"));
 	g_assert_nonnull(strstr(text, "Consumers=d c\n"));
-	again = load_ok(text);
+	again = pm_test_config_load_ok(text);
 	g_assert_cmpuint(again->consumers->len, ==, 2);
 	for (guint i = 0; i < config->consumers->len; i++)
 		g_assert_true(pm_consumer_config_equal(g_ptr_array_index(config->consumers, i),
@@ -338,10 +311,10 @@ test_print_string(void)
 static void
 test_equal(void)
 {
-	g_autoptr(PmConfig) a = load_ok("[Consumer c]\nType=fake\n[Consumer d]\nType=fake\n");
-	g_autoptr(PmConfig) b = load_ok("[Consumer c]\nType=fake\nPath=/run/portmap/c.fake\n"
+	g_autoptr(PmConfig) a = pm_test_config_load_ok("[Consumer c]\nType=fake\n[Consumer d]\nType=fake\n");
+	g_autoptr(PmConfig) b = pm_test_config_load_ok("[Consumer c]\nType=fake\nPath=/run/portmap/c.fake\n"
 					"[Consumer d]\nType=fake\nDelay=1s\n");
-	g_autoptr(PmConfig) c = load_ok("[Consumer c]\nType=fake-single\n");
+	g_autoptr(PmConfig) c = pm_test_config_load_ok("[Consumer c]\nType=fake-single\n");
 
 	/* the default written out is the same configuration */
 	g_assert_true(pm_consumer_config_equal(pm_config_find_consumer(a, "c"),

@@ -5,47 +5,19 @@
 
 #include "config.h"
 #include "errors.h"
+#include "test-config-load.h"
 #include "natpmp-provider.h"
 
 #define PROVIDER_RFC                                                                             \
 	"[Provider rfc]\n"                                                                       \
 	"Type=natpmp\n"
 
-static PmConfig *
-load(const char *text, GError **error)
-{
-	return pm_config_load_from_data(text, strlen(text), "test.conf", error);
-}
-
-static PmConfig *
-load_ok(const char *text)
-{
-	g_autoptr(GError) error = NULL;
-	PmConfig *config = load(text, &error);
-
-	g_assert_no_error(error);
-	g_assert_nonnull(config);
-	return config;
-}
-
-/* the whole message, so that the "FILE:LINE: [GROUP] KEY=VALUE: ..." shape is pinned */
-static void
-assert_load_error(const char *text, const char *message)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(PmConfig) config = load(text, &error);
-
-	g_assert_null(config);
-	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
-	g_assert_cmpstr(error->message, ==, message);
-}
-
 /* only the start of the message: the location and what is wrong */
 static void
 assert_load_error_prefix(const char *text, const char *prefix)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(PmConfig) config = load(text, &error);
+	g_autoptr(PmConfig) config = pm_test_config_load(text, &error);
 
 	g_assert_null(config);
 	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
@@ -308,7 +280,7 @@ test_name_is_valid(void)
 static void
 test_defaults(void)
 {
-	g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping web]\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC "[Mapping web]\n"
 							 "InternalPort=8080\n");
 	const PmProviderConfig *provider;
 	const PmMappingConfig *mapping;
@@ -346,7 +318,7 @@ test_defaults(void)
 static void
 test_every_key(void)
 {
-	g_autoptr(PmConfig) config = load_ok("# comment\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("# comment\n"
 					     "[Daemon]\n"
 					     "DefaultProvider=vpn\n"
 					     "ReleaseOnStop=all\n"
@@ -422,10 +394,10 @@ test_every_key(void)
 static void
 test_release_on_stop(void)
 {
-	g_autoptr(PmConfig) config = load_ok("[Daemon]\nReleaseOnStop=none\n");
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("[Daemon]\nReleaseOnStop=none\n");
 
 	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_NONE);
-	assert_load_error("[Daemon]\nReleaseOnStop=some\n",
+	pm_test_config_assert_load_error("[Daemon]\nReleaseOnStop=some\n",
 			  "test.conf:2: [Daemon] ReleaseOnStop=some: unknown policy; "
 			  "accepted values: transient, all, none");
 	assert_load_error_prefix("[Daemon]\nMaxMappingsPerUser=-1\n",
@@ -461,7 +433,7 @@ test_bad_headers(void)
 	assert_load_error_prefix("[Mapping x\n", "test.conf:1: [Mapping x: a group header is ");
 	assert_load_error_prefix("[]\n", "test.conf:1: []: unknown group; ");
 	assert_load_error_prefix("[Mapping x]y\n", "test.conf:1: [Mapping x]y: a group header ");
-	assert_load_error("[Daemon]\n[Foo]\n",
+	pm_test_config_assert_load_error("[Daemon]\n[Foo]\n",
 			  "test.conf:2: [Foo]: unknown group; accepted: [Daemon], [Gateway], "
 			  "[STUN], [ControlPlane], [WireGuard], [Provider NAME], [Mapping NAME], "
 			  "[Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "
@@ -471,7 +443,7 @@ test_bad_headers(void)
 static void
 test_unsupported_headers(void)
 {
-	assert_load_error("[Daemon]\n[Gateway]\nListen=192.168.88.2\n",
+	pm_test_config_assert_load_error("[Daemon]\n[Gateway]\nListen=192.168.88.2\n",
 			  "test.conf:2: [Gateway]: this group is not supported by this version "
 			  "of portmapd yet; accepted: [Daemon], [Provider NAME], [Consumer NAME], "
 			  "[Mapping NAME]");
@@ -479,7 +451,7 @@ test_unsupported_headers(void)
 	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
 	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
-	assert_load_error("[Consumer qbt]\nType=qbittorrent\n",
+	pm_test_config_assert_load_error("[Consumer qbt]\nType=qbittorrent\n",
 			  "test.conf:2: [Consumer qbt] Type=qbittorrent: not supported by this "
 			  "version of portmapd yet; accepted values: portfile");
 	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
@@ -488,7 +460,7 @@ test_unsupported_headers(void)
 static void
 test_syntax(void)
 {
-	assert_load_error("[Daemon]\nnonsense\n",
+	pm_test_config_assert_load_error("[Daemon]\nnonsense\n",
 			  "test.conf:2: nonsense: not a [GROUP] header, a KEY=VALUE line or a # "
 			  "comment");
 	assert_load_error_prefix("ReleaseOnStop=all\n[Daemon]\n",
@@ -507,7 +479,7 @@ test_syntax(void)
 static void
 test_key_file_syntax(void)
 {
-	g_autoptr(PmConfig) config = load_ok("  [Provider rfc]  \r\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("  [Provider rfc]  \r\n"
 					     "Type = natpmp\n"
 					     "\tLifetime\t=\t60   \n"
 					     "[Mapping m]\n"
@@ -548,7 +520,7 @@ test_key_file_syntax(void)
 static void
 test_key_file_escapes(void)
 {
-	g_autoptr(PmConfig) config = load_ok("[Daemon]\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("[Daemon]\n"
 					     "ReconcileInterval=\\s1min\\t30s\\n\n"
 					     "ReleaseOnStop=  all   \n" PROVIDER_RFC
 					     "[Mapping a]\n"
@@ -569,7 +541,7 @@ test_key_file_escapes(void)
 	/* spaces written as such around the value are not part of it... */
 	g_assert_cmpint(config->daemon.release_on_stop, ==, PM_RELEASE_ON_STOP_ALL);
 	/* ...and "\s" keeps one, at either end: the policy keyword is then another word */
-	assert_load_error("[Daemon]\nReleaseOnStop=\\sall\n",
+	pm_test_config_assert_load_error("[Daemon]\nReleaseOnStop=\\sall\n",
 			  "test.conf:2: [Daemon] ReleaseOnStop=\\sall: unknown policy; accepted "
 			  "values: transient, all, none");
 	assert_load_error_prefix("[Daemon]\nReleaseOnStop=all\\s  \n",
@@ -593,7 +565,7 @@ test_key_file_escapes(void)
 static void
 test_key_file_bad_escapes(void)
 {
-	assert_load_error("[Daemon]\n# x\nReleaseOnStop=a\\ll\n",
+	pm_test_config_assert_load_error("[Daemon]\n# x\nReleaseOnStop=a\\ll\n",
 			  "test.conf:3: [Daemon] ReleaseOnStop=a\\ll: invalid escape sequence; "
 			  "accepted values: text in which a backslash starts one of the escapes "
 			  "\\s (space), \\n (newline), \\t (tab), \\r (carriage return) or \\\\ "
@@ -614,7 +586,7 @@ test_key_file_bad_escapes(void)
 	assert_load_error_prefix("[Provider rfc]\nType=natpmp\nLifetime=60\nLifetime=6\\0\n",
 				 "test.conf:4: [Provider rfc] Lifetime=6\\0: invalid escape");
 	{
-		g_autoptr(PmConfig) config = load_ok("[Provider rfc]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider rfc]\nType=natpmp\n"
 						     "Lifetime=6\\0\nLifetime=60\n");
 		g_assert_cmpuint(pm_natpmp_config(pm_config_find_provider(config, "rfc"))->lifetime, ==, 60);
 	}
@@ -755,7 +727,7 @@ test_syntax_error_line(void)
 static void
 test_round_trip_escapes(void)
 {
-	g_autoptr(PmConfig) config = load_ok("[Daemon]\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("[Daemon]\n"
 					     "ReconcileInterval=\\s2min\\t5s\\n\n"
 					     "[Provider rfc]\n"
 					     "Type=natpmp\n"
@@ -765,7 +737,7 @@ test_round_trip_escapes(void)
 					     "Protocols=tcp\\nudp\n"
 					     "Consumers=\\s\\t\n");
 	g_autofree char *data = pm_config_to_data(config);
-	g_autoptr(PmConfig) again = load_ok(data);
+	g_autoptr(PmConfig) again = pm_test_config_load_ok(data);
 	g_autofree char *data2 = pm_config_to_data(again);
 
 	g_assert_null(strchr(data, '\\'));
@@ -816,13 +788,13 @@ test_exec_unescaping_documented(void)
 static void
 test_unknown_key(void)
 {
-	assert_load_error(PROVIDER_RFC "Foo=bar\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "Foo=bar\n",
 			  "test.conf:3: [Provider rfc] Foo=bar: unknown key; accepted keys: "
 			  "Type, Gateway, SamePort, Lifetime, RefreshInterval, Port");
-	assert_load_error("[Daemon]\nDefaultprovider=x\n",
+	pm_test_config_assert_load_error("[Daemon]\nDefaultprovider=x\n",
 			  "test.conf:2: [Daemon] Defaultprovider=x: unknown key; accepted keys: "
 			  "DefaultProvider, ReleaseOnStop, MaxMappingsPerUser, ReconcileInterval");
-	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nURL=http://x\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nURL=http://x\n",
 			  "test.conf:5: [Mapping m] URL=http://x: unknown key; accepted keys: "
 			  "Provider, Protocols, InternalPort, ExternalPort, Lifetime, Consumers");
 }
@@ -830,12 +802,12 @@ test_unknown_key(void)
 static void
 test_provider_type(void)
 {
-	assert_load_error("[Daemon]\n\n[Provider vpn]\nGateway=10.2.0.1\n",
+	pm_test_config_assert_load_error("[Daemon]\n\n[Provider vpn]\nGateway=10.2.0.1\n",
 			  "test.conf:3: [Provider vpn]: Type= is required: set Type=natpmp");
-	assert_load_error("[Provider vpn]\nType=upnp\n",
+	pm_test_config_assert_load_error("[Provider vpn]\nType=upnp\n",
 			  "test.conf:2: [Provider vpn] Type=upnp: unknown provider type; "
 			  "accepted values: natpmp, natpmp-http, pia");
-	assert_load_error("[Provider vpn]\nType=natpmp-http\nURL=http://gluetun:8000\n",
+	pm_test_config_assert_load_error("[Provider vpn]\nType=natpmp-http\nURL=http://gluetun:8000\n",
 			  "test.conf:2: [Provider vpn] Type=natpmp-http: not supported by this "
 			  "version of portmapd yet; accepted values: natpmp");
 	assert_load_error_prefix("[Provider vpn]\nType=pia\n",
@@ -849,7 +821,7 @@ test_provider_type(void)
 static void
 test_provider_values(void)
 {
-	assert_load_error("[Provider vpn]\nType=natpmp\nGateway=fe80::1\n",
+	pm_test_config_assert_load_error("[Provider vpn]\nType=natpmp\nGateway=fe80::1\n",
 			  "test.conf:3: [Provider vpn] Gateway=fe80::1: not an IPv4 address; "
 			  "accepted values: auto (the default route's gateway), or a dotted IPv4 "
 			  "address such as 10.2.0.1");
@@ -878,7 +850,7 @@ test_provider_values(void)
 				 "test.conf:3: [Provider vpn] Port=0: not a port number; "
 				 "accepted values: 1 to 65535");
 	{
-		g_autoptr(PmConfig) config = load_ok("[Provider vpn]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider vpn]\nType=natpmp\n"
 						     "Lifetime=4294967295\nRefreshInterval=0\n");
 		const PmProviderConfig *vpn = pm_config_find_provider(config, "vpn");
 		g_assert_cmpuint(pm_natpmp_config(vpn)->lifetime, ==, G_MAXUINT32);
@@ -889,7 +861,7 @@ test_provider_values(void)
 static void
 test_mapping_values(void)
 {
-	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=0\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=0\n",
 			  "test.conf:4: [Mapping m] InternalPort=0: not a port number; "
 			  "accepted values: 1 to 65535");
 	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=65536\n",
@@ -898,7 +870,7 @@ test_mapping_values(void)
 				 "test.conf:4: [Mapping m] InternalPort=abc: not a port number");
 	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nExternalPort=0\n",
 				 "test.conf:5: [Mapping m] ExternalPort=0: not a port number");
-	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=\n",
 			  "test.conf:5: [Mapping m] Protocols=: empty; accepted values: tcp, "
 			  "udp, both, several separated by commas or spaces");
 	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nProtocols=tcp,sctp\n",
@@ -906,14 +878,14 @@ test_mapping_values(void)
 				 "protocols");
 	assert_load_error_prefix(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nLifetime=1.5s\n",
 				 "test.conf:5: [Mapping m] Lifetime=1.5s: not a duration");
-	assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=qbt, portfile\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Mapping m]\nInternalPort=1\nConsumers=qbt, portfile\n",
 			  "test.conf:5: [Mapping m] Consumers=qbt, portfile: Consumer qbt is not "
 			  "defined; accepted values: none: no [Consumer NAME] is defined");
-	assert_load_error("[Provider a]\nType=natpmp\n[Mapping m]\nInternalPort=1\nProvider=b\n",
+	pm_test_config_assert_load_error("[Provider a]\nType=natpmp\n[Mapping m]\nInternalPort=1\nProvider=b\n",
 			  "test.conf:5: [Mapping m] Provider=b: no such provider; accepted "
 			  "values: a");
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n"
 								  "Protocols=Both\nLifetime=0\n");
 		const PmMappingConfig *m = pm_config_find_mapping(config, "m");
 		g_assert_cmpuint(m->protocols, ==, PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
@@ -924,7 +896,7 @@ test_mapping_values(void)
 static void
 test_missing_internal_port(void)
 {
-	assert_load_error(PROVIDER_RFC "\n[Mapping web]\nProtocols=tcp\n",
+	pm_test_config_assert_load_error(PROVIDER_RFC "\n[Mapping web]\nProtocols=tcp\n",
 			  "test.conf:4: [Mapping web]: InternalPort= is required: set the port "
 			  "the application listens on (provider rfc has SamePort=no)");
 }
@@ -932,7 +904,7 @@ test_missing_internal_port(void)
 static void
 test_same_port(void)
 {
-	g_autoptr(PmConfig) config = load_ok("[Provider proton]\n"
+	g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider proton]\n"
 					     "Type=natpmp\n"
 					     "Gateway=10.2.0.1\n"
 					     "SamePort=yes\n"
@@ -966,7 +938,7 @@ static void
 test_same_port_one_per_protocol(void)
 {
 	/* the whole message: both mappings, the provider, why, and what is left */
-	assert_load_error(PROVIDER_VPN "[Mapping a]\nProvider=vpn\nProtocols=tcp\n"
+	pm_test_config_assert_load_error(PROVIDER_VPN "[Mapping a]\nProvider=vpn\nProtocols=tcp\n"
 				       "[Mapping b]\nProvider=vpn\nProtocols=tcp\n",
 			  "test.conf:9: [Mapping b] Protocols=tcp: provider vpn has SamePort=yes: "
 			  "every mapping asks the gateway for internal port 0, so only one "
@@ -986,7 +958,7 @@ test_same_port_one_per_protocol(void)
 				 "test.conf:7: [Mapping b] Protocols=tcp,udp: provider vpn has "
 				 "SamePort=yes");
 	/* without Protocols= (both, the default): the group's header, and the default */
-	assert_load_error(PROVIDER_VPN "\n[Mapping a]\nProtocols=tcp\n\n[Mapping b]\n",
+	pm_test_config_assert_load_error(PROVIDER_VPN "\n[Mapping a]\nProtocols=tcp\n\n[Mapping b]\n",
 			  "test.conf:8: [Mapping b] Protocols=tcp udp (the default): provider vpn "
 			  "has SamePort=yes: every mapping asks the gateway for internal port 0, "
 			  "so only one mapping per protocol can use it; [Mapping a] (test.conf:6) "
@@ -1039,14 +1011,14 @@ test_same_port_one_per_protocol(void)
 
 	/* tcp at one mapping and udp at the other: two leases */
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_VPN "[Mapping a]\nProtocols=tcp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_VPN "[Mapping a]\nProtocols=tcp\n"
 								  "[Mapping b]\nProtocols=udp\n");
 		g_assert_cmpuint(config->mappings->len, ==, 2);
 		g_assert_cmpuint(config->warnings->len, ==, 0);
 	}
 	/* the same protocol at two SamePort providers: two gateways */
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_VPN "[Provider vpn2]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_VPN "[Provider vpn2]\nType=natpmp\n"
 								  "SamePort=yes\n"
 								  "[Mapping a]\nProvider=vpn\n"
 								  "[Mapping b]\nProvider=vpn2\n");
@@ -1054,7 +1026,7 @@ test_same_port_one_per_protocol(void)
 	}
 	/* a SamePort mapping and an RFC one of the same protocol at different providers */
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC PROVIDER_VPN
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC PROVIDER_VPN
 						     "[Mapping a]\nProvider=vpn\nProtocols=tcp\n"
 						     "[Mapping b]\nProvider=rfc\nProtocols=tcp\n"
 						     "InternalPort=80\n");
@@ -1062,7 +1034,7 @@ test_same_port_one_per_protocol(void)
 	}
 	/* SamePort=no: the internal ports tell the mappings apart */
 	{
-		g_autoptr(PmConfig) config = load_ok("[Provider vpn]\nType=natpmp\nSamePort=no\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider vpn]\nType=natpmp\nSamePort=no\n"
 						     "[Mapping a]\nProtocols=tcp\n"
 						     "InternalPort=80\n"
 						     "[Mapping b]\nProtocols=tcp\n"
@@ -1076,13 +1048,13 @@ test_default_provider(void)
 {
 	/* a single provider is the default */
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n");
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC "[Mapping m]\nInternalPort=1\n");
 		g_assert_cmpstr(pm_config_get_default_provider(config), ==, "rfc");
 		g_assert_cmpstr(pm_config_find_mapping(config, "m")->provider, ==, "rfc");
 	}
 	/* several, with DefaultProvider= */
 	{
-		g_autoptr(PmConfig) config = load_ok("[Provider a]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider a]\nType=natpmp\n"
 						     "[Provider b]\nType=natpmp\n"
 						     "[Mapping m]\nInternalPort=1\n"
 						     "[Daemon]\nDefaultProvider=b\n");
@@ -1091,33 +1063,33 @@ test_default_provider(void)
 	}
 	/* several, with Provider= but no default */
 	{
-		g_autoptr(PmConfig) config = load_ok("[Provider a]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Provider a]\nType=natpmp\n"
 						     "[Provider b]\nType=natpmp\n"
 						     "[Mapping m]\nInternalPort=1\nProvider=a\n");
 		g_assert_null(pm_config_get_default_provider(config));
 	}
 	/* several, neither */
-	assert_load_error("[Provider a]\nType=natpmp\n"
+	pm_test_config_assert_load_error("[Provider a]\nType=natpmp\n"
 			  "[Provider b]\nType=natpmp\n"
 			  "[Mapping m]\nInternalPort=1\n",
 			  "test.conf:5: [Mapping m]: Provider= is required: several providers "
 			  "and no [Daemon] DefaultProvider=: set Provider=");
 	/* none at all */
-	assert_load_error("[Mapping m]\nInternalPort=1\n",
+	pm_test_config_assert_load_error("[Mapping m]\nInternalPort=1\n",
 			  "test.conf:1: [Mapping m]: Provider= is required: no [Provider NAME] "
 			  "is defined: add one");
 	/* a default that does not exist */
-	assert_load_error("[Daemon]\nDefaultProvider=c\n"
+	pm_test_config_assert_load_error("[Daemon]\nDefaultProvider=c\n"
 			  "[Provider a]\nType=natpmp\n"
 			  "[Provider b]\nType=natpmp\n",
 			  "test.conf:2: [Daemon] DefaultProvider=c: no such provider; accepted "
 			  "values: a, b");
-	assert_load_error("[Daemon]\nDefaultProvider=c\n",
+	pm_test_config_assert_load_error("[Daemon]\nDefaultProvider=c\n",
 			  "test.conf:2: [Daemon] DefaultProvider=c: no such provider; accepted "
 			  "values: none: no [Provider NAME] is defined");
 	/* no providers and no mappings: fine */
 	{
-		g_autoptr(PmConfig) config = load_ok("[Daemon]\n");
+		g_autoptr(PmConfig) config = pm_test_config_load_ok("[Daemon]\n");
 		g_assert_null(pm_config_get_default_provider(config));
 	}
 }
@@ -1125,7 +1097,7 @@ test_default_provider(void)
 static void
 test_conflict(void)
 {
-	assert_load_error(PROVIDER_RFC "[Mapping a]\nInternalPort=8080\n"
+	pm_test_config_assert_load_error(PROVIDER_RFC "[Mapping a]\nInternalPort=8080\n"
 				       "[Mapping b]\nProtocols=udp tcp\nInternalPort=8080\n",
 			  "test.conf:7: [Mapping b] InternalPort=8080: tcp port 8080 of provider "
 			  "rfc is already mapped by [Mapping a] (test.conf:4); accepted values: a "
@@ -1136,7 +1108,7 @@ test_conflict(void)
 				 "provider rfc is already mapped by [Mapping a] (test.conf:5)");
 	/* different protocols, or different providers, do not conflict */
 	{
-		g_autoptr(PmConfig) config = load_ok(PROVIDER_RFC "[Provider vpn]\nType=natpmp\n"
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(PROVIDER_RFC "[Provider vpn]\nType=natpmp\n"
 								  "[Mapping a]\nProvider=rfc\n"
 								  "Protocols=tcp\nInternalPort=80\n"
 								  "[Mapping b]\nProvider=rfc\n"
@@ -1331,9 +1303,9 @@ test_round_trip(void)
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
-		g_autoptr(PmConfig) config = load_ok(texts[i]);
+		g_autoptr(PmConfig) config = pm_test_config_load_ok(texts[i]);
 		g_autofree char *data = pm_config_to_data(config);
-		g_autoptr(PmConfig) again = load_ok(data);
+		g_autoptr(PmConfig) again = pm_test_config_load_ok(data);
 		g_autofree char *data2 = pm_config_to_data(again);
 
 		g_assert_true(config_equal(config, again));
@@ -1432,7 +1404,7 @@ check_arbitrary(const char *data, gsize len)
 	g_assert_no_error(error);
 	{
 		g_autofree char *text = pm_config_to_data(config);
-		g_autoptr(PmConfig) again = load_ok(text);
+		g_autoptr(PmConfig) again = pm_test_config_load_ok(text);
 		g_assert_true(config_equal(config, again));
 	}
 }

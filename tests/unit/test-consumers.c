@@ -37,35 +37,6 @@ count_done(gpointer user_data)
 	(*done)++;
 }
 
-/* "name:state:last error" of each consumer of the mapping, as the bus shows them */
-static char *
-consumers_of(PmTestManager *t, const char *mapping_name)
-{
-	PmMapping *m = pm_manager_lookup_name(t->manager, mapping_name);
-	g_autoptr(GString) str = g_string_new(NULL);
-	PmMappingView view;
-
-	g_assert_nonnull(m);
-	pm_manager_describe_mapping(t->manager, m, &view);
-	for (guint i = 0; view.consumers != NULL && i < view.consumers->len; i++) {
-		const PmConsumerBinding *binding = g_ptr_array_index(view.consumers, i);
-		g_string_append_printf(str,
-				       "%s%s:%s:%s",
-				       i > 0 ? " " : "",
-				       binding->consumer->name,
-				       pm_consumer_state_to_string(binding->state),
-				       binding->last_error != NULL ? binding->last_error : "");
-	}
-	return g_string_free(g_steal_pointer(&str), FALSE);
-}
-
-static void
-assert_consumers(PmTestManager *t, const char *mapping_name, const char *expected)
-{
-	g_autofree char *consumers = consumers_of(t, mapping_name);
-	g_assert_cmpstr(consumers, ==, expected);
-}
-
 /* after the grant, with I and E of each protocol; a mapping without Consumers= is never
  * anyone's business, nor is a bus mapping */
 static void
@@ -80,8 +51,8 @@ test_grant(void)
 	g_autoptr(GError) error = NULL;
 
 	assert_log("files up(grant) torrent tcp:51413:51413 udp:51413:51413 @" PM_TEST_PUBLIC_ADDRESS);
-	assert_consumers(t, "torrent", "files:ok:");
-	assert_consumers(t, "web", "");
+	pm_test_manager_assert_consumers(t, "torrent", "files:ok:");
+	pm_test_manager_assert_consumers(t, "web", "");
 	g_assert_true(pm_manager_lookup_name(t->manager, "torrent")->has_consumers);
 	g_assert_false(pm_manager_lookup_name(t->manager, "web")->has_consumers);
 
@@ -144,7 +115,7 @@ test_port_change(void)
 	pm_test_manager_advance(t, SEC(301));
 	assert_log("files down web tcp:8080:8080; "
 		   "files up(grant) web tcp:41000:41000 @" PM_TEST_PUBLIC_ADDRESS);
-	assert_consumers(t, "web", "files:ok:");
+	pm_test_manager_assert_consumers(t, "web", "files:ok:");
 
 	/* two protocols: the renewal of one publishes its new port before the re-map */
 	pm_test_manager_free(g_steal_pointer(&t));
@@ -170,7 +141,7 @@ test_port_change(void)
 	pm_test_manager_advance(t, SEC(31));
 	assert_log("qbt changed torrent tcp:41000:41000 @" PM_TEST_PUBLIC_ADDRESS
 		   " was tcp:40000:40000");
-	assert_consumers(t, "torrent", "qbt:ok:");
+	pm_test_manager_assert_consumers(t, "torrent", "qbt:ok:");
 }
 
 /* the lease runs out with the gateway silent: consumers hear the ports are gone, once,
@@ -239,7 +210,7 @@ test_reload_consumers(void)
 	g_assert_cmpuint(pm_fake_consumer_get_n_objects(), ==, 2);
 	pm_test_manager_reload(t, after);
 	assert_log("a down m tcp:7000:7000; b up(grant) m tcp:7000:7000 @" PM_TEST_PUBLIC_ADDRESS);
-	assert_consumers(t, "m", "b:ok:");
+	pm_test_manager_assert_consumers(t, "m", "b:ok:");
 
 	/* b's configuration changed: another object, told as new; the old one hears the
 	 * mapping is gone for it, and is freed */
@@ -247,7 +218,7 @@ test_reload_consumers(void)
 	assert_log("b down m tcp:7000:7000; "
 		   "b up(grant) m tcp:7000:7000 @" PM_TEST_PUBLIC_ADDRESS "; "
 		   "a up(grant) m tcp:7000:7000 @" PM_TEST_PUBLIC_ADDRESS);
-	assert_consumers(t, "m", "b:ok: a:ok:");
+	pm_test_manager_assert_consumers(t, "m", "b:ok: a:ok:");
 	g_assert_cmpuint(pm_fake_consumer_get_n_objects(), ==, 2);
 
 	/* the same again: kept objects, told again */
@@ -342,13 +313,13 @@ test_state(void)
 	PmTestListener l = {0};
 	g_autofree char *json = NULL;
 
-	assert_consumers(t, "m", "slow:pending: broken:failed:Refused: the fake consumer was "
+	pm_test_manager_assert_consumers(t, "m", "slow:pending: broken:failed:Refused: the fake consumer was "
 				 "told to fail");
 	pm_test_assert_warning("mapping m: consumer broken failed: Refused: the fake consumer "
 			       "was told to fail");
 	pm_manager_add_listener(t->manager, &consumers_listener, &l);
 	pm_test_manager_advance(t, SEC(5));
-	assert_consumers(t, "m", "slow:ok: broken:failed:Refused: the fake consumer was told "
+	pm_test_manager_assert_consumers(t, "m", "slow:ok: broken:failed:Refused: the fake consumer was told "
 				 "to fail");
 	g_assert_cmpuint(l.consumers_changed, ==, 1);
 

@@ -73,35 +73,6 @@ assert_port_file(Fixture *f, const char *name, const char *expected)
 	g_assert_cmpstr(contents, ==, expected);
 }
 
-/* "name:state:last error" of each consumer of the mapping */
-static char *
-consumers_of(PmTestManager *t, const char *mapping_name)
-{
-	PmMapping *m = pm_manager_lookup_name(t->manager, mapping_name);
-	g_autoptr(GString) str = g_string_new(NULL);
-	PmMappingView view;
-
-	g_assert_nonnull(m);
-	pm_manager_describe_mapping(t->manager, m, &view);
-	for (guint i = 0; view.consumers != NULL && i < view.consumers->len; i++) {
-		const PmConsumerBinding *binding = g_ptr_array_index(view.consumers, i);
-		g_string_append_printf(str,
-				       "%s%s:%s:%s",
-				       i > 0 ? " " : "",
-				       binding->consumer->name,
-				       pm_consumer_state_to_string(binding->state),
-				       binding->last_error != NULL ? binding->last_error : "");
-	}
-	return g_string_free(g_steal_pointer(&str), FALSE);
-}
-
-static void
-assert_consumers(PmTestManager *t, const char *mapping_name, const char *expected)
-{
-	g_autofree char *consumers = consumers_of(t, mapping_name);
-	g_assert_cmpstr(consumers, ==, expected);
-}
-
 #define CONFIG_PORTS                                                                             \
 	DAEMON_QUIET PM_TEST_PROVIDER "[Consumer pf]\nType=portfile\n"                           \
 				      "[Mapping torrent]\nInternalPort=51413\nConsumers=pf\n"    \
@@ -120,8 +91,8 @@ test_ports(void)
 	fixture_start(&f, CONFIG_PORTS);
 	/* the default path: RUNTIME_DIR/NAME.port; TCP and UDP share 51413: once */
 	assert_port_file(&f, "pf.port", "51413\n8080\n");
-	assert_consumers(f.t, "torrent", "pf:ok:");
-	assert_consumers(f.t, "web", "pf:ok:");
+	pm_test_manager_assert_consumers(f.t, "torrent", "pf:ok:");
+	pm_test_manager_assert_consumers(f.t, "web", "pf:ok:");
 	path = g_build_filename(f.dir, "pf.port", NULL);
 	g_assert_cmpint(g_stat(path, &st), ==, 0);
 	g_assert_cmpint(st.st_mode & 07777, ==, 0644);
@@ -130,7 +101,7 @@ test_ports(void)
 	pm_test_manager_grant_next(f.t, PM_NATPMP_OP_MAP_TCP, 51413, 41000);
 	pm_test_manager_advance(f.t, SEC(301));
 	assert_port_file(&f, "pf.port", "41000\n8080\n");
-	assert_consumers(f.t, "torrent", "pf:ok:");
+	pm_test_manager_assert_consumers(f.t, "torrent", "pf:ok:");
 
 	/* lost: its ports leave the file, which is empty when none is left */
 	pm_test_manager_gateway_down(f.t);
@@ -163,7 +134,7 @@ test_ports_one_removed(void)
 			       "[Mapping torrent]\nInternalPort=51413\nConsumers=pf\n"
 			       "[Mapping other]\nInternalPort=9000\nProtocols=tcp\n");
 	assert_port_file(&f, "pf.port", "51413\n");
-	assert_consumers(f.t, "torrent", "pf:ok:");
+	pm_test_manager_assert_consumers(f.t, "torrent", "pf:ok:");
 	pm_test_log_clear();
 	fixture_stop(&f);
 }
@@ -303,7 +274,7 @@ test_unwritable(void)
 	pm_test_manager_start(f.t, config);
 
 	expected = g_strdup_printf("pf:failed:cannot write %s/x.port: Not a directory", blocker);
-	state = consumers_of(f.t, "web");
+	state = pm_test_manager_consumers(f.t, "web");
 	g_assert_true(g_str_has_prefix(state, expected));
 	/* outside the runtime directory, the drop-in it needs */
 	g_assert_nonnull(strstr(state,
