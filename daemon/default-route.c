@@ -187,25 +187,13 @@ pm_default_route_parse_route(const guint8 *payload, gsize payload_len, PmDefault
 static gboolean
 pm_default_route_parse_error(const guint8 *payload, gsize payload_len, GError **error)
 {
-	struct nlmsgerr err;
 	int errnum;
 
-	if (payload_len < sizeof(err)) {
-		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "truncated netlink error message");
+	if (!pm_netlink_error_code(payload, payload_len, &errnum, error))
 		return FALSE;
-	}
-	memcpy(&err, payload, sizeof(err));
 	/* 0 is an acknowledgement, which was not asked for: not the answer */
-	if (err.error == 0)
+	if (errnum == 0)
 		return TRUE;
-	/* a negative errno; anything else (and -INT_MIN) is no errno at all */
-	if (err.error > 0 || err.error < -4095) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-			    "netlink error message with invalid error %d", err.error);
-		return FALSE;
-	}
-	errnum = -err.error;
 	if (errnum == ENETUNREACH) {
 		g_set_error_literal(error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 				    "there is no IPv4 default route to find the NAT-PMP gateway: set "

@@ -82,3 +82,24 @@ pm_netlink_receive(int fd, guint8 *buf, gsize size, const char *what, GError **e
 		    "the kernel did not answer with %s", what);
 	return -1;
 }
+
+gboolean
+pm_netlink_error_code(const guint8 *payload, gsize payload_len, int *errnum, GError **error)
+{
+	struct nlmsgerr err;
+
+	if (payload_len < sizeof(err)) {
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "truncated netlink error message");
+		return FALSE;
+	}
+	memcpy(&err, payload, sizeof(err));
+	/* a negative errno or 0; anything else (and -INT_MIN) is no errno at all */
+	if (err.error > 0 || err.error < -4095) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "netlink error message with invalid error %d", err.error);
+		return FALSE;
+	}
+	*errnum = -err.error;
+	return TRUE;
+}

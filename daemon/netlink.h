@@ -21,3 +21,9 @@ gboolean pm_netlink_next_message(const guint8 *buf, gsize len, gsize *offset,
  * datagram larger than @buf is an error, never half-read). Datagrams from anyone but the
  * kernel are skipped, a few at most. @what names what was asked, for the messages. */
 gssize pm_netlink_receive(int fd, guint8 *buf, gsize size, const char *what, GError **error);
+
+/* the error code of an NLMSG_ERROR message's payload: TRUE with *@errnum (0 for an
+ * acknowledgement, else a positive errno), FALSE with @error if it is truncated or holds no
+ * errno at all */
+gboolean pm_netlink_error_code(const guint8 *payload, gsize payload_len, int *errnum,
+			       GError **error);

@@ -59,19 +59,14 @@ pm_socket_dump_parse(PmSocketDump *dump, const guint8 *buf, gsize len, GError **
 		if (hdr.nlmsg_type == NLMSG_DONE) {
 			dump->done = TRUE;
 		} else if (hdr.nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr err;
-			if (payload_len < sizeof(err)) {
-				g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-						    "truncated netlink error message");
+			int errnum;
+			if (!pm_netlink_error_code(payload, payload_len, &errnum, error))
 				return FALSE;
-			}
-			memcpy(&err, payload, sizeof(err));
 			/* 0 is an acknowledgement, which a dump does not send: ignore it */
-			if (err.error == 0)
+			if (errnum == 0)
 				continue;
-			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(ABS(err.error)),
-				    "the kernel refused the socket dump: %s",
-				    g_strerror(ABS(err.error)));
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errnum),
+				    "the kernel refused the socket dump: %s", g_strerror(errnum));
 			return FALSE;
 		} else if (hdr.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
 			struct inet_diag_msg msg;
