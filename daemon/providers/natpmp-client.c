@@ -431,12 +431,6 @@ pm_natpmp_client_call(PmNatpmpClient *self, const PmNatpmpCallOptions *options,
 	return call;
 }
 
-guint
-pm_natpmp_call_get_sends(PmNatpmpCall *call)
-{
-	return call->sends;
-}
-
 void
 pm_natpmp_call_cancel(PmNatpmpCall *call)
 {

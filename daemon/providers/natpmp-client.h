@@ -83,8 +83,6 @@ PmNatpmpCall *pm_natpmp_client_call(PmNatpmpClient *self, const PmNatpmpCallOpti
 				    PmNatpmpCallFunc func, gpointer user_data);
 /* queued or in flight: it is dropped and its callback never runs */
 void pm_natpmp_call_cancel(PmNatpmpCall *call);
-/* how many times it was sent so far */
-guint pm_natpmp_call_get_sends(PmNatpmpCall *call);
 
 /* ask for the public address (coalesced with one already queued); re-checks the epoch */
 void pm_natpmp_client_request_public_address(PmNatpmpClient *self);
