@@ -1,53 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
-#include <gmodule.h>
 #include <libsoup/soup.h>
 
 #include "build-info.h"
 #include "context.h"
 #include "errors.h"
+#include "libsoup-loader.h"
 #include "secrets.h"
-
-/*
- * libsoup is loaded on first use, the way systemd dlopen()s its optional libraries: linked
- * in, it and what it pulls in (Kerberos, SQLite, nghttp2, libpsl…) cost 1.6 MiB of RSS at
- * every start, and a NAT-PMP-only daemon must stay under 8 MiB (design §9). Its symbols
- * are looked up here, one table for every user.
- */
-#define PM_LIBSOUP_SONAME "libsoup-3.0.so.0"
-
-static struct {
-	GModule *module;
-	SoupSession *(*session_new_with_options)(const char *first_property_name, ...);
-} libsoup;
-
-static gboolean
-pm_context_load_libsoup(GError **error)
-{
-	GModule *module;
-
-	if (libsoup.module != NULL)
-		return TRUE;
-	module = g_module_open(PM_LIBSOUP_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
-	if (module == NULL) {
-		g_set_error(error, PM_ERROR, PM_ERROR_NOT_SUPPORTED,
-			    "cannot load %s for HTTP: %s: install libsoup 3", PM_LIBSOUP_SONAME,
-			    g_module_error());
-		return FALSE;
-	}
-	if (!g_module_symbol(module, "soup_session_new_with_options",
-			     (gpointer *)&libsoup.session_new_with_options)) {
-		g_set_error(error, PM_ERROR, PM_ERROR_NOT_SUPPORTED, "%s: %s", PM_LIBSOUP_SONAME,
-			    g_module_error());
-		g_module_close(module);
-		return FALSE;
-	}
-	/* GTypes it registers must outlive every session */
-	g_module_make_resident(module);
-	libsoup.module = module;
-	return TRUE;
-}
 
 struct _PmContext {
 	PmScheduler *scheduler;
@@ -103,12 +63,19 @@ pm_context_set_runtime_dir(PmContext *self, const char *runtime_dir)
 SoupSession *
 pm_context_get_soup_session(PmContext *self, GError **error)
 {
+	const PmLibsoup *libsoup;
+
 	if (self->soup_session != NULL)
 		return self->soup_session;
-	if (!pm_context_load_libsoup(error))
+	libsoup = pm_libsoup_get(error);
+	if (libsoup == NULL)
 		return NULL;
-	self->soup_session = libsoup.session_new_with_options("user-agent",
-							       "portmapd/" PACKAGE_VERSION, NULL);
+	/* no proxy: portmapd talks to gateways and applications on the VPN, the LAN and
+	 * loopback, never through an HTTP proxy; and GIO's default resolver loads libproxy
+	 * and its modules, 3 MiB of RSS for nothing */
+	self->soup_session = libsoup->session_new_with_options("user-agent",
+								"portmapd/" PACKAGE_VERSION,
+								"proxy-resolver", NULL, NULL);
 	return self->soup_session;
 }
 

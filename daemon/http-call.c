@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "portmapd"
+
+#include <string.h>
+
+#include "errors.h"
+#include "http-call.h"
+#include "libsoup-loader.h"
+
+struct _PmHttpCall {
+	PmContext *context;
+	const PmLibsoup *libsoup;
+	SoupSession *session; /* the context's */
+	SoupMessage *message;
+	GCancellable *cancellable;
+	GBytes *body; /* the reply's */
+	char *description;
+	char *bearer; /* "Bearer TOKEN", wiped */
+	PmTimer timeout_timer;
+	guint timeout_msec;
+	gsize max_body;
+	PmHttpDoneFunc done;
+	gpointer done_data;
+	gboolean sent;
+	gboolean cancelled; /* by the caller: nobody is told */
+	gboolean timed_out;
+};
+
+static void
+pm_http_call_free(PmHttpCall *self)
+{
+	pm_scheduler_disarm(pm_context_get_scheduler(self->context), &self->timeout_timer);
+	if (self->bearer != NULL) {
+		memset(self->bearer, 0, strlen(self->bearer));
+		g_free(self->bearer);
+	}
+	g_clear_object(&self->message);
+	g_clear_object(&self->cancellable);
+	g_clear_pointer(&self->body, g_bytes_unref);
+	g_free(self->description);
+	g_free(self);
+}
+
+PmHttpCall *
+pm_http_call_new(PmContext *context, const char *method, const char *url, GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autoptr(GError) local_error = NULL;
+	const char *scheme;
+	SoupSession *session;
+	PmHttpCall *self;
+
+	uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, &local_error);
+	if (uri == NULL) {
+		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_ARGS, "invalid URL: %s",
+			    local_error->message);
+		return NULL;
+	}
+	scheme = g_uri_get_scheme(uri);
+	if ((g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0) ||
+	    g_uri_get_host(uri) == NULL || *g_uri_get_host(uri) == '\0') {
+		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_ARGS,
+			    "invalid URL: an http:// or https:// URL with a host is needed");
+		return NULL;
+	}
+	session = pm_context_get_soup_session(context, error);
+	if (session == NULL)
+		return NULL;
+
+	self = g_new0(PmHttpCall, 1);
+	self->context = context;
+	self->libsoup = pm_libsoup_get(NULL);
+	self->session = session;
+	self->message = self->libsoup->message_new_from_uri(method, uri);
+	self->cancellable = g_cancellable_new();
+	self->timeout_msec = PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC;
+	self->max_body = PM_HTTP_CALL_DEFAULT_MAX_BODY;
+	/* the query may carry a token (PIA's getSignature?token=): never in a message */
+	if (g_uri_get_port(uri) > 0)
+		self->description = g_strdup_printf("%s %s://%s:%d%s", method, scheme,
+						    g_uri_get_host(uri), g_uri_get_port(uri),
+						    g_uri_get_path(uri));
+	else
+		self->description = g_strdup_printf("%s %s://%s%s", method, scheme,
+						    g_uri_get_host(uri), g_uri_get_path(uri));
+	pm_timer_init(&self->timeout_timer, NULL, NULL);
+	return self;
+}
+
+void
+pm_http_call_set_bearer_token(PmHttpCall *self, const char *token)
+{
+	g_return_if_fail(!self->sent);
+	self->bearer = g_strconcat("Bearer ", token, NULL);
+	self->libsoup->message_headers_replace(
+		self->libsoup->message_get_request_headers(self->message), "Authorization",
+		self->bearer);
+}
+
+void
+pm_http_call_add_header(PmHttpCall *self, const char *name, const char *value)
+{
+	g_return_if_fail(!self->sent);
+	self->libsoup->message_headers_append(
+		self->libsoup->message_get_request_headers(self->message), name, value);
+}
+
+void
+pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body)
+{
+	g_return_if_fail(!self->sent);
+	self->libsoup->message_set_request_body_from_bytes(self->message, content_type, body);
+}
+
+void
+pm_http_call_set_timeout(PmHttpCall *self, guint msec)
+{
+	self->timeout_msec = msec;
+}
+
+void
+pm_http_call_set_max_body(PmHttpCall *self, gsize max_body)
+{
+	self->max_body = max_body;
+}
+
+static void
+pm_http_call_timeout_cb(PmTimer *timer, gpointer user_data)
+{
+	PmHttpCall *self = user_data;
+
+	self->timed_out = TRUE;
+	g_cancellable_cancel(self->cancellable);
+}
+
+static void
+pm_http_call_sent_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	PmHttpCall *self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) body = NULL;
+
+	body = self->libsoup->session_send_and_read_finish((SoupSession *)source, result, &error);
+	pm_scheduler_disarm(pm_context_get_scheduler(self->context), &self->timeout_timer);
+	if (self->cancelled) {
+		pm_http_call_free(self);
+		return;
+	}
+	if (body == NULL) {
+		g_autoptr(GError) reported = NULL;
+		if (self->timed_out)
+			reported = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
+					       "%s: no reply within %u ms", self->description,
+					       self->timeout_msec);
+		else
+			reported = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE, "%s: %s",
+					       self->description, error->message);
+		self->done(self, reported, self->done_data);
+	} else if (g_bytes_get_size(body) > self->max_body) {
+		g_autoptr(GError) reported =
+			g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
+				    "%s: a reply of %" G_GSIZE_FORMAT " bytes, more than %" G_GSIZE_FORMAT
+				    " allowed",
+				    self->description, g_bytes_get_size(body), self->max_body);
+		self->done(self, reported, self->done_data);
+	} else {
+		self->body = g_steal_pointer(&body);
+		self->done(self, NULL, self->done_data);
+	}
+	pm_http_call_free(self);
+}
+
+void
+pm_http_call_send(PmHttpCall *self, PmHttpDoneFunc done, gpointer user_data)
+{
+	PmScheduler *scheduler = pm_context_get_scheduler(self->context);
+
+	g_return_if_fail(!self->sent);
+	self->sent = TRUE;
+	self->done = done;
+	self->done_data = user_data;
+	pm_timer_init(&self->timeout_timer, pm_http_call_timeout_cb, self);
+	pm_scheduler_arm(scheduler, &self->timeout_timer,
+			 pm_scheduler_now(scheduler) + (guint64)self->timeout_msec * 1000);
+	self->libsoup->session_send_and_read_async(self->session, self->message,
+						   G_PRIORITY_DEFAULT, self->cancellable,
+						   pm_http_call_sent_cb, self);
+}
+
+void
+pm_http_call_cancel(PmHttpCall *self)
+{
+	if (!self->sent) {
+		pm_http_call_free(self);
+		return;
+	}
+	/* libsoup answers the cancelled read later, on the main loop: the call is freed
+	 * there, and the caller's @done is not run */
+	self->cancelled = TRUE;
+	pm_scheduler_disarm(pm_context_get_scheduler(self->context), &self->timeout_timer);
+	g_cancellable_cancel(self->cancellable);
+}
+
+guint
+pm_http_call_get_status(PmHttpCall *self)
+{
+	return self->libsoup->message_get_status(self->message);
+}
+
+const char *
+pm_http_call_get_reason(PmHttpCall *self)
+{
+	const char *reason = self->libsoup->message_get_reason_phrase(self->message);
+	return reason != NULL ? reason : "";
+}
+
+GBytes *
+pm_http_call_get_body(PmHttpCall *self)
+{
+	return self->body;
+}
+
+const char *
+pm_http_call_get_response_header(PmHttpCall *self, const char *name)
+{
+	return self->libsoup->message_headers_get_list(
+		self->libsoup->message_get_response_headers(self->message), name);
+}
+
+const char *
+pm_http_call_describe(PmHttpCall *self)
+{
+	return self->description;
+}

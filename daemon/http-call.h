@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "context.h"
+
+/*
+ * One HTTP exchange on the context's SoupSession (libsoup 3, dlopen()ed by context.c on
+ * first use): every HTTP provider and consumer goes through this, so the symbols libsoup
+ * must resolve are in one table and no user includes libsoup's headers. Asynchronous on
+ * the daemon's main loop; the whole body is read (small JSON replies). Connections are
+ * kept alive by the session: calls to one host made one after the other share one.
+ *
+ * A call is made, given its headers and body, and sent; @done runs exactly once, unless
+ * the call is cancelled first, and the call is freed after @done returns. Nothing here
+ * logs: the caller decides what is worth saying, and a bearer token is never printed.
+ */
+
+typedef struct _PmHttpCall PmHttpCall;
+
+/* @error: NULL when an HTTP reply arrived, whatever its status (transport errors, the
+ * timeout and a reply too large are errors, PM_ERROR_GATEWAY_UNREACHABLE) */
+typedef void (*PmHttpDoneFunc)(PmHttpCall *call, const GError *error, gpointer user_data);
+
+/* @url: http or https with a host; NULL with PM_ERROR_INVALID_ARGS otherwise, or with
+ * the context's error if libsoup cannot be loaded */
+PmHttpCall *pm_http_call_new(PmContext *context, const char *method, const char *url,
+			     GError **error);
+/* "Authorization: Bearer TOKEN"; the token is copied and wiped when the call ends */
+void pm_http_call_set_bearer_token(PmHttpCall *self, const char *token);
+void pm_http_call_add_header(PmHttpCall *self, const char *name, const char *value);
+void pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body);
+/* default PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC: from send to the end of the body */
+#define PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC 10000
+void pm_http_call_set_timeout(PmHttpCall *self, guint msec);
+/* a larger body is an error; default PM_HTTP_CALL_DEFAULT_MAX_BODY */
+#define PM_HTTP_CALL_DEFAULT_MAX_BODY (256 * 1024)
+void pm_http_call_set_max_body(PmHttpCall *self, gsize max_body);
+
+/* the call belongs to itself from here until @done returns */
+void pm_http_call_send(PmHttpCall *self, PmHttpDoneFunc done, gpointer user_data);
+/* before @done: @done never runs and the call is freed (now, or when libsoup lets go);
+ * a call not sent yet is freed */
+void pm_http_call_cancel(PmHttpCall *self);
+
+/* inside @done, after a reply */
+guint pm_http_call_get_status(PmHttpCall *self);
+/* the reason phrase, "" if none */
+const char *pm_http_call_get_reason(PmHttpCall *self);
+/* never NULL after a reply; valid until @done returns (take a ref to keep it) */
+GBytes *pm_http_call_get_body(PmHttpCall *self);
+/* NULL if absent; a repeated header's values joined with ", " */
+const char *pm_http_call_get_response_header(PmHttpCall *self, const char *name);
+/* "POST http://host:port/path": for messages; never the query (it may hold a token) */
+const char *pm_http_call_describe(PmHttpCall *self);
