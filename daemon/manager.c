@@ -2141,6 +2141,7 @@ pm_manager_describe_mapping(PmManager *self, PmMapping *m, PmMappingView *view)
 	view->description = m->description != NULL ? m->description : "";
 	view->last_error = m->last_error != NULL ? m->last_error : "";
 	view->consumers = m->consumers;
+	view->provider_peer = m->provider != NULL ? m->provider->peer_address : 0;
 }
 
 static void

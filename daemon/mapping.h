@@ -145,6 +145,7 @@ typedef struct {
 	const char *description;  /* "" if none */
 	const char *last_error;	  /* "" if none */
 	const GPtrArray *consumers; /* of PmConsumerBinding (consumer.h); NULL: none */
+	guint32 provider_peer; /* its provider's peer_address (provider.h), 0: unknown */
 } PmMappingView;
 
 PmMapping *pm_mapping_new(guint64 id, const char *name);

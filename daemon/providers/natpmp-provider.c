@@ -1021,6 +1021,7 @@ provider_attach_client(PmNatpmpProvider *self, PmNatpmpClient *client)
 {
 	self->client = client;
 	self->gateway = pm_natpmp_client_get_gateway(client);
+	pm_provider_set_peer_address(&self->parent, self->gateway);
 	self->listener_id = pm_natpmp_client_add_listener(client, on_reset, on_address, self);
 	/* a new gateway (RefreshAll re-read the default route) may mean a new local address */
 	{

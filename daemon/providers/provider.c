@@ -79,6 +79,12 @@ pm_provider_set_external_address(PmProvider *self, guint32 address)
 }
 
 void
+pm_provider_set_peer_address(PmProvider *self, guint32 address)
+{
+	self->peer_address = address;
+}
+
+void
 pm_provider_state_changed(PmProvider *self)
 {
 	if (self->state_changed_func != NULL)

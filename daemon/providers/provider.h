@@ -116,6 +116,10 @@ struct _PmProvider {
 	PmProviderState state;
 	char *last_error;
 	guint32 external_address; /* IPv4, network byte order */
+	/* where it talks to (the NAT-PMP gateway, the natpmp-http service, PIA's API server),
+	 * IPv4, network byte order, 0 while unknown: hooks are told the interface of the
+	 * route toward it (PORTMAP_INTERFACE, gluetun's {{VPN_INTERFACE}}) */
+	guint32 peer_address;
 	PmProviderChangedFunc changed_func;
 	PmProviderChangedFunc state_changed_func;
 	gpointer changed_data;
@@ -144,6 +148,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmProvider, pm_provider_free)
 PmProvider *pm_provider_alloc(PmContext *context, const PmProviderConfig *config);
 void pm_provider_set_state(PmProvider *self, PmProviderState state, const char *last_error);
 void pm_provider_set_external_address(PmProvider *self, guint32 address);
+/* no signal: read when a consumer is told a mapping's ports */
+void pm_provider_set_peer_address(PmProvider *self, guint32 address);
 /* its state.json section changed: the manager writes the file soon */
 void pm_provider_state_changed(PmProvider *self);
 
