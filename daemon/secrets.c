@@ -238,3 +238,21 @@ pm_secret_load(const char *credential_name, const char *file_path, gboolean leni
 		return load_credential(credential_name, error);
 	return load_file(file_path, lenient, error);
 }
+
+const char *const pm_secret_environment_variables[] = {
+	"API_TOKEN",			/* natpmp-http-api client */
+	"PIA_PASS",			/* PIA port-forwarding manager */
+	"QBITTORRENT_PASS",
+	"PIA_TOKEN",			/* pia-foss/manual-connections */
+	"PAYLOAD_AND_SIGNATURE",
+	"VPN_PORT_FORWARDING_PASSWORD", /* gluetun */
+	"OPENVPN_PASSWORD",
+	"MIKROTIK_API_PASSWORD",	/* mikrotik-double-natpmp */
+	NULL,
+};
+
+gboolean
+pm_secret_is_environment_variable(const char *name)
+{
+	return g_strv_contains((const char *const *)pm_secret_environment_variables, name);
+}

@@ -23,3 +23,13 @@ void pm_secret_free(char *secret);
 
 typedef char PmSecret;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmSecret, pm_secret_free)
+
+/*
+ * The environment variables of the replaced tools that hold secrets (design §6,
+ * environment import): --config-from-env removes them from portmapd's environment once it
+ * has read them, and exec hooks never inherit them whatever started portmapd.
+ * NULL-terminated.
+ */
+extern const char *const pm_secret_environment_variables[];
+/* whether @name (a variable's name) is one of them */
+gboolean pm_secret_is_environment_variable(const char *name);
