@@ -18,6 +18,14 @@ Typical use (tests run as root):
         lab.run(lab.ns_lan, ["natpmpc", "-g", lab.GW_LAN_ADDR, "-a", "7001", "7001", "tcp", "60"])
         assert lab.tcp_reachable(7001, 7001)
 
+The fake natpmp-http-api service (fake-natpmp-http-api, fakehttpapi.py) runs where the real one
+must, in the namespace of the application whose port it forwards (NAT-PMP maps the sender):
+
+    api = lab.start_natpmp_http_api(token="t")       # lan, 127.0.0.1:8080, gateway 192.168.77.1
+    r = api.forward(7001, "tcp", 60)                  # from inside lan; r["status"], r["json"]
+    assert lab.tcp_reachable(r["json"]["external_port"], 7001)
+    api.forwards()                                    # its request log: count retries
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
