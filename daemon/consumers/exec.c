@@ -233,10 +233,21 @@ pm_exec_environment(const PmHookEvent *event, const char *ports, const char *ifn
 	g_autofree char *old = event->type == PM_HOOK_EVENT_CHANGE && event->old_port != 0
 				       ? g_strdup_printf("%u", event->old_port)
 				       : g_strdup("");
+	g_autofree char *tcp = g_strdup("");
+	g_autofree char *udp = g_strdup("");
 	char **env;
 
 	if (comma != NULL)
 		*comma = '\0';
+	/* each protocol's own, for hooks that open them (a TCP-only mapping has no UDP port) */
+	for (guint i = 0; i < event->ports.n_ports; i++) {
+		const PmPortPair *pair = &event->ports.ports[i];
+		char **out = pair->protocol == PM_PROTOCOL_TCP ? &tcp : &udp;
+		if (pair->external_port == 0)
+			continue;
+		g_free(*out);
+		*out = g_strdup_printf("%u", pair->external_port);
+	}
 	for (guint i = 0; inherited[i] != NULL; i++) {
 		g_autofree char *name = g_strndup(inherited[i], strcspn(inherited[i], "="));
 		/* the replaced tools' secrets, whatever started portmapd; and ours, set below */
@@ -252,6 +263,8 @@ pm_exec_environment(const PmHookEvent *event, const char *ports, const char *ifn
 	env = g_environ_setenv(env, "PORTMAP_EXTERNAL_PORT", external, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_OLD_PORT", old, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_PORTS", ports, TRUE);
+	env = g_environ_setenv(env, "PORTMAP_TCP_PORT", tcp, TRUE);
+	env = g_environ_setenv(env, "PORTMAP_UDP_PORT", udp, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_PORT", first, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_EXTERNAL_ADDRESS", event->external_address, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_INTERFACE", ifname, TRUE);
