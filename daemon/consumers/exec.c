@@ -167,16 +167,19 @@ pm_exec_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 	PmExecReader *reader = user_data;
 	PmExecEntry *entry = reader->entry;
 	GDataInputStream *stream = G_DATA_INPUT_STREAM(source);
-	g_autofree char *line = g_data_input_stream_read_line_finish_utf8(stream, result, NULL,
-									  NULL);
+	g_autofree char *raw = g_data_input_stream_read_line_finish(stream, result, NULL, NULL);
+	g_autofree char *line = NULL;
 
-	if (line == NULL) {
-		/* the end, or output that is not text: the rest is not logged */
+	if (raw == NULL) {
+		/* the end (or a read error: the same for the log) */
 		g_object_unref(stream);
 		g_free(reader);
 		pm_exec_close_one(entry);
 		return;
 	}
+	/* read to the end whatever it is, or a hook writing binary would block on a full
+	 * pipe; the journal gets valid text */
+	line = g_utf8_make_valid(raw, -1);
 	g_strchomp(line);
 	g_message("%s: %s", entry->owner->parent.name, line);
 	if (reader->is_stderr && line[0] != '\0') {

@@ -371,12 +371,17 @@ test_failure(void)
 	PmConsumer *status;
 	PmConsumer *signalled;
 	PmConsumer *missing;
+	PmConsumer *binary;
 
 	fixture_init(&f);
 	status = fixture_consumer(&f, "status",
 				  "Exec=/bin/sh -c 'echo first >&2; echo oops >&2; exit 3'\n");
 	signalled = fixture_consumer(&f, "signalled", "Exec=/bin/sh -c 'kill -TERM $$'\n");
 	missing = fixture_consumer(&f, "missing", "ExecUp=/nonexistent/hook\n");
+	/* output that is not text is read to its end, and logged as valid text */
+	binary = fixture_consumer(&f, "binary",
+				  "Exec=/bin/sh -c 'printf \"\\\\377\\\\376 x\\\\n\"; echo after'\n");
+	push_up(binary, 41000, 41000);
 	push_up(status, 41000, 41000);
 	push_up(signalled, 41000, 41000);
 	push_up(missing, 41000, 41000);
@@ -388,6 +393,9 @@ test_failure(void)
 					       "missing:7:failed:cannot run /nonexistent/hook: "));
 	}
 	g_assert_true(logged("status: oops"));
+	wait_report(&f, "binary:7:ok:");
+	g_assert_true(logged("binary: \xef\xbf\xbd\xef\xbf\xbd x"));
+	g_assert_true(logged("binary: after"));
 	fixture_clear(&f);
 }
 
