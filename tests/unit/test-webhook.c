@@ -32,6 +32,7 @@ typedef struct {
 	PmScheduler *scheduler;
 	PmContext *context;
 	SoupServer *server;
+	GSocketService *service; /* 127.0.0.1, feeding the server */
 	char *url;
 	char *token_path;
 	GPtrArray *requests;	/* of Request */
@@ -85,6 +86,23 @@ server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
 	}
 }
 
+static gboolean
+incoming_cb(GSocketService *service, GSocketConnection *connection, GObject *source,
+	    gpointer user_data)
+{
+	Fixture *f = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address(connection, &error);
+	g_autoptr(GSocketAddress) remote = NULL;
+
+	g_assert_no_error(error);
+	remote = g_socket_connection_get_remote_address(connection, &error);
+	g_assert_no_error(error);
+	soup_server_accept_iostream(f->server, G_IO_STREAM(connection), local, remote, &error);
+	g_assert_no_error(error);
+	return TRUE;
+}
+
 static void
 report_cb(PmConsumer *consumer, guint64 mapping_id, PmConsumerState state,
 	  const char *last_error, gpointer user_data)
@@ -133,10 +151,25 @@ assert_report(Fixture *f, guint index, const char *expected)
 }
 
 static void
+stop_server(Fixture *f)
+{
+	if (f->server == NULL)
+		return;
+	g_socket_service_stop(f->service);
+	g_socket_listener_close(G_SOCKET_LISTENER(f->service));
+	g_clear_object(&f->service);
+	soup_server_disconnect(f->server);
+	g_clear_object(&f->server);
+	spin();
+}
+
+static void
 fixture_init(Fixture *f)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GSList) uris = NULL;
+	g_autoptr(GInetAddress) loopback = NULL;
+	g_autoptr(GSocketAddress) address = NULL;
+	g_autoptr(GSocketAddress) bound = NULL;
 	int fd;
 
 	f->scheduler = pm_scheduler_new_manual(SEC(1), REALTIME_START, 1);
@@ -146,11 +179,19 @@ fixture_init(Fixture *f)
 	f->reports = g_ptr_array_new_with_free_func(g_free);
 	f->server = soup_server_new(NULL, NULL);
 	soup_server_add_handler(f->server, "/hook", server_cb, f, NULL);
-	soup_server_listen_local(f->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+	/* connections are accepted here and handed to the server: with libsoup 3.2 its own
+	 * listener leaks each accepted GSocket whose client session has no proxy resolver (as
+	 * portmapd's has none), and soup_server_listen_local() leaks its address */
+	f->service = g_socket_service_new();
+	loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	address = g_inet_socket_address_new(loopback, 0);
+	g_socket_listener_add_address(G_SOCKET_LISTENER(f->service), address,
+				      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound,
+				      &error);
 	g_assert_no_error(error);
-	uris = soup_server_get_uris(f->server);
-	f->url = g_strdup_printf("http://127.0.0.1:%d/hook", g_uri_get_port(uris->data));
-	g_slist_free_full(g_steal_pointer(&uris), (GDestroyNotify)g_uri_unref);
+	g_signal_connect(f->service, "incoming", G_CALLBACK(incoming_cb), f);
+	f->url = g_strdup_printf("http://127.0.0.1:%u/hook",
+				 g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
 	fd = g_file_open_tmp("portmap-webhook-token-XXXXXX", &f->token_path, &error);
 	g_assert_no_error(error);
 	g_assert_cmpint(fchmod(fd, 0600), ==, 0);
@@ -180,11 +221,11 @@ fixture_clear(Fixture *f)
 		pm_consumer_set_report_func(f->consumer, NULL, NULL);
 		g_clear_pointer(&f->consumer, pm_consumer_unref);
 	}
-	/* what libsoup still holds (a connection kept alive) goes */
+	/* the client's connections kept alive close with its session, the server's with them */
 	spin();
-	g_clear_object(&f->server);
 	g_clear_pointer(&f->context, pm_context_free);
 	spin();
+	stop_server(f);
 	g_clear_pointer(&f->scheduler, pm_scheduler_free);
 	g_ptr_array_unref(f->requests);
 	g_array_unref(f->statuses);
@@ -336,7 +377,7 @@ test_retry(void)
 	g_assert_cmpuint(pm_scheduler_get_n_armed(f.scheduler), ==, 0);
 
 	/* a receiver that is not there: a connection error, retried as well */
-	g_clear_object(&f.server);
+	stop_server(&f);
 	push_change(&f, 41000, 41001);
 	wait_reports(&f, 6);
 	g_assert_true(g_str_has_prefix(g_ptr_array_index(f.reports, 5), "7:pending:"));
