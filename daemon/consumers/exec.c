@@ -104,7 +104,8 @@ pm_exec_describe_status(PmExecEntry *entry)
 		int sig = g_subprocess_get_term_sig(process);
 		what = g_strdup_printf("killed by signal %d (%s)", sig, g_strsignal(sig));
 	} else if (g_subprocess_get_exit_status(process) != 0) {
-		what = g_strdup_printf("exited with status %d", g_subprocess_get_exit_status(process));
+		what = g_strdup_printf("exited with status %d",
+				       g_subprocess_get_exit_status(process));
 	} else {
 		return NULL;
 	}
@@ -124,8 +125,8 @@ pm_exec_finish(PmExecEntry *entry)
 	pm_scheduler_disarm(self->parent.scheduler, &entry->timeout_timer);
 	if (message != NULL)
 		g_warning("%s: %s hook for %s %s", self->parent.name,
-			  pm_hook_event_type_to_string(entry->running->type), entry->running->mapping,
-			  message);
+			  pm_hook_event_type_to_string(entry->running->type),
+			  entry->running->mapping, message);
 	g_clear_object(&entry->process);
 	g_clear_pointer(&entry->running, pm_hook_event_free);
 	g_clear_pointer(&entry->last_stderr_line, g_free);
@@ -134,7 +135,8 @@ pm_exec_finish(PmExecEntry *entry)
 	/* a newer event waiting runs now; its outcome replaces this one's */
 	if (entry->waiting == NULL)
 		pm_consumer_report(&self->parent, mapping_id,
-				   message != NULL ? PM_CONSUMER_STATE_FAILED : PM_CONSUMER_STATE_OK,
+				   message != NULL ? PM_CONSUMER_STATE_FAILED
+						   : PM_CONSUMER_STATE_OK,
 				   message);
 	pm_exec_start(entry);
 	/* the hook's reference: may finalize a consumer that a reload removed */
@@ -259,7 +261,8 @@ pm_exec_environment(const PmHookEvent *event, const char *ports, const char *ifn
 		g_strv_builder_add(builder, inherited[i]);
 	}
 	env = g_strv_builder_end(builder);
-	env = g_environ_setenv(env, "PORTMAP_EVENT", pm_hook_event_type_to_string(event->type), TRUE);
+	env = g_environ_setenv(env, "PORTMAP_EVENT", pm_hook_event_type_to_string(event->type),
+			       TRUE);
 	env = g_environ_setenv(env, "PORTMAP_MAPPING", event->mapping, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_PROVIDER", event->provider, TRUE);
 	env = g_environ_setenv(env, "PORTMAP_INTERNAL_PORT", internal, TRUE);

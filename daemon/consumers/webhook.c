@@ -132,7 +132,8 @@ pm_webhook_schedule_retry(PmWebhookEntry *entry, const char *message)
 	else
 		entry->backoff_usec = MIN(entry->backoff_usec * 2, PM_WEBHOOK_BACKOFF_MAX_USEC);
 	/* up to a quarter more, so that consumers failing together do not retry together */
-	jitter = pm_scheduler_random_range(scheduler, 0, (guint32)(entry->backoff_usec / 4 / 1000) + 1);
+	jitter = pm_scheduler_random_range(scheduler, 0,
+					   (guint32)(entry->backoff_usec / 4 / 1000) + 1);
 	wait = entry->backoff_usec + (guint64)jitter * 1000;
 	pm_scheduler_arm(scheduler, &entry->retry_timer, pm_scheduler_now(scheduler) + wait);
 	g_message("%s: %s; retrying in %" G_GUINT64_FORMAT " s", self->parent.name, message,
@@ -154,7 +155,8 @@ pm_webhook_done_cb(PmHttpCall *call, const GError *error, gpointer user_data)
 		if (error != NULL) {
 			message = g_strdup(error->message);
 		} else {
-			g_autofree char *quote = pm_webhook_quote_body(self, pm_http_call_get_body(call));
+			g_autofree char *quote =
+				pm_webhook_quote_body(self, pm_http_call_get_body(call));
 			message = g_strdup_printf("%s: HTTP %u %s%s%s", pm_http_call_describe(call),
 						  status, pm_http_call_get_reason(call),
 						  quote[0] != '\0' ? ": " : "", quote);
@@ -175,12 +177,12 @@ pm_webhook_done_cb(PmHttpCall *call, const GError *error, gpointer user_data)
 		g_autofree char *quote = pm_webhook_quote_body(self, pm_http_call_get_body(call));
 		g_autofree char *message = NULL;
 		const char *hint = "";
+		gboolean refused = status == 401 || status == 403;
 
-		if (status == 401 || status == 403)
-			hint = self->token != NULL ? " (the token was refused: check TokenCredential= "
-						     "or TokenFile=)"
-						   : " (the receiver wants a token: set "
-						     "TokenCredential= or TokenFile=)";
+		if (refused && self->token != NULL)
+			hint = " (the token was refused: check TokenCredential= or TokenFile=)";
+		else if (refused)
+			hint = " (the receiver wants a token: set TokenCredential= or TokenFile=)";
 		message = g_strdup_printf("%s: HTTP %u %s%s%s%s", pm_http_call_describe(call),
 					  status, pm_http_call_get_reason(call), hint,
 					  quote[0] != '\0' ? ": " : "", quote);

@@ -510,6 +510,34 @@ test_removed_in_flight(void)
 	fixture_clear(&f);
 }
 
+/* Describe(): where it posts, never a secret (the token, a URL's password or query) */
+static void
+test_describe(void)
+{
+	Fixture f = {0};
+	g_autofree char *text = NULL;
+	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+	PmJsonWriter writer;
+
+	fixture_init(&f);
+	text = g_strdup_printf("[Consumer hook]\nType=webhook\n"
+			       "URL=https://user:pw@hooks.example.net:8443/p?key=q\nTokenFile=%s\n",
+			       f.token_path);
+	config = pm_test_config_load_ok(text);
+	f.consumer = pm_consumer_new(f.context, pm_config_find_consumer(config, "hook"), &error);
+	g_assert_no_error(error);
+	pm_json_writer_init(&writer, 256, FALSE);
+	pm_consumer_describe(f.consumer, &writer);
+	g_clear_pointer(&text, g_free);
+	text = pm_json_writer_finish(&writer);
+	g_assert_cmpstr(text, ==,
+			"{\"Name\":\"hook\",\"Type\":\"webhook\","
+			"\"URL\":\"https://hooks.example.net:8443/p\",\"TimeoutUSec\":10000000,"
+			"\"Token\":true}");
+	fixture_clear(&f);
+}
+
 /* the keys: URL= required, http or https; TimeoutSec= at least 1 s; one token source;
  * printed back as read, never the token */
 static void
@@ -571,6 +599,7 @@ main(int argc, char **argv)
 	g_test_add_func("/webhook/refused", test_refused);
 	g_test_add_func("/webhook/coalesce", test_coalesce);
 	g_test_add_func("/webhook/removed-in-flight", test_removed_in_flight);
+	g_test_add_func("/webhook/describe", test_describe);
 	g_test_add_func("/webhook/config", test_config);
 	return g_test_run();
 }
