@@ -449,10 +449,6 @@ test_gluetun_loads_with_commands(void)
 	g_autoptr(PmConfig) config = NULL;
 	const PmMappingConfig *mapping;
 
-	if (pm_consumer_class_find("exec") == NULL) {
-		g_test_skip("Type=exec is not in this version yet");
-		return;
-	}
 	env = env_new(envp, NULL);
 	config = load_env(env, NULL);
 	mapping = pm_config_find_mapping(config, "forwarded-port");
