@@ -320,6 +320,7 @@ pm_exec_start(PmExecEntry *entry)
 	g_auto(GStrv) env = NULL;
 	g_autofree char *ports = NULL;
 	char ifname[IF_NAMESIZE];
+	const char *identifier;
 	char **template;
 	PmHookEvent *event;
 
@@ -365,7 +366,10 @@ pm_exec_start(PmExecEntry *entry)
 		g_hash_table_remove(self->entries, &entry->mapping_id);
 		return;
 	}
-	entry->pgid = (GPid)atoi(g_subprocess_get_identifier(entry->process));
+	/* GLib's worker thread may have reaped a quick hook already: then there is no process
+	 * (group) left to kill at the timeout, and its wait is about to finish */
+	identifier = g_subprocess_get_identifier(entry->process);
+	entry->pgid = identifier != NULL ? (GPid)atoi(identifier) : 0;
 	pm_consumer_ref(&self->parent);
 	entry->n_open = 1;
 	g_subprocess_wait_async(entry->process, NULL, pm_exec_wait_cb, entry);
