@@ -14,6 +14,9 @@
 
 /* the service waits 250 ms for its gateway and answers; a hung one must not hold a run */
 #define CALL_TIMEOUT_MSEC 10000
+/* after failures, /health is asked at most this often: many mappings failing together
+ * ask once */
+#define HEALTH_MIN_INTERVAL_USEC (5 * G_TIME_SPAN_SECOND)
 
 typedef struct {
 	PmProvider parent;
@@ -21,6 +24,7 @@ typedef struct {
 	char *health_url;
 	char *token; /* the bearer token, wiped; NULL: none */
 	PmHttpCall *health_call;
+	guint64 health_failure_asked_at; /* the last check after a failure, 0: none */
 	GQueue data; /* every MapData, linked through MapData.link */
 } PmNatpmpHttpProvider;
 
@@ -178,14 +182,22 @@ health_cb(PmHttpCall *call, const GError *error, gpointer user_data)
 }
 
 /* GET {URL}/health, unless one is on its way: at start, after a forward failed on the
- * service's side, and on RefreshAll (not on every renewal: a grant says enough) */
+ * service's side or on the way to it (@after_failure), and on RefreshAll; not on every
+ * renewal: a grant says enough */
 static void
-check_health(PmNatpmpHttpProvider *self)
+check_health(PmNatpmpHttpProvider *self, gboolean after_failure)
 {
 	g_autoptr(GError) error = NULL;
+	guint64 now = pm_scheduler_now(self->parent.scheduler);
 
 	if (self->health_call != NULL)
 		return;
+	if (after_failure) {
+		if (self->health_failure_asked_at != 0 &&
+		    now < self->health_failure_asked_at + HEALTH_MIN_INTERVAL_USEC)
+			return;
+		self->health_failure_asked_at = now;
+	}
 	self->health_call =
 	    pm_http_call_new(self->parent.context, "GET", self->health_url, &error);
 	if (self->health_call == NULL) {
@@ -297,7 +309,7 @@ run_retry(MapData *d, const GError *error)
 		set_state(d, PM_MAPPING_STATE_RETRYING);
 	}
 	pm_scheduler_arm(d->scheduler, &d->timer, at);
-	check_health(d->provider);
+	check_health(d->provider, TRUE);
 	notify_waiters(d);
 }
 
@@ -403,6 +415,8 @@ run_next(MapData *d)
 						    proto_bit(d->proto_index),
 						    requested_lifetime(d));
 	pm_http_call_set_body(d->call, "application/json", body);
+	/* asking again is a renewal: TCP then UDP, and each refresh, share one connection */
+	pm_http_call_set_idempotent(d->call);
 	if (self->token != NULL)
 		pm_http_call_set_bearer_token(d->call, self->token);
 	pm_http_call_set_timeout(d->call, CALL_TIMEOUT_MSEC);
@@ -475,6 +489,28 @@ url_host_ipv4(const char *url)
 	return address;
 }
 
+/* what the service cannot do fails the mapping for good (a bus mapping that must have its
+ * external port, or one without an internal port) */
+static gboolean
+can_carry(MapData *d)
+{
+	g_autoptr(GError) error = NULL;
+	const char *name = d->provider->parent.name;
+
+	if (d->mapping->internal_port == 0)
+		error = g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
+				    "provider %s (Type=natpmp-http) needs an internal port", name);
+	else if (d->mapping->require_external_port)
+		error = g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
+				    "provider %s (Type=natpmp-http) cannot ask for an external "
+				    "port: the service takes none",
+				    name);
+	if (error == NULL)
+		return TRUE;
+	run_blocked(d, error);
+	return FALSE;
+}
+
 static void
 natpmp_http_start(PmProvider *provider, PmMapping *mapping)
 {
@@ -488,20 +524,8 @@ natpmp_http_start(PmProvider *provider, PmMapping *mapping)
 		mapping->internal_address = host;
 		pm_mapping_changed(mapping, PM_MAPPING_PROP_INTERNAL_ADDRESS);
 	}
-	if (mapping->require_external_port || mapping->internal_port == 0) {
-		g_autoptr(GError) error = NULL;
-		if (mapping->internal_port == 0)
-			error = g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
-					    "provider %s (Type=natpmp-http) needs an internal port",
-					    provider->name);
-		else
-			error = g_error_new(PM_ERROR, PM_ERROR_NOT_SUPPORTED,
-					    "provider %s (Type=natpmp-http) cannot ask for an "
-					    "external port: the service takes none",
-					    provider->name);
-		run_blocked(d, error);
+	if (!can_carry(d))
 		return;
-	}
 	set_state(d, PM_MAPPING_STATE_REQUESTING);
 	run_start(d);
 }
@@ -550,6 +574,10 @@ natpmp_http_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc
 		done(user_data);
 		return;
 	}
+	if (!d->running && !can_carry(d)) {
+		done(user_data);
+		return;
+	}
 	if (d->blocked) {
 		g_autoptr(GError) error = NULL;
 		if (!load_token(self, &error)) {
@@ -594,7 +622,7 @@ natpmp_http_refresh_all(PmProvider *provider, PmProviderDoneFunc done, gpointer 
 		pm_log_provider(G_LOG_LEVEL_WARNING, provider->name,
 				"provider %s: keeping the token read before: %s", provider->name,
 				error->message);
-	check_health(self);
+	check_health(self, FALSE);
 	for (GList *l = self->data.head, *next; l != NULL; l = next) {
 		MapData *d = l->data;
 		next = l->next;
@@ -648,7 +676,7 @@ natpmp_http_init(PmProvider *provider, GError **error)
 			    provider->name, local_error->message);
 		return FALSE;
 	}
-	check_health(self);
+	check_health(self, FALSE);
 	return TRUE;
 }
 
