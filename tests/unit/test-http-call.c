@@ -1,23 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * PmHttpCall against an in-process SoupServer on 127.0.0.1 (the tests link libsoup; the
- * daemon dlopen()s it): what is sent and received, the timeout, a cancel while the server
- * holds the reply, a refused connection, a body over the limit, and what describe() shows.
+ * PmHttpCall against an in-process HTTP server on 127.0.0.1 (test-http-server.c; the
+ * daemon dlopen()s libsoup): what is sent and received, the timeout, a cancel while the
+ * server holds the reply, a refused connection, a body over the limit, and what
+ * describe() shows.
  */
 #include <gio/gio.h>
-#include <libsoup/soup.h>
 #include <string.h>
 
 #include "context.h"
 #include "errors.h"
 #include "http-call.h"
+#include "test-http-server.h"
 #include "test-log.h"
 
 typedef struct {
 	PmScheduler *scheduler;
 	PmContext *context;
-	SoupServer *server;
-	char *base;
+	PmTestHttpServer *server;
+	const char *base;
 	/* what the server saw last */
 	char *method;
 	char *path;
@@ -26,7 +27,7 @@ typedef struct {
 	char *request_body;
 	guint requests;
 	/* held replies (/hold) */
-	GPtrArray *held; /* of SoupServerMessage * */
+	GPtrArray *held; /* of PmTestHttpRequest * */
 	/* what the client saw */
 	guint done;
 	GError *error;
@@ -37,81 +38,63 @@ typedef struct {
 } Fixture;
 
 static void
-server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-	  gpointer user_data)
+server_cb(PmTestHttpServer *server, PmTestHttpRequest *request, gpointer user_data)
 {
 	Fixture *f = user_data;
-	SoupMessageHeaders *request = soup_server_message_get_request_headers(msg);
-	SoupMessageBody *body = soup_server_message_get_request_body(msg);
 
 	f->requests++;
 	g_free(f->method);
-	f->method = g_strdup(soup_server_message_get_method(msg));
+	f->method = g_strdup(request->method);
 	g_free(f->path);
-	f->path = g_strdup(path);
+	f->path = g_strdup(request->path);
 	g_free(f->authorization);
-	f->authorization = g_strdup(soup_message_headers_get_one(request, "Authorization"));
+	f->authorization = g_strdup(pm_test_http_request_get_header(request, "Authorization"));
 	g_free(f->content_type);
-	f->content_type = g_strdup(soup_message_headers_get_content_type(request, NULL));
+	f->content_type = g_strdup(pm_test_http_request_get_header(request, "Content-Type"));
 	g_free(f->request_body);
-	f->request_body = g_strndup(body->data, body->length);
+	f->request_body = g_strndup(g_bytes_get_size(request->body) > 0
+					? g_bytes_get_data(request->body, NULL)
+					: "",
+				    g_bytes_get_size(request->body));
 
-	if (g_str_equal(path, "/hold")) {
-		/* answered by the test, or never */
-		soup_server_message_pause(msg);
-		g_ptr_array_add(f->held, g_object_ref(msg));
+	if (g_str_equal(request->path, "/hold")) {
+		/* answered by the test, or at teardown */
+		g_ptr_array_add(f->held, request);
 		return;
 	}
-	if (g_str_equal(path, "/large")) {
+	if (g_str_equal(request->path, "/large")) {
 		g_autofree char *large = g_strnfill(100, 'x');
-		soup_server_message_set_status(msg, 200, NULL);
-		soup_server_message_set_response(msg, "text/plain", SOUP_MEMORY_COPY, large, 100);
+		pm_test_http_request_respond(request, 200, "OK", "text/plain", large, NULL);
 		return;
 	}
-	soup_message_headers_append(soup_server_message_get_response_headers(msg), "X-Test", "a");
-	soup_message_headers_append(soup_server_message_get_response_headers(msg), "X-Test", "b");
-	soup_server_message_set_status(msg, 201, "Made");
-	soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, "{\"ok\":1}", 8);
+	pm_test_http_request_respond(request, 201, "Made", "application/json", "{\"ok\":1}",
+				     "X-Test: a\r\nX-Test: b\r\n");
 }
 
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
-	g_autoptr(GError) error = NULL;
-	GSList *uris;
-
 	pm_test_log_clear();
 	f->scheduler = pm_scheduler_new();
 	f->context = pm_context_new(f->scheduler, PM_SECRET_POLICY_STRICT);
-	f->held = g_ptr_array_new_with_free_func(g_object_unref);
-	f->server = soup_server_new(NULL, NULL);
-	soup_server_add_handler(f->server, NULL, server_cb, f, NULL);
-	g_assert_true(soup_server_listen_local(f->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
-	g_assert_no_error(error);
-	uris = soup_server_get_uris(f->server);
-	g_assert_nonnull(uris);
-	f->base = g_strdup_printf("http://127.0.0.1:%d", g_uri_get_port(uris->data));
-	g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+	f->held = g_ptr_array_new();
+	f->server = pm_test_http_server_new(server_cb, f);
+	f->base = pm_test_http_server_get_url(f->server);
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-	/* let held replies go so the server can close */
-	for (guint i = 0; i < f->held->len; i++) {
-		SoupServerMessage *msg = g_ptr_array_index(f->held, i);
-		soup_server_message_set_status(msg, 500, NULL);
-		soup_server_message_unpause(msg);
-	}
+	for (guint i = 0; i < f->held->len; i++)
+		pm_test_http_request_respond(g_ptr_array_index(f->held, i), 500, NULL, NULL, NULL,
+					     NULL);
 	g_ptr_array_unref(f->held);
-	soup_server_disconnect(f->server);
-	g_object_unref(f->server);
+	pm_test_http_server_free(f->server);
 	pm_context_free(f->context);
 	pm_scheduler_free(f->scheduler);
-	/* what the disconnect left to run */
+	/* what the closed connections left to run */
 	while (g_main_context_iteration(NULL, FALSE))
 		;
-	g_free(f->base);
 	g_free(f->method);
 	g_free(f->path);
 	g_free(f->authorization);
@@ -217,6 +200,8 @@ test_sequential(Fixture *f, gconstpointer data)
 		g_clear_pointer(&f->header, g_free);
 	}
 	g_assert_cmpuint(f->requests, ==, 3);
+	/* one kept-alive connection */
+	g_assert_cmpuint(pm_test_http_server_get_n_accepted(f->server), ==, 1);
 }
 
 static void
@@ -244,8 +229,7 @@ test_cancel_in_flight(Fixture *f, gconstpointer data)
 	ITERATE_UNTIL(f->held->len == 1);
 	pm_http_call_cancel(call);
 	/* the server answers after all: nobody listens */
-	soup_server_message_set_status(g_ptr_array_index(f->held, 0), 200, NULL);
-	soup_server_message_unpause(g_ptr_array_index(f->held, 0));
+	pm_test_http_request_respond(g_ptr_array_index(f->held, 0), 200, "OK", NULL, NULL, NULL);
 	g_ptr_array_set_size(f->held, 0);
 	for (guint i = 0; i < 50; i++)
 		g_main_context_iteration(NULL, FALSE);

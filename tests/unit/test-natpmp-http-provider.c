@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Type=natpmp-http against a fake natpmp-http-api service: an in-process SoupServer on
- * 127.0.0.1 with the real service's routes, statuses and bodies (natpmp.md §2.5). The
+ * Type=natpmp-http against a fake natpmp-http-api service: an in-process HTTP server on
+ * 127.0.0.1 (test-http-server.c) with the real service's routes, statuses and bodies (natpmp.md §2.5). The
  * provider's timers run on virtual time (a manual scheduler), the HTTP exchanges on the
  * real main loop: a test moves time forward, then iterates the loop until the service has
  * answered and the provider has acted on it.
@@ -10,12 +10,12 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <libsoup/soup.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "natpmp-http-provider.h"
+#include "test-http-server.h"
 #include "test-log.h"
 
 #define USEC_PER_SEC G_GUINT64_CONSTANT(1000000)
@@ -47,8 +47,7 @@ typedef struct {
 
 typedef struct {
 	PmScheduler *scheduler;
-	SoupServer *server;
-	guint port;
+	PmTestHttpServer *server;
 	char *url;
 	GPtrArray *requests; /* of FakeRequest *, /forward only */
 	guint health_requests;
@@ -56,7 +55,7 @@ typedef struct {
 	GQueue script;       /* of FakeScript *, one per /forward */
 	char *token;         /* API_TOKEN: NULL, auth disabled */
 	gboolean hold;       /* hold /forward replies in @held */
-	GPtrArray *held;     /* of SoupServerMessage * */
+	GPtrArray *held;     /* of PmTestHttpRequest * */
 	GHashTable *ports;   /* "tcp:I" -> external port */
 	guint16 next_port;
 } FakeService;
@@ -79,19 +78,16 @@ fake_script_free(FakeScript *s)
 }
 
 static void
-fake_reply(SoupServerMessage *msg, guint status, const char *content_type, const char *body)
+fake_reply(PmTestHttpRequest *request, guint status, const char *content_type, const char *body)
 {
-	soup_server_message_set_status(msg, status, NULL);
-	soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body, strlen(body));
+	pm_test_http_request_respond(request, status, NULL, content_type, body, NULL);
 }
 
 /* the service's handler: Json extractor first (415/400/422 as plain text), then auth,
  * then the protocol, then the mapping */
 static void
-fake_forward(FakeService *fake, SoupServerMessage *msg)
+fake_forward(FakeService *fake, PmTestHttpRequest *msg)
 {
-	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
-	SoupMessageBody *body = soup_server_message_get_request_body(msg);
 	FakeRequest *r = g_new0(FakeRequest, 1);
 	g_autofree FakeScript *script = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
@@ -102,8 +98,8 @@ fake_forward(FakeService *fake, SoupServerMessage *msg)
 
 	r->at = pm_scheduler_now(fake->scheduler);
 	r->path = g_strdup("/forward");
-	r->authorization = g_strdup(soup_message_headers_get_one(headers, "Authorization"));
-	r->content_type = g_strdup(soup_message_headers_get_content_type(headers, NULL));
+	r->authorization = g_strdup(pm_test_http_request_get_header(msg, "Authorization"));
+	r->content_type = g_strdup(pm_test_http_request_get_header(msg, "Content-Type"));
 	g_ptr_array_add(fake->requests, r);
 
 	if (g_strcmp0(r->content_type, "application/json") != 0) {
@@ -111,7 +107,8 @@ fake_forward(FakeService *fake, SoupServerMessage *msg)
 			   "Expected request with `Content-Type: application/json`");
 		return;
 	}
-	g_assert_true(json_parser_load_from_data(parser, body->data, body->length, NULL));
+	g_assert_true(json_parser_load_from_data(parser, g_bytes_get_data(msg->body, NULL),
+						 g_bytes_get_size(msg->body), NULL));
 	object = json_node_get_object(json_parser_get_root(parser));
 	r->internal_port = json_object_get_int_member(object, "internal_port");
 	r->protocol = g_strdup(json_object_get_string_member(object, "protocol"));
@@ -150,13 +147,11 @@ fake_forward(FakeService *fake, SoupServerMessage *msg)
 }
 
 static void
-fake_server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-	       gpointer user_data)
+fake_server_cb(PmTestHttpServer *server, PmTestHttpRequest *msg, gpointer user_data)
 {
 	FakeService *fake = user_data;
 
-	if (g_str_equal(path, "/health") &&
-	    g_str_equal(soup_server_message_get_method(msg), "GET")) {
+	if (g_str_equal(msg->path, "/health") && g_str_equal(msg->method, "GET")) {
 		fake->health_requests++;
 		if (fake->health_status != 0)
 			fake_reply(msg, fake->health_status, "text/plain", "");
@@ -165,31 +160,15 @@ fake_server_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
 				   "{\"status\":\"healthy\",\"timestamp\":\"2025-11-03T10:00:00Z\"}");
 		return;
 	}
-	if (g_str_equal(path, "/forward") &&
-	    g_str_equal(soup_server_message_get_method(msg), "POST")) {
+	if (g_str_equal(msg->path, "/forward") && g_str_equal(msg->method, "POST")) {
 		if (fake->hold) {
-			soup_server_message_pause(msg);
-			g_ptr_array_add(fake->held, g_object_ref(msg));
+			g_ptr_array_add(fake->held, msg);
 			return;
 		}
 		fake_forward(fake, msg);
 		return;
 	}
-	soup_server_message_set_status(msg, 404, NULL);
-}
-
-static void
-fake_listen(FakeService *fake)
-{
-	g_autoptr(GError) error = NULL;
-	GSList *uris;
-
-	g_assert_true(soup_server_listen_local(fake->server, fake->port,
-					       SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
-	g_assert_no_error(error);
-	uris = soup_server_get_uris(fake->server);
-	fake->port = g_uri_get_port(uris->data);
-	g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+	fake_reply(msg, 404, NULL, "");
 }
 
 static FakeService *
@@ -199,26 +178,35 @@ fake_new(PmScheduler *scheduler)
 
 	fake->scheduler = scheduler;
 	fake->requests = g_ptr_array_new_with_free_func((GDestroyNotify)fake_request_free);
-	fake->held = g_ptr_array_new_with_free_func(g_object_unref);
+	fake->held = g_ptr_array_new();
 	fake->ports = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	fake->next_port = FIRST_PORT;
 	g_queue_init(&fake->script);
-	fake->server = soup_server_new(NULL, NULL);
-	soup_server_add_handler(fake->server, NULL, fake_server_cb, fake, NULL);
-	fake_listen(fake);
+	fake->server = pm_test_http_server_new(fake_server_cb, fake);
 	/* with a trailing slash, as a user may write it */
-	fake->url = g_strdup_printf("http://127.0.0.1:%u/", fake->port);
+	fake->url = g_strdup_printf("%s/", pm_test_http_server_get_url(fake->server));
 	return fake;
+}
+
+/* the service goes down, and comes back on its port */
+static void
+fake_stop(FakeService *fake)
+{
+	pm_test_http_server_stop(fake->server);
+}
+
+static void
+fake_listen(FakeService *fake)
+{
+	pm_test_http_server_start(fake->server);
 }
 
 static void
 fake_release_held(FakeService *fake)
 {
-	for (guint i = 0; i < fake->held->len; i++) {
-		SoupServerMessage *msg = g_ptr_array_index(fake->held, i);
-		fake_reply(msg, 500, "application/json", "{\"error\":\"Failed to request port mapping\"}");
-		soup_server_message_unpause(msg);
-	}
+	for (guint i = 0; i < fake->held->len; i++)
+		fake_reply(g_ptr_array_index(fake->held, i), 500, "application/json",
+			   "{\"error\":\"Failed to request port mapping\"}");
 	g_ptr_array_set_size(fake->held, 0);
 }
 
@@ -226,8 +214,7 @@ static void
 fake_free(FakeService *fake)
 {
 	fake_release_held(fake);
-	soup_server_disconnect(fake->server);
-	g_object_unref(fake->server);
+	pm_test_http_server_free(fake->server);
 	g_ptr_array_unref(fake->held);
 	g_ptr_array_unref(fake->requests);
 	g_hash_table_unref(fake->ports);
@@ -499,6 +486,8 @@ test_grant_refresh(void)
 
 	sent = fake_requests_string(ctx->fake, 0);
 	g_assert_cmpstr(sent, ==, "tcp:51413:60 udp:51413:60");
+	/* /health, then TCP and UDP one after the other on one kept-alive connection */
+	g_assert_cmpuint(pm_test_http_server_get_n_accepted(ctx->fake->server), ==, 1);
 	for (guint i = 0; i < 2; i++) {
 		g_assert_cmpstr(fake_request(ctx->fake, i)->authorization, ==, "Bearer " TOKEN);
 		g_assert_cmpstr(fake_request(ctx->fake, i)->content_type, ==, "application/json");
@@ -593,7 +582,6 @@ test_unauthorized(void)
 {
 	g_autoptr(Ctx) ctx = ctx_new_full("wrong", TRUE, 60, SEC(45));
 	PmMapping *m = ctx_mapping(ctx, "torrent", TCP_UDP, 51413);
-	g_autoptr(GString) describe = NULL;
 
 	pm_provider_start(ctx->provider, m);
 	ITERATE_UNTIL(m->state == PM_MAPPING_STATE_FAILED);
@@ -786,7 +774,7 @@ test_service_down_up(void)
 	g_autoptr(Ctx) ctx = ctx_new();
 	PmMapping *m = ctx_mapping(ctx, "torrent", TCP_UDP, 51413);
 
-	soup_server_disconnect(ctx->fake->server);
+	fake_stop(ctx->fake);
 	pm_provider_start(ctx->provider, m);
 	ITERATE_UNTIL(m->state == PM_MAPPING_STATE_RETRYING &&
 		      ctx->provider->state == PM_PROVIDER_STATE_DEGRADED);
@@ -871,12 +859,13 @@ test_connection_dropped(void)
 	ctx->fake->hold = TRUE;
 	pm_provider_start(ctx->provider, m);
 	ITERATE_UNTIL(ctx->fake->held->len == 1);
-	g_ptr_array_set_size(ctx->fake->held, 0);
-	soup_server_disconnect(ctx->fake->server);
+	fake_stop(ctx->fake);
 	ITERATE_UNTIL(m->state == PM_MAPPING_STATE_RETRYING);
 	assert_last_error_contains(m, "GatewayUnreachable");
 
+	/* its late answer goes nowhere */
 	ctx->fake->hold = FALSE;
+	fake_release_held(ctx->fake);
 	fake_listen(ctx->fake);
 	ctx_advance(ctx, ctx_next_wait(ctx));
 	ITERATE_UNTIL(m->state == PM_MAPPING_STATE_ACTIVE);
@@ -949,6 +938,11 @@ test_describe_and_refusals(void)
 	pm_provider_start(ctx->provider, m);
 	g_assert_cmpint(m->state, ==, PM_MAPPING_STATE_FAILED);
 	assert_last_error_contains(m, "NotSupported: provider svc (Type=natpmp-http) cannot ask");
+	pm_test_assert_warning("cannot ask for an external port");
+	/* and stays so on a refresh */
+	pm_provider_refresh(ctx->provider, m, mapping_done_cb, mapping_data(m));
+	g_assert_cmpuint(mapping_data(m)->done, ==, 1);
+	g_assert_cmpint(m->state, ==, PM_MAPPING_STATE_FAILED);
 	pm_test_assert_warning("cannot ask for an external port");
 	settle();
 	g_assert_cmpuint(ctx->fake->requests->len, ==, 0);
