@@ -4,8 +4,7 @@
 
 #include "natpmp-http.h"
 
-/* the service's objects are flat: deeper nesting is not its reply, and json-glib parses
- * recursively */
+/* the service's objects are flat: deeper nesting is not its reply */
 #define MAX_NESTING 16
 
 G_DEFINE_QUARK(pm-natpmp-http-codec-error-quark, pm_natpmp_http_codec_error)
@@ -67,13 +66,23 @@ pm_natpmp_http_quote_body(const guint8 *body, gsize len, gsize max_chars)
 	return g_string_free(out, FALSE);
 }
 
-static gboolean
-nesting_ok(const guint8 *body, gsize len)
+/*
+ * The service only sends one flat JSON object. Anything else is told apart before
+ * json-glib sees it: its parser recurses (deep nesting) and, in 1.6, leaks what it built
+ * when a second value follows the first ("{}{}"). NULL if the shape is fine, else why not.
+ */
+static const char *
+check_shape(const guint8 *body, gsize len)
 {
 	gboolean in_string = FALSE;
 	guint depth = 0;
+	gsize i = 0;
 
-	for (gsize i = 0; i < len; i++) {
+	while (i < len && g_ascii_isspace(body[i]))
+		i++;
+	if (i == len || body[i] != '{')
+		return "the body is not a JSON object";
+	for (; i < len; i++) {
 		guint8 c = body[i];
 		if (in_string) {
 			if (c == '\\')
@@ -86,12 +95,18 @@ nesting_ok(const guint8 *body, gsize len)
 			in_string = TRUE;
 		} else if (c == '[' || c == '{') {
 			if (++depth > MAX_NESTING)
-				return FALSE;
+				return "the body is not JSON: nested too deeply";
 		} else if ((c == ']' || c == '}') && depth > 0) {
-			depth--;
+			if (--depth == 0)
+				break;
 		}
 	}
-	return TRUE;
+	/* after the object, only blanks */
+	for (i++; i < len; i++) {
+		if (!g_ascii_isspace(body[i]))
+			return "the body is not JSON: text after the object";
+	}
+	return NULL;
 }
 
 /* @body as a JSON object, or NULL with why not */
@@ -100,6 +115,7 @@ parse_object(const guint8 *body, gsize len, JsonParser **parser_out, GError **er
 {
 	g_autoptr(JsonParser) parser = NULL;
 	g_autoptr(GError) local_error = NULL;
+	const char *why;
 	JsonNode *root;
 
 	if (len == 0) {
@@ -119,16 +135,20 @@ parse_object(const guint8 *body, gsize len, JsonParser **parser_out, GError **er
 				    "the body is not UTF-8 text");
 		return NULL;
 	}
-	if (!nesting_ok(body, len)) {
+	why = check_shape(body, len);
+	if (why != NULL) {
 		g_set_error_literal(error, PM_NATPMP_HTTP_CODEC_ERROR,
-				    PM_NATPMP_HTTP_CODEC_ERROR_INVALID,
-				    "the body is not JSON: nested too deeply");
+				    PM_NATPMP_HTTP_CODEC_ERROR_INVALID, why);
 		return NULL;
 	}
 	parser = json_parser_new_immutable();
 	if (!json_parser_load_from_data(parser, (const char *)body, (gssize)len, &local_error)) {
+		/* json-glib quotes the offending text as it is: a newline, a control byte */
+		g_autofree char *quoted = pm_natpmp_http_quote_body(
+		    (const guint8 *)local_error->message, strlen(local_error->message),
+		    PM_NATPMP_HTTP_QUOTE_MAX);
 		g_set_error(error, PM_NATPMP_HTTP_CODEC_ERROR, PM_NATPMP_HTTP_CODEC_ERROR_INVALID,
-			    "the body is not JSON: %s", local_error->message);
+			    "the body is not JSON: %s", quoted);
 		return NULL;
 	}
 	root = json_parser_get_root(parser);

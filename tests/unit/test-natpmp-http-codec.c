@@ -81,7 +81,21 @@ static const ReplyCase reply_cases[] = {
     OTHER(0, "", PM_NATPMP_HTTP_REPLY_UNEXPECTED, "(empty body)"),
     /* 200 that is not a mapping */
     OTHER(200, "", PM_NATPMP_HTTP_REPLY_UNEXPECTED, "not a mapping: the body is empty: (empty body)"),
-    OTHER(200, "OK", PM_NATPMP_HTTP_REPLY_UNEXPECTED, "not a mapping: the body is not JSON: *"),
+    OTHER(200, "OK", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
+	  "not a mapping: the body is not a JSON object: OK"),
+    OTHER(200, "{\"internal_port\":1", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
+	  "not a mapping: the body is not JSON: *"),
+    /* json-glib takes a raw newline in a string; the quote shows it as a blank */
+    OTHER(200, "{\"a\":\"x\ny\"}", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
+	  "not a mapping: \"internal_port\" is missing: {\"a\":\"x y\"}"),
+    /* json-glib's message quotes the bad text: it is made printable too */
+    OTHER(200, "{\"status\":\"healthy\",\"timestamT~0:15\n<h1>502 dy>\r\n<h1:30\"}",
+	  PM_NATPMP_HTTP_REPLY_UNEXPECTED, "not a mapping: the body is not JSON: *"),
+    /* one object and nothing else (json-glib 1.6 leaks on a second value) */
+    OTHER(200, "{}{}", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
+	  "not a mapping: the body is not JSON: text after the object: {}{}"),
+    OTHER(200, "2{\"internal_port\":1}", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
+	  "not a mapping: the body is not a JSON object: *"),
     OTHER(200, "[1,2]", PM_NATPMP_HTTP_REPLY_UNEXPECTED,
 	  "not a mapping: the body is not a JSON object: [1,2]"),
     OTHER(200, "{\"status\":\"healthy\",\"timestamp\":\"2025-11-03T10:00:00+00:00\"}",
@@ -111,8 +125,10 @@ static const ReplyCase reply_cases[] = {
     OTHER(200, "{\"internal_port\":1,\"external_port\":2,\"duration\":1}",
 	  PM_NATPMP_HTTP_REPLY_UNEXPECTED,
 	  "not a mapping: \"protocol\" is not \"tcp\" or \"udp\": *"),
-    OTHER(200, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    OTHER(200, "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
 	  PM_NATPMP_HTTP_REPLY_UNEXPECTED, "not a mapping: the body is not JSON: nested too deeply: *"),
+    OTHER(200, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+	  PM_NATPMP_HTTP_REPLY_UNEXPECTED, "not a mapping: the body is not a JSON object: *"),
     /* binary garbage: printable in the message */
     OTHER(500, "\xff\xfe\x01oops\x00\x7f", PM_NATPMP_HTTP_REPLY_SERVICE_ERROR, "*"),
 };
@@ -226,7 +242,9 @@ test_health(void)
 	    {200, "{\"status\":\"starting\",\"timestamp\":\"x\"}", NULL,
 	     "the service says its status is \"starting\""},
 	    {200, "{\"timestamp\":\"x\"}", NULL, "not a health reply: no \"status\" string"},
-	    {200, "healthy", NULL, "not a health reply: the body is not JSON: *"},
+	    {200, "healthy", NULL, "not a health reply: the body is not a JSON object: healthy"},
+	    {200, "{\"status\":\"healthy\"}{}", NULL,
+	     "not a health reply: the body is not JSON: text after the object: *"},
 	    {200, "", NULL, "not a health reply: the body is empty: (empty body)"},
 	    {404, "", NULL, "HTTP 404: (empty body)"},
 	    {503, "{\"error\":\"down\"}", NULL, "HTTP 503: down"},
