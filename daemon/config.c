@@ -2065,21 +2065,18 @@ pm_config_compare_names(gconstpointer a, gconstpointer b)
 	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
 }
 
-PmConfig *
-pm_config_load(const char *path, GError **error)
+/* @path (a missing main file is no error) and then its drop-ins, merged over what @parser has */
+static gboolean
+pm_config_parser_add_file_and_dropins(PmConfigParser *self, const char *path, GError **error)
 {
-	g_autoptr(PmConfigParser) parser = pm_config_parser_new();
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) error_local = NULL;
 	g_autoptr(GDir) dir = NULL;
 	g_autofree char *dropin_dir = NULL;
 	const char *name;
 
-	g_return_val_if_fail(path != NULL, NULL);
-	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-	if (!pm_config_parser_add_file(parser, path, TRUE, error))
-		return NULL;
+	if (!pm_config_parser_add_file(self, path, TRUE, error))
+		return FALSE;
 
 	dropin_dir = g_strconcat(path, ".d", NULL);
 	dir = g_dir_open(dropin_dir, 0, &error_local);
@@ -2090,23 +2087,52 @@ pm_config_load(const char *path, GError **error)
 				    PM_ERROR_INVALID_CONFIGURATION,
 				    "%s",
 				    error_local->message);
-			return NULL;
+			return FALSE;
 		}
-	} else {
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			/* hidden files are editors' and package managers' leftovers */
-			if (name[0] == '.' || !g_str_has_suffix(name, ".conf"))
-				continue;
-			g_ptr_array_add(names, g_strdup(name));
-		}
-		g_ptr_array_sort(names, pm_config_compare_names);
-		for (guint i = 0; i < names->len; i++) {
-			g_autofree char *filename =
-			    g_build_filename(dropin_dir, g_ptr_array_index(names, i), NULL);
-			if (!pm_config_parser_add_file(parser, filename, FALSE, error))
-				return NULL;
-		}
+		return TRUE;
 	}
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		/* hidden files are editors' and package managers' leftovers */
+		if (name[0] == '.' || !g_str_has_suffix(name, ".conf"))
+			continue;
+		g_ptr_array_add(names, g_strdup(name));
+	}
+	g_ptr_array_sort(names, pm_config_compare_names);
+	for (guint i = 0; i < names->len; i++) {
+		g_autofree char *filename =
+		    g_build_filename(dropin_dir, g_ptr_array_index(names, i), NULL);
+		if (!pm_config_parser_add_file(self, filename, FALSE, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+PmConfig *
+pm_config_load(const char *path, GError **error)
+{
+	g_return_val_if_fail(path != NULL, NULL);
+
+	return pm_config_load_over(NULL, 0, NULL, path, error);
+}
+
+PmConfig *
+pm_config_load_over(const char *base,
+		    gsize base_len,
+		    const char *base_name,
+		    const char *path,
+		    GError **error)
+{
+	g_autoptr(PmConfigParser) parser = pm_config_parser_new();
+
+	g_return_val_if_fail(base != NULL || path != NULL, NULL);
+	g_return_val_if_fail(base == NULL || base_name != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	/* the base is the first file: the others are merged over it key by key */
+	if (base != NULL && !pm_config_parser_add_data(parser, base_name, base, base_len, error))
+		return NULL;
+	if (path != NULL && !pm_config_parser_add_file_and_dropins(parser, path, error))
+		return NULL;
 	return pm_config_parser_build(parser, error);
 }
 

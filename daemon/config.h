@@ -68,6 +68,11 @@ typedef struct {
 /* @path: the main file (a missing main file is an empty configuration); drop-ins are read
  * from "@path.d/" (for /etc/portmap/portmapd.conf: /etc/portmap/portmapd.conf.d/) */
 PmConfig *pm_config_load(const char *path, GError **error);
+/* @base (the environment import's text, config-env.h) as the first file, named @base_name
+ * in messages, then @path and its drop-ins as pm_config_load() reads them, merged over it key
+ * by key; either may be NULL, not both */
+PmConfig *pm_config_load_over(const char *base, gsize base_len, const char *base_name,
+			      const char *path, GError **error);
 /* one file's text, as if it were the only file (tests, fuzzing) */
 PmConfig *pm_config_load_from_data(const char *data, gsize len, const char *filename, GError **error);
 PmConfig *pm_config_new_empty(void);

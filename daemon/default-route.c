@@ -40,6 +40,12 @@ pm_default_route_put_u32(guint8 *buf, gsize offset, guint16 type, guint32 value)
 gsize
 pm_default_route_request(guint8 *buf, gsize size, guint32 seq, guint32 uid)
 {
+	return pm_route_request(buf, size, seq, uid, PM_DEFAULT_ROUTE_DESTINATION);
+}
+
+gsize
+pm_route_request(guint8 *buf, gsize size, guint32 seq, guint32 uid, guint32 destination)
+{
 	gsize len = NLMSG_SPACE(sizeof(struct rtmsg)) + 2 * RTA_SPACE(sizeof(guint32));
 	struct nlmsghdr hdr = {
 	    .nlmsg_len = len,
@@ -64,8 +70,8 @@ pm_default_route_request(guint8 *buf, gsize size, guint32 seq, guint32 uid)
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + NLMSG_HDRLEN, &rtm, sizeof(rtm));
 	/* nothing is ever sent to this address: the kernel only resolves the route a packet to
-	 * it would take, as for any global destination (see PM_DEFAULT_ROUTE_DESTINATION) */
-	offset = pm_default_route_put_u32(buf, offset, RTA_DST, PM_DEFAULT_ROUTE_DESTINATION);
+	 * it would take (see PM_DEFAULT_ROUTE_DESTINATION) */
+	offset = pm_default_route_put_u32(buf, offset, RTA_DST, destination);
 	/* the uid makes ip rules with uidrange apply as to portmapd's own sockets; there is no
 	 * RTA_MARK (mark 0, as on those sockets) so "not fwmark" rules of VPNs such as wg-quick's
 	 * send us through the tunnel, and no RTA_IIF: an output route, as for a local packet */
@@ -152,8 +158,8 @@ pm_default_route_parse_attributes(const guint8 *buf, gsize len, PmDefaultRoute *
 }
 
 static gboolean
-pm_default_route_parse_route(const guint8 *payload, gsize payload_len, PmDefaultRoute *route,
-			     GError **error)
+pm_default_route_parse_route(const guint8 *payload, gsize payload_len, gboolean unicast_only,
+			     PmDefaultRoute *route, GError **error)
 {
 	struct rtmsg rtm;
 	gsize header = NLMSG_ALIGN(sizeof(rtm));
@@ -170,7 +176,7 @@ pm_default_route_parse_route(const guint8 *payload, gsize payload_len, PmDefault
 		return FALSE;
 	}
 	/* e.g. RTN_LOCAL if the destination were one of this host's addresses */
-	if (rtm.rtm_type != RTN_UNICAST) {
+	if (unicast_only && rtm.rtm_type != RTN_UNICAST) {
 		g_set_error(error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 			    "the kernel's route toward the internet is not a unicast route (type "
 			    "%u): set Gateway= in the provider's section",
@@ -208,9 +214,9 @@ pm_default_route_parse_error(const guint8 *payload, gsize payload_len, GError **
 	return FALSE;
 }
 
-gboolean
-pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute *route,
-		       GError **error)
+static gboolean
+pm_default_route_parse_full(const guint8 *buf, gsize len, guint32 seq, gboolean unicast_only,
+			    PmDefaultRoute *route, GError **error)
 {
 	gsize offset = 0;
 	struct nlmsghdr hdr;
@@ -229,7 +235,8 @@ pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute
 			continue;
 		}
 		if (hdr.nlmsg_type == RTM_NEWROUTE)
-			return pm_default_route_parse_route(payload, payload_len, route, error);
+			return pm_default_route_parse_route(payload, payload_len, unicast_only,
+							    route, error);
 		/* NLMSG_NOOP, NLMSG_DONE and anything else carry no route */
 	}
 	if (local_error != NULL) {
@@ -239,6 +246,13 @@ pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute
 	g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 			    "the kernel's answer holds no route");
 	return FALSE;
+}
+
+gboolean
+pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq, PmDefaultRoute *route,
+		       GError **error)
+{
+	return pm_default_route_parse_full(buf, len, seq, TRUE, route, error);
 }
 
 gboolean
@@ -276,13 +290,14 @@ pm_default_route_gateway(const PmDefaultRoute *route, const char *ifname, guint3
 
 /* sends the request on @fd and reads the kernel's answer */
 static gboolean
-pm_default_route_ask(int fd, guint32 uid, PmDefaultRoute *route, GError **error)
+pm_default_route_ask(int fd, guint32 uid, guint32 destination, gboolean unicast_only,
+		     PmDefaultRoute *route, GError **error)
 {
 	struct timeval timeout = {.tv_sec = PM_DEFAULT_ROUTE_TIMEOUT_SEC};
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	guint8 request[64];
-	gsize request_len = pm_default_route_request(request, sizeof(request),
-						     PM_DEFAULT_ROUTE_SEQ, uid);
+	gsize request_len = pm_route_request(request, sizeof(request), PM_DEFAULT_ROUTE_SEQ, uid,
+					     destination);
 	g_autofree guint8 *buf = g_malloc(PM_DEFAULT_ROUTE_BUFFER_SIZE);
 	gssize n;
 
@@ -297,11 +312,13 @@ pm_default_route_ask(int fd, guint32 uid, PmDefaultRoute *route, GError **error)
 	n = pm_netlink_receive(fd, buf, PM_DEFAULT_ROUTE_BUFFER_SIZE, "the default route", error);
 	if (n < 0)
 		return FALSE;
-	return pm_default_route_parse(buf, (gsize)n, PM_DEFAULT_ROUTE_SEQ, route, error);
+	return pm_default_route_parse_full(buf, (gsize)n, PM_DEFAULT_ROUTE_SEQ, unicast_only, route,
+					   error);
 }
 
-gboolean
-pm_default_route_query(guint32 uid, PmDefaultRoute *route, GError **error)
+static gboolean
+pm_default_route_query_full(guint32 uid, guint32 destination, gboolean unicast_only,
+			    PmDefaultRoute *route, GError **error)
 {
 	gboolean ok;
 	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -312,9 +329,21 @@ pm_default_route_query(guint32 uid, PmDefaultRoute *route, GError **error)
 			    "cannot open a NETLINK_ROUTE socket: %s", g_strerror(errsv));
 		return FALSE;
 	}
-	ok = pm_default_route_ask(fd, uid, route, error);
+	ok = pm_default_route_ask(fd, uid, destination, unicast_only, route, error);
 	close(fd);
 	return ok;
+}
+
+gboolean
+pm_default_route_query(guint32 uid, PmDefaultRoute *route, GError **error)
+{
+	return pm_default_route_query_full(uid, PM_DEFAULT_ROUTE_DESTINATION, TRUE, route, error);
+}
+
+gboolean
+pm_route_query(guint32 destination, guint32 uid, PmDefaultRoute *route, GError **error)
+{
+	return pm_default_route_query_full(uid, destination, FALSE, route, error);
 }
 
 gboolean

@@ -48,9 +48,18 @@ gboolean pm_default_route_parse(const guint8 *buf, gsize len, guint32 seq,
 gboolean pm_default_route_gateway(const PmDefaultRoute *route, const char *ifname,
 				  guint32 *gateway, GError **error);
 
+/* the same toward @destination (network byte order) */
+gsize pm_route_request(guint8 *buf, gsize size, guint32 seq, guint32 uid, guint32 destination);
+
 /* asks the kernel for the route a socket of @uid would take to the internet; synchronous,
  * bounded by a 1 s receive timeout */
 gboolean pm_default_route_query(guint32 uid, PmDefaultRoute *route, GError **error);
+
+/* the same toward @destination (network byte order), whatever the route's type (a local
+ * destination's goes through lo): exec hooks' PORTMAP_INTERFACE, the interface toward a
+ * provider's peer */
+gboolean pm_route_query(guint32 destination, guint32 uid, PmDefaultRoute *route,
+			GError **error);
 
 /* pm_default_route_query() then pm_default_route_gateway(): the default route's gateway
  * for a socket of @uid (portmapd passes getuid()) */

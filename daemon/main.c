@@ -9,10 +9,12 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
 #include "build-info.h"
 #include "bus-service.h"
+#include "config-env.h"
 #include "config.h"
 #include "context.h"
 #include "errors.h"
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "manager.h"
 #include "scheduler.h"
+#include "secrets.h"
 
 #define DEFAULT_CONFIG "/etc/portmap/portmapd.conf"
 #define DEFAULT_STATE_DIR "/var/lib/portmap"
@@ -27,6 +30,8 @@
 #define STATUS_WRITE_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
 
 #define EXIT_CONFIG 2
+/* what messages call the configuration made by --config-from-env */
+#define ENV_CONFIG_NAME "<environment>"
 
 typedef struct {
 	GMainLoop *loop;
@@ -34,7 +39,8 @@ typedef struct {
 	PmContext *context;
 	PmManager *manager;
 	PmBusService *bus;
-	char *config_path;
+	char *config_path;  /* NULL: --config-from-env alone */
+	PmConfigEnv *env;   /* --config-from-env: the file is merged over it */
 	char *runtime_dir;
 	int exit_code;
 	gboolean stopping;
@@ -120,6 +126,19 @@ name_acquired_cb(gpointer user_data)
 	notify_ready(user_data);
 }
 
+/* the file and its drop-ins, over the environment's configuration with --config-from-env */
+static PmConfig *
+load_config(PmConfigEnv *env, const char *config_path, GError **error)
+{
+	const char *base = env != NULL ? pm_config_env_get_data(env) : NULL;
+
+	return pm_config_load_over(base,
+				   base != NULL ? strlen(base) : 0,
+				   ENV_CONFIG_NAME,
+				   config_path,
+				   error);
+}
+
 static gboolean
 reload_config(GError **error, gpointer user_data)
 {
@@ -131,8 +150,12 @@ reload_config(GError **error, gpointer user_data)
 	if (d->notify)
 		(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT,
 				 g_get_monotonic_time());
-	g_info("reloading the configuration from %s", d->config_path);
-	config = pm_config_load(d->config_path, &local_error);
+	if (d->config_path != NULL)
+		g_info("reloading the configuration from %s%s", d->config_path,
+		       d->env != NULL ? " over the one imported from the environment" : "");
+	else
+		g_info("reloading the configuration imported from the environment at start");
+	config = load_config(d->env, d->config_path, &local_error);
 	if (config == NULL) {
 		g_warning("reload refused, nothing changed: %s", local_error->message);
 		g_propagate_error(error, g_steal_pointer(&local_error));
@@ -337,10 +360,15 @@ main(int argc, char **argv)
 	gboolean version = FALSE;
 	gboolean health = FALSE;
 	gboolean print_config = FALSE;
+	gboolean config_from_env = FALSE;
 	const GOptionEntry entries[] = {
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	     N_("Configuration file (default " DEFAULT_CONFIG ", drop-ins in FILE.d/)"),
 	     N_("FILE")},
+	    {"config-from-env", 0, 0, G_OPTION_ARG_NONE, &config_from_env,
+	     N_("Build the configuration from the environment variables of the tool portmapd "
+		"replaces (the natpmp-http-api client, gluetun); with --config, the file and its "
+		"drop-ins are merged over it"), NULL},
 	    {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
 	     N_("Where state.json is kept (default $STATE_DIRECTORY or " DEFAULT_STATE_DIR ")"),
 	     N_("DIR")},
@@ -366,6 +394,7 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) context = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(PmConfig) config = NULL;
+	g_autoptr(PmConfigEnv) env = NULL;
 	Daemon d = {0};
 
 	/* a fixed mmap threshold: glibc otherwise raises it to the size of each large buffer
@@ -395,6 +424,17 @@ main(int argc, char **argv)
 		g_print("portmapd %s\n", PACKAGE_VERSION);
 		return EXIT_SUCCESS;
 	}
+	/* before the log: LOG_LEVEL is one of its variables; --health reads no configuration */
+	if (config_from_env && !health) {
+		env = pm_config_env_new_from_environ(&error);
+		if (env == NULL) {
+			g_printerr("portmapd: %s\n", error->message);
+			return EXIT_CONFIG;
+		}
+		/* --log-level wins over LOG_LEVEL */
+		if (log_level == NULL && pm_config_env_get_log_level(env) != NULL)
+			log_level = g_strdup(pm_config_env_get_log_level(env));
+	}
 	if (log_level != NULL && !pm_log_parse_level(log_level, &log_threshold)) {
 		g_printerr("portmapd: unknown --log-level=%s: use error, warning, notice, info or "
 			   "debug\n",
@@ -402,6 +442,8 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	pm_log_init(log_threshold);
+	if (env != NULL)
+		pm_config_env_import_secrets(env);
 
 	if (runtime_dir == NULL)
 		runtime_dir = g_strdup(g_getenv("RUNTIME_DIRECTORY") != NULL
@@ -409,21 +451,30 @@ main(int argc, char **argv)
 					   : DEFAULT_RUNTIME_DIR);
 	if (health)
 		return health_check(runtime_dir);
-	if (config_path == NULL)
+	/* with --config-from-env, a file only when asked for */
+	if (config_path == NULL && env == NULL)
 		config_path = g_strdup(DEFAULT_CONFIG);
 	if (state_dir == NULL)
 		state_dir = g_strdup(g_getenv("STATE_DIRECTORY") != NULL ? g_getenv("STATE_DIRECTORY")
 									  : DEFAULT_STATE_DIR);
 
 	/* nothing starts half-configured: a bad file is exit status 2 */
-	config = pm_config_load(config_path, &error);
+	config = load_config(env, config_path, &error);
 	if (config == NULL) {
 		g_printerr("portmapd: %s\n", error->message);
+		pm_secret_clear_imported_credentials();
 		return EXIT_CONFIG;
 	}
 	if (print_config) {
 		g_autofree char *text = pm_config_to_data(config);
-		g_print("%s", text);
+		/* imported credentials say where they came from and how to pass them otherwise */
+		if (env != NULL) {
+			g_autofree char *annotated = pm_config_env_annotate(env, text);
+			g_print("%s", annotated);
+		} else {
+			g_print("%s", text);
+		}
+		pm_secret_clear_imported_credentials();
 		return EXIT_SUCCESS;
 	}
 
@@ -436,6 +487,7 @@ main(int argc, char **argv)
 	pm_context_set_runtime_dir(d.context, runtime_dir);
 	d.manager = pm_manager_new(d.context, state_dir);
 	d.config_path = config_path;
+	d.env = env;
 	d.runtime_dir = runtime_dir;
 	d.no_bus = no_bus;
 	d.notify = g_getenv("NOTIFY_SOCKET") != NULL;
@@ -450,6 +502,7 @@ main(int argc, char **argv)
 		if (d.bus == NULL) {
 			g_printerr("portmapd: %s\n", error->message);
 			daemon_clear(&d);
+			pm_secret_clear_imported_credentials();
 			return EXIT_FAILURE;
 		}
 		/* Type=dbus: ready once clients can reach us by name */
@@ -459,6 +512,7 @@ main(int argc, char **argv)
 	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
 		g_printerr("portmapd: %s\n", error->message);
 		daemon_clear(&d);
+		pm_secret_clear_imported_credentials();
 		return EXIT_CONFIG;
 	}
 	if (no_bus) {
@@ -481,5 +535,6 @@ main(int argc, char **argv)
 	if (!pm_manager_flush_state(d.manager, &error))
 		g_warning("failed to write the state file: %s", error->message);
 	daemon_clear(&d);
+	pm_secret_clear_imported_credentials();
 	return d.exit_code;
 }

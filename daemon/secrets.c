@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,6 +154,52 @@ read_secret(int fd, const char *path, GError **error)
 	return secret;
 }
 
+/* name -> value (wiped by pm_secret_free()); NULL until something is imported */
+static GHashTable *imported_credentials;
+
+void
+pm_secret_import_credential(const char *name, const char *value)
+{
+	g_return_if_fail(name != NULL && *name != '\0');
+	g_return_if_fail(value != NULL);
+
+	if (imported_credentials == NULL)
+		imported_credentials = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							     (GDestroyNotify)pm_secret_free);
+	g_hash_table_replace(imported_credentials, g_strdup(name), g_strdup(value));
+}
+
+gboolean
+pm_secret_has_imported_credential(const char *name)
+{
+	return imported_credentials != NULL && g_hash_table_contains(imported_credentials, name);
+}
+
+void
+pm_secret_clear_imported_credentials(void)
+{
+	g_clear_pointer(&imported_credentials, g_hash_table_unref);
+}
+
+char **
+pm_secret_unset_environment_variables(void)
+{
+	g_autoptr(GStrvBuilder) removed = g_strv_builder_new();
+
+	for (guint i = 0; pm_secret_environment_variables[i] != NULL; i++) {
+		char *value = getenv(pm_secret_environment_variables[i]);
+
+		if (value == NULL)
+			continue;
+		/* the strings of the initial environment stay in memory (and in
+		 * /proc/PID/environ) after unsetenv(): blank the value first */
+		explicit_bzero(value, strlen(value));
+		g_unsetenv(pm_secret_environment_variables[i]);
+		g_strv_builder_add(removed, pm_secret_environment_variables[i]);
+	}
+	return g_strv_builder_end(removed);
+}
+
 static char *
 load_credential(const char *name, GError **error)
 {
@@ -168,6 +215,11 @@ load_credential(const char *name, GError **error)
 			    "'%s' is not a credential name: use the NAME of LoadCredential=NAME:PATH",
 			    name);
 		return NULL;
+	}
+	/* imported from the environment: in memory only */
+	if (pm_secret_has_imported_credential(name)) {
+		g_debug("the credential %s was imported from the environment", name);
+		return g_strdup(g_hash_table_lookup(imported_credentials, name));
 	}
 	if (dir == NULL || *dir == '\0') {
 		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,

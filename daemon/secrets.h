@@ -14,7 +14,8 @@
 /* the largest secret read: a password or a token, not a file of them */
 #define PM_SECRET_MAX_SIZE (64 * 1024)
 
-/* exactly one of @credential_name and @file_path; one trailing newline is stripped; errors
+/* exactly one of @credential_name and @file_path; a credential imported from the environment
+ * (below) is found before $CREDENTIALS_DIRECTORY; one trailing newline is stripped; errors
  * are PM_ERROR_INVALID_CONFIGURATION naming the file and the fix; free with pm_secret_free() */
 char *pm_secret_load(const char *credential_name, const char *file_path, gboolean lenient,
 		     GError **error);
@@ -33,3 +34,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmSecret, pm_secret_free)
 extern const char *const pm_secret_environment_variables[];
 /* whether @name (a variable's name) is one of them */
 gboolean pm_secret_is_environment_variable(const char *name);
+
+/*
+ * Credentials imported from the environment (--config-from-env, config-env.h): the
+ * generated configuration names them in *Credential=NAME keys, and pm_secret_load() finds
+ * them here before $CREDENTIALS_DIRECTORY, so that an imported secret is never written to
+ * a file. The table holds a copy; a replaced or cleared value is wiped.
+ */
+void pm_secret_import_credential(const char *name, const char *value);
+gboolean pm_secret_has_imported_credential(const char *name);
+/* wipes and forgets every imported credential (exit, tests) */
+void pm_secret_clear_imported_credentials(void);
+
+/* unsets every variable of pm_secret_environment_variables that is set, so that nothing
+ * started later inherits it; returns their names (never their values), empty if none */
+char **pm_secret_unset_environment_variables(void);

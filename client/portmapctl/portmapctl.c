@@ -479,6 +479,55 @@ static int get_description(sd_bus *bus, JsonNode **ret)
 	return 0;
 }
 
+/* each consumer of each mapping, with its state and why it failed (from Describe(), which
+ * carries them in every mapping's "Consumers"): nothing if no mapping has consumers */
+static void print_consumer_table(JsonNode *description)
+{
+	static const char *const header[] = { N_("CONSUMER"), N_("MAPPING"), N_("STATE") };
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
+	g_autoptr(GPtrArray) notes = g_ptr_array_new();
+	JsonObject *root = json_node_get_object(description);
+	JsonArray *mappings;
+
+	if (!json_object_has_member(root, "Mappings") ||
+	    !JSON_NODE_HOLDS_ARRAY(json_object_get_member(root, "Mappings")))
+		return;
+	mappings = json_object_get_array_member(root, "Mappings");
+	for (guint i = 0; i < json_array_get_length(mappings); i++) {
+		JsonNode *node = json_array_get_element(mappings, i);
+		JsonObject *mapping;
+		JsonNode *consumers;
+
+		if (!JSON_NODE_HOLDS_OBJECT(node))
+			continue;
+		mapping = json_node_get_object(node);
+		consumers = json_object_get_member(mapping, "Consumers");
+		if (consumers == NULL || !JSON_NODE_HOLDS_ARRAY(consumers))
+			continue;
+		for (guint j = 0; j < json_array_get_length(json_node_get_array(consumers)); j++) {
+			JsonNode *c = json_array_get_element(json_node_get_array(consumers), j);
+			JsonObject *consumer;
+			const char *last_error;
+			char **row;
+
+			if (!JSON_NODE_HOLDS_OBJECT(c))
+				continue;
+			consumer = json_node_get_object(c);
+			row = g_new0(char *, G_N_ELEMENTS(header) + 1);
+			row[0] = g_strdup(json_object_get_string_member_with_default(consumer, "Name", "-"));
+			row[1] = g_strdup(json_object_get_string_member_with_default(mapping, "Name", "-"));
+			row[2] = g_strdup(json_object_get_string_member_with_default(consumer, "State", "-"));
+			g_ptr_array_add(rows, row);
+			last_error = json_object_get_string_member_with_default(consumer, "LastError", "");
+			g_ptr_array_add(notes, is_empty(last_error) ? NULL : (gpointer) last_error);
+		}
+	}
+	if (rows->len == 0)
+		return;
+	printf("\n");
+	table_print(header, G_N_ELEMENTS(header), rows, notes);
+}
+
 /* ---- properties ---- */
 
 int read_variant_string(sd_bus_message *m, char **ret)
@@ -716,8 +765,13 @@ static int verb_status(int argc, char *argv[])
 	fields_print(fields);
 
 	if (mappings->len > 0) {
+		g_autoptr(JsonNode) description = NULL;
+
 		printf("\n");
 		print_mapping_table(mappings);
+		/* consumers (port files, torrent clients, hooks) fail on their own: show how */
+		if (get_description(bus, &description) >= 0)
+			print_consumer_table(description);
 	}
 	return 0;
 }

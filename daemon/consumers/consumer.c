@@ -5,7 +5,9 @@
 
 #include "class-table.h"
 #include "consumer.h"
+#include "exec.h"
 #include "portfile.h"
+#include "webhook.h"
 
 /*
  * The table of consumer classes: a new Type= is one file and one line here. The types of
@@ -21,6 +23,8 @@
 
 static const void *const pm_consumer_classes[] = {
     &pm_portfile_consumer_class,
+    &pm_webhook_consumer_class,
+    &pm_exec_consumer_class,
     NULL,
 };
 
@@ -31,8 +35,6 @@ static const char *const pm_consumer_planned_types[] = {
     "qbittorrent",
     "transmission",
     "deluge",
-    "webhook",
-    "exec",
     NULL,
 };
 

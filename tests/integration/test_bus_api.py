@@ -270,6 +270,8 @@ class BusApiTest(unittest.TestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn("web", cp.stdout)
         self.assertIn("11.0.0.2", cp.stdout)
+        # no mapping has consumers: no consumer table
+        self.assertNotIn("CONSUMER", cp.stdout)
         cp = self.ctl("--json=short", "status")
         self.assertEqual(json.loads(cp.stdout)["Mappings"][0]["Name"], "web")
         cp = self.ctl("--json=short", "list")
@@ -522,6 +524,46 @@ class BusApiTest(unittest.TestCase):
             timeout=10).returncode == 1, 10)
         headless.terminate()
         self.assertEqual(headless.wait(6), 0)
+
+    def test_portmapctl_status_shows_consumers(self):
+        """A consumer that fails shows with its state and reason in `portmapctl status`
+        and in Describe() (status.json's source), next to one that works; the mapping
+        itself stays active."""
+        good = os.path.join(self.workdir, "good.port")
+        # a directory where the file should be: the rename onto it fails
+        bad = os.path.join(self.workdir, "bad.port")
+        os.mkdir(bad)
+        with open(self.config, "a") as f:
+            f.write(f"[Consumer good]\nType=portfile\nPath={good}\n"
+                    f"[Consumer bad]\nType=portfile\nPath={bad}\n"
+                    "[Mapping served]\nProvider=lab\nProtocols=tcp\nInternalPort=8095\n"
+                    "Consumers=good bad\n")
+        self.daemon.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.mapping_state("served") == "active", 10)
+
+        def consumers():
+            cp = self.ctl("--json=short", "status")
+            for m in json.loads(cp.stdout)["Mappings"]:
+                if m["Name"] == "served":
+                    return {c["Name"]: (c["State"], c["LastError"]) for c in m["Consumers"]}
+            return {}
+
+        self.wait_for(lambda: consumers().get("bad", ("",))[0] == "failed", 10)
+        self.assertEqual(consumers()["good"], ("ok", ""))
+        self.assertIn(bad, consumers()["bad"][1])
+        cp = self.ctl("status")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        table = cp.stdout[cp.stdout.index("CONSUMER"):].splitlines()
+        self.assertEqual(table[0].split(), ["CONSUMER", "MAPPING", "STATE"])
+        self.assertEqual(table[1].split(), ["good", "served", "ok"])
+        self.assertEqual(table[2].split(), ["bad", "served", "failed"])
+        # the reason, on its own line under the failed consumer
+        self.assertIn(bad, table[3])
+        self.assertEqual(self.mapping_state("served"), "active")
+        # --no-legend: the rows without the header
+        cp = self.ctl("status", "--no-legend")
+        self.assertNotIn("CONSUMER", cp.stdout)
+        self.assertRegex(cp.stdout, r"(?m)^bad +served +failed$")
 
     def test_portfile_consumer_in_runtime_dir(self):
         """Type=portfile with Path= unset writes RUNTIME_DIR/NAME.port (--runtime-dir):

@@ -18,6 +18,14 @@ Typical use (tests run as root):
         lab.run(lab.ns_lan, ["natpmpc", "-g", lab.GW_LAN_ADDR, "-a", "7001", "7001", "tcp", "60"])
         assert lab.tcp_reachable(7001, 7001)
 
+The fake natpmp-http-api service (fake-natpmp-http-api, fakehttpapi.py) runs where the real one
+must, in the namespace of the application whose port it forwards (NAT-PMP maps the sender):
+
+    api = lab.start_natpmp_http_api(token="t")       # lan, 127.0.0.1:8080, gateway 192.168.77.1
+    r = api.forward(7001, "tcp", 60)                  # from inside lan; r["status"], r["json"]
+    assert lab.tcp_reachable(r["json"]["external_port"], 7001)
+    api.forwards()                                    # its request log: count retries
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
@@ -42,6 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 PMLAB = os.path.abspath(__file__)
 FAKEGW = os.path.join(HERE, "fake-natpmp-gateway")
+FAKE_HTTP_API = os.path.join(HERE, "fake-natpmp-http-api")
 RUN_NETNS = "/run/netns"
 ETC_NETNS = "/etc/netns"
 LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("11.0.0.0/24"))
@@ -483,6 +492,94 @@ class PrivateBus:
             self.log.close()
 
 
+class HttpApiFake:
+    """A fake-natpmp-http-api the lab runs (Lab.start_natpmp_http_api): where it is, how it
+    was started, its request log, and an HTTP client that runs inside its namespace.
+
+    Attributes: ns, address, port, url, pid, gateway, token (None: auth disabled),
+    max_duration (None: the service's default 300), delay_ms, log_path (JSON lines, one per
+    request; see fakehttpapi.py), out_path (its stdout/stderr)."""
+
+    DEFAULT = object()
+
+    def __init__(self, lab, ns, address, port, gateway, token, max_duration, delay_ms,
+                 log_path, out_path, extra_args):
+        self.lab = lab
+        self.ns, self.address, self.port = ns, address, port
+        self.gateway, self.token = gateway, token
+        self.max_duration, self.delay_ms = max_duration, delay_ms
+        self.log_path, self.out_path = log_path, out_path
+        self.extra_args = list(extra_args)
+        self.pid = None
+        self.proc = None
+
+    def __repr__(self):
+        return f"<HttpApiFake {self.ns} {self.address}:{self.port} pid {self.pid}>"
+
+    @property
+    def url(self):
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- its request log ---------------------------------------------------------------------
+    def log(self):
+        """Every request so far (this and earlier runs on the same log), oldest first."""
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def requests(self, method=None, path=None, status=None):
+        """The log entries matching method/path/status (None: any)."""
+        return [e for e in self.log()
+                if (method is None or e["method"] == method)
+                and (path is None or e["path"] == path)
+                and (status is None or e["status"] == status)]
+
+    def forwards(self):
+        """The POST /forward entries (each says status, body, natpmp packets sent...)."""
+        return self.requests("POST", "/forward")
+
+    def clear_log(self):
+        with open(self.log_path, "w"):
+            pass
+
+    # --- an HTTP client in its namespace --------------------------------------------------------
+    def exchange(self, reqs, timeout=10):
+        """Send reqs in order on one HTTP/1.1 connection (http.client reconnects only if the
+        server closed it) from inside self.ns.  reqs: dicts {method, path, body (str/bytes/
+        dict/None; a dict is sent as JSON), headers (dict)}.  Returns one dict per request:
+        {status, reason, headers (lowercased name -> value), body (text), json (parsed or
+        None), local_port (the client's port: equal ports = the same connection), elapsed}."""
+        return self.lab.http_exchange(self.ns, self.address, self.port, reqs, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        return self.exchange([{"method": method, "path": path, "body": body,
+                               "headers": headers or {}}], timeout=timeout)[0]
+
+    def forward(self, internal_port, protocol, duration, token=DEFAULT, content_type=True,
+                timeout=10):
+        """POST /forward as a client would: JSON body, Authorization "Bearer <token>" (default:
+        the fake's own token; None: no header), Content-Type application/json unless
+        content_type is False."""
+        token = self.token if token is HttpApiFake.DEFAULT else token
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.request("POST", "/forward", {"internal_port": internal_port,
+                                                 "protocol": protocol, "duration": duration},
+                            headers, timeout=timeout)
+
+    def health(self, timeout=10):
+        return self.request("GET", "/health", timeout=timeout)
+
+
 # --------------------------------------------------------------------------------------------
 # the lab
 
@@ -531,6 +628,8 @@ class Lab:
         self._own_workdir = workdir is None
         self.failed = False
         self.fake = None
+        self.http_apis = []             # running HttpApiFake handles
+        self._http_api_count = 0
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1020,6 +1119,112 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.run(None, ["ip", "-n", ns, "route", "replace", "default", "via", via])
         self.default_routes[ns] = via
 
+    # --- natpmp-http-api (fake-natpmp-http-api) ------------------------------------------------
+    # NAT-PMP maps the sender: the service runs in the namespace of the application whose port
+    # is forwarded (lan, where the lab's listeners and portmapd run) and portmapd, in lan too,
+    # reaches it on lan's loopback.
+    HTTP_API_PORT = 8080
+
+    def start_natpmp_http_api(self, ns=None, bind_address="127.0.0.1", port=None, gateway=None,
+                              token=None, max_duration=None, delay_ms=None, log_path=None,
+                              extra_args=()):
+        """Start fake-natpmp-http-api in ns (default lan) on bind_address:port (default
+        127.0.0.1:8080; 0 = any free port), asking gateway (default 192.168.77.1, the lab's gw)
+        with API_TOKEN=token (None: auth disabled) and --max-duration max_duration (None: the
+        service's default, 300).  Every request is logged to log_path (default a new file in
+        the workdir).  Ready when it printed READY (it listens then).  Returns an HttpApiFake;
+        stop it with stop_natpmp_http_api, restart with restart_natpmp_http_api; down() kills
+        it in any case."""
+        self._http_api_count += 1
+        base = os.path.join(self.workdir, f"http-api{self._http_api_count}")
+        api = HttpApiFake(self, ns or self.ns_lan, bind_address,
+                          self.HTTP_API_PORT if port is None else int(port),
+                          gateway or self.GW_LAN_ADDR, token, max_duration, delay_ms,
+                          log_path or base + ".log", base + ".out", extra_args)
+        with open(api.log_path, "a"):
+            pass
+        self._run_http_api(api)
+        return api
+
+    def _run_http_api(self, api):
+        argv = [PYTHON, FAKE_HTTP_API, "--gateway", api.gateway, "--bind-address", api.address,
+                "--port", str(api.port), "--log", api.log_path, "-v"]
+        if api.max_duration is not None:
+            argv += ["--max-duration", str(api.max_duration)]
+        if api.delay_ms:
+            argv += ["--delay-ms", str(int(api.delay_ms))]
+        argv += [str(a) for a in api.extra_args]
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("API_TOKEN", "NATPMP_GATEWAY", "API_BIND_ADDRESS", "API_PORT",
+                            "NATPMP_MAX_DURATION", "LOG_LEVEL")}
+        if api.token is not None:
+            env["API_TOKEN"] = api.token
+        out = open(api.out_path, "a")
+        try:
+            p = self.spawn(api.ns, argv, name="fake-natpmp-http-api", env=env, stdout=out,
+                           stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        api.proc, api.pid = p, p.pid
+        self.http_apis.append(api)
+        pat = re.compile(rf"^READY (\S+) (\d+) {p.pid}$", re.M)
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"fake-natpmp-http-api exited ({p.returncode}): "
+                                     f"{_tail(api.out_path)}")
+            with open(api.out_path) as f:
+                return pat.search(f.read())
+
+        m = wait_for(ready, 10, message=f"fake-natpmp-http-api not ready: {_tail(api.out_path)}")
+        api.port = int(m.group(2))
+        self._autosave()
+        return api
+
+    def stop_natpmp_http_api(self, api=None):
+        """SIGTERM it (default: the last one started) and wait until it is gone."""
+        api = api or (self.http_apis[-1] if self.http_apis else None)
+        if api is None or api.pid is None:
+            return
+        pid, api.pid = api.pid, None
+        if api in self.http_apis:
+            self.http_apis.remove(api)
+        self.stop_process(pid)
+        api.proc = None
+
+    def restart_natpmp_http_api(self, api=None, **changes):
+        """Stop it and start it again on the same namespace, address, port and log file
+        (changes: gateway, token, max_duration, delay_ms, extra_args).  The same HttpApiFake
+        is updated (new pid) and returned."""
+        api = api or self.http_apis[-1]
+        self.stop_natpmp_http_api(api)
+        for key, value in changes.items():
+            if key not in ("gateway", "token", "max_duration", "delay_ms", "extra_args"):
+                raise ValueError(f"restart_natpmp_http_api: cannot change {key}")
+            setattr(api, key, value)
+        return self._run_http_api(api)
+
+    def natpmp_http_api_log(self, api=None):
+        """Its request log (a list of dicts, oldest first)."""
+        return (api or self.http_apis[-1]).log()
+
+    def http_exchange(self, ns, host, port, reqs, timeout=10):
+        """HTTP/1.1 requests on one connection from inside ns (see HttpApiFake.exchange)."""
+        spec = []
+        for r in reqs:
+            body = r.get("body")
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            if isinstance(body, bytes):
+                body = {"hex": body.hex()}
+            spec.append({"method": r.get("method", "GET"), "path": r.get("path", "/"),
+                         "body": body, "headers": dict(r.get("headers") or {})})
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "http", host, str(port), str(timeout)],
+                      timeout=timeout * len(spec) + 5, input=json.dumps(spec), check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"http helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return json.loads(cp.stdout)
+
     # --- NAT-PMP client (natpmpc, a real peer) -------------------------------------------------
     def natpmpc(self, *args, ns=None, gateway=None, timeout=10, check=True):
         """Run natpmpc -g GATEWAY ARGS in ns (default lan); returns a dict with the parsed
@@ -1112,6 +1317,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         self._tracked = survivors
         self.miniupnpd_pid = None
         self.fake = None
+        self.http_apis = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -1174,6 +1380,8 @@ deny 0-65535 0.0.0.0/0 0-65535
             "miniupnpd": {"pid": self.miniupnpd_pid, "started_monotonic": self.miniupnpd_started,
                           "conf": self.miniupnpd_conf if self.workdir else None},
             "fake": None if self.fake is None else {"control": self.fake.path, "pid": self.fake.pid},
+            "http_apis": [{"ns": a.ns, "address": a.address, "port": a.port, "pid": a.pid,
+                           "log": a.log_path} for a in self.http_apis],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR},
             "extra": self.extra,
@@ -1360,7 +1568,43 @@ def _helper_mcast_listen(group, port, ifaddr, count, timeout):
     return 0 if got >= int(count) else 1
 
 
+def _helper_http(host, port, timeout):
+    """stdin: a JSON list of {method, path, body (str | {"hex": ...} | null), headers}; sends
+    them in order on one HTTP/1.1 connection (http.client opens a new one only if the server
+    closed it); stdout: a JSON list of responses."""
+    import http.client
+    reqs = json.load(sys.stdin)
+    conn = http.client.HTTPConnection(host, int(port), timeout=float(timeout))
+    out = []
+    try:
+        for r in reqs:
+            body = r.get("body")
+            if isinstance(body, dict):
+                body = bytes.fromhex(body["hex"])
+            elif isinstance(body, str):
+                body = body.encode()
+            t0 = time.monotonic()
+            conn.request(r["method"], r["path"], body=body, headers=r.get("headers") or {})
+            local_port = conn.sock.getsockname()[1]
+            resp = conn.getresponse()
+            data = resp.read()
+            text = data.decode(errors="replace")
+            try:
+                parsed = json.loads(text) if text else None
+            except ValueError:
+                parsed = None
+            out.append({"status": resp.status, "reason": resp.reason,
+                        "headers": {k.lower(): v for k, v in resp.getheaders()},
+                        "body": text, "json": parsed, "local_port": local_port,
+                        "elapsed": time.monotonic() - t0})
+    finally:
+        conn.close()
+    print(json.dumps(out))
+    return 0
+
+
 HELPERS = {
+    "http": _helper_http,
     "tcp-echo": _helper_tcp_echo,
     "tcp-probe": _helper_tcp_probe,
     "udp-echo": _helper_udp_echo,

@@ -5,6 +5,7 @@
  * each protocol), and what the mapping's Consumers show. The provider is the real natpmp
  * one, against the gateway of manager-harness.c, on virtual time.
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "consumer.h"
@@ -274,6 +275,7 @@ test_repush(void)
 	pm_manager_refresh_mapping(t->manager, pm_manager_lookup_name(t->manager, "m"),
 				   count_done, &done);
 	pm_test_manager_advance(t, SEC(1));
+	for (guint i = 0; i < 20 && done < 2; i++) { pm_test_manager_advance(t, SEC(1)); g_printerr("i=%u done=%u req=%u\n", i, done, t->map_requests); }
 	g_assert_cmpuint(done, ==, 2);
 	assert_log("files up(retry) m tcp:7000:7000 @" PM_TEST_PUBLIC_ADDRESS);
 	/* of a mapping without consumers: nobody */
@@ -282,6 +284,34 @@ test_repush(void)
 	pm_test_manager_advance(t, SEC(1));
 	g_assert_cmpuint(done, ==, 3);
 	assert_log("");
+}
+
+/* design §3 "Reload": when the provider's external address changes (a VPN reconnect),
+ * the mapping keeps its ports and its consumers are told the new address */
+static void
+test_external_address_change(void)
+{
+	g_autoptr(PmTestManager) t =
+	    pm_test_manager_new(DAEMON_QUIET PM_TEST_PROVIDER
+				"[Consumer files]\nType=fake\n"
+				"[Mapping web]\nInternalPort=8080\nProtocols=tcp\nConsumers=files\n");
+	guint done = 0;
+
+	assert_log("files up(grant) web tcp:8080:8080 @" PM_TEST_PUBLIC_ADDRESS);
+	g_assert_cmpint(inet_pton(AF_INET, "198.51.100.7", &t->address), ==, 1);
+	pm_manager_refresh_all(t->manager, count_done, &done);
+	pm_test_manager_advance(t, SEC(1));
+	g_assert_cmpuint(done, ==, 1);
+	assert_log("files changed web tcp:8080:8080 @198.51.100.7 was tcp:8080:8080; "
+		   "files up(reconcile) web tcp:8080:8080 @198.51.100.7");
+	pm_test_manager_assert_consumers(t, "web", "files:ok:");
+	/* the same address again (RefreshAll runs at most once per 10 s): nothing changed
+	 * to tell, the ports are only pushed again */
+	pm_test_manager_advance(t, SEC(10));
+	pm_manager_refresh_all(t->manager, count_done, &done);
+	pm_test_manager_advance(t, SEC(1));
+	g_assert_cmpuint(done, ==, 2);
+	assert_log("files up(reconcile) web tcp:8080:8080 @198.51.100.7");
 }
 
 typedef struct {
@@ -358,6 +388,7 @@ main(int argc, char **argv)
 	g_test_add_func("/consumers/reload/consumers", test_reload_consumers);
 	g_test_add_func("/consumers/reload/moved", test_reload_moved);
 	g_test_add_func("/consumers/repush", test_repush);
+	g_test_add_func("/consumers/external-address-change", test_external_address_change);
 	g_test_add_func("/consumers/state", test_state);
 	return g_test_run();
 }
