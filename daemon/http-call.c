@@ -113,6 +113,13 @@ pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body)
 }
 
 void
+pm_http_call_set_idempotent(PmHttpCall *self)
+{
+	g_return_if_fail(!self->sent);
+	self->libsoup->message_add_flags(self->message, SOUP_MESSAGE_IDEMPOTENT);
+}
+
+void
 pm_http_call_set_timeout(PmHttpCall *self, guint msec)
 {
 	self->timeout_msec = msec;

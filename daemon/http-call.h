@@ -31,6 +31,10 @@ PmHttpCall *pm_http_call_new(PmContext *context, const char *method, const char 
 void pm_http_call_set_bearer_token(PmHttpCall *self, const char *token);
 void pm_http_call_add_header(PmHttpCall *self, const char *name, const char *value);
 void pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body);
+/* the request may be sent twice (a POST that renews what it asks, as natpmp-http's
+ * /forward): libsoup then sends it on an idle kept-alive connection, which it never does
+ * for a POST otherwise, and resends it if the server had closed that connection */
+void pm_http_call_set_idempotent(PmHttpCall *self);
 /* default PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC: from send to the end of the body */
 #define PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC 10000
 void pm_http_call_set_timeout(PmHttpCall *self, guint msec);

@@ -24,6 +24,7 @@ typedef struct {
 	const char *(*message_headers_get_list)(SoupMessageHeaders *hdrs, const char *name);
 	void (*message_set_request_body_from_bytes)(SoupMessage *msg, const char *content_type,
 						    GBytes *bytes);
+	void (*message_add_flags)(SoupMessage *msg, SoupMessageFlags flags);
 	guint (*message_get_status)(SoupMessage *msg);
 	const char *(*message_get_reason_phrase)(SoupMessage *msg);
 	void (*session_send_and_read_async)(SoupSession *session, SoupMessage *msg,

@@ -12,9 +12,7 @@
 
 /*
  * --config-from-env: each replaced tool's documented examples -> the configuration text,
- * and what loads today. The natpmp-http provider and the exec consumer come in other
- * branches: the tests that load their groups skip until those classes are registered
- * (remove the guards once they are merged).
+ * and that what it makes loads.
  */
 
 #define HEADER "# made by portmapd --config-from-env from the environment of the replaced tool\n\n"
@@ -340,10 +338,6 @@ test_natpmp_http_loads(void)
 	g_autoptr(PmConfig) config = NULL;
 	const PmMappingConfig *mapping;
 
-	if (pm_provider_class_lookup("natpmp-http") == NULL) {
-		g_test_skip("Type=natpmp-http is not in this version yet");
-		return;
-	}
 	env = env_new(envp, NULL);
 	config = load_env(env, NULL);
 	g_assert_cmpuint(config->providers->len, ==, 1);

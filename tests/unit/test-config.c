@@ -803,16 +803,14 @@ static void
 test_provider_type(void)
 {
 	pm_test_config_assert_load_error("[Daemon]\n\n[Provider vpn]\nGateway=10.2.0.1\n",
-			  "test.conf:3: [Provider vpn]: Type= is required: set Type=natpmp");
+			  "test.conf:3: [Provider vpn]: Type= is required: set Type=natpmp or "
+			  "Type=natpmp-http");
 	pm_test_config_assert_load_error("[Provider vpn]\nType=upnp\n",
 			  "test.conf:2: [Provider vpn] Type=upnp: unknown provider type; "
 			  "accepted values: natpmp, natpmp-http, pia");
-	pm_test_config_assert_load_error("[Provider vpn]\nType=natpmp-http\nURL=http://gluetun:8000\n",
-			  "test.conf:2: [Provider vpn] Type=natpmp-http: not supported by this "
-			  "version of portmapd yet; accepted values: natpmp");
-	assert_load_error_prefix("[Provider vpn]\nType=pia\n",
-				 "test.conf:2: [Provider vpn] Type=pia: not supported by this "
-				 "version of portmapd yet");
+	pm_test_config_assert_load_error("[Provider vpn]\nType=pia\n",
+			  "test.conf:2: [Provider vpn] Type=pia: not supported by this "
+			  "version of portmapd yet; accepted values: natpmp, natpmp-http");
 	/* case matters for keywords */
 	assert_load_error_prefix("[Provider vpn]\nType=NATPMP\n",
 				 "test.conf:2: [Provider vpn] Type=NATPMP: unknown provider type");
