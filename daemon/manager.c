@@ -1939,6 +1939,12 @@ reload_diff_consumers(PmManager *self, ReloadPlan *plan, GError **error)
 }
 
 /* phase 3: nothing can fail from here on */
+/* nobody waits for the retry of a failed mapping that a Reload starts */
+static void
+reload_refresh_done(gpointer user_data)
+{
+}
+
 static void
 reload_apply(PmManager *self, ReloadPlan *plan)
 {
@@ -2024,6 +2030,18 @@ reload_apply(PmManager *self, ReloadPlan *plan)
 					  PM_MAPPING_PROP_PROVIDER | PM_MAPPING_PROP_PROTOCOLS |
 					  PM_MAPPING_PROP_INTERNAL_PORT);
 		mapping_start(self, m);
+	}
+	/* a mapping that failed at a provider that stays (a refused token or mapping) is
+	 * tried once more: the operator may have fixed the cause, as Reload's callers expect,
+	 * and a provider re-reads its secrets on a refresh */
+	for (guint i = 0; i < self->mappings->len; i++) {
+		PmMapping *m = g_ptr_array_index(self->mappings, i);
+		if (m->state != PM_MAPPING_STATE_FAILED || m->provider == NULL ||
+		    g_ptr_array_find(restart, m, NULL) ||
+		    g_ptr_array_find(plan->created, m->provider, NULL))
+			continue;
+		g_info("reload: trying mapping %s again", m->name);
+		pm_provider_refresh(m->provider, m, reload_refresh_done, NULL);
 	}
 	/* the consumers of every configured mapping, as Consumers= now says: the ones that
 	 * stay are told the ports again (and unblocked), new ones are told them, removed
