@@ -805,6 +805,25 @@ class PiaFake:
     def ping(self, **kw):
         return self._one({"method": "GET", "path": "/ping"}, **kw)
 
+    def soup(self, reqs, ca=DEFAULT, hostname=DEFAULT, ns=None, timeout=10):
+        """Requests through libsoup 3 from inside ns (default lan) with the pia provider's TLS
+        recipe (pmlab helper "soup"): reqs are (method, path) on the gateway, verified against
+        hostname (default self.server_name; None: no server identity set, so the URL's IP),
+        or full URLs (the token API's), verified against their host as portmapd's token
+        request is."""
+        spec = {"ca": self.ca if ca is PiaFake.DEFAULT else ca,
+                "hostname": self.server_name if hostname is PiaFake.DEFAULT else hostname,
+                "requests": [{"method": "GET", "url": r, "hostname": None}
+                             if isinstance(r, str) else
+                             {"method": r[0], "url": self.gateway_url + r[1]} for r in reqs]}
+        cp = self.lab.run(ns or self.lab.ns_lan,
+                          [PYTHON, "-B", PMLAB, "helper", "soup", str(timeout)],
+                          timeout=timeout * (len(reqs) + 1) + 5, input=json.dumps(spec),
+                          check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"soup helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return json.loads(cp.stdout)
+
 
 # --------------------------------------------------------------------------------------------
 # the lab
@@ -2027,8 +2046,55 @@ def _helper_https(host, port, timeout):
     return 0
 
 
+def _helper_soup(timeout):
+    """libsoup 3 (GnuTLS through glib-networking) with the TLS recipe of the pia provider
+    (issue 10): on SoupMessage::network-event at G_SOCKET_CLIENT_TLS_HANDSHAKING the
+    connection's database becomes a GTlsFileDatabase of "ca" only and, when "hostname" is
+    set, its server identity that name; accept-certificate accepts nothing.  stdin: {"ca",
+    "hostname" (null: none), "requests": [{"method", "url", "hostname" (optional: overrides
+    the default for this request)}]}, sent in order on one session
+    (kept-alive connections are reused); stdout: one {status, body, error, tls_errors} each."""
+    import gi
+    gi.require_version("Soup", "3.0")
+    from gi.repository import Gio, GLib, Soup
+    spec = json.load(sys.stdin)
+    db = Gio.TlsFileDatabase.new(spec["ca"])
+    session = Soup.Session(timeout=int(float(timeout)))
+    out = []
+    for r in spec["requests"]:
+        msg = Soup.Message.new(r.get("method", "GET"), r["url"])
+        hostname = r.get("hostname", spec.get("hostname"))
+        seen = {}
+
+        def event(m, ev, conn):
+            if ev == Gio.SocketClientEvent.TLS_HANDSHAKING:
+                conn.set_database(db)
+                if hostname:
+                    conn.set_server_identity(
+                        Gio.NetworkAddress.new(hostname, m.get_uri().get_port()))
+
+        def accept(m, cert, errors):
+            seen["tls_errors"] = int(errors)
+            return False
+
+        msg.connect("network-event", event)
+        msg.connect("accept-certificate", accept)
+        res = {"status": None, "body": None, "error": None, "tls_errors": None}
+        try:
+            data = session.send_and_read(msg, None)
+            res["status"] = msg.get_status()
+            res["body"] = bytes(data.get_data()).decode(errors="replace")
+        except GLib.Error as e:
+            res["error"] = f"{e.domain}:{e.code}: {e.message}"
+        res["tls_errors"] = seen.get("tls_errors")
+        out.append(res)
+    print(json.dumps(out))
+    return 0
+
+
 HELPERS = {
     "http": _helper_http,
+    "soup": _helper_soup,
     "https": _helper_https,
     "tcp-echo": _helper_tcp_echo,
     "tcp-probe": _helper_tcp_probe,

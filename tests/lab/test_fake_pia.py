@@ -186,6 +186,38 @@ class TestFakePia(PiaTestCase):
         self.assertFalse(res["handshake"]["ok"])
         self.assertRejectedBeforeRequest(pia, res, n)
 
+    def test_libsoup_recipe(self):
+        """libsoup 3 + GnuTLS, as portmapd connects: to the IP, with the connection's
+        database and server identity set at TLS_HANDSHAKING, accepting nothing else."""
+        lab, pia = self.pia()
+        tok = self.token(pia)
+        from urllib.parse import quote
+        sig_path = "/getSignature?token=" + quote(tok, safe="")
+        r = pia.soup([("GET", "/ping"), ("GET", sig_path),
+                      pia.token_url.replace("/api/client/v2/token", "/nope")])
+        self.assertEqual([(x["status"], x["error"]) for x in r],
+                         [(200, None), (200, None), (404, None)], r)
+        self.assertEqual(json.loads(r[1]["body"])["status"], "OK")
+        hs = [h for h in pia.handshakes() if h["ok"]]
+        self.assertIn(("gateway", "lab-pia-server"), [(h["role"], h["sni"]) for h in hs])
+        gw = wait_for(lambda: [c for c in pia.connections("gateway") if c["requests"]], 10)
+        self.assertEqual([c["requests"] for c in gw if c["sni"] == "lab-pia-server"][-1:], [2],
+                         "libsoup did not keep the connection alive")
+        # refused: no server identity (the IP alone), a wrong name, the other CA
+        # (GTlsCertificateFlags: 1 UNKNOWN_CA, 2 BAD_IDENTITY)
+        for kw, flags in (({"hostname": None}, 2), ({"hostname": "other-server"}, 2),
+                          ({"ca": pia.other_ca}, 1)):
+            n = len(pia.log())
+            r = pia.soup([("GET", "/ping")], **kw)
+            self.assertIsNone(r[0]["status"], (kw, r))
+            self.assertIn("certificate", r[0]["error"].lower(), (kw, r))
+            self.assertEqual(r[0]["tls_errors"], flags, (kw, r))
+            wait_for(lambda: any(e["event"] == "close" for e in pia.log()[n:]), 10)
+            log = pia.log()[n:]
+            self.assertEqual([e for e in log if e["event"] == "request"], [], (kw, log))
+            self.assertEqual([e["requests"] for e in log if e["event"] == "close"], [0],
+                             (kw, log))
+
     # --- token API ---------------------------------------------------------------------------------
     def test_token_api(self):
         lab, pia = self.pia()
