@@ -26,6 +26,17 @@ must, in the namespace of the application whose port it forwards (NAT-PMP maps t
     assert lab.tcp_reachable(r["json"]["external_port"], 7001)
     api.forwards()                                    # its request log: count retries
 
+The fake PIA service (fake-pia, fakepia.py; PKI from piapki.py, made at run time) runs in gw,
+on the address portmapd in lan has as its default gateway, as a PIA server's port-forwarding API
+is on the VPN gateway's address; its token API listens there too (port 443):
+
+    pia = lab.start_fake_pia()                      # gw, 192.168.77.1:19999 and :443
+    tok = pia.get_token()["json"]["token"]          # from inside lan, TLS verified (pia.ca)
+    r = pia.get_signature(tok)                      # against pia.server_name, not the IP
+    pia.bind_port(r["json"]["payload"], r["json"]["signature"])
+    pia.fail_bind("busy"); pia.next_signature(port=40000, expires_in=3600)
+    pia.requests(path="/bindPort"); pia.connections()   # its log
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
@@ -44,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,6 +63,7 @@ PYTHON = "/usr/bin/python3"
 PMLAB = os.path.abspath(__file__)
 FAKEGW = os.path.join(HERE, "fake-natpmp-gateway")
 FAKE_HTTP_API = os.path.join(HERE, "fake-natpmp-http-api")
+FAKE_PIA = os.path.join(HERE, "fake-pia")
 RUN_NETNS = "/run/netns"
 ETC_NETNS = "/etc/netns"
 LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("11.0.0.0/24"))
@@ -580,6 +593,238 @@ class HttpApiFake:
         return self.request("GET", "/health", timeout=timeout)
 
 
+class PiaControl:
+    """Client of fake-pia's control socket (one JSON object per line; see fakepia.py)."""
+
+    def __init__(self, path, timeout=5.0):
+        self.path = path
+        self.timeout = timeout
+
+    def request(self, cmd, **args):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(self.timeout)
+            s.connect(self.path)
+            s.sendall((json.dumps({"cmd": cmd, **args}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        reply = json.loads(buf)
+        if not reply.get("ok"):
+            raise RuntimeError(f"fake-pia: {cmd}: {reply.get('error')}")
+        return reply
+
+    def ping(self):
+        try:
+            return self.request("ping")["ok"]
+        except (OSError, ValueError):
+            return False
+
+
+class PiaFake:
+    """A fake-pia the lab runs (Lab.start_fake_pia): where each role listens, the test PKI,
+    the control socket, its log, and HTTPS clients that run inside a lab namespace.
+
+    Attributes: ns, address (both roles listen there), gateway_port (19999), token_port (443),
+    token_url ("https://ADDRESS:PORT/api/client/v2/token": TokenURL=), gateway_url
+    ("https://ADDRESS:19999": the connection goes to the IP, the certificate names only
+    server_name), server_name (Hostname=; "lab-pia-server"), api_name ("lab-pia-api"), pki
+    (piapki.PiaPki: every file), ca (the test CA: CAFile= and TokenCAFile=), other_ca (an
+    unrelated CA), gateway_cert ("good", or "other": the gateway presents a certificate for
+    server_name signed by other_ca), username, password, pid, control (PiaControl),
+    control_path, log_path (JSON lines, fakepia.py), state_path, out_path."""
+
+    DEFAULT = object()
+
+    def __init__(self, lab, ns, address, gateway_port, token_port, pki, gateway_cert,
+                 username, password, base, lifetime_days, lenient_query, extra_args):
+        self.lab = lab
+        self.ns, self.address = ns, address
+        self.gateway_port, self.token_port = gateway_port, token_port
+        self.pki = pki
+        self.server_name, self.api_name = pki.server_name, pki.api_name
+        self.ca, self.other_ca = pki.ca, pki.other_ca
+        self.gateway_cert = gateway_cert
+        self.username, self.password = username, password
+        self.lifetime_days, self.lenient_query = lifetime_days, lenient_query
+        self.extra_args = list(extra_args)
+        self.control_path = base + ".ctl"
+        self.log_path, self.state_path, self.out_path = base + ".log", base + ".state", \
+            base + ".out"
+        self.control = PiaControl(self.control_path)
+        self.pid = None
+        self.proc = None
+
+    def __repr__(self):
+        return f"<PiaFake {self.ns} {self.address} gateway :{self.gateway_port} " \
+               f"token :{self.token_port} pid {self.pid}>"
+
+    @property
+    def host(self):
+        return f"[{self.address}]" if ":" in self.address else self.address
+
+    @property
+    def token_url(self):
+        return f"https://{self.host}:{self.token_port}/api/client/v2/token"
+
+    @property
+    def gateway_url(self):
+        return f"https://{self.host}:{self.gateway_port}"
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- its log -------------------------------------------------------------------------------
+    def log(self):
+        """Every event so far (handshake, request, close), oldest first."""
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def clear_log(self):
+        with open(self.log_path, "w"):
+            pass
+
+    def requests(self, role=None, path=None, status=None):
+        return [e for e in self.log() if e["event"] == "request"
+                and (role is None or e["role"] == role)
+                and (path is None or e["path"] == path)
+                and (status is None or e["status"] == status)]
+
+    def handshakes(self, role=None):
+        return [e for e in self.log() if e["event"] == "handshake"
+                and (role is None or e["role"] == role)]
+
+    def connections(self, role=None):
+        """One dict per closed connection: its handshake event's fields plus "requests" (how
+        many requests it carried; 0 = nothing was sent past the handshake)."""
+        hs = {e["conn"]: e for e in self.handshakes(role)}
+        out = []
+        for e in self.log():
+            if e["event"] == "close" and e["conn"] in hs and (role is None or e["role"] == role):
+                out.append({**hs[e["conn"]], "event": "connection", "requests": e["requests"],
+                            "closed": e["time"]})
+        return out
+
+    # --- control -------------------------------------------------------------------------------
+    def state(self):
+        """tokens, signatures, binds, pending next signatures and failures."""
+        return self.control.request("state")
+
+    def set(self, **opts):
+        """username=, password=, strict_query=, lifetime_days=."""
+        self.control.request("set", **opts)
+        self.username = opts.get("username", self.username)
+        self.password = opts.get("password", self.password)
+
+    def next_signature(self, port=None, expires_at=None, expires_in=None, count=1):
+        """The next count getSignature replies carry this port and/or expiry (expires_at an
+        RFC 3339 string, used verbatim; expires_in seconds from the request)."""
+        return self.control.request("next_signature", port=port, expires_at=expires_at,
+                                    expires_in=expires_in, count=count)["pending"]
+
+    def fail_bind(self, kind="busy", count=1):
+        """The next count bindPort requests answer 409 "Port N is busy..." (kind "busy") or
+        401 "bad signature" (kind "bad-signature")."""
+        return self.control.request("fail", what="bind", kind=kind, count=count)["pending"]
+
+    def fail(self, what, status, body="", count=1):
+        """The next count requests of what ("token" | "signature" | "bind") answer status with
+        body (a dict is sent as JSON)."""
+        return self.control.request("fail", what=what, status=status, body=body,
+                                    count=count)["pending"]
+
+    def clear_failures(self):
+        self.control.request("clear_failures")
+
+    def forget(self, signatures=True, tokens=False, binds=False):
+        """The server no longer honours what it issued (bindPort answers "bad signature")."""
+        self.control.request("forget", signatures=signatures, tokens=tokens, binds=binds)
+
+    def add_token(self, token):
+        """Accept token at getSignature as if issued (TokenCredential= tests)."""
+        self.control.request("add_token", token=token)
+
+    # --- HTTPS clients in a lab namespace ---------------------------------------------------------
+    def https(self, reqs, role="gateway", ca=DEFAULT, server_name=DEFAULT, ns=None, timeout=10):
+        """Send reqs ({method, path (sent verbatim), body, headers}) on one TLS connection
+        (http.client reconnects only if the server closed it) from inside ns (default lan),
+        verifying the chain against ca only (default self.ca) and the certificate against
+        server_name (default: self.server_name for the gateway, self.address for the token
+        API; None: the address connected to).  Returns {"handshake": {"ok", "error",
+        "reason", "version"}, "responses": [as HttpApiFake.exchange]}."""
+        port = self.gateway_port if role == "gateway" else self.token_port
+        if server_name is PiaFake.DEFAULT:
+            server_name = self.server_name if role == "gateway" else self.address
+        return self.lab.https_exchange(ns or self.lab.ns_lan, self.address, port, reqs,
+                                       self.ca if ca is PiaFake.DEFAULT else ca,
+                                       server_name, timeout=timeout)
+
+    def _one(self, req, role="gateway", **kw):
+        res = self.https([req], role=role, **kw)
+        if not res["handshake"]["ok"]:
+            raise AssertionError(f"TLS handshake failed: {res['handshake']}")
+        return res["responses"][0]
+
+    def get_token(self, username=DEFAULT, password=DEFAULT, form="urlencoded", **kw):
+        """POST /api/client/v2/token with the fake's credentials (default) as gluetun does
+        (form "urlencoded") or as curl --form does ("multipart")."""
+        fields = {"username": self.username if username is PiaFake.DEFAULT else username,
+                  "password": self.password if password is PiaFake.DEFAULT else password}
+        if form == "multipart":
+            boundary = "------------------------" + secrets.token_hex(8)
+            body = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\""
+                           f"\r\n\r\n{v}\r\n" for k, v in fields.items() if v is not None)
+            body += f"--{boundary}--\r\n"
+            ctype = f"multipart/form-data; boundary={boundary}"
+        else:
+            body = urllib.parse.urlencode({k: v for k, v in fields.items() if v is not None})
+            ctype = "application/x-www-form-urlencoded"
+        return self._one({"method": "POST", "path": "/api/client/v2/token", "body": body,
+                          "headers": {"Content-Type": ctype}}, role="token", **kw)
+
+    @staticmethod
+    def query(encode=True, **params):
+        """A query string; encode=False puts the values in raw (a missing URL encoding)."""
+        if encode:
+            return urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="")
+        return "&".join(f"{k}={v}" for k, v in params.items())
+
+    def get_signature(self, token, encode=True, **kw):
+        return self._one({"method": "GET",
+                          "path": "/getSignature?" + self.query(encode, token=token)}, **kw)
+
+    def bind_port(self, payload, signature, encode=True, **kw):
+        return self._one({"method": "GET", "path": "/bindPort?" + self.query(
+            encode, payload=payload, signature=signature)}, **kw)
+
+    def ping(self, **kw):
+        return self._one({"method": "GET", "path": "/ping"}, **kw)
+
+    def soup(self, reqs, ca=DEFAULT, hostname=DEFAULT, ns=None, timeout=10):
+        """Requests through libsoup 3 from inside ns (default lan) with the pia provider's TLS
+        recipe (pmlab helper "soup"): reqs are (method, path) on the gateway, verified against
+        hostname (default self.server_name; None: no server identity set, so the URL's IP),
+        or full URLs (the token API's), verified against their host as portmapd's token
+        request is."""
+        spec = {"ca": self.ca if ca is PiaFake.DEFAULT else ca,
+                "hostname": self.server_name if hostname is PiaFake.DEFAULT else hostname,
+                "requests": [{"method": "GET", "url": r, "hostname": None}
+                             if isinstance(r, str) else
+                             {"method": r[0], "url": self.gateway_url + r[1]} for r in reqs]}
+        cp = self.lab.run(ns or self.lab.ns_lan,
+                          [PYTHON, "-B", PMLAB, "helper", "soup", str(timeout)],
+                          timeout=timeout * (len(reqs) + 1) + 5, input=json.dumps(spec),
+                          check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"soup helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return json.loads(cp.stdout)
+
+
 # --------------------------------------------------------------------------------------------
 # the lab
 
@@ -630,6 +875,8 @@ class Lab:
         self.fake = None
         self.http_apis = []             # running HttpApiFake handles
         self._http_api_count = 0
+        self.pias = []                  # running PiaFake handles
+        self._pia_count = 0
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1225,6 +1472,140 @@ deny 0-65535 0.0.0.0/0 0-65535
             raise AssertionError(f"http helper failed ({cp.returncode}): {cp.stderr.strip()}")
         return json.loads(cp.stdout)
 
+    # --- PIA (fake-pia) -------------------------------------------------------------------------
+    # A PIA server's port-forwarding API listens on the VPN gateway's address (10.x.x.1 in real
+    # life), the address portmapd's route table points at.  In the lab that is gw's LAN address
+    # (lan's default gateway, 192.168.77.1): the gateway role listens there on 19999 and, in
+    # the same process (they share the tokens they issue), the token API on 443.  portmapd in
+    # lan reaches both directly; no NAT is involved.
+    PIA_GATEWAY_PORT = 19999
+    PIA_TOKEN_PORT = 443
+
+    def start_fake_pia(self, ns=None, address=None, gateway_port=None, token_port=None,
+                       username="p0123456", password="lab-password",
+                       server_name="lab-pia-server", api_name="lab-pia-api",
+                       gateway_cert="good", pki=None, lifetime_days=None, lenient_query=False,
+                       extra_args=()):
+        """Start fake-pia in ns (default gw) with both roles on address (default 192.168.77.1
+        in gw, else 127.0.0.1): the gateway on gateway_port (19999), the token API on
+        token_port (443); 0 = any free port.  A test PKI is made in the workdir (pia-pkiN/,
+        piapki.make_pia_pki: server_name for the gateway, api_name + address + 127.0.0.1 for
+        the token API, an unrelated CA) unless pki (a PiaPki) is given.  gateway_cert "other"
+        makes the gateway present other-gateway.crt (signed by the unrelated CA).  Ready when
+        READY is printed.  Returns a PiaFake; stop_fake_pia / restart_fake_pia; down() kills it
+        in any case."""
+        if HERE not in sys.path:
+            sys.path.insert(0, HERE)
+        import piapki
+        if gateway_cert not in ("good", "other"):
+            raise ValueError("gateway_cert is 'good' or 'other'")
+        self._pia_count += 1
+        ns = ns or self.ns_gw
+        if address is None:
+            address = self.GW_LAN_ADDR if ns == self.ns_gw else "127.0.0.1"
+        if pki is None:
+            ips = [address] + (["127.0.0.1"] if address != "127.0.0.1" else [])
+            pki = piapki.make_pia_pki(os.path.join(self.workdir, f"pia-pki{self._pia_count}"),
+                                      server_name, api_name, ips)
+        pia = PiaFake(self, ns, address,
+                      self.PIA_GATEWAY_PORT if gateway_port is None else int(gateway_port),
+                      self.PIA_TOKEN_PORT if token_port is None else int(token_port),
+                      pki, gateway_cert, username, password,
+                      os.path.join(self.workdir, f"pia{self._pia_count}"), lifetime_days,
+                      lenient_query, extra_args)
+        with open(pia.log_path, "a"):
+            pass
+        return self._run_pia(pia)
+
+    def _run_pia(self, pia):
+        cert, key = (pia.pki.gateway_cert, pia.pki.gateway_key) if pia.gateway_cert == "good" \
+            else (pia.pki.other_gateway_cert, pia.pki.other_gateway_key)
+        argv = [PYTHON, FAKE_PIA,
+                "--gateway-listen", f"{pia.host}:{pia.gateway_port}",
+                "--gateway-cert", cert, "--gateway-key", key,
+                "--token-listen", f"{pia.host}:{pia.token_port}",
+                "--token-cert", pia.pki.token_cert, "--token-key", pia.pki.token_key,
+                "--username", pia.username, "--password", pia.password,
+                "--control", pia.control_path, "--log", pia.log_path, "--state", pia.state_path]
+        if pia.lifetime_days is not None:
+            argv += ["--lifetime-days", str(pia.lifetime_days)]
+        if pia.lenient_query:
+            argv.append("--lenient-query")
+        argv += [str(a) for a in pia.extra_args]
+        env = {k: v for k, v in os.environ.items() if k not in ("PIA_USER", "PIA_PASS")}
+        out = open(pia.out_path, "a")
+        try:
+            p = self.spawn(pia.ns, argv, name="fake-pia", env=env, stdout=out,
+                           stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        pia.proc, pia.pid = p, p.pid
+        self.pias.append(pia)
+        pat = re.compile(rf"^READY pid={p.pid} token=\S+:(\d+) gateway=\S+:(\d+)$", re.M)
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"fake-pia exited ({p.returncode}): {_tail(pia.out_path)}")
+            with open(pia.out_path) as f:
+                return pat.search(f.read())
+
+        m = wait_for(ready, 10, message=f"fake-pia not ready: {_tail(pia.out_path)}")
+        pia.token_port, pia.gateway_port = int(m.group(1)), int(m.group(2))
+        self._autosave()
+        return pia
+
+    def stop_fake_pia(self, pia=None):
+        """SIGTERM it (default: the last one started) and wait until it is gone."""
+        pia = pia or (self.pias[-1] if self.pias else None)
+        if pia is None or pia.pid is None:
+            return
+        pid, pia.pid = pia.pid, None
+        if pia in self.pias:
+            self.pias.remove(pia)
+        self.stop_process(pid)
+        pia.proc = None
+
+    def restart_fake_pia(self, pia=None, forget=False, **changes):
+        """Stop it and start it again with the same listeners, PKI, log and state file: it
+        still honours the tokens and signatures it issued (PIA's signatures work on any
+        server), unless forget (then only the tokens are kept).  changes: username,
+        password, gateway_cert, lifetime_days, lenient_query, extra_args.  Returns the same
+        PiaFake (new pid)."""
+        pia = pia or self.pias[-1]
+        self.stop_fake_pia(pia)
+        for key, value in changes.items():
+            if key not in ("username", "password", "gateway_cert", "lifetime_days",
+                           "lenient_query", "extra_args"):
+                raise ValueError(f"restart_fake_pia: cannot change {key}")
+            setattr(pia, key, value)
+        if forget and os.path.exists(pia.state_path):
+            with open(pia.state_path) as f:
+                st = json.load(f)
+            st["signatures"] = []
+            with open(pia.state_path, "w") as f:
+                json.dump(st, f)
+        return self._run_pia(pia)
+
+    def https_exchange(self, ns, host, port, reqs, cafile, server_name, timeout=10):
+        """HTTPS requests on one connection from inside ns (see PiaFake.https)."""
+        spec = []
+        for r in reqs:
+            body = r.get("body")
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            if isinstance(body, bytes):
+                body = {"hex": body.hex()}
+            spec.append({"method": r.get("method", "GET"), "path": r.get("path", "/"),
+                         "body": body, "headers": dict(r.get("headers") or {})})
+        stdin = json.dumps({"cafile": cafile, "server_hostname": server_name,
+                            "requests": spec})
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "https", host, str(port),
+                           str(timeout)],
+                      timeout=timeout * (len(spec) + 1) + 5, input=stdin, check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"https helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return json.loads(cp.stdout)
+
     # --- NAT-PMP client (natpmpc, a real peer) -------------------------------------------------
     def natpmpc(self, *args, ns=None, gateway=None, timeout=10, check=True):
         """Run natpmpc -g GATEWAY ARGS in ns (default lan); returns a dict with the parsed
@@ -1318,6 +1699,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.miniupnpd_pid = None
         self.fake = None
         self.http_apis = []
+        self.pias = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -1382,6 +1764,10 @@ deny 0-65535 0.0.0.0/0 0-65535
             "fake": None if self.fake is None else {"control": self.fake.path, "pid": self.fake.pid},
             "http_apis": [{"ns": a.ns, "address": a.address, "port": a.port, "pid": a.pid,
                            "log": a.log_path} for a in self.http_apis],
+            "pias": [{"ns": p.ns, "address": p.address, "gateway_port": p.gateway_port,
+                      "token_port": p.token_port, "pid": p.pid, "control": p.control_path,
+                      "log": p.log_path, "ca": p.ca, "server_name": p.server_name}
+                     for p in self.pias],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR},
             "extra": self.extra,
@@ -1603,8 +1989,113 @@ def _helper_http(host, port, timeout):
     return 0
 
 
+def _helper_https(host, port, timeout):
+    """stdin: {"cafile", "server_hostname" (null: host), "requests": [as for http]}; one TLS
+    connection verified against cafile only and server_hostname (reconnects only if the server
+    closed it); stdout: {"handshake": {ok, error, reason, version}, "responses": [...]}."""
+    import http.client
+    import ssl
+    spec = json.load(sys.stdin)
+    ctx = ssl.create_default_context(cafile=spec["cafile"])     # this CA only, no system roots
+    name = spec.get("server_hostname") or host
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+            try:
+                self.sock = ctx.wrap_socket(sock, server_hostname=name)
+            except BaseException:
+                sock.close()
+                raise
+
+    conn = Conn(host, int(port), timeout=float(timeout))
+    res = {"handshake": {"ok": True, "error": None, "reason": None, "version": None},
+           "responses": []}
+    try:
+        conn.connect()
+        res["handshake"]["version"] = conn.sock.version()
+    except ssl.SSLError as e:
+        res["handshake"] = {"ok": False, "reason": e.reason, "version": None,
+                            "error": getattr(e, "verify_message", None) or str(e)}
+        print(json.dumps(res))
+        return 0
+    try:
+        for r in spec["requests"]:
+            body = r.get("body")
+            if isinstance(body, dict):
+                body = bytes.fromhex(body["hex"])
+            elif isinstance(body, str):
+                body = body.encode()
+            t0 = time.monotonic()
+            conn.request(r["method"], r["path"], body=body, headers=r.get("headers") or {})
+            local_port = conn.sock.getsockname()[1]
+            resp = conn.getresponse()
+            data = resp.read()
+            text = data.decode(errors="replace")
+            try:
+                parsed = json.loads(text) if text else None
+            except ValueError:
+                parsed = None
+            res["responses"].append({"status": resp.status, "reason": resp.reason,
+                                     "headers": {k.lower(): v for k, v in resp.getheaders()},
+                                     "body": text, "json": parsed, "local_port": local_port,
+                                     "elapsed": time.monotonic() - t0})
+    finally:
+        conn.close()
+    print(json.dumps(res))
+    return 0
+
+
+def _helper_soup(timeout):
+    """libsoup 3 (GnuTLS through glib-networking) with the TLS recipe of the pia provider
+    (issue 10): on SoupMessage::network-event at G_SOCKET_CLIENT_TLS_HANDSHAKING the
+    connection's database becomes a GTlsFileDatabase of "ca" only and, when "hostname" is
+    set, its server identity that name; accept-certificate accepts nothing.  stdin: {"ca",
+    "hostname" (null: none), "requests": [{"method", "url", "hostname" (optional: overrides
+    the default for this request)}]}, sent in order on one session
+    (kept-alive connections are reused); stdout: one {status, body, error, tls_errors} each."""
+    import gi
+    gi.require_version("Soup", "3.0")
+    from gi.repository import Gio, GLib, Soup
+    spec = json.load(sys.stdin)
+    db = Gio.TlsFileDatabase.new(spec["ca"])
+    session = Soup.Session(timeout=int(float(timeout)))
+    out = []
+    for r in spec["requests"]:
+        msg = Soup.Message.new(r.get("method", "GET"), r["url"])
+        hostname = r.get("hostname", spec.get("hostname"))
+        seen = {}
+
+        def event(m, ev, conn):
+            if ev == Gio.SocketClientEvent.TLS_HANDSHAKING:
+                conn.set_database(db)
+                if hostname:
+                    conn.set_server_identity(
+                        Gio.NetworkAddress.new(hostname, m.get_uri().get_port()))
+
+        def accept(m, cert, errors):
+            seen["tls_errors"] = int(errors)
+            return False
+
+        msg.connect("network-event", event)
+        msg.connect("accept-certificate", accept)
+        res = {"status": None, "body": None, "error": None, "tls_errors": None}
+        try:
+            data = session.send_and_read(msg, None)
+            res["status"] = msg.get_status()
+            res["body"] = bytes(data.get_data()).decode(errors="replace")
+        except GLib.Error as e:
+            res["error"] = f"{e.domain}:{e.code}: {e.message}"
+        res["tls_errors"] = seen.get("tls_errors")
+        out.append(res)
+    print(json.dumps(out))
+    return 0
+
+
 HELPERS = {
     "http": _helper_http,
+    "soup": _helper_soup,
+    "https": _helper_https,
     "tcp-echo": _helper_tcp_echo,
     "tcp-probe": _helper_tcp_probe,
     "udp-echo": _helper_udp_echo,
