@@ -26,6 +26,7 @@ struct _PmHttpCall {
 	GSocketConnectable *tls_identity;
 	PmHttpTlsFlags tls_flags;
 	char *unverified_name;
+	GTlsCertificateFlags tls_errors; /* of a certificate refused */
 	gboolean sent;
 	gboolean cancelled; /* by the caller: nobody is told */
 	gboolean timed_out;
@@ -155,8 +156,10 @@ pm_http_call_accept_certificate_cb(gpointer message, GTlsCertificate *certificat
 	g_autofree char *subject = NULL;
 
 	if (errors != G_TLS_CERTIFICATE_BAD_IDENTITY || self->tls_identity != NULL ||
-	    (self->tls_flags & PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY) == 0)
+	    (self->tls_flags & PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY) == 0) {
+		self->tls_errors = errors;
 		return FALSE;
+	}
 	subject = g_tls_certificate_get_subject_name(certificate);
 	g_free(self->unverified_name);
 	self->unverified_name = g_strdup(subject != NULL ? subject : "(no subject)");
@@ -190,6 +193,12 @@ const char *
 pm_http_call_get_unverified_name(PmHttpCall *self)
 {
 	return self->unverified_name;
+}
+
+GTlsCertificateFlags
+pm_http_call_get_tls_errors(PmHttpCall *self)
+{
+	return self->tls_errors;
 }
 
 void

@@ -58,6 +58,9 @@ void pm_http_call_set_tls(PmHttpCall *self, GTlsDatabase *database, const char *
 /* inside @done: with PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY, the subject of a certificate
  * accepted although it names another host; else NULL */
 const char *pm_http_call_get_unverified_name(PmHttpCall *self);
+/* inside @done, after pm_http_call_set_tls(): the faults of a certificate refused (the
+ * error then), 0 if none was */
+GTlsCertificateFlags pm_http_call_get_tls_errors(PmHttpCall *self);
 /* default PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC: from send to the end of the body */
 #define PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC 10000
 void pm_http_call_set_timeout(PmHttpCall *self, guint msec);

@@ -27,6 +27,7 @@ typedef struct {
 	GError *error;
 	guint status;
 	char *unverified_name;
+	GTlsCertificateFlags tls_errors;
 } Fixture;
 
 static void
@@ -84,6 +85,7 @@ done_cb(PmHttpCall *call, const GError *error, gpointer user_data)
 	g_clear_error(&f->error);
 	g_clear_pointer(&f->unverified_name, g_free);
 	f->status = 0;
+	f->tls_errors = pm_http_call_get_tls_errors(call);
 	if (error != NULL) {
 		f->error = g_error_copy(error);
 		return;
@@ -131,6 +133,7 @@ test_wrong_name(Fixture *f, gconstpointer data)
 {
 	get(f, f->ca, "other.pia.test", PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY);
 	g_assert_error(f->error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE);
+	g_assert_cmpuint(f->tls_errors, ==, G_TLS_CERTIFICATE_BAD_IDENTITY);
 	/* the handshake failed: no request reached the server */
 	g_assert_cmpuint(pm_test_http_server_get_n_requests(f->server), ==, 0);
 	/* the URL's IP is not the certificate's name either */
@@ -146,6 +149,7 @@ test_unknown_ca(Fixture *f, gconstpointer data)
 {
 	get(f, f->ca, "server.pia.test", PM_HTTP_TLS_FLAGS_NONE);
 	g_assert_error(f->error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE);
+	g_assert_true(f->tls_errors & G_TLS_CERTIFICATE_UNKNOWN_CA);
 	/* a wrong name allowed does not let an unknown CA through */
 	get(f, f->ca, NULL, PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY);
 	g_assert_error(f->error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE);
