@@ -303,3 +303,28 @@ pm_pia_build_token_form(const char *username, const char *password)
 	memset(p, 0, strlen(p));
 	return form;
 }
+
+static guint
+add_candidate(guint32 *out, guint n, guint32 address)
+{
+	for (guint i = 0; i < n; i++) {
+		if (out[i] == address)
+			return n;
+	}
+	out[n] = address;
+	return n + 1;
+}
+
+guint
+pm_pia_gateway_candidates(guint32 route_gateway, guint32 out[PM_PIA_MAX_GATEWAY_CANDIDATES])
+{
+	guint32 host = g_ntohl(route_gateway);
+	guint n = 0;
+
+	if (route_gateway == 0)
+		return 0;
+	n = add_candidate(out, n, route_gateway);
+	n = add_candidate(out, n, g_htonl((host & 0xffff0000u) | 0x00008001u));
+	n = add_candidate(out, n, g_htonl((host & 0xffff0000u) | 0x00000001u));
+	return n;
+}

@@ -70,3 +70,10 @@ char *pm_pia_build_token_form(const char *username, const char *password);
  * "[redacted]", cut at @max_chars characters */
 char *pm_pia_quote_redacted(const guint8 *body, gsize len, const char *const *secrets,
 			    gsize max_chars);
+
+/* the gateways to try without Gateway= (pia-and-torrent-clients.md §1.5, as gluetun):
+ * the route's gateway x.y.z.w, then x.y.128.1 (older servers) and x.y.0.1 (newer), each
+ * once, in @out (network byte order); returns how many */
+#define PM_PIA_MAX_GATEWAY_CANDIDATES 3
+guint pm_pia_gateway_candidates(guint32 route_gateway,
+				guint32 out[PM_PIA_MAX_GATEWAY_CANDIDATES]);

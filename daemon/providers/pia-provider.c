@@ -18,6 +18,8 @@
 /* PIA's scripts and gluetun give the gateway 5 s */
 #define GATEWAY_TIMEOUT_MSEC 5000
 #define TOKEN_TIMEOUT_MSEC 10000
+/* a candidate gateway that does not answer soon is not the one */
+#define PROBE_TIMEOUT_MSEC 3000
 
 typedef struct {
 	PmProviderDoneFunc func;
@@ -41,7 +43,12 @@ typedef struct {
 	char *stored_gateway;
 	char *stored_hostname;
 	/* where this run talks to */
-	char *gateway; /* "IP:PORT" */
+	char *gateway;     /* "IP:PORT" */
+	guint32 detected;  /* without Gateway=: the candidate that answered, 0: none yet */
+	guint32 candidates[PM_PIA_MAX_GATEWAY_CANDIDATES];
+	guint n_candidates;
+	guint probe_index;
+	GString *probe_errors; /* "IP: why; ..." of the candidates tried */
 	guint backoff;
 	gboolean running;
 	gboolean retried; /* this run discarded the stored signature once */
@@ -211,6 +218,8 @@ run_retry(PmPiaProvider *self, const GError *error)
 
 	self->running = FALSE;
 	clear_token(self);
+	/* the tunnel may have moved: the next try looks for the gateway again */
+	self->detected = 0;
 	wait = MIN(wait, PM_PIA_BACKOFF_MAX_USEC);
 	wait += pm_scheduler_random_range(scheduler, 0, (guint32)(wait / 4) + 1);
 	self->backoff++;
@@ -273,7 +282,8 @@ static PmHttpCall *
 gateway_call(PmPiaProvider *self, const char *path, const char *query, GError **error)
 {
 	const PmPiaConfig *config = provider_config(self);
-	g_autofree char *url = g_strdup_printf("https://%s%s?%s", self->gateway, path, query);
+	g_autofree char *url = g_strdup_printf("https://%s%s%s%s", self->gateway, path,
+					       query != NULL ? "?" : "", query != NULL ? query : "");
 	PmHttpCall *call = pm_http_call_new(self->parent.context, "GET", url, error);
 
 	memset(url, 0, strlen(url));
@@ -494,27 +504,15 @@ fetch_token(PmPiaProvider *self)
 
 /* ---- runs ---- */
 
-/* Gateway=, else the default route's gateway */
-static gboolean
-resolve_gateway(PmPiaProvider *self, GError **error)
+static void
+set_gateway(PmPiaProvider *self, guint32 address)
 {
-	const PmPiaConfig *config = provider_config(self);
-	guint32 address = config->gateway_address;
 	char text[INET_ADDRSTRLEN];
 
-	if (address == 0) {
-		g_autoptr(GError) local_error = NULL;
-		if (!pm_default_route_find_gateway(getuid(), &address, &local_error)) {
-			g_set_error(error, PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
-				    "no gateway for PIA: %s; set Gateway=", local_error->message);
-			return FALSE;
-		}
-	}
 	inet_ntop(AF_INET, &address, text, sizeof(text));
 	g_free(self->gateway);
-	self->gateway = g_strdup_printf("%s:%u", text, config->gateway_port);
+	self->gateway = g_strdup_printf("%s:%u", text, provider_config(self)->gateway_port);
 	pm_provider_set_peer_address(&self->parent, address);
-	return TRUE;
 }
 
 static gboolean
@@ -524,11 +522,99 @@ stored_usable(PmPiaProvider *self)
 	       self->expires_at - realtime_now(self) >= (gint64)PM_PIA_REUSE_MIN_USEC;
 }
 
+/* the gateway is known: bind the stored signature, or get a new one */
 static void
-run_start(PmPiaProvider *self)
+run_continue(PmPiaProvider *self)
+{
+	if (stored_usable(self)) {
+		bind_port(self);
+		return;
+	}
+	if (self->payload != NULL)
+		pm_log_provider(G_LOG_LEVEL_INFO, pname(self),
+				"provider %s: the stored signature for port %u expires in less "
+				"than 7 days: asking for a new one",
+				pname(self), self->port);
+	fetch_token(self);
+}
+
+static void probe_next(PmPiaProvider *self);
+
+static void
+probe_cb(PmHttpCall *call, const GError *error, gpointer user_data)
+{
+	PmPiaProvider *self = user_data;
+
+	self->call = NULL;
+	if (error == NULL) {
+		self->detected = self->candidates[self->probe_index];
+		pm_log_provider(G_LOG_LEVEL_INFO, pname(self),
+				"provider %s: PIA's gateway is %s", pname(self), self->gateway);
+		run_continue(self);
+		return;
+	}
+	g_string_append_printf(self->probe_errors, "%s%s (%s)",
+			       self->probe_errors->len > 0 ? ", " : "", self->gateway,
+			       error->message);
+	self->probe_index++;
+	probe_next(self);
+}
+
+/* GET https://CANDIDATE:19999/ping, one after the other: the first that answers over
+ * PIA's TLS is the gateway */
+static void
+probe_next(PmPiaProvider *self)
 {
 	g_autoptr(GError) error = NULL;
 
+	if (self->probe_index == self->n_candidates) {
+		error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
+				    "no PIA gateway answered: tried %s; set Gateway=",
+				    self->probe_errors->str);
+		run_retry(self, error);
+		return;
+	}
+	set_gateway(self, self->candidates[self->probe_index]);
+	self->call = gateway_call(self, "/ping", NULL, &error);
+	if (self->call == NULL) {
+		run_blocked(self, error);
+		return;
+	}
+	pm_http_call_set_timeout(self->call, PROBE_TIMEOUT_MSEC);
+	pm_http_call_send(self->call, probe_cb, self);
+}
+
+/* Gateway=, the gateway found before, else the candidates from the default route's
+ * gateway (pia-and-torrent-clients.md §1.5) */
+static void
+find_gateway(PmPiaProvider *self)
+{
+	const PmPiaConfig *config = provider_config(self);
+	g_autoptr(GError) error = NULL;
+	guint32 route_gateway = 0;
+
+	if (config->gateway_address != 0 || self->detected != 0) {
+		set_gateway(self, config->gateway_address != 0 ? config->gateway_address
+							       : self->detected);
+		run_continue(self);
+		return;
+	}
+	if (!pm_default_route_find_gateway(getuid(), &route_gateway, &error)) {
+		g_autoptr(GError) e = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
+						  "no gateway for PIA: %s; set Gateway=",
+						  error->message);
+		run_retry(self, e);
+		return;
+	}
+	self->n_candidates = pm_pia_gateway_candidates(route_gateway, self->candidates);
+	self->probe_index = 0;
+	g_string_truncate(self->probe_errors, 0);
+	probe_next(self);
+}
+
+static void
+run_start(PmPiaProvider *self)
+{
 	if (self->running)
 		return;
 	pm_scheduler_disarm(self->parent.scheduler, &self->timer);
@@ -541,20 +627,7 @@ run_start(PmPiaProvider *self)
 	if (self->mapping->state == PM_MAPPING_STATE_FAILED)
 		pm_mapping_set_state(self->mapping, has_lease(self) ? PM_MAPPING_STATE_RENEWING
 								    : PM_MAPPING_STATE_REQUESTING);
-	if (!resolve_gateway(self, &error)) {
-		run_retry(self, error);
-		return;
-	}
-	if (stored_usable(self)) {
-		bind_port(self);
-		return;
-	}
-	if (self->payload != NULL)
-		pm_log_provider(G_LOG_LEVEL_INFO, pname(self),
-				"provider %s: the stored signature for port %u expires in less "
-				"than 7 days: asking for a new one",
-				pname(self), self->port);
-	fetch_token(self);
+	find_gateway(self);
 }
 
 static void
@@ -756,6 +829,8 @@ pia_finalize(PmProvider *provider)
 	g_clear_pointer(&self->stored_gateway, g_free);
 	g_clear_pointer(&self->stored_hostname, g_free);
 	g_clear_pointer(&self->gateway, g_free);
+	if (self->probe_errors != NULL)
+		g_string_free(g_steal_pointer(&self->probe_errors), TRUE);
 	g_clear_object(&self->ca);
 	g_clear_object(&self->token_ca);
 }
@@ -780,6 +855,7 @@ pia_init(PmProvider *provider, GError **error)
 	g_autoptr(GError) local_error = NULL;
 
 	pm_timer_init(&self->timer, timer_cb, self);
+	self->probe_errors = g_string_new(NULL);
 	self->ca = load_database("CAFile", config->ca_file, &local_error);
 	if (self->ca != NULL && config->token_ca_file != NULL)
 		self->token_ca = load_database("TokenCAFile", config->token_ca_file, &local_error);

@@ -4,6 +4,7 @@
  * 409, gluetun#3446's 401), bad ones, the payload and the query strings; no message may
  * hold a secret of the request.
  */
+#include <gio/gio.h>
 #include <string.h>
 
 #include "pia.h"
@@ -185,6 +186,31 @@ test_queries(void)
 	g_assert_cmpstr(form, ==, "username=p1234567&password=pa%20ss%26%3D%2B");
 }
 
+static guint32
+ip(const char *text)
+{
+	g_autoptr(GInetAddress) address = g_inet_address_new_from_string(text);
+	guint32 value;
+	memcpy(&value, g_inet_address_to_bytes(address), 4);
+	return value;
+}
+
+static void
+test_gateway_candidates(void)
+{
+	guint32 out[PM_PIA_MAX_GATEWAY_CANDIDATES];
+
+	g_assert_cmpuint(pm_pia_gateway_candidates(ip("10.13.0.7"), out), ==, 3);
+	g_assert_cmpuint(out[0], ==, ip("10.13.0.7"));
+	g_assert_cmpuint(out[1], ==, ip("10.13.128.1"));
+	g_assert_cmpuint(out[2], ==, ip("10.13.0.1"));
+	/* each once */
+	g_assert_cmpuint(pm_pia_gateway_candidates(ip("10.7.128.1"), out), ==, 2);
+	g_assert_cmpuint(out[0], ==, ip("10.7.128.1"));
+	g_assert_cmpuint(out[1], ==, ip("10.7.0.1"));
+	g_assert_cmpuint(pm_pia_gateway_candidates(0, out), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -194,5 +220,6 @@ main(int argc, char **argv)
 	g_test_add_func("/pia-codec/bind", test_bind);
 	g_test_add_func("/pia-codec/payload", test_payload);
 	g_test_add_func("/pia-codec/queries", test_queries);
+	g_test_add_func("/pia-codec/gateway-candidates", test_gateway_candidates);
 	return g_test_run();
 }
