@@ -10,6 +10,26 @@
 
 G_DEFINE_QUARK(pm-pia-codec-error-quark, pm_pia_codec_error)
 
+/* every @secret in @text replaced; memmem, not strstr: a body may hold NUL bytes, and
+ * what follows one is quoted too */
+static void
+redact(GString *text, const char *secret)
+{
+	gsize secret_len = strlen(secret);
+	gsize pos = 0;
+
+	while (pos + secret_len <= text->len) {
+		const char *found = memmem(text->str + pos, text->len - pos, secret, secret_len);
+		gsize at;
+		if (found == NULL)
+			break;
+		at = (gsize)(found - text->str);
+		g_string_erase(text, (gssize)at, (gssize)secret_len);
+		g_string_insert(text, (gssize)at, "[redacted]");
+		pos = at + strlen("[redacted]");
+	}
+}
+
 char *
 pm_pia_quote_redacted(const guint8 *body, gsize len, const char *const *secrets,
 		      gsize max_chars)
@@ -22,7 +42,7 @@ pm_pia_quote_redacted(const guint8 *body, gsize len, const char *const *secrets,
 	/* before quoting: a cut could otherwise leave part of a secret */
 	for (gsize i = 0; secrets != NULL && secrets[i] != NULL; i++) {
 		if (secrets[i][0] != '\0')
-			g_string_replace(text, secrets[i], "[redacted]", 0);
+			redact(text, secrets[i]);
 	}
 	return pm_natpmp_http_quote_body((const guint8 *)text->str, text->len, max_chars);
 }
@@ -56,7 +76,6 @@ char *
 pm_pia_parse_token_reply(guint status, const guint8 *body, gsize len, GError **error)
 {
 	g_autoptr(JsonParser) parser = NULL;
-	g_autoptr(GError) local_error = NULL;
 	JsonObject *object;
 	const char *token;
 
@@ -68,11 +87,12 @@ pm_pia_parse_token_reply(guint status, const guint8 *body, gsize len, GError **e
 			    status, message);
 		return NULL;
 	}
-	/* a 200 may hold a token: its body is never quoted */
-	object = pm_natpmp_http_parse_object(body, len, &parser, &local_error);
+	/* a 200 may hold a token: neither its body nor the parser's message about it
+	 * (which may quote it) is shown */
+	object = pm_natpmp_http_parse_object(body, len, &parser, NULL);
 	if (object == NULL) {
-		g_set_error(error, PM_PIA_CODEC_ERROR, PM_PIA_CODEC_ERROR_INVALID,
-			    "not a token reply: %s", local_error->message);
+		g_set_error_literal(error, PM_PIA_CODEC_ERROR, PM_PIA_CODEC_ERROR_INVALID,
+				    "not a token reply: the body is not a JSON object");
 		return NULL;
 	}
 	token = get_string(object, "token");
@@ -106,8 +126,12 @@ pm_pia_parse_signature_reply(guint status, const guint8 *body, gsize len,
 	}
 	object = pm_natpmp_http_parse_object(body, len, &parser, &local_error);
 	if (object == NULL) {
+		/* the parser's message may quote the body */
+		g_autofree char *why = pm_pia_quote_redacted((const guint8 *)local_error->message,
+							     strlen(local_error->message), secrets,
+							     PM_PIA_QUOTE_MAX);
 		g_set_error(error, PM_PIA_CODEC_ERROR, PM_PIA_CODEC_ERROR_INVALID,
-			    "not a getSignature reply: %s", local_error->message);
+			    "not a getSignature reply: %s", why);
 		return FALSE;
 	}
 	value = get_string(object, "status");
@@ -214,7 +238,6 @@ gboolean
 pm_pia_decode_payload(const char *payload, PmPiaPayload *out, GError **error)
 {
 	g_autoptr(JsonParser) parser = NULL;
-	g_autoptr(GError) local_error = NULL;
 	g_autoptr(GDateTime) expires = NULL;
 	g_autoptr(GTimeZone) utc = NULL;
 	g_autofree guint8 *json = NULL;
@@ -232,10 +255,11 @@ pm_pia_decode_payload(const char *payload, PmPiaPayload *out, GError **error)
 		return FALSE;
 	}
 	json = g_base64_decode(payload, &json_len);
-	object = pm_natpmp_http_parse_object(json, json_len, &parser, &local_error);
+	/* it holds the token: the parser's message, which may quote it, is not shown */
+	object = pm_natpmp_http_parse_object(json, json_len, &parser, NULL);
 	if (object == NULL) {
-		g_set_error(error, PM_PIA_CODEC_ERROR, PM_PIA_CODEC_ERROR_INVALID,
-			    "the payload is not a JSON object: %s", local_error->message);
+		g_set_error_literal(error, PM_PIA_CODEC_ERROR, PM_PIA_CODEC_ERROR_INVALID,
+				    "the payload is not a JSON object");
 		return FALSE;
 	}
 	value = get_string(object, "token");
