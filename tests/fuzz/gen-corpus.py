@@ -264,6 +264,10 @@ PIA_REPLIES = {
     "bind-502": pia(502, b"Bad Gateway\n"),
     "payload": pia(0, PIA_PAYLOAD),
     "payload-bad-time": pia(0, base64.b64encode(b'{"token":"t","port":1,"expires_at":"x"}')),
+    # fuzz-pia's findings: a secret after a NUL byte, and one in json-glib's message
+    "secret-after-nul": base64.b64decode(
+        "AZF7InN0YXR1cyI6IiIsIm1lc3NhZwAAAAAAIAD/VE9LRU7/X8AAAv4rcmUifQ=="),
+    "secret-in-parser-message": base64.b64decode("AMh7IlRPS0VOcyJFUlIB"),
 }
 
 
