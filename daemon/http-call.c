@@ -21,6 +21,12 @@ struct _PmHttpCall {
 	gsize max_body;
 	PmHttpDoneFunc done;
 	gpointer done_data;
+	/* pm_http_call_set_tls() */
+	GTlsDatabase *tls_database;
+	GSocketConnectable *tls_identity;
+	PmHttpTlsFlags tls_flags;
+	char *unverified_name;
+	GTlsCertificateFlags tls_errors; /* of a certificate refused */
 	gboolean sent;
 	gboolean cancelled; /* by the caller: nobody is told */
 	gboolean timed_out;
@@ -34,8 +40,13 @@ pm_http_call_free(PmHttpCall *self)
 		memset(self->bearer, 0, strlen(self->bearer));
 		g_free(self->bearer);
 	}
+	if (self->message != NULL)
+		g_signal_handlers_disconnect_by_data(self->message, self);
 	g_clear_object(&self->message);
 	g_clear_object(&self->cancellable);
+	g_clear_object(&self->tls_database);
+	g_clear_object(&self->tls_identity);
+	g_free(self->unverified_name);
 	g_clear_pointer(&self->body, g_bytes_unref);
 	g_free(self->description);
 	g_free(self);
@@ -117,6 +128,77 @@ pm_http_call_set_idempotent(PmHttpCall *self)
 {
 	g_return_if_fail(!self->sent);
 	self->libsoup->message_add_flags(self->message, SOUP_MESSAGE_IDEMPOTENT);
+}
+
+/* before the handshake of the call's own connection: libsoup has set the session's
+ * database and the URL's host; ours replace them */
+static void
+pm_http_call_network_event_cb(gpointer message, GSocketClientEvent event, GIOStream *connection,
+			      gpointer user_data)
+{
+	PmHttpCall *self = user_data;
+
+	if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CLIENT_CONNECTION(connection))
+		return;
+	g_tls_connection_set_database(G_TLS_CONNECTION(connection), self->tls_database);
+	if (self->tls_identity != NULL)
+		g_tls_client_connection_set_server_identity(G_TLS_CLIENT_CONNECTION(connection),
+							    self->tls_identity);
+}
+
+/* a certificate the database or the name check refused: refused, but for a wrong name
+ * alone when the caller allowed it (the chain is verified all the same) */
+static gboolean
+pm_http_call_accept_certificate_cb(gpointer message, GTlsCertificate *certificate,
+				   GTlsCertificateFlags errors, gpointer user_data)
+{
+	PmHttpCall *self = user_data;
+	g_autofree char *subject = NULL;
+
+	if (errors != G_TLS_CERTIFICATE_BAD_IDENTITY || self->tls_identity != NULL ||
+	    (self->tls_flags & PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY) == 0) {
+		self->tls_errors = errors;
+		return FALSE;
+	}
+	subject = g_tls_certificate_get_subject_name(certificate);
+	g_free(self->unverified_name);
+	self->unverified_name = g_strdup(subject != NULL ? subject : "(no subject)");
+	return TRUE;
+}
+
+void
+pm_http_call_set_tls(PmHttpCall *self, GTlsDatabase *database, const char *server_identity,
+		     PmHttpTlsFlags flags)
+{
+	g_return_if_fail(!self->sent);
+	g_return_if_fail(G_IS_TLS_DATABASE(database));
+	g_return_if_fail(self->tls_database == NULL);
+
+	self->tls_database = g_object_ref(database);
+	self->tls_flags = flags;
+	if (server_identity != NULL) {
+		GUri *uri = self->libsoup->message_get_uri(self->message);
+		self->tls_identity = g_network_address_new(server_identity,
+							   (guint16)MAX(g_uri_get_port(uri), 0));
+	}
+	/* the handshake is where the check is: a reused connection would skip it */
+	self->libsoup->message_add_flags(self->message, SOUP_MESSAGE_NEW_CONNECTION);
+	g_signal_connect(self->message, "network-event",
+			 G_CALLBACK(pm_http_call_network_event_cb), self);
+	g_signal_connect(self->message, "accept-certificate",
+			 G_CALLBACK(pm_http_call_accept_certificate_cb), self);
+}
+
+const char *
+pm_http_call_get_unverified_name(PmHttpCall *self)
+{
+	return self->unverified_name;
+}
+
+GTlsCertificateFlags
+pm_http_call_get_tls_errors(PmHttpCall *self)
+{
+	return self->tls_errors;
 }
 
 void

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "context.h"
 
@@ -35,6 +35,32 @@ void pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *b
  * /forward): libsoup then sends it on an idle kept-alive connection, which it never does
  * for a POST otherwise, and resends it if the server had closed that connection */
 void pm_http_call_set_idempotent(PmHttpCall *self);
+
+typedef enum {
+	PM_HTTP_TLS_FLAGS_NONE = 0,
+	/* without @server_identity: a certificate whose only fault is its name is accepted
+	 * (the chain still verified against @database), pm_http_call_get_unverified_name()
+	 * says which name it presented (PIA without Hostname=: the caller warns) */
+	PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY = 1 << 0,
+} PmHttpTlsFlags;
+
+/*
+ * https only: verify the server's chain against @database alone (never the session's
+ * default roots) and its name against @server_identity (a host name; NULL: the URL's
+ * host), which is also sent as SNI. libsoup checks the URL's host, an IP for PIA's
+ * gateways: the connection is set up on SoupMessage::network-event at the handshake, and
+ * every other fault is refused in accept-certificate, so nothing is sent past a refused
+ * handshake. The call has a connection of its own: a kept-alive one verified otherwise
+ * (another identity, the system's roots) is never reused for it.
+ */
+void pm_http_call_set_tls(PmHttpCall *self, GTlsDatabase *database, const char *server_identity,
+			  PmHttpTlsFlags flags);
+/* inside @done: with PM_HTTP_TLS_FLAGS_ALLOW_BAD_IDENTITY, the subject of a certificate
+ * accepted although it names another host; else NULL */
+const char *pm_http_call_get_unverified_name(PmHttpCall *self);
+/* inside @done, after pm_http_call_set_tls(): the faults of a certificate refused (the
+ * error then), 0 if none was */
+GTlsCertificateFlags pm_http_call_get_tls_errors(PmHttpCall *self);
 /* default PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC: from send to the end of the body */
 #define PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC 10000
 void pm_http_call_set_timeout(PmHttpCall *self, guint msec);

@@ -26,6 +26,7 @@ static const struct {
 	SYMBOL(message_headers_get_list),
 	SYMBOL(message_set_request_body_from_bytes),
 	SYMBOL(message_add_flags),
+	SYMBOL(message_get_uri),
 	SYMBOL(message_get_status),
 	SYMBOL(message_get_reason_phrase),
 	SYMBOL(session_send_and_read_async),

@@ -25,6 +25,7 @@ typedef struct {
 	void (*message_set_request_body_from_bytes)(SoupMessage *msg, const char *content_type,
 						    GBytes *bytes);
 	void (*message_add_flags)(SoupMessage *msg, SoupMessageFlags flags);
+	GUri *(*message_get_uri)(SoupMessage *msg);
 	guint (*message_get_status)(SoupMessage *msg);
 	const char *(*message_get_reason_phrase)(SoupMessage *msg);
 	void (*session_send_and_read_async)(SoupSession *session, SoupMessage *msg,

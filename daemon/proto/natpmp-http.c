@@ -109,9 +109,9 @@ check_shape(const guint8 *body, gsize len)
 	return NULL;
 }
 
-/* @body as a JSON object, or NULL with why not */
-static JsonObject *
-parse_object(const guint8 *body, gsize len, JsonParser **parser_out, GError **error)
+JsonObject *
+pm_natpmp_http_parse_object(const guint8 *body, gsize len, JsonParser **parser_out,
+			    GError **error)
 {
 	g_autoptr(JsonParser) parser = NULL;
 	g_autoptr(GError) local_error = NULL;
@@ -208,7 +208,7 @@ static gboolean
 parse_granted(const guint8 *body, gsize len, PmNatpmpHttpReply *reply, GError **error)
 {
 	g_autoptr(JsonParser) parser = NULL;
-	JsonObject *object = parse_object(body, len, &parser, error);
+	JsonObject *object = pm_natpmp_http_parse_object(body, len, &parser, error);
 	const char *protocol;
 	gint64 internal_port, external_port, duration;
 
@@ -240,7 +240,7 @@ static char *
 error_message(const guint8 *body, gsize len)
 {
 	g_autoptr(JsonParser) parser = NULL;
-	JsonObject *object = parse_object(body, len, &parser, NULL);
+	JsonObject *object = pm_natpmp_http_parse_object(body, len, &parser, NULL);
 	const char *message = object != NULL ? get_string(object, "error") : NULL;
 
 	if (message != NULL && message[0] != '\0')
@@ -328,7 +328,7 @@ pm_natpmp_http_parse_health(guint status, const guint8 *body, gsize len, char **
 			    "HTTP %u: %s", status, message);
 		return FALSE;
 	}
-	object = parse_object(body, len, &parser, &local_error);
+	object = pm_natpmp_http_parse_object(body, len, &parser, &local_error);
 	if (object == NULL) {
 		g_autofree char *quoted =
 		    pm_natpmp_http_quote_body(body, len, PM_NATPMP_HTTP_QUOTE_MAX);

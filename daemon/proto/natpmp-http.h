@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "config.h"
 
@@ -72,3 +73,9 @@ gboolean pm_natpmp_http_parse_health(guint status, const guint8 *body, gsize len
 /* @body as text for a message: invalid UTF-8 and control characters replaced, cut at
  * @max_chars characters with "…"; "(empty body)" when empty */
 char *pm_natpmp_http_quote_body(const guint8 *body, gsize len, gsize max_chars);
+
+/* @body as one flat JSON object (shape checked before json-glib sees it: no deep nesting,
+ * nothing after the object), owned by *@parser_out; NULL with a printable reason (PIA's
+ * codec reads its replies with it too) */
+JsonObject *pm_natpmp_http_parse_object(const guint8 *body, gsize len, JsonParser **parser_out,
+					GError **error);

@@ -2,18 +2,20 @@
 #include "class-table.h"
 #include "natpmp-http-provider.h"
 #include "natpmp-provider.h"
+#include "pia-provider.h"
 #include "provider.h"
 
 /* every provider class: a new one is its own file and one line here */
 static const void *const pm_provider_classes[] = {
     &pm_natpmp_provider_class,
     &pm_natpmp_http_provider_class,
+    &pm_pia_provider_class,
     NULL,
 };
 
 /* Type= values of the configuration language (design §6) with no class yet: refused as
  * not supported by this version, not as unknown */
-static const char *const pm_provider_planned_types[] = {"pia", NULL};
+static const char *const pm_provider_planned_types[] = {NULL};
 
 /* classes that only tests define (tests/unit/fake-provider.c) */
 static const void *pm_provider_test_classes[4];

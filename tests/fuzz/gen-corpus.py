@@ -7,6 +7,7 @@ which is copied into the config corpus) and commit the result. Every file is sma
 packets and configurations of each kind, a few truncated or otherwise broken ones. The
 fuzzer starts from these and keeps what it finds in the build directory, not here.
 """
+import base64
 import os
 import shutil
 import struct
@@ -241,6 +242,35 @@ ROUTES = {
 }
 
 
+def pia(status, body):
+    return struct.pack("!H", status) + body
+
+
+PIA_PAYLOAD = base64.b64encode(
+    b'{"token":"t","port":47047,"expires_at":"2020-06-30T22:33:44.114369906Z"}')
+
+# PIA's token API and gateway (pia-and-torrent-clients.md §1.1-1.4); a payload alone is
+# a body for the payload decoder
+PIA_REPLIES = {
+    "token": pia(200, b'{"token":"abcdef0123456789"}'),
+    "token-empty": pia(200, b'{"token":""}'),
+    "token-401": pia(401, b'{"message":"Unauthorized"}'),
+    "signature": pia(200, b'{"status":"OK","payload":"' + PIA_PAYLOAD +
+                     b'","signature":"c2ln+/=="}'),
+    "signature-refused": pia(200, b'{"status":"ERROR","message":"token TOKEN expired"}'),
+    "bind-ok": pia(200, b'{"status":"OK","message":"port scheduled for add"}'),
+    "bind-409": pia(409, b'{"status":"","message":"Port 51813 is busy. Please use another server"}'),
+    "bind-401": pia(401, b'{"status":"","message":"bad signature"}'),
+    "bind-502": pia(502, b"Bad Gateway\n"),
+    "payload": pia(0, PIA_PAYLOAD),
+    "payload-bad-time": pia(0, base64.b64encode(b'{"token":"t","port":1,"expires_at":"x"}')),
+    # fuzz-pia's findings: a secret after a NUL byte, and one in json-glib's message
+    "secret-after-nul": base64.b64decode(
+        "AZF7InN0YXR1cyI6IiIsIm1lc3NhZwAAAAAAIAD/VE9LRU7/X8AAAv4rcmUifQ=="),
+    "secret-in-parser-message": base64.b64decode("AMh7IlRPS0VOcyJFUlIB"),
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -250,7 +280,7 @@ def write(target, name, data):
 
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
-                   "fuzz-default-route"):
+                   "fuzz-default-route", "fuzz-pia"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -260,6 +290,8 @@ def main():
         write("fuzz-config", name, data)
     for name, data in ROUTES.items():
         write("fuzz-default-route", name, data)
+    for name, data in PIA_REPLIES.items():
+        write("fuzz-pia", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0

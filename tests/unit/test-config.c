@@ -635,7 +635,7 @@ test_errors_located(void)
 	    {"[Daemon]\nX=1\n", "test.conf:2: [Daemon] X=1: unknown key; accepted keys: "},
 	    {"\n[Provider a]\n", "test.conf:2: [Provider a]: Type= is required"},
 	    {"[Provider a]\nType=upnp\n", "test.conf:2: [Provider a] Type=upnp: unknown "},
-	    {"[Provider a]\nType=pia\n", "test.conf:2: [Provider a] Type=pia: not supported "},
+	    {"[Provider a]\nType=pia\n", "test.conf:1: [Provider a]: Username= is required"},
 	    {PROVIDER_RFC "Gateway=x\n", "test.conf:3: [Provider rfc] Gateway=x: not an IPv4 "},
 	    {PROVIDER_RFC "SamePort=2\n", "test.conf:3: [Provider rfc] SamePort=2: not a bool"},
 	    {PROVIDER_RFC "Lifetime=0\n", "test.conf:3: [Provider rfc] Lifetime=0: out of "},
@@ -804,13 +804,14 @@ test_provider_type(void)
 {
 	pm_test_config_assert_load_error("[Daemon]\n\n[Provider vpn]\nGateway=10.2.0.1\n",
 			  "test.conf:3: [Provider vpn]: Type= is required: set Type=natpmp or "
-			  "Type=natpmp-http");
+			  "Type=natpmp-http or Type=pia");
 	pm_test_config_assert_load_error("[Provider vpn]\nType=upnp\n",
 			  "test.conf:2: [Provider vpn] Type=upnp: unknown provider type; "
 			  "accepted values: natpmp, natpmp-http, pia");
 	pm_test_config_assert_load_error("[Provider vpn]\nType=pia\n",
-			  "test.conf:2: [Provider vpn] Type=pia: not supported by this "
-			  "version of portmapd yet; accepted values: natpmp, natpmp-http");
+			  "test.conf:1: [Provider vpn]: Username= is required: set PIA's "
+			  "Username= with PasswordCredential= or PasswordFile=, or "
+			  "TokenCredential=");
 	/* case matters for keywords */
 	assert_load_error_prefix("[Provider vpn]\nType=NATPMP\n",
 				 "test.conf:2: [Provider vpn] Type=NATPMP: unknown provider type");

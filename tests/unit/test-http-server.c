@@ -9,7 +9,7 @@
 typedef struct {
 	gint ref;
 	PmTestHttpServer *server; /* NULL once closed */
-	GSocketConnection *connection;
+	GIOStream *connection; /* the socket's, or a GTlsServerConnection over it */
 	GCancellable *cancellable;
 	GString *buf;
 	guint8 chunk[4096];
@@ -25,6 +25,8 @@ struct _PmTestHttpServer {
 	gpointer user_data;
 	GPtrArray *conns; /* of Conn *, open ones */
 	guint n_accepted;
+	guint n_requests;
+	GTlsCertificate *certificate; /* HTTPS with it, else HTTP */
 };
 
 static void conn_process(Conn *conn);
@@ -131,6 +133,7 @@ conn_process(Conn *conn)
 	request->path = g_strdup(request_line[1] != NULL ? request_line[1] : "");
 	request->body = g_bytes_new(conn->buf->str + head, body_len);
 	request->conn = conn_ref(conn);
+	conn->server->n_requests++;
 	g_string_erase(conn->buf, 0, head + body_len);
 	conn->busy = TRUE;
 	conn->server->handler(conn->server, request, conn->server->user_data);
@@ -182,7 +185,16 @@ incoming_cb(GSocketService *service, GSocketConnection *connection, GObject *sou
 	self->n_accepted++;
 	conn->ref = 1; /* the server's, until closed */
 	conn->server = self;
-	conn->connection = g_object_ref(connection);
+	if (self->certificate != NULL) {
+		g_autoptr(GError) error = NULL;
+		/* the handshake runs on the first read; a client that refuses the
+		 * certificate ends it there, and no request arrives */
+		conn->connection = g_tls_server_connection_new(G_IO_STREAM(connection),
+							       self->certificate, &error);
+		g_assert_no_error(error);
+	} else {
+		conn->connection = G_IO_STREAM(g_object_ref(connection));
+	}
 	conn->cancellable = g_cancellable_new();
 	conn->buf = g_string_new(NULL);
 	g_ptr_array_add(self->conns, conn);
@@ -213,14 +225,47 @@ server_listen(PmTestHttpServer *self)
 PmTestHttpServer *
 pm_test_http_server_new(PmTestHttpHandler handler, gpointer user_data)
 {
+	return pm_test_http_server_new_tls(handler, user_data, NULL);
+}
+
+PmTestHttpServer *
+pm_test_http_server_new_tls(PmTestHttpHandler handler, gpointer user_data,
+			    GTlsCertificate *certificate)
+{
 	PmTestHttpServer *self = g_new0(PmTestHttpServer, 1);
 
 	self->handler = handler;
 	self->user_data = user_data;
 	self->conns = g_ptr_array_new();
+	if (certificate != NULL)
+		self->certificate = g_object_ref(certificate);
 	server_listen(self);
-	self->url = g_strdup_printf("http://127.0.0.1:%u", self->port);
+	self->url = g_strdup_printf("%s://127.0.0.1:%u", certificate != NULL ? "https" : "http",
+				    self->port);
 	return self;
+}
+
+guint
+pm_test_http_server_get_n_requests(PmTestHttpServer *self)
+{
+	return self->n_requests;
+}
+
+GTlsCertificate *
+pm_test_tls_certificate(const char *name)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "tls", name, NULL);
+	g_autoptr(GError) error = NULL;
+	GTlsCertificate *certificate = g_tls_certificate_new_from_file(path, &error);
+
+	g_assert_no_error(error);
+	return certificate;
+}
+
+char *
+pm_test_tls_path(const char *name)
+{
+	return g_test_build_filename(G_TEST_DIST, "tls", name, NULL);
 }
 
 guint16
@@ -265,6 +310,7 @@ pm_test_http_server_free(PmTestHttpServer *self)
 {
 	pm_test_http_server_stop(self);
 	g_ptr_array_unref(self->conns);
+	g_clear_object(&self->certificate);
 	g_free(self->url);
 	g_free(self);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 /*
  * A small HTTP/1.1 server on 127.0.0.1 for the tests of HTTP clients, on GIO's
@@ -29,10 +29,20 @@ typedef void (*PmTestHttpHandler)(PmTestHttpServer *server, PmTestHttpRequest *r
 
 /* listening on 127.0.0.1 on a free port */
 PmTestHttpServer *pm_test_http_server_new(PmTestHttpHandler handler, gpointer user_data);
+/* HTTPS with @certificate (and its key), "https://127.0.0.1:PORT" */
+PmTestHttpServer *pm_test_http_server_new_tls(PmTestHttpHandler handler, gpointer user_data,
+					      GTlsCertificate *certificate);
+/* requests handed to the handler so far (none after a refused handshake) */
+guint pm_test_http_server_get_n_requests(PmTestHttpServer *self);
+/* the committed test-only TLS material of tests/unit/tls/ (gen-test-certs.sh):
+ * "server.pem" (server.pia.test, by "ca.pem"), "other-server.pem" (same name, by
+ * "other-ca.pem") */
+GTlsCertificate *pm_test_tls_certificate(const char *name);
+char *pm_test_tls_path(const char *name);
 guint16 pm_test_http_server_get_port(PmTestHttpServer *self);
 /* connections accepted so far (keep-alive checks) */
 guint pm_test_http_server_get_n_accepted(PmTestHttpServer *self);
-/* "http://127.0.0.1:PORT" */
+/* "http://127.0.0.1:PORT" (https for a TLS server) */
 const char *pm_test_http_server_get_url(PmTestHttpServer *self);
 /* the service goes down: no listener, every connection closed (held requests stay until
  * answered, which then goes nowhere) */

@@ -708,13 +708,13 @@ test_config_fake_class(void)
 	     "true, false, on, off, 1, 0"},
 	    {"[Provider f]\nType=fak\n",
 	     "test.conf:2: [Provider f] Type=fak: unknown provider type; accepted values: natpmp, "
-	     "natpmp-http, fake, pia"},
+	     "natpmp-http, pia, fake"},
 	    {"[Provider f]\nDelay=1s\n",
 	     "test.conf:1: [Provider f]: Type= is required: set Type=natpmp or Type=natpmp-http or "
-	     "Type=fake"},
+	     "Type=pia or Type=fake"},
 	    {"[Provider f]\nType=pia\n",
-	     "test.conf:2: [Provider f] Type=pia: not supported by this version of portmapd yet; "
-	     "accepted values: natpmp, natpmp-http, fake"},
+	     "test.conf:1: [Provider f]: Username= is required: set PIA's Username= with "
+	     "PasswordCredential= or PasswordFile=, or TokenCredential="},
 	    /* without a class rule, the core's: InternalPort= is required */
 	    {"[Provider f]\nType=fake\n[Mapping m]\nProtocols=tcp\n",
 	     "test.conf:3: [Mapping m]: InternalPort= is required: set the port the application "
