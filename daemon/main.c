@@ -442,8 +442,10 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	pm_log_init(log_threshold);
-	if (env != NULL)
+	if (env != NULL) {
+		pm_config_env_log_warnings(env);
 		pm_config_env_import_secrets(env);
+	}
 
 	if (runtime_dir == NULL)
 		runtime_dir = g_strdup(g_getenv("RUNTIME_DIRECTORY") != NULL
