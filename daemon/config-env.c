@@ -244,7 +244,8 @@ pm_config_env_add_warning(PmConfigEnvBuilder *builder, const char *format, ...)
 	va_end(args);
 }
 
-/* "environment variable NAME is not set: TOOL's environment (RECOGNISED) needs it; ..." */
+/* a variable the tool required: "environment variable NAME is not set: the environment of
+ * TOOL needs it; accepted values: ACCEPTED" */
 static void
 pm_config_env_set_unset_error(PmConfigEnvBuilder *builder,
 			      GError **error,
