@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "portmapd"
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "config-env.h"
@@ -24,10 +25,28 @@
 #define PM_CONFIG_ENV_PROTONVPN	   "protonvpn"
 #define PM_CONFIG_ENV_STATUS_FILE  "status-file"
 #define PM_CONFIG_ENV_COMMANDS	   "up-down-commands"
+#define PM_CONFIG_ENV_PIA	   "pia"
+#define PM_CONFIG_ENV_PORT_FILE	   "port-file"
+#define PM_CONFIG_ENV_PORT_DATA	   "port-data-file"
+/* the credentials of Type=pia (design §6: LoadCredential=pia-password:… is its example) */
+#define PM_CONFIG_ENV_PIA_PASSWORD "pia-password"
+#define PM_CONFIG_ENV_PIA_TOKEN	   "pia-token"
+#define PM_CONFIG_ENV_PIA_PAYLOAD  "pia-payload-and-signature"
 
 /* natpmp-http-api client (refresh.sh) */
 #define NATPMP_HTTP_DEFAULT_DURATION 60
 #define NATPMP_HTTP_DEFAULT_REFRESH  45
+
+/* PIA: a port not bound for 15 minutes is deleted (pia-and-torrent-clients.md §1.4) */
+#define PIA_MAX_BIND_INTERVAL 900
+/* what the tools that hard-code it bind at: manual-connections' sleep 900, gluetun's
+ * keepAlivePeriod */
+#define PIA_BIND_INTERVAL "15min"
+
+/* the PIA port-forwarding manager (00o-sh/docker-pia-portforward, port-forward-loop.sh) */
+#define PIA_MANAGER_DEFAULT_INTERVAL  PIA_MAX_BIND_INTERVAL
+#define PIA_MANAGER_DEFAULT_PORT_FILE "/config/pia-port.txt"
+#define PIA_MANAGER_DEFAULT_DATA_FILE "/config/pia-port-data.json"
 
 /* gluetun: internal/configuration/settings/portforward.go, provider/protonvpn */
 #define GLUETUN_DEFAULT_STATUS_FILE "/tmp/gluetun/forwarded_port"
@@ -35,6 +54,8 @@
 #define GLUETUN_PROTONVPN_REFRESH   "45s"
 #define GLUETUN_PROVIDER_PIA	    "private internet access"
 #define GLUETUN_PROVIDER_PROTONVPN  "protonvpn"
+#define GLUETUN_ACCEPTED_PROVIDERS                                                               \
+	"protonvpn, private internet access (in any case; pia in VPN_SERVICE_PROVIDER)"
 #define GLUETUN_ACCEPTED_BOOLEAN                                                                 \
 	"enabled, yes, on, true, disabled, no, off, false (in any case), as gluetun reads them"
 /* ProtonVPN WireGuard's gateway, which gluetun users set for qbittorrent-natmap and the
@@ -53,6 +74,7 @@ struct _PmConfigEnv {
 	char *data;
 	char *log_level;
 	GPtrArray *credentials; /* of PmConfigEnvCredential */
+	GPtrArray *warnings;	/* of char *: what the import read otherwise than the tool */
 };
 
 typedef struct {
@@ -72,12 +94,14 @@ typedef struct {
 
 static gboolean pm_config_env_generate_natpmp_http(PmConfigEnvBuilder *builder, GError **error);
 static gboolean pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error);
+static gboolean pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error);
+static gboolean pm_config_env_generate_pia_manual(PmConfigEnvBuilder *builder, GError **error);
 
 static const PmConfigEnvSet pm_config_env_sets[] = {
     {"the natpmp-http-api client", "NATPMP_SERVICE", pm_config_env_generate_natpmp_http},
     {"gluetun", "VPN_PORT_FORWARDING*", pm_config_env_generate_gluetun},
-    {"the PIA port-forwarding manager", "PIA_USER", NULL},
-    {"pia-foss/manual-connections", "PIA_TOKEN", NULL},
+    {"the PIA port-forwarding manager", "PIA_USER", pm_config_env_generate_pia_manager},
+    {"pia-foss/manual-connections", "PIA_TOKEN", pm_config_env_generate_pia_manual},
     {"mikrotik-double-natpmp", "MIKROTIK_API_ADDRESS", NULL},
 };
 
@@ -97,6 +121,7 @@ pm_config_env_free(PmConfigEnv *self)
 	g_free(self->data);
 	g_free(self->log_level);
 	g_ptr_array_unref(self->credentials);
+	g_ptr_array_unref(self->warnings);
 	g_free(self);
 }
 
@@ -205,6 +230,89 @@ pm_config_env_add_credential(PmConfigEnvBuilder *builder,
 	credential->variable = variable;
 	credential->value = g_strdup(value);
 	g_ptr_array_add(builder->result->credentials, credential);
+}
+
+/* logged once the log is set up (pm_config_env_log_warnings()): the environment is read
+ * before it, since LOG_LEVEL is one of its variables */
+static void G_GNUC_PRINTF(2, 3)
+pm_config_env_add_warning(PmConfigEnvBuilder *builder, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	g_ptr_array_add(builder->result->warnings, g_strdup_vprintf(format, args));
+	va_end(args);
+}
+
+/* a variable the tool required: "environment variable NAME is not set: the environment of
+ * TOOL needs it; accepted values: ACCEPTED" */
+static void
+pm_config_env_set_unset_error(PmConfigEnvBuilder *builder,
+			      GError **error,
+			      const char *variable,
+			      const char *accepted)
+{
+	g_set_error(error,
+		    PM_ERROR,
+		    PM_ERROR_INVALID_CONFIGURATION,
+		    "environment variable %s is not set: the environment of %s needs it; "
+		    "accepted values: %s",
+		    variable,
+		    builder->result->tool,
+		    accepted);
+}
+
+/* a gateway: the tools put it in URLs as a dotted IPv4 address */
+static gboolean
+pm_config_env_check_ipv4(const char *variable,
+			 const char *value,
+			 const char *accepted,
+			 GError **error)
+{
+	g_autoptr(GInetAddress) address = g_inet_address_new_from_string(value);
+
+	if (address == NULL || g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
+		pm_config_env_set_error(error, variable, value, "not an IPv4 address", accepted);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* a file the tool wrote: absolute, since portmapd's working directory is not the tool's */
+static gboolean
+pm_config_env_check_path(const char *variable,
+			 const char *value,
+			 const char *default_path,
+			 GError **error)
+{
+	g_autofree char *accepted = NULL;
+
+	if (!pm_config_env_check_text(variable, value, error))
+		return FALSE;
+	if (g_path_is_absolute(value) && !g_str_has_suffix(value, "/"))
+		return TRUE;
+	accepted = g_strdup_printf("a path starting with /, not ending with / (default %s)",
+				   default_path);
+	pm_config_env_set_error(error, variable, value, "not an absolute path to a file", accepted);
+	return FALSE;
+}
+
+/* the name on the PIA server's certificate (its CN, such as "newjersey419"): a DNS name */
+static gboolean
+pm_config_env_check_hostname(const char *variable, const char *value, GError **error)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if (g_ascii_isalnum(*p) || *p == '-' || *p == '.' || *p == '_')
+			continue;
+		pm_config_env_set_error(error,
+					variable,
+					value,
+					"not a server name",
+					"the PIA server's name, as on its certificate (letters, "
+					"digits, '-', '.' and '_'), such as newjersey419");
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* LOG_LEVEL (gluetun: debug, info, warning, error; the double-NAT tool: DEBUG, INFO, WARN,
@@ -421,7 +529,8 @@ static char *
 pm_config_env_gluetun_get(PmConfigEnvBuilder *builder, const char *name, gboolean lowercase)
 {
 	const char *value = pm_config_env_get(builder, name);
-	g_autofree char *copy = NULL;
+	/* wiped: it may be a password */
+	g_autoptr(PmSecret) copy = NULL;
 	char *start;
 	gsize len;
 
@@ -481,9 +590,10 @@ pm_config_env_gluetun_boolean(PmConfigEnvBuilder *builder,
 	return FALSE;
 }
 
-/* the port-forwarding provider: VPN_PORT_FORWARDING_PROVIDER, else VPN_SERVICE_PROVIDER */
+/* the port-forwarding provider: VPN_PORT_FORWARDING_PROVIDER, else VPN_SERVICE_PROVIDER;
+ * @pia: whether it is PIA (else ProtonVPN) */
 static gboolean
-pm_config_env_gluetun_check_provider(PmConfigEnvBuilder *builder, GError **error)
+pm_config_env_gluetun_check_provider(PmConfigEnvBuilder *builder, gboolean *pia, GError **error)
 {
 	const char *variable = "VPN_PORT_FORWARDING_PROVIDER";
 	g_autofree char *provider = pm_config_env_gluetun_get(builder, variable, TRUE);
@@ -503,25 +613,17 @@ pm_config_env_gluetun_check_provider(PmConfigEnvBuilder *builder, GError **error
 				    PM_ERROR_INVALID_CONFIGURATION,
 				    "environment variables VPN_PORT_FORWARDING_PROVIDER and "
 				    "VPN_SERVICE_PROVIDER are unset: gluetun's port forwarding needs "
-				    "the VPN provider; accepted values: protonvpn");
+				    "the VPN provider; accepted values: " GLUETUN_ACCEPTED_PROVIDERS);
 		return FALSE;
 	}
-	if (g_strcmp0(provider, GLUETUN_PROVIDER_PIA) == 0) {
-		pm_config_env_set_error(error,
-					variable,
-					pm_config_env_get(builder, variable),
-					"PIA port forwarding is not supported by this version of "
-					"portmapd yet",
-					"protonvpn");
-		return FALSE;
-	}
-	if (g_strcmp0(provider, GLUETUN_PROVIDER_PROTONVPN) != 0) {
+	*pia = g_strcmp0(provider, GLUETUN_PROVIDER_PIA) == 0;
+	if (!*pia && g_strcmp0(provider, GLUETUN_PROVIDER_PROTONVPN) != 0) {
 		pm_config_env_set_error(error,
 					variable,
 					pm_config_env_get(builder, variable),
 					"portmapd does not import gluetun's port forwarding for this "
 					"VPN provider",
-					"protonvpn");
+					GLUETUN_ACCEPTED_PROVIDERS);
 		return FALSE;
 	}
 	return TRUE;
@@ -565,22 +667,175 @@ pm_config_env_gluetun_check_ports(PmConfigEnvBuilder *builder, GError **error)
 	return TRUE;
 }
 
+/* gluetun's PIA credentials: VPN_PORT_FORWARDING_*, else OPENVPN_* (as gluetun falls
+ * back); the value is the caller's to free with pm_secret_free() */
+static char *
+pm_config_env_gluetun_pia_get(PmConfigEnvBuilder *builder,
+			      const char *name,
+			      const char *fallback,
+			      const char **variable)
+{
+	char *value = pm_config_env_gluetun_get(builder, name, FALSE);
+
+	*variable = name;
+	if (value == NULL) {
+		*variable = fallback;
+		value = pm_config_env_gluetun_get(builder, fallback, FALSE);
+	}
+	return value;
+}
+
+/* gluetun's PIA port forwarding: the account, the gateway, the server's name */
+static gboolean
+pm_config_env_gluetun_pia_provider(PmConfigEnvBuilder *builder, GError **error)
+{
+	const char *provider = "Provider " PM_CONFIG_ENV_PIA;
+	const char *user_variable = NULL;
+	const char *password_variable = NULL;
+	g_autoptr(PmSecret) user = NULL;
+	g_autoptr(PmSecret) password = NULL;
+	g_autofree char *gateway = pm_config_env_gluetun_get(builder, "VPN_GATEWAY", FALSE);
+	g_autofree char *server_names = pm_config_env_gluetun_get(builder, "SERVER_NAMES", FALSE);
+	g_auto(GStrv) names = NULL;
+
+	user = pm_config_env_gluetun_pia_get(builder,
+					     "VPN_PORT_FORWARDING_USERNAME",
+					     "OPENVPN_USER",
+					     &user_variable);
+	password = pm_config_env_gluetun_pia_get(builder,
+						 "VPN_PORT_FORWARDING_PASSWORD",
+						 "OPENVPN_PASSWORD",
+						 &password_variable);
+	/* gluetun refuses PIA port forwarding without them: the token needs the account */
+	if (user == NULL) {
+		g_set_error_literal(error,
+				    PM_ERROR,
+				    PM_ERROR_INVALID_CONFIGURATION,
+				    "environment variables VPN_PORT_FORWARDING_USERNAME and "
+				    "OPENVPN_USER are unset: gluetun's PIA port forwarding needs the "
+				    "account's user name; accepted values: the PIA user name (p "
+				    "followed by digits)");
+		return FALSE;
+	}
+	if (!pm_config_env_check_text(user_variable, user, error))
+		return FALSE;
+	if (password == NULL) {
+		g_set_error_literal(error,
+				    PM_ERROR,
+				    PM_ERROR_INVALID_CONFIGURATION,
+				    "environment variables VPN_PORT_FORWARDING_PASSWORD and "
+				    "OPENVPN_PASSWORD are unset: gluetun's PIA port forwarding needs "
+				    "the account's password; accepted values: the PIA password");
+		return FALSE;
+	}
+	if (gateway != NULL &&
+	    !pm_config_env_check_ipv4("VPN_GATEWAY",
+				      gateway,
+				      "a dotted IPv4 address, such as 10.10.0.1, or unset: portmapd "
+				      "then finds PIA's gateway as gluetun did",
+				      error))
+		return FALSE;
+
+	/* gluetun verifies the gateway's certificate against the server it connected to, one
+	 * of SERVER_NAMES; portmapd is not the VPN client and cannot know which: the first */
+	if (server_names != NULL) {
+		names = g_strsplit(server_names, ",", -1);
+		for (guint i = 0; names[i] != NULL; i++)
+			g_strstrip(names[i]);
+		if (*names[0] == '\0') {
+			pm_config_env_set_error(error,
+						"SERVER_NAMES",
+						server_names,
+						"no server name first",
+						"the PIA server's name, as on its certificate, such "
+						"as newjersey419, or names separated by commas");
+			return FALSE;
+		}
+		if (!pm_config_env_check_hostname("SERVER_NAMES", names[0], error))
+			return FALSE;
+		if (g_strv_length(names) > 1)
+			pm_config_env_add_warning(
+			    builder,
+			    "SERVER_NAMES lists %u servers: the PIA gateway's certificate is "
+			    "checked against the first, %s; if the VPN connects to another, set "
+			    "SERVER_NAMES to that one, or Hostname= in [Provider pia] with --config",
+			    g_strv_length(names),
+			    names[0]);
+	}
+
+	g_key_file_set_string(builder->keyfile, provider, "Type", "pia");
+	if (gateway != NULL)
+		g_key_file_set_string(builder->keyfile, provider, "Gateway", gateway);
+	if (names != NULL)
+		g_key_file_set_string(builder->keyfile, provider, "Hostname", names[0]);
+	g_key_file_set_string(builder->keyfile, provider, "Username", user);
+	g_key_file_set_string(builder->keyfile,
+			      provider,
+			      "PasswordCredential",
+			      PM_CONFIG_ENV_PIA_PASSWORD);
+	pm_config_env_add_credential(builder,
+				     PM_CONFIG_ENV_PIA_PASSWORD,
+				     password_variable,
+				     password);
+	g_key_file_set_string(builder->keyfile, provider, "RefreshInterval", PIA_BIND_INTERVAL);
+	return TRUE;
+}
+
+/* gluetun's ProtonVPN port forwarding: NAT-PMP */
+static gboolean
+pm_config_env_gluetun_protonvpn_provider(PmConfigEnvBuilder *builder, GError **error)
+{
+	const char *provider = "Provider " PM_CONFIG_ENV_PROTONVPN;
+	const char *gateway = pm_config_env_get(builder, "VPN_GATEWAY");
+
+	if (gateway != NULL &&
+	    !pm_config_env_check_ipv4("VPN_GATEWAY",
+				      gateway,
+				      "a dotted IPv4 address, such as 10.2.0.1 (ProtonVPN "
+				      "WireGuard, the default)",
+				      error))
+		return FALSE;
+
+	/* gluetun's ProtonVPN code: a TCP and a UDP mapping of 60 s, renewed every 45 s, and
+	 * the gateway forwards the port it grants to the same port (design §3 "Ports") */
+	g_key_file_set_string(builder->keyfile, provider, "Type", "natpmp");
+	g_key_file_set_string(builder->keyfile,
+			      provider,
+			      "Gateway",
+			      gateway != NULL ? gateway : PROTONVPN_DEFAULT_GATEWAY);
+	g_key_file_set_string(builder->keyfile, provider, "SamePort", "yes");
+	g_key_file_set_integer(builder->keyfile, provider, "Lifetime", GLUETUN_PROTONVPN_LIFETIME);
+	g_key_file_set_string(builder->keyfile,
+			      provider,
+			      "RefreshInterval",
+			      GLUETUN_PROTONVPN_REFRESH);
+	return TRUE;
+}
+
+/* "Consumers=": every imported consumer (design §6) */
+static void
+pm_config_env_set_consumers(PmConfigEnvBuilder *builder,
+			    const char *mapping,
+			    GStrvBuilder *consumers)
+{
+	g_auto(GStrv) names = g_strv_builder_end(consumers);
+	g_autofree char *list = g_strjoinv(" ", names);
+
+	g_key_file_set_string(builder->keyfile, mapping, "Consumers", list);
+}
+
 static gboolean
 pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error)
 {
-	const char *provider = "Provider " PM_CONFIG_ENV_PROTONVPN;
 	const char *mapping = "Mapping " PM_CONFIG_ENV_MAPPING;
 	const char *status = "Consumer " PM_CONFIG_ENV_STATUS_FILE;
 	const char *commands = "Consumer " PM_CONFIG_ENV_COMMANDS;
-	const char *gateway = pm_config_env_get(builder, "VPN_GATEWAY");
 	g_autofree char *status_file = NULL;
 	g_autofree char *up = NULL;
 	g_autofree char *down = NULL;
-	g_autoptr(GInetAddress) address = NULL;
 	g_autoptr(GStrvBuilder) consumers = g_strv_builder_new();
-	g_auto(GStrv) consumer_names = NULL;
-	g_autofree char *consumer_list = NULL;
 	gboolean enabled = FALSE;
+	gboolean pia = FALSE;
 
 	if (!pm_config_env_gluetun_boolean(builder, "VPN_PORT_FORWARDING", FALSE, &enabled, error))
 		return FALSE;
@@ -597,39 +852,19 @@ pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error)
 			    echo != NULL ? echo : "");
 		return FALSE;
 	}
-	if (!pm_config_env_gluetun_check_provider(builder, error))
+	if (!pm_config_env_gluetun_check_provider(builder, &pia, error))
 		return FALSE;
 	if (!pm_config_env_gluetun_check_ports(builder, error))
 		return FALSE;
 
-	if (gateway != NULL) {
-		address = g_inet_address_new_from_string(gateway);
-		if (address == NULL ||
-		    g_inet_address_get_family(address) != G_SOCKET_FAMILY_IPV4) {
-			pm_config_env_set_error(error,
-						"VPN_GATEWAY",
-						gateway,
-						"not an IPv4 address",
-						"a dotted IPv4 address, such as 10.2.0.1 (ProtonVPN "
-						"WireGuard, the default)");
-			return FALSE;
-		}
-	}
-
 	status_file = pm_config_env_gluetun_get(builder, "VPN_PORT_FORWARDING_STATUS_FILE", FALSE);
 	if (status_file == NULL)
 		status_file = g_strdup(GLUETUN_DEFAULT_STATUS_FILE);
-	if (!pm_config_env_check_text("VPN_PORT_FORWARDING_STATUS_FILE", status_file, error))
+	if (!pm_config_env_check_path("VPN_PORT_FORWARDING_STATUS_FILE",
+				      status_file,
+				      GLUETUN_DEFAULT_STATUS_FILE,
+				      error))
 		return FALSE;
-	if (!g_path_is_absolute(status_file) || g_str_has_suffix(status_file, "/")) {
-		pm_config_env_set_error(error,
-					"VPN_PORT_FORWARDING_STATUS_FILE",
-					status_file,
-					"not an absolute path to a file",
-					"a path starting with /, not ending with / (default "
-					GLUETUN_DEFAULT_STATUS_FILE ")");
-		return FALSE;
-	}
 	/* kept verbatim, {{PORTS}}, {{PORT}} and {{VPN_INTERFACE}} included */
 	up = pm_config_env_gluetun_get(builder, "VPN_PORT_FORWARDING_UP_COMMAND", FALSE);
 	down = pm_config_env_gluetun_get(builder, "VPN_PORT_FORWARDING_DOWN_COMMAND", FALSE);
@@ -639,19 +874,13 @@ pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error)
 	    !pm_config_env_check_text("VPN_PORT_FORWARDING_DOWN_COMMAND", down, error))
 		return FALSE;
 
-	/* gluetun's ProtonVPN code: a TCP and a UDP mapping of 60 s, renewed every 45 s, and
-	 * the gateway forwards the port it grants to the same port (design §3 "Ports") */
-	g_key_file_set_string(builder->keyfile, provider, "Type", "natpmp");
-	g_key_file_set_string(builder->keyfile,
-			      provider,
-			      "Gateway",
-			      gateway != NULL ? gateway : PROTONVPN_DEFAULT_GATEWAY);
-	g_key_file_set_string(builder->keyfile, provider, "SamePort", "yes");
-	g_key_file_set_integer(builder->keyfile, provider, "Lifetime", GLUETUN_PROTONVPN_LIFETIME);
-	g_key_file_set_string(builder->keyfile,
-			      provider,
-			      "RefreshInterval",
-			      GLUETUN_PROTONVPN_REFRESH);
+	if (pia) {
+		if (!pm_config_env_gluetun_pia_provider(builder, error))
+			return FALSE;
+	} else {
+		if (!pm_config_env_gluetun_protonvpn_provider(builder, error))
+			return FALSE;
+	}
 
 	/* gluetun always writes its status file */
 	g_key_file_set_string(builder->keyfile, status, "Type", "portfile");
@@ -668,12 +897,299 @@ pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error)
 		g_strv_builder_add(consumers, PM_CONFIG_ENV_COMMANDS);
 	}
 
-	/* SamePort=yes: no InternalPort=, the internal port is the granted external one */
-	consumer_names = g_strv_builder_end(consumers);
-	consumer_list = g_strjoinv(" ", consumer_names);
-	g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PROTONVPN);
-	g_key_file_set_string(builder->keyfile, mapping, "Protocols", "tcp udp");
-	g_key_file_set_string(builder->keyfile, mapping, "Consumers", consumer_list);
+	if (pia) {
+		/* a PIA mapping is TCP and UDP, forwarded to the same port (design §3): it takes
+		 * no more than its provider and consumers */
+		g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PIA);
+	} else {
+		/* SamePort=yes: no InternalPort=, the internal port is the granted external one */
+		g_key_file_set_string(builder->keyfile,
+				      mapping,
+				      "Provider",
+				      PM_CONFIG_ENV_PROTONVPN);
+		g_key_file_set_string(builder->keyfile, mapping, "Protocols", "tcp udp");
+	}
+	pm_config_env_set_consumers(builder, mapping, consumers);
+	return TRUE;
+}
+
+/* the PIA port-forwarding manager (00o-sh/docker-pia-portforward, port-forward-loop.sh) */
+
+/* PORT_FORWARD_REFRESH_INTERVAL: whole seconds (its `sleep` and `date -d "+N seconds"`),
+ * at most PIA's limit */
+static gboolean
+pm_config_env_pia_manager_interval(PmConfigEnvBuilder *builder, guint64 *out, GError **error)
+{
+	const char *name = "PORT_FORWARD_REFRESH_INTERVAL";
+	const char *value = pm_config_env_get(builder, name);
+	g_autofree char *accepted =
+	    g_strdup_printf("a whole number of seconds from 1 to %u, without a unit (default %u)",
+			    PIA_MAX_BIND_INTERVAL,
+			    PIA_MANAGER_DEFAULT_INTERVAL);
+	guint64 seconds = 0;
+
+	/* ${PORT_FORWARD_REFRESH_INTERVAL:-900}: unset and empty are the default */
+	if (value == NULL) {
+		*out = PIA_MANAGER_DEFAULT_INTERVAL;
+		return TRUE;
+	}
+	if (!pm_config_env_parse_digits(value, G_MAXUINT64, &seconds) || seconds == 0) {
+		pm_config_env_set_error(error,
+					name,
+					value,
+					"not a positive whole number of seconds",
+					accepted);
+		return FALSE;
+	}
+	/* the tool would sleep past it and lose the port at every cycle: refused, not cut */
+	if (seconds > PIA_MAX_BIND_INTERVAL) {
+		pm_config_env_set_error(error,
+					name,
+					value,
+					"longer than PIA keeps a forwarded port that is not bound "
+					"again (15 minutes)",
+					accepted);
+		return FALSE;
+	}
+	*out = seconds;
+	return TRUE;
+}
+
+static gboolean
+pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error)
+{
+	const char *provider = "Provider " PM_CONFIG_ENV_PIA;
+	const char *mapping = "Mapping " PM_CONFIG_ENV_MAPPING;
+	const char *port_group = "Consumer " PM_CONFIG_ENV_PORT_FILE;
+	const char *data_group = "Consumer " PM_CONFIG_ENV_PORT_DATA;
+	const char *user = pm_config_env_get(builder, "PIA_USER");
+	const char *password = pm_config_env_get(builder, "PIA_PASS");
+	const char *gateway = pm_config_env_get(builder, "PIA_GATEWAY");
+	const char *qbittorrent = pm_config_env_get(builder, "QBITTORRENT_HOST");
+	const char *port_file = pm_config_env_get(builder, "PORT_FILE");
+	const char *data_file = pm_config_env_get(builder, "PORT_DATA_FILE");
+	g_autoptr(GStrvBuilder) consumers = g_strv_builder_new();
+	g_autofree char *interval_text = NULL;
+	guint64 interval = 0;
+
+	if (!pm_config_env_check_text("PIA_USER", user, error))
+		return FALSE;
+	/* its entrypoint's check: no token without the password */
+	if (password == NULL) {
+		pm_config_env_set_unset_error(builder,
+					      error,
+					      "PIA_PASS",
+					      "the password of the PIA account PIA_USER");
+		return FALSE;
+	}
+	/* its qBittorrent integration is a consumer that this version lacks: refused rather
+	 * than dropped, since the application would never learn its port; QBITTORRENT_USER
+	 * and QBITTORRENT_PASS mean nothing without it, to the tool as here */
+	if (qbittorrent != NULL) {
+		pm_config_env_set_error(error,
+					"QBITTORRENT_HOST",
+					qbittorrent,
+					"qBittorrent is not supported by this version of portmapd "
+					"yet",
+					"unset (QBITTORRENT_USER and QBITTORRENT_PASS are then "
+					"ignored), with the application reading the port from "
+					"PORT_FILE");
+		return FALSE;
+	}
+	if (!pm_config_env_pia_manager_interval(builder, &interval, error))
+		return FALSE;
+	if (gateway != NULL &&
+	    !pm_config_env_check_ipv4("PIA_GATEWAY",
+				      gateway,
+				      "a dotted IPv4 address, such as 10.10.0.1, or unset: portmapd "
+				      "then finds PIA's gateway, as the tool did",
+				      error))
+		return FALSE;
+
+	/* ${PORT_FILE:-/config/pia-port.txt}: the tool's defaults, which sidecars read */
+	if (port_file == NULL)
+		port_file = PIA_MANAGER_DEFAULT_PORT_FILE;
+	if (data_file == NULL)
+		data_file = PIA_MANAGER_DEFAULT_DATA_FILE;
+	if (!pm_config_env_check_path("PORT_FILE", port_file, PIA_MANAGER_DEFAULT_PORT_FILE, error))
+		return FALSE;
+	if (!pm_config_env_check_path("PORT_DATA_FILE",
+				      data_file,
+				      PIA_MANAGER_DEFAULT_DATA_FILE,
+				      error))
+		return FALSE;
+	/* two consumers writing one file would each undo the other */
+	if (g_strcmp0(port_file, data_file) == 0) {
+		pm_config_env_set_error(error,
+					"PORT_DATA_FILE",
+					data_file,
+					"the same file as PORT_FILE",
+					"another path (default " PIA_MANAGER_DEFAULT_DATA_FILE ")");
+		return FALSE;
+	}
+
+	interval_text = g_strdup_printf("%" G_GUINT64_FORMAT "s", interval);
+	g_key_file_set_string(builder->keyfile, provider, "Type", "pia");
+	/* unset: detected, as the tool did (it had no server name, so Hostname= stays unset) */
+	if (gateway != NULL)
+		g_key_file_set_string(builder->keyfile, provider, "Gateway", gateway);
+	g_key_file_set_string(builder->keyfile, provider, "Username", user);
+	g_key_file_set_string(builder->keyfile,
+			      provider,
+			      "PasswordCredential",
+			      PM_CONFIG_ENV_PIA_PASSWORD);
+	pm_config_env_add_credential(builder, PM_CONFIG_ENV_PIA_PASSWORD, "PIA_PASS", password);
+	g_key_file_set_string(builder->keyfile, provider, "RefreshInterval", interval_text);
+
+	/* the port alone, as `echo $port`; the JSON format holds its {port, timestamp,
+	 * next_refresh} and more */
+	g_key_file_set_string(builder->keyfile, port_group, "Type", "portfile");
+	g_key_file_set_string(builder->keyfile, port_group, "Format", "ports");
+	g_key_file_set_string(builder->keyfile, port_group, "Path", port_file);
+	g_strv_builder_add(consumers, PM_CONFIG_ENV_PORT_FILE);
+	g_key_file_set_string(builder->keyfile, data_group, "Type", "portfile");
+	g_key_file_set_string(builder->keyfile, data_group, "Format", "json");
+	g_key_file_set_string(builder->keyfile, data_group, "Path", data_file);
+	g_strv_builder_add(consumers, PM_CONFIG_ENV_PORT_DATA);
+
+	g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PIA);
+	pm_config_env_set_consumers(builder, mapping, consumers);
+	return TRUE;
+}
+
+/* pia-foss/manual-connections (port_forwarding.sh) */
+
+/* the string member @name of @object, non-empty; else NULL */
+static const char *
+pm_config_env_json_string(JsonObject *object, const char *name)
+{
+	JsonNode *node = json_object_get_member(object, name);
+	const char *value;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	value = json_node_get_string(node);
+	return value != NULL && *value != '\0' ? value : NULL;
+}
+
+/*
+ * PAYLOAD_AND_SIGNATURE: getSignature's answer as the script saved it, which it reuses to
+ * keep its port. Checked as the script checked it (status "OK"), and the payload and the
+ * signature there, so that a bad value fails at start and not at the first bind; decoding
+ * the payload is the provider's.
+ */
+static gboolean
+pm_config_env_check_payload_and_signature(const char *value, GError **error)
+{
+	const char *accepted = "the JSON that getSignature answered, "
+			       "{\"status\":\"OK\",\"payload\":\"…\",\"signature\":\"…\"}, or "
+			       "unset for a new port";
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonNode *root = NULL;
+	JsonObject *object;
+
+	if (json_parser_load_from_data(parser, value, -1, NULL))
+		root = json_parser_get_root(parser);
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		pm_config_env_set_error(error,
+					"PAYLOAD_AND_SIGNATURE",
+					value,
+					"not a JSON object",
+					accepted);
+		return FALSE;
+	}
+	object = json_node_get_object(root);
+	if (g_strcmp0(pm_config_env_json_string(object, "status"), "OK") != 0) {
+		pm_config_env_set_error(error,
+					"PAYLOAD_AND_SIGNATURE",
+					value,
+					"its status is not \"OK\"",
+					accepted);
+		return FALSE;
+	}
+	if (pm_config_env_json_string(object, "payload") == NULL ||
+	    pm_config_env_json_string(object, "signature") == NULL) {
+		pm_config_env_set_error(error,
+					"PAYLOAD_AND_SIGNATURE",
+					value,
+					"no payload or no signature (non-empty strings)",
+					accepted);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+pm_config_env_generate_pia_manual(PmConfigEnvBuilder *builder, GError **error)
+{
+	const char *provider = "Provider " PM_CONFIG_ENV_PIA;
+	const char *mapping = "Mapping " PM_CONFIG_ENV_MAPPING;
+	const char *port_group = "Consumer " PM_CONFIG_ENV_PORT_FILE;
+	const char *token = pm_config_env_get(builder, "PIA_TOKEN");
+	const char *gateway = pm_config_env_get(builder, "PF_GATEWAY");
+	const char *hostname = pm_config_env_get(builder, "PF_HOSTNAME");
+	const char *payload = pm_config_env_get(builder, "PAYLOAD_AND_SIGNATURE");
+	g_autoptr(GStrvBuilder) consumers = g_strv_builder_new();
+
+	/* the script's own check: it exits without all three */
+	if (gateway == NULL) {
+		pm_config_env_set_unset_error(builder,
+					      error,
+					      "PF_GATEWAY",
+					      "the IPv4 address of the PIA server's gateway, such "
+					      "as 10.10.0.1");
+		return FALSE;
+	}
+	if (!pm_config_env_check_ipv4("PF_GATEWAY",
+				      gateway,
+				      "a dotted IPv4 address, such as 10.10.0.1",
+				      error))
+		return FALSE;
+	if (hostname == NULL) {
+		pm_config_env_set_unset_error(builder,
+					      error,
+					      "PF_HOSTNAME",
+					      "the PIA server's name, as on its certificate, such as "
+					      "newjersey419");
+		return FALSE;
+	}
+	if (!pm_config_env_check_hostname("PF_HOSTNAME", hostname, error))
+		return FALSE;
+	if (payload != NULL && !pm_config_env_check_payload_and_signature(payload, error))
+		return FALSE;
+
+	g_key_file_set_string(builder->keyfile, provider, "Type", "pia");
+	g_key_file_set_string(builder->keyfile, provider, "Gateway", gateway);
+	g_key_file_set_string(builder->keyfile, provider, "Hostname", hostname);
+	g_key_file_set_string(builder->keyfile,
+			      provider,
+			      "TokenCredential",
+			      PM_CONFIG_ENV_PIA_TOKEN);
+	pm_config_env_add_credential(builder, PM_CONFIG_ENV_PIA_TOKEN, "PIA_TOKEN", token);
+	/* "PAYLOAD+SIGNATURE = PORT": the user set it to keep that port, which the provider
+	 * binds while it has no payload of its own (design §6 stores the one it gets) */
+	if (payload != NULL) {
+		g_key_file_set_string(builder->keyfile,
+				      provider,
+				      "PayloadAndSignatureCredential",
+				      PM_CONFIG_ENV_PIA_PAYLOAD);
+		pm_config_env_add_credential(builder,
+					     PM_CONFIG_ENV_PIA_PAYLOAD,
+					     "PAYLOAD_AND_SIGNATURE",
+					     payload);
+	}
+	/* the script binds every 15 minutes (sleep 900) */
+	g_key_file_set_string(builder->keyfile, provider, "RefreshInterval", PIA_BIND_INTERVAL);
+
+	/* the script printed the port and wrote no file: a port file at portmapd's default
+	 * (RUNTIME_DIR/port-file.port), so that the port is somewhere to read */
+	g_key_file_set_string(builder->keyfile, port_group, "Type", "portfile");
+	g_key_file_set_string(builder->keyfile, port_group, "Format", "ports");
+	g_strv_builder_add(consumers, PM_CONFIG_ENV_PORT_FILE);
+
+	g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PIA);
+	pm_config_env_set_consumers(builder, mapping, consumers);
 	return TRUE;
 }
 
@@ -748,6 +1264,7 @@ pm_config_env_new(const char *const *envp, GError **error)
 
 	self->credentials =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_config_env_credential_free);
+	self->warnings = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; i < G_N_ELEMENTS(pm_config_env_sets); i++) {
 		const PmConfigEnvSet *set = &pm_config_env_sets[i];
 		g_autofree char *variable = pm_config_env_set_find(set, envp);
@@ -867,6 +1384,15 @@ pm_config_env_import_secrets(PmConfigEnv *self)
 			  "inherits them",
 			  names);
 	}
+}
+
+void
+pm_config_env_log_warnings(const PmConfigEnv *self)
+{
+	g_return_if_fail(self != NULL);
+
+	for (guint i = 0; i < self->warnings->len; i++)
+		g_warning("--config-from-env: %s", (const char *)g_ptr_array_index(self->warnings, i));
 }
 
 /* "TokenCredential=NAME" with NAME imported: its credential, else NULL */

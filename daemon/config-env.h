@@ -32,6 +32,10 @@ const char *pm_config_env_get_log_level(const PmConfigEnv *self);
 /* the credential names the text refers to, in order; NULL-terminated */
 char **pm_config_env_get_credentials(const PmConfigEnv *self);
 
+/* logs, as warnings, what the import read otherwise than the replaced tool did (such as
+ * the first of gluetun's SERVER_NAMES); once the log is set up */
+void pm_config_env_log_warnings(const PmConfigEnv *self);
+
 /*
  * Hands the imported secrets to pm_secret_import_credential() and removes every secret
  * variable of the replaced tools from portmapd's environment, with one warning naming them

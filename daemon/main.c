@@ -442,8 +442,10 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	pm_log_init(log_threshold);
-	if (env != NULL)
+	if (env != NULL) {
+		pm_config_env_log_warnings(env);
 		pm_config_env_import_secrets(env);
+	}
 
 	if (runtime_dir == NULL)
 		runtime_dir = g_strdup(g_getenv("RUNTIME_DIRECTORY") != NULL
@@ -508,6 +510,12 @@ main(int argc, char **argv)
 		/* Type=dbus: ready once clients can reach us by name */
 		pm_bus_service_set_name_acquired_func(d.bus, name_acquired_cb, &d);
 	}
+	/* before anything can see us running (status.json, READY=1): a SIGTERM sent as soon
+	 * as status.json exists must stop us cleanly, not kill us; the sources dispatch only
+	 * once the loop runs */
+	g_unix_signal_add(SIGTERM, sigterm_cb, &d);
+	g_unix_signal_add(SIGINT, sigterm_cb, &d);
+	g_unix_signal_add(SIGHUP, sighup_cb, &d);
 	d.listener_id = pm_manager_add_listener(d.manager, &status_listener, &d);
 	if (!pm_manager_start(d.manager, g_steal_pointer(&config), &error)) {
 		g_printerr("portmapd: %s\n", error->message);
@@ -521,9 +529,6 @@ main(int argc, char **argv)
 	}
 	watchdog_start(&d);
 
-	g_unix_signal_add(SIGTERM, sigterm_cb, &d);
-	g_unix_signal_add(SIGINT, sigterm_cb, &d);
-	g_unix_signal_add(SIGHUP, sighup_cb, &d);
 	g_main_loop_run(d.loop);
 	if (d.watchdog_id != 0)
 		g_source_remove(d.watchdog_id);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """portmapd --config-from-env as a container runs it: the environment of the replaced tool
-(gluetun, the natpmp-http-api client) in, a portmapd.conf out (--print-config), exit status
+(gluetun, the natpmp-http-api client, the PIA tools) in, a portmapd.conf out (--print-config), exit status
 2 with a message naming the variable when the environment cannot be imported. No bus and no
 gateway: the built portmapd only. Each test method is one meson test (suite
 "integration")."""
@@ -22,8 +22,10 @@ PORTMAPD = os.environ.get("PORTMAPD", os.path.join(BUILDDIR, "daemon", "portmapd
 
 # every variable that would make the test's own environment recognise a tool
 IMPORTED = re.compile(r"^(NATPMP_SERVICE|INTERNAL_PORT|API_TOKEN|ENABLE_TCP|ENABLE_UDP|DURATION|"
-                      r"REFRESH_INTERVAL|VPN_.*|PIA_.*|MIKROTIK_.*|LOG_LEVEL|"
-                      r"OPENVPN_PASSWORD|PAYLOAD_AND_SIGNATURE|CREDENTIALS_DIRECTORY)$")
+                      r"REFRESH_INTERVAL|VPN_.*|PIA_.*|MIKROTIK_.*|LOG_LEVEL|OPENVPN_.*|"
+                      r"PF_.*|PORT_FILE|PORT_DATA_FILE|PORT_FORWARD_REFRESH_INTERVAL|"
+                      r"QBITTORRENT_.*|SERVER_NAMES|PAYLOAD_AND_SIGNATURE|"
+                      r"CREDENTIALS_DIRECTORY)$")
 
 GLUETUN_PROTONVPN = {
     "VPN_SERVICE_PROVIDER": "protonvpn",
@@ -31,6 +33,29 @@ GLUETUN_PROTONVPN = {
     "VPN_PORT_FORWARDING": "on",
     # only PIA uses it: removed from the environment all the same
     "VPN_PORT_FORWARDING_PASSWORD": "pw-MARKER-5b1c",
+}
+
+# the PIA port-forwarding manager's README ("Standalone")
+PIA_MANAGER = {"PIA_USER": "p1234567", "PIA_PASS": "pia-MARKER-2e7d"}
+
+# pia-foss/manual-connections: PIA_TOKEN=… PF_GATEWAY=… PF_HOSTNAME=… ./port_forwarding.sh, with
+# the getSignature answer of its README saved to keep the port
+PIA_MANUAL = {
+    "PIA_TOKEN": "tok-MARKER-81c0",
+    "PF_GATEWAY": "10.4.128.1",
+    "PF_HOSTNAME": "newjersey419",
+    "PAYLOAD_AND_SIGNATURE": '{"status":"OK","payload":"eyJ0b2tlbiI6Inh4eHh4eHh4eCIsInBvcnQiOjQ3MDQ3'
+                             'LCJjcmVhdGVkX2F0IjoiMjAyMC0wNC0zMFQyMjozMzo0NC4xMTQzNjk5MDZaIn0=",'
+                             '"signature":"MARKER+/=="}',
+}
+
+# gluetun with PIA
+GLUETUN_PIA = {
+    "VPN_SERVICE_PROVIDER": "private internet access",
+    "VPN_PORT_FORWARDING": "on",
+    "OPENVPN_USER": "p1234567",
+    "OPENVPN_PASSWORD": "ovpn-MARKER-c3d4",
+    "SERVER_NAMES": "newjersey419",
 }
 
 EXPECTED_GLUETUN = """\
@@ -144,12 +169,7 @@ class ConfigFromEnvTest(unittest.TestCase):
         self.assertIn("the environment has no variable of a tool that portmapd replaces; "
                       "recognised: NATPMP_SERVICE", cp.stderr)
 
-    def test_pia_and_bad_values_exit_2(self):
-        cp = self.portmapd(dict(GLUETUN_PROTONVPN,
-                                VPN_SERVICE_PROVIDER="private internet access"))
-        self.assertEqual(cp.returncode, 2)
-        self.assertIn("PIA port forwarding is not supported by this version of portmapd yet",
-                      cp.stderr)
+    def test_bad_values_exit_2(self):
         cp = self.portmapd(dict(GLUETUN_PROTONVPN, VPN_PORT_FORWARDING="off"))
         self.assertEqual(cp.returncode, 2)
         self.assertIn("nothing for portmapd to do", cp.stderr)
@@ -159,6 +179,66 @@ class ConfigFromEnvTest(unittest.TestCase):
         self.assertIn("environment variable REFRESH_INTERVAL=45: not less than DURATION",
                       cp.stderr)
         self.assertNotIn("MARKER", cp.stderr)
+
+    def test_pia_import_errors_exit_2(self):
+        """What the PIA sets refuse is refused before any configuration is loaded, with
+        the variable named and no secret shown."""
+        cases = [
+            (dict(PIA_MANAGER, PORT_FORWARD_REFRESH_INTERVAL="1800"),
+             "environment variable PORT_FORWARD_REFRESH_INTERVAL=1800: longer than PIA "
+             "keeps a forwarded port that is not bound again (15 minutes)"),
+            (dict(PIA_MANAGER, QBITTORRENT_HOST="http://localhost:8080",
+                  QBITTORRENT_USER="admin", QBITTORRENT_PASS="qb-MARKER"),
+             "environment variable QBITTORRENT_HOST=http://localhost:8080: qBittorrent is "
+             "not supported by this version of portmapd yet"),
+            ({"PIA_TOKEN": "tok-MARKER", "PF_HOSTNAME": "newjersey419"},
+             "environment variable PF_GATEWAY is not set"),
+            (dict(PIA_MANUAL, PAYLOAD_AND_SIGNATURE='{"status":"ERROR","payload":"MARKER"}'),
+             "environment variable PAYLOAD_AND_SIGNATURE=(secret, not shown): its status "
+             "is not \"OK\""),
+            ({"VPN_SERVICE_PROVIDER": "private internet access", "VPN_PORT_FORWARDING": "on",
+              "OPENVPN_USER": "p1234567"},
+             "environment variables VPN_PORT_FORWARDING_PASSWORD and OPENVPN_PASSWORD are "
+             "unset"),
+        ]
+        for variables, message in cases:
+            with self.subTest(message=message):
+                cp = self.portmapd(variables, "--print-config")
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertEqual(cp.stdout, "")
+                self.assertIn(message, cp.stderr)
+                self.assertNotIn("MARKER", cp.stderr)
+
+    def test_pia_sets_print_config(self):
+        """The three PIA sets as --print-config prints them. Type=pia comes with the PIA
+        provider branch: until it is merged, portmapd refuses the imported [Provider pia]
+        (remove this guard then)."""
+        sets = [
+            (PIA_MANAGER, ["[Provider pia]\nType=pia\n", "Username=p1234567\n",
+                           "PasswordCredential=pia-password\n",
+                           "Path=/config/pia-port.txt\n", "Path=/config/pia-port-data.json\n",
+                           "Format=json\n", "Consumers=port-file port-data-file\n"]),
+            (PIA_MANUAL, ["[Provider pia]\nType=pia\n", "Gateway=10.4.128.1\n",
+                          "Hostname=newjersey419\n", "TokenCredential=pia-token\n",
+                          "PayloadAndSignatureCredential=pia-payload-and-signature\n",
+                          "Consumers=port-file\n"]),
+            (GLUETUN_PIA, ["[Provider pia]\nType=pia\n", "Hostname=newjersey419\n",
+                           "PasswordCredential=pia-password\n",
+                           "Path=/tmp/gluetun/forwarded_port\n", "Consumers=status-file\n"]),
+        ]
+        for variables, lines in sets:
+            with self.subTest(variables=sorted(variables)):
+                cp = self.portmapd(variables, "--print-config")
+                if cp.returncode == 2 and "Type=pia: not supported by this version" in cp.stderr:
+                    self.skipTest("Type=pia is not in this version yet")
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                for line in lines:
+                    self.assertIn(line, cp.stdout)
+                # a PIA mapping takes only Provider= and Consumers=
+                mapping = cp.stdout.split("[Mapping forwarded-port]\n", 1)[1]
+                self.assertNotIn("InternalPort=", mapping)
+                self.assertIn("# pia-", cp.stdout)
+                self.assertNotIn("MARKER", cp.stdout + cp.stderr)
 
     def test_headless_daemon_drops_secret_variables(self):
         """The daemon runs on the imported configuration, and its environment (as

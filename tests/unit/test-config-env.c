@@ -47,6 +47,40 @@
 #define UP_COMMAND   "/bin/sh -c \"curl -s -X POST http://127.0.0.1:8080/port/{{PORTS}}\""
 #define DOWN_COMMAND "/gluetun/down.sh {{PORT}} {{VPN_INTERFACE}}"
 
+/* the PIA port-forwarding manager with its defaults: its README's "Standalone" example */
+#define PIA_MANAGER_STANDALONE                                                                   \
+	HEADER "[Provider pia]\n"                                                                \
+	       "Type=pia\n"                                                                      \
+	       "Username=p1234567\n"                                                             \
+	       "PasswordCredential=pia-password\n"                                               \
+	       "RefreshInterval=900s\n"                                                          \
+	       "\n"                                                                              \
+	       "[Consumer port-file]\n"                                                          \
+	       "Type=portfile\n"                                                                 \
+	       "Format=ports\n"                                                                  \
+	       "Path=/config/pia-port.txt\n"                                                     \
+	       "\n"                                                                              \
+	       "[Consumer port-data-file]\n"                                                     \
+	       "Type=portfile\n"                                                                 \
+	       "Format=json\n"                                                                   \
+	       "Path=/config/pia-port-data.json\n"                                               \
+	       "\n"                                                                              \
+	       "[Mapping forwarded-port]\n"                                                      \
+	       "Provider=pia\n"                                                                  \
+	       "Consumers=port-file port-data-file\n"
+
+/* manual-connections' README: getSignature's answer, which the script saves and reuses */
+#define PAYLOAD_AND_SIGNATURE                                                                    \
+	"{\n"                                                                                    \
+	"    \"status\": \"OK\",\n"                                                              \
+	"    \"payload\": "                                                                      \
+	"\"eyJ0b2tlbiI6Inh4eHh4eHh4eCIsInBvcnQiOjQ3MDQ3LCJjcmVhdGVkX2F0IjoiMjAyMC0wNC0zMFQyMjoz" \
+	"Mzo0NC4xMTQzNjk5MDZaIn0=\",\n"                                                          \
+	"    \"signature\": "                                                                    \
+	"\"a40Tf4OrVECzEpi5kkr1x5vR0DEimjCYJU9QwREDpLM+cdaJMBUcwFoemSuJlxjksncsrvIgRdZc0te4BUL6B" \
+	"A==\"\n"                                                                                \
+	"}"
+
 /* the environment of one test: NAME=VALUE strings */
 static PmConfigEnv *
 env_new(const char *const *envp, GError **error)
@@ -563,40 +597,31 @@ test_gluetun_provider(void)
 				"VPN_PORT_FORWARDING=on",
 				"VPN_PORT_FORWARDING_PROVIDER=protonvpn",
 				NULL};
-	const char *pia[] = {"VPN_SERVICE_PROVIDER=private internet access",
-			     "VPN_PORT_FORWARDING=on",
-			     NULL};
-	const char *pia_old[] = {"VPN_SERVICE_PROVIDER=pia", "VPN_PORT_FORWARDING=on", NULL};
-	const char *pia_pf[] = {"VPN_SERVICE_PROVIDER=custom",
-				"VPN_PORT_FORWARDING=on",
-				"VPN_PORT_FORWARDING_PROVIDER=Private Internet Access",
-				"VPN_PORT_FORWARDING_USERNAME=p1234567",
-				"VPN_PORT_FORWARDING_PASSWORD=hunter2",
-				NULL};
+	const char *pia_old[] = {"VPN_SERVICE_PROVIDER=pia",
+				 "VPN_PORT_FORWARDING=on",
+				 "OPENVPN_USER=p1234567",
+				 "OPENVPN_PASSWORD=hunter2",
+				 NULL};
 	const char *none[] = {"VPN_PORT_FORWARDING=on", NULL};
 	const char *other[] = {"VPN_SERVICE_PROVIDER=privatevpn", "VPN_PORT_FORWARDING=on", NULL};
 	g_autoptr(PmConfigEnv) env = env_new(custom, NULL);
+	g_autoptr(PmConfigEnv) env_pia = env_new(pia_old, NULL);
 
 	g_assert_nonnull(env);
-	assert_error(pia,
-		     "environment variable VPN_SERVICE_PROVIDER=private internet access: PIA port "
-		     "forwarding is not supported by this version of portmapd yet; accepted "
-		     "values: protonvpn");
-	assert_error(pia_old,
-		     "environment variable VPN_SERVICE_PROVIDER=pia: PIA port forwarding is not "
-		     "supported by this version of portmapd yet; accepted values: protonvpn");
-	assert_error(pia_pf,
-		     "environment variable VPN_PORT_FORWARDING_PROVIDER=Private Internet Access: "
-		     "PIA port forwarding is not supported by this version of portmapd yet; "
-		     "accepted values: protonvpn");
+	g_assert_nonnull(strstr(pm_config_env_get_data(env), "Type=natpmp\n"));
+	/* gluetun's old name for PIA */
+	g_assert_nonnull(env_pia);
+	g_assert_nonnull(strstr(pm_config_env_get_data(env_pia), "Type=pia\n"));
 	assert_error(none,
 		     "environment variables VPN_PORT_FORWARDING_PROVIDER and VPN_SERVICE_PROVIDER "
 		     "are unset: gluetun's port forwarding needs the VPN provider; accepted "
-		     "values: protonvpn");
+		     "values: protonvpn, private internet access (in any case; pia in "
+		     "VPN_SERVICE_PROVIDER)");
 	assert_error(other,
 		     "environment variable VPN_SERVICE_PROVIDER=privatevpn: portmapd does not "
 		     "import gluetun's port forwarding for this VPN provider; accepted values: "
-		     "protonvpn");
+		     "protonvpn, private internet access (in any case; pia in "
+		     "VPN_SERVICE_PROVIDER)");
 }
 
 static void
@@ -652,6 +677,552 @@ test_gluetun_unsupported_values(void)
 		     "debug, info, notice, warn, warning, error (in any case)");
 }
 
+/* the PIA port-forwarding manager: its README */
+
+static void
+test_pia_manager_standalone(void)
+{
+	/* docker run -e PIA_USER=p1234567 -e PIA_PASS=your_password pia-portforward:latest,
+	 * and the Compose "Sharing Port with Other Containers" example, which has the same */
+	const char *envp[] = {"PATH=/usr/bin:/bin",
+			      "PIA_USER=p1234567",
+			      "PIA_PASS=your_password",
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_auto(GStrv) credentials = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(pm_config_env_get_data(env), ==, PIA_MANAGER_STANDALONE);
+	g_assert_cmpstr(pm_config_env_get_tool(env), ==, "the PIA port-forwarding manager");
+	credentials = pm_config_env_get_credentials(env);
+	g_assert_cmpstrv(credentials, ((const char *const[]){"pia-password", NULL}));
+	g_assert_null(strstr(pm_config_env_get_data(env), "your_password"));
+}
+
+static void
+test_pia_manager_kubernetes(void)
+{
+	/* the README's Kubernetes ConfigMap and Secret, without the qBittorrent variables
+	 * (see qbittorrent below); QBITTORRENT_USER and QBITTORRENT_PASS alone mean nothing
+	 * to the tool, nor here */
+	const char *envp[] = {"PIA_USER=p1234567",
+			      "PORT_FORWARD_REFRESH_INTERVAL=900",
+			      "QBITTORRENT_USER=admin",
+			      "PIA_PASS=your_password",
+			      "QBITTORRENT_PASS=adminpass",
+			      NULL};
+	g_autoptr(PmConfigEnv) env = env_new(envp, NULL);
+	g_auto(GStrv) credentials = pm_config_env_get_credentials(env);
+
+	assert_text(envp, PIA_MANAGER_STANDALONE);
+	g_assert_cmpstrv(credentials, ((const char *const[]){"pia-password", NULL}));
+}
+
+static void
+test_pia_manager_gateway_and_files(void)
+{
+	/* its Troubleshooting's manual gateway, with files and an interval of one's own */
+	const char *envp[] = {"PIA_USER=p1234567",
+			      "PIA_PASS=your_password",
+			      "PIA_GATEWAY=10.13.128.1",
+			      "PORT_FORWARD_REFRESH_INTERVAL=300",
+			      "PORT_FILE=/pia/port",
+			      "PORT_DATA_FILE=/pia/port data.json",
+			      NULL};
+	/* ${VAR:-default}: empty is the default */
+	const char *empty[] = {"PIA_USER=p1234567",
+			       "PIA_PASS=your_password",
+			       "PIA_GATEWAY=",
+			       "PORT_FORWARD_REFRESH_INTERVAL=",
+			       "PORT_FILE=",
+			       "PORT_DATA_FILE=",
+			       "QBITTORRENT_HOST=",
+			       NULL};
+
+	assert_text(envp,
+		    HEADER "[Provider pia]\n"
+			   "Type=pia\n"
+			   "Gateway=10.13.128.1\n"
+			   "Username=p1234567\n"
+			   "PasswordCredential=pia-password\n"
+			   "RefreshInterval=300s\n"
+			   "\n"
+			   "[Consumer port-file]\n"
+			   "Type=portfile\n"
+			   "Format=ports\n"
+			   "Path=/pia/port\n"
+			   "\n"
+			   "[Consumer port-data-file]\n"
+			   "Type=portfile\n"
+			   "Format=json\n"
+			   "Path=/pia/port data.json\n"
+			   "\n"
+			   "[Mapping forwarded-port]\n"
+			   "Provider=pia\n"
+			   "Consumers=port-file port-data-file\n");
+	assert_text(empty, PIA_MANAGER_STANDALONE);
+}
+
+/* PIA deletes a port not bound for 15 minutes: a longer interval is an error */
+static void
+test_pia_manager_interval(void)
+{
+	const char *too_long[] = {"901", "1800", "99999999999999999999"};
+	const char *bad[] = {"0", "15m", "-60", "900s", " 900", "1e3"};
+	const char *accepted =
+	    "accepted values: a whole number of seconds from 1 to 900, without a unit "
+	    "(default 900)";
+
+	for (guint i = 0; i < G_N_ELEMENTS(too_long); i++) {
+		g_autofree char *variable =
+		    g_strdup_printf("PORT_FORWARD_REFRESH_INTERVAL=%s", too_long[i]);
+		g_autofree char *message = g_strdup_printf(
+		    "environment variable PORT_FORWARD_REFRESH_INTERVAL=%s: %s; %s",
+		    too_long[i],
+		    /* more digits than a number: not a number at all */
+		    i < 2 ? "longer than PIA keeps a forwarded port that is not bound again (15 "
+			    "minutes)"
+			  : "not a positive whole number of seconds",
+		    accepted);
+		const char *envp[] = {"PIA_USER=p1234567", "PIA_PASS=pw", variable, NULL};
+		assert_error(envp, message);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *variable =
+		    g_strdup_printf("PORT_FORWARD_REFRESH_INTERVAL=%s", bad[i]);
+		g_autofree char *message = g_strdup_printf(
+		    "environment variable PORT_FORWARD_REFRESH_INTERVAL=%s: not a positive whole "
+		    "number of seconds; %s",
+		    bad[i],
+		    accepted);
+		const char *envp[] = {"PIA_USER=p1234567", "PIA_PASS=pw", variable, NULL};
+		assert_error(envp, message);
+	}
+	{
+		const char *envp[] = {"PIA_USER=p1234567",
+				      "PIA_PASS=pw",
+				      "PORT_FORWARD_REFRESH_INTERVAL=1",
+				      NULL};
+		g_autoptr(PmConfigEnv) env = env_new(envp, NULL);
+		g_assert_nonnull(strstr(pm_config_env_get_data(env), "RefreshInterval=1s\n"));
+	}
+}
+
+static void
+test_pia_manager_qbittorrent(void)
+{
+	/* the README's "With qBittorrent Integration" (docker run), its Compose example with
+	 * gluetun and its Kubernetes example all set QBITTORRENT_HOST */
+	const char *docker_run[] = {"PIA_USER=p1234567",
+				    "PIA_PASS=your_password",
+				    "QBITTORRENT_HOST=http://localhost:8080",
+				    "QBITTORRENT_USER=admin",
+				    "QBITTORRENT_PASS=adminpass",
+				    NULL};
+	const char *kubernetes[] = {"PIA_USER=p1234567",
+				    "PORT_FORWARD_REFRESH_INTERVAL=900",
+				    "QBITTORRENT_HOST=http://qbittorrent:8080",
+				    "QBITTORRENT_USER=admin",
+				    "PIA_PASS=your_password",
+				    "QBITTORRENT_PASS=adminpass",
+				    NULL};
+
+	assert_error(docker_run,
+		     "environment variable QBITTORRENT_HOST=http://localhost:8080: qBittorrent is "
+		     "not supported by this version of portmapd yet; accepted values: unset "
+		     "(QBITTORRENT_USER and QBITTORRENT_PASS are then ignored), with the "
+		     "application reading the port from PORT_FILE");
+	assert_error(kubernetes,
+		     "environment variable QBITTORRENT_HOST=http://qbittorrent:8080: qBittorrent "
+		     "is not supported by this version of portmapd yet; accepted values: unset "
+		     "(QBITTORRENT_USER and QBITTORRENT_PASS are then ignored), with the "
+		     "application reading the port from PORT_FILE");
+}
+
+static void
+test_pia_manager_bad_values(void)
+{
+	const char *no_password[] = {"PIA_USER=p1234567", NULL};
+	const char *gateway[] = {"PIA_USER=p1234567",
+				 "PIA_PASS=pw",
+				 "PIA_GATEWAY=10.x.x.1",
+				 NULL};
+	const char *relative[] = {"PIA_USER=p1234567",
+				  "PIA_PASS=pw",
+				  "PORT_FILE=pia-port.txt",
+				  NULL};
+	const char *directory[] = {"PIA_USER=p1234567",
+				   "PIA_PASS=pw",
+				   "PORT_DATA_FILE=/config/",
+				   NULL};
+	const char *same[] = {"PIA_USER=p1234567",
+			      "PIA_PASS=pw",
+			      "PORT_FILE=/config/port",
+			      "PORT_DATA_FILE=/config/port",
+			      NULL};
+	const char *user[] = {"PIA_USER=p1234567\n", "PIA_PASS=pw", NULL};
+
+	assert_error(no_password,
+		     "environment variable PIA_PASS is not set: the environment of the PIA "
+		     "port-forwarding manager needs it; accepted values: the password of the PIA "
+		     "account PIA_USER");
+	assert_error(gateway,
+		     "environment variable PIA_GATEWAY=10.x.x.1: not an IPv4 address; accepted "
+		     "values: a dotted IPv4 address, such as 10.10.0.1, or unset: portmapd then "
+		     "finds PIA's gateway, as the tool did");
+	assert_error(relative,
+		     "environment variable PORT_FILE=pia-port.txt: not an absolute path to a file; "
+		     "accepted values: a path starting with /, not ending with / (default "
+		     "/config/pia-port.txt)");
+	assert_error(directory,
+		     "environment variable PORT_DATA_FILE=/config/: not an absolute path to a "
+		     "file; accepted values: a path starting with /, not ending with / (default "
+		     "/config/pia-port-data.json)");
+	assert_error(same,
+		     "environment variable PORT_DATA_FILE=/config/port: the same file as PORT_FILE; "
+		     "accepted values: another path (default /config/pia-port-data.json)");
+	assert_error(user,
+		     "environment variable PIA_USER=p1234567?: a control character (a newline, a "
+		     "tab) in the value; accepted values: text without control characters");
+}
+
+/* pia-foss/manual-connections: PIA_TOKEN=… PF_GATEWAY=… PF_HOSTNAME=… ./port_forwarding.sh */
+
+static void
+test_pia_manual_readme(void)
+{
+	/* the invocation connect_to_wireguard_with_token.sh prints, with the README's gateway */
+	const char *envp[] = {"PIA_TOKEN=tok-MARKER-4f1a",
+			      "PF_GATEWAY=10.4.128.1",
+			      "PF_HOSTNAME=newjersey419",
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_auto(GStrv) credentials = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(pm_config_env_get_tool(env), ==, "pia-foss/manual-connections");
+	/* no port file in the script: one at portmapd's default, RUNTIME_DIR/port-file.port */
+	g_assert_cmpstr(pm_config_env_get_data(env),
+			==,
+			HEADER "[Provider pia]\n"
+			       "Type=pia\n"
+			       "Gateway=10.4.128.1\n"
+			       "Hostname=newjersey419\n"
+			       "TokenCredential=pia-token\n"
+			       "RefreshInterval=15min\n"
+			       "\n"
+			       "[Consumer port-file]\n"
+			       "Type=portfile\n"
+			       "Format=ports\n"
+			       "\n"
+			       "[Mapping forwarded-port]\n"
+			       "Provider=pia\n"
+			       "Consumers=port-file\n");
+	credentials = pm_config_env_get_credentials(env);
+	g_assert_cmpstrv(credentials, ((const char *const[]){"pia-token", NULL}));
+	g_assert_null(strstr(pm_config_env_get_data(env), "MARKER"));
+}
+
+static void
+test_pia_manual_payload_and_signature(void)
+{
+	/* the README's getSignature answer, saved to keep its port (47047) */
+	const char *envp[] = {"PIA_TOKEN=tok-MARKER",
+			      "PF_GATEWAY=10.4.128.1",
+			      "PF_HOSTNAME=newjersey419",
+			      "PAYLOAD_AND_SIGNATURE=" PAYLOAD_AND_SIGNATURE,
+			      NULL};
+	const char *bad[] = {
+	    "not json MARKER",
+	    "[\"MARKER\"]",
+	    "{\"status\":\"ERROR\",\"payload\":\"MARKER\",\"signature\":\"MARKER\"}",
+	    "{\"status\":\"OK\",\"payload\":\"\",\"signature\":\"MARKER\"}",
+	    "{\"status\":\"OK\",\"payload\":{\"port\":1},\"signature\":\"MARKER\"}",
+	    "{\"status\":\"OK\",\"payload\":\"MARKER\"}",
+	};
+	const char *what[] = {
+	    "not a JSON object",
+	    "not a JSON object",
+	    "its status is not \"OK\"",
+	    "no payload or no signature (non-empty strings)",
+	    "no payload or no signature (non-empty strings)",
+	    "no payload or no signature (non-empty strings)",
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_auto(GStrv) credentials = NULL;
+
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(pm_config_env_get_data(env),
+				"TokenCredential=pia-token\n"
+				"PayloadAndSignatureCredential=pia-payload-and-signature\n"));
+	g_assert_null(strstr(pm_config_env_get_data(env), "eyJ0b2tlbi"));
+	credentials = pm_config_env_get_credentials(env);
+	g_assert_cmpstrv(credentials,
+			 ((const char *const[]){"pia-token", "pia-payload-and-signature", NULL}));
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *variable = g_strdup_printf("PAYLOAD_AND_SIGNATURE=%s", bad[i]);
+		g_autofree char *message = g_strdup_printf(
+		    "environment variable PAYLOAD_AND_SIGNATURE=(secret, not shown): %s; "
+		    "accepted values: the JSON that getSignature answered, "
+		    "{\"status\":\"OK\",\"payload\":\"…\",\"signature\":\"…\"}, or unset for a "
+		    "new port",
+		    what[i]);
+		const char *bad_envp[] = {"PIA_TOKEN=tok",
+					  "PF_GATEWAY=10.4.128.1",
+					  "PF_HOSTNAME=newjersey419",
+					  variable,
+					  NULL};
+		assert_error(bad_envp, message);
+	}
+}
+
+static void
+test_pia_manual_required(void)
+{
+	/* port_forwarding.sh exits without PF_GATEWAY, PIA_TOKEN and PF_HOSTNAME */
+	const char *no_gateway[] = {"PIA_TOKEN=tok", "PF_HOSTNAME=newjersey419", NULL};
+	const char *no_hostname[] = {"PIA_TOKEN=tok", "PF_GATEWAY=10.4.128.1", NULL};
+	const char *gateway[] = {"PIA_TOKEN=tok",
+				 "PF_GATEWAY=newjersey419",
+				 "PF_HOSTNAME=newjersey419",
+				 NULL};
+	const char *hostname[] = {"PIA_TOKEN=tok",
+				  "PF_GATEWAY=10.4.128.1",
+				  "PF_HOSTNAME=https://newjersey419/",
+				  NULL};
+
+	assert_error(no_gateway,
+		     "environment variable PF_GATEWAY is not set: the environment of "
+		     "pia-foss/manual-connections needs it; accepted values: the IPv4 address of "
+		     "the PIA server's gateway, such as 10.10.0.1");
+	assert_error(no_hostname,
+		     "environment variable PF_HOSTNAME is not set: the environment of "
+		     "pia-foss/manual-connections needs it; accepted values: the PIA server's "
+		     "name, as on its certificate, such as newjersey419");
+	assert_error(gateway,
+		     "environment variable PF_GATEWAY=newjersey419: not an IPv4 address; accepted "
+		     "values: a dotted IPv4 address, such as 10.10.0.1");
+	assert_error(hostname,
+		     "environment variable PF_HOSTNAME=https://newjersey419/: not a server name; "
+		     "accepted values: the PIA server's name, as on its certificate (letters, "
+		     "digits, '-', '.' and '_'), such as newjersey419");
+}
+
+/* gluetun's PIA port forwarding */
+
+#define GLUETUN_PIA_STATUS_AND_MAPPING                                                           \
+	"[Consumer status-file]\n"                                                               \
+	"Type=portfile\n"                                                                        \
+	"Format=ports\n"                                                                         \
+	"Path=/tmp/gluetun/forwarded_port\n"                                                     \
+	"\n"                                                                                     \
+	"[Mapping forwarded-port]\n"                                                             \
+	"Provider=pia\n"                                                                         \
+	"Consumers=status-file\n"
+
+static void
+test_gluetun_pia(void)
+{
+	/* gluetun's wiki for PIA: the OpenVPN credentials serve port forwarding too */
+	const char *envp[] = {"VPN_SERVICE_PROVIDER=private internet access",
+			      "OPENVPN_USER=p1234567",
+			      "OPENVPN_PASSWORD=your_password",
+			      "SERVER_REGIONS=Netherlands",
+			      "VPN_PORT_FORWARDING=on",
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_auto(GStrv) credentials = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(pm_config_env_get_data(env),
+			==,
+			HEADER "[Provider pia]\n"
+			       "Type=pia\n"
+			       "Username=p1234567\n"
+			       "PasswordCredential=pia-password\n"
+			       "RefreshInterval=15min\n"
+			       "\n" GLUETUN_PIA_STATUS_AND_MAPPING);
+	credentials = pm_config_env_get_credentials(env);
+	g_assert_cmpstrv(credentials, ((const char *const[]){"pia-password", NULL}));
+	g_assert_null(strstr(pm_config_env_get_data(env), "your_password"));
+}
+
+static void
+test_gluetun_pia_custom_wireguard(void)
+{
+	/* a custom WireGuard connection to PIA (gluetun#2320): the port-forwarding provider,
+	 * its own credentials (winning over OpenVPN's) and the server's name for TLS */
+	const char *envp[] = {"VPN_SERVICE_PROVIDER=custom",
+			      "VPN_TYPE=wireguard",
+			      "VPN_PORT_FORWARDING=on",
+			      "VPN_PORT_FORWARDING_PROVIDER=Private Internet Access",
+			      "VPN_PORT_FORWARDING_USERNAME=p1234567",
+			      "VPN_PORT_FORWARDING_PASSWORD=\"pw-MARKER\"",
+			      "OPENVPN_USER=p7654321",
+			      "OPENVPN_PASSWORD=ovpn-MARKER",
+			      "VPN_GATEWAY=10.13.128.1",
+			      "SERVER_NAMES=newjersey419, newjersey420",
+			      "VPN_PORT_FORWARDING_STATUS_FILE=/gluetun/forwarded_port",
+			      "VPN_PORT_FORWARDING_UP_COMMAND=" UP_COMMAND,
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_autofree char *secret = NULL;
+	g_autofree char *text = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(pm_config_env_get_data(env),
+			==,
+			HEADER "[Provider pia]\n"
+			       "Type=pia\n"
+			       "Gateway=10.13.128.1\n"
+			       "Hostname=newjersey419\n"
+			       "Username=p1234567\n"
+			       "PasswordCredential=pia-password\n"
+			       "RefreshInterval=15min\n"
+			       "\n"
+			       "[Consumer status-file]\n"
+			       "Type=portfile\n"
+			       "Format=ports\n"
+			       "Path=/gluetun/forwarded_port\n"
+			       "\n"
+			       "[Consumer up-down-commands]\n"
+			       "Type=exec\n"
+			       "ExecUp=" UP_COMMAND "\n"
+			       "\n"
+			       "[Mapping forwarded-port]\n"
+			       "Provider=pia\n"
+			       "Consumers=status-file up-down-commands\n");
+
+	/* the first of SERVER_NAMES, said once the log is set up */
+	pm_test_log_clear();
+	pm_config_env_log_warnings(env);
+	pm_test_assert_warning("SERVER_NAMES lists 2 servers: the PIA gateway's certificate is "
+			       "checked against the first, newjersey419");
+	pm_test_assert_no_warnings();
+
+	/* the password as gosettings reads it (quotes trimmed), from its own variable */
+	g_unsetenv("CREDENTIALS_DIRECTORY");
+	pm_config_env_import_secrets(env);
+	pm_test_log_clear();
+	secret = pm_secret_load("pia-password", NULL, FALSE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(secret, ==, "pw-MARKER");
+	text = pm_config_env_annotate(env, pm_config_env_get_data(env));
+	g_assert_nonnull(strstr(text,
+				"# pia-password: imported from the environment variable "
+				"VPN_PORT_FORWARDING_PASSWORD, kept in memory only;\n"));
+	g_assert_nonnull(strstr(text, "replace this key by PasswordFile=/path/to/file"));
+	pm_secret_clear_imported_credentials();
+}
+
+static void
+test_gluetun_pia_bad_values(void)
+{
+	const char *no_user[] = {"VPN_SERVICE_PROVIDER=private internet access",
+				 "VPN_PORT_FORWARDING=on",
+				 "OPENVPN_PASSWORD=pw",
+				 NULL};
+	const char *no_password[] = {"VPN_SERVICE_PROVIDER=private internet access",
+				     "VPN_PORT_FORWARDING=on",
+				     "VPN_PORT_FORWARDING_USERNAME=p1234567",
+				     NULL};
+	const char *gateway[] = {"VPN_SERVICE_PROVIDER=private internet access",
+				 "VPN_PORT_FORWARDING=on",
+				 "OPENVPN_USER=p1234567",
+				 "OPENVPN_PASSWORD=pw",
+				 "VPN_GATEWAY=fd00::1",
+				 NULL};
+	const char *names[] = {"VPN_SERVICE_PROVIDER=private internet access",
+			       "VPN_PORT_FORWARDING=on",
+			       "OPENVPN_USER=p1234567",
+			       "OPENVPN_PASSWORD=pw",
+			       "SERVER_NAMES=,newjersey419",
+			       NULL};
+	const char *bad_name[] = {"VPN_SERVICE_PROVIDER=private internet access",
+				  "VPN_PORT_FORWARDING=on",
+				  "OPENVPN_USER=p1234567",
+				  "OPENVPN_PASSWORD=pw",
+				  "SERVER_NAMES=new jersey",
+				  NULL};
+
+	assert_error(no_user,
+		     "environment variables VPN_PORT_FORWARDING_USERNAME and OPENVPN_USER are "
+		     "unset: gluetun's PIA port forwarding needs the account's user name; "
+		     "accepted values: the PIA user name (p followed by digits)");
+	assert_error(no_password,
+		     "environment variables VPN_PORT_FORWARDING_PASSWORD and OPENVPN_PASSWORD are "
+		     "unset: gluetun's PIA port forwarding needs the account's password; accepted "
+		     "values: the PIA password");
+	assert_error(gateway,
+		     "environment variable VPN_GATEWAY=fd00::1: not an IPv4 address; accepted "
+		     "values: a dotted IPv4 address, such as 10.10.0.1, or unset: portmapd then "
+		     "finds PIA's gateway as gluetun did");
+	assert_error(names,
+		     "environment variable SERVER_NAMES=,newjersey419: no server name first; "
+		     "accepted values: the PIA server's name, as on its certificate, such as "
+		     "newjersey419, or names separated by commas");
+	assert_error(bad_name,
+		     "environment variable SERVER_NAMES=new jersey: not a server name; accepted "
+		     "values: the PIA server's name, as on its certificate (letters, digits, '-', "
+		     "'.' and '_'), such as newjersey419");
+}
+
+/*
+ * The three PIA sets load. Type=pia comes with the PIA provider branch: until it is
+ * merged there is no class to read [Provider pia] (remove this guard then)
+ */
+static void
+test_pia_loads(void)
+{
+	const char *manager[] = {"PIA_USER=p1234567", "PIA_PASS=your_password", NULL};
+	const char *manual[] = {"PIA_TOKEN=tok",
+				"PF_GATEWAY=10.4.128.1",
+				"PF_HOSTNAME=newjersey419",
+				"PAYLOAD_AND_SIGNATURE=" PAYLOAD_AND_SIGNATURE,
+				NULL};
+	const char *gluetun[] = {"VPN_SERVICE_PROVIDER=private internet access",
+				 "VPN_PORT_FORWARDING=on",
+				 "OPENVPN_USER=p1234567",
+				 "OPENVPN_PASSWORD=your_password",
+				 "SERVER_NAMES=newjersey419",
+				 NULL};
+	const struct {
+		const char *const *envp;
+		const char *consumers[3];
+	} sets[] = {
+	    {manager, {"port-file", "port-data-file", NULL}},
+	    {manual, {"port-file", NULL}},
+	    {gluetun, {"status-file", NULL}},
+	};
+
+	if (pm_provider_class_lookup("pia") == NULL) {
+		g_test_skip("Type=pia is not in this version yet");
+		return;
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(sets); i++) {
+		g_autoptr(PmConfigEnv) env = env_new(sets[i].envp, NULL);
+		g_autoptr(PmConfig) config = load_env(env, NULL);
+		const PmMappingConfig *mapping = pm_config_find_mapping(config, "forwarded-port");
+
+		g_assert_nonnull(pm_config_find_provider(config, "pia"));
+		g_assert_nonnull(mapping);
+		g_assert_cmpstr(mapping->provider, ==, "pia");
+		/* a PIA mapping is TCP and UDP, I := E */
+		g_assert_cmpuint(mapping->protocols, ==, PM_PROTOCOL_TCP | PM_PROTOCOL_UDP);
+		g_assert_cmpuint(mapping->internal_port, ==, 0);
+		g_assert_cmpstrv(mapping->consumers, sets[i].consumers);
+		for (guint j = 0; sets[i].consumers[j] != NULL; j++)
+			g_assert_nonnull(pm_config_find_consumer(config, sets[i].consumers[j]));
+		assert_round_trip(env, config);
+	}
+}
+
 /* recognising the tool */
 
 static void
@@ -663,10 +1234,23 @@ test_two_sets(void)
 			      "VPN_PORT_FORWARDING=on",
 			      NULL};
 
+	/* manual-connections' run_setup.sh takes PIA_USER too: with port_forwarding.sh's
+	 * PIA_TOKEN, that is the PIA manager's variable as well */
+	const char *pia[] = {"PIA_USER=p0123456",
+			     "PIA_PASS=xxxxxxxx",
+			     "PIA_TOKEN=tok",
+			     "PF_GATEWAY=10.4.128.1",
+			     "PF_HOSTNAME=newjersey419",
+			     NULL};
+
 	assert_error(envp,
 		     "--config-from-env: the environment has variables of two tools, the "
 		     "natpmp-http-api client (NATPMP_SERVICE) and gluetun (VPN_PORT_FORWARDING); "
 		     "portmapd imports the settings of one: unset the other's");
+	assert_error(pia,
+		     "--config-from-env: the environment has variables of two tools, the PIA "
+		     "port-forwarding manager (PIA_USER) and pia-foss/manual-connections "
+		     "(PIA_TOKEN); portmapd imports the settings of one: unset the other's");
 }
 
 static void
@@ -691,20 +1275,10 @@ test_no_set(void)
 static void
 test_not_supported(void)
 {
-	const char *pia_user[] = {"PIA_USER=p1234567", "PIA_PASS=hunter2", NULL};
-	const char *pia_token[] = {"PIA_TOKEN=abcdef", "PF_GATEWAY=10.0.0.1", NULL};
 	const char *mikrotik[] = {"MIKROTIK_API_ADDRESS=192.168.88.1",
 				  "VPN_GATEWAY=10.2.0.1",
 				  NULL};
 
-	assert_error(pia_user,
-		     "environment variable PIA_USER is set: importing the settings of the PIA "
-		     "port-forwarding manager is not supported by this version of portmapd yet; "
-		     "write a portmapd.conf instead (see portmapd.conf(5))");
-	assert_error(pia_token,
-		     "environment variable PIA_TOKEN is set: importing the settings of "
-		     "pia-foss/manual-connections is not supported by this version of portmapd "
-		     "yet; write a portmapd.conf instead (see portmapd.conf(5))");
 	assert_error(mikrotik,
 		     "environment variable MIKROTIK_API_ADDRESS is set: importing the settings of "
 		     "mikrotik-double-natpmp is not supported by this version of portmapd yet; "
@@ -771,6 +1345,53 @@ test_secrets_imported_and_removed(void)
 	g_assert_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION);
 }
 
+static void
+test_secrets_pia_imported_and_removed(void)
+{
+	/* the README's qBittorrent variables without QBITTORRENT_HOST: its password is
+	 * removed all the same */
+	const char *envp[] = {"PIA_USER=p1234567",
+			      "PIA_PASS=pia-MARKER-93d1",
+			      "QBITTORRENT_PASS=qb-MARKER",
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_autofree char *secret = NULL;
+	g_autofree char *text = NULL;
+
+	g_assert_no_error(error);
+	g_unsetenv("CREDENTIALS_DIRECTORY");
+	for (guint i = 0; pm_secret_environment_variables[i] != NULL; i++)
+		g_unsetenv(pm_secret_environment_variables[i]);
+	g_setenv("PIA_PASS", "pia-MARKER-93d1", TRUE);
+	g_setenv("QBITTORRENT_PASS", "qb-MARKER", TRUE);
+	g_setenv("PIA_TOKEN", "tok-MARKER", TRUE);
+	g_setenv("PAYLOAD_AND_SIGNATURE", PAYLOAD_AND_SIGNATURE, TRUE);
+	pm_test_log_clear();
+
+	pm_config_env_import_secrets(env);
+	pm_test_assert_warning("PIA_PASS, QBITTORRENT_PASS, PIA_TOKEN, PAYLOAD_AND_SIGNATURE");
+	pm_test_assert_no_warnings();
+	for (guint i = 0; pm_secret_environment_variables[i] != NULL; i++)
+		g_assert_null(g_getenv(pm_secret_environment_variables[i]));
+
+	secret = pm_secret_load("pia-password", NULL, FALSE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(secret, ==, "pia-MARKER-93d1");
+	text = pm_config_env_annotate(env, pm_config_env_get_data(env));
+	g_assert_null(strstr(text, "MARKER"));
+	g_assert_nonnull(strstr(text,
+				"# pia-password: imported from the environment variable "
+				"PIA_PASS, kept in memory only;\n"
+				"# without it, pass the secret with "
+				"LoadCredential=pia-password:/path/to/file in "
+				"portmapd.service\n"
+				"# (a drop-in), or replace this key by PasswordFile=/path/to/file "
+				"(mode 0600)\n"
+				"PasswordCredential=pia-password\n"));
+	pm_secret_clear_imported_credentials();
+}
+
 /* a secret's value is never in a message */
 static void
 test_secret_not_echoed(void)
@@ -815,11 +1436,29 @@ main(int argc, char **argv)
 	g_test_add_func("/config-env/gluetun/booleans", test_gluetun_booleans);
 	g_test_add_func("/config-env/gluetun/provider", test_gluetun_provider);
 	g_test_add_func("/config-env/gluetun/unsupported-values", test_gluetun_unsupported_values);
+	g_test_add_func("/config-env/pia-manager/standalone", test_pia_manager_standalone);
+	g_test_add_func("/config-env/pia-manager/kubernetes", test_pia_manager_kubernetes);
+	g_test_add_func("/config-env/pia-manager/gateway-and-files",
+			test_pia_manager_gateway_and_files);
+	g_test_add_func("/config-env/pia-manager/interval", test_pia_manager_interval);
+	g_test_add_func("/config-env/pia-manager/qbittorrent", test_pia_manager_qbittorrent);
+	g_test_add_func("/config-env/pia-manager/bad-values", test_pia_manager_bad_values);
+	g_test_add_func("/config-env/pia-manual/readme", test_pia_manual_readme);
+	g_test_add_func("/config-env/pia-manual/payload-and-signature",
+			test_pia_manual_payload_and_signature);
+	g_test_add_func("/config-env/pia-manual/required", test_pia_manual_required);
+	g_test_add_func("/config-env/gluetun/pia", test_gluetun_pia);
+	g_test_add_func("/config-env/gluetun/pia-custom-wireguard",
+			test_gluetun_pia_custom_wireguard);
+	g_test_add_func("/config-env/gluetun/pia-bad-values", test_gluetun_pia_bad_values);
+	g_test_add_func("/config-env/pia/loads", test_pia_loads);
 	g_test_add_func("/config-env/two-sets", test_two_sets);
 	g_test_add_func("/config-env/no-set", test_no_set);
 	g_test_add_func("/config-env/not-supported", test_not_supported);
 	g_test_add_func("/config-env/secrets/imported-and-removed",
 			test_secrets_imported_and_removed);
+	g_test_add_func("/config-env/secrets/pia-imported-and-removed",
+			test_secrets_pia_imported_and_removed);
 	g_test_add_func("/config-env/secrets/not-echoed", test_secret_not_echoed);
 	return g_test_run();
 }
