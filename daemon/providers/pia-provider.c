@@ -847,6 +847,39 @@ load_database(const char *key, const char *path, GError **error)
 	return database;
 }
 
+/* PayloadAndSignature*=: a signed port saved by manual-connections, bound as if it were
+ * stored until state.json (read after this) has one of portmapd's own */
+static gboolean
+load_payload_and_signature(PmPiaProvider *self, GError **error)
+{
+	const PmPiaConfig *config = provider_config(self);
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(PmSecret) saved = NULL;
+	g_autoptr(PmSecret) payload = NULL;
+	g_autoptr(PmSecret) signature = NULL;
+	PmPiaPayload decoded;
+
+	saved = pm_context_load_secret(self->parent.context, config->payload_credential,
+				       config->payload_file, error);
+	if (saved == NULL)
+		return FALSE;
+	if (!pm_pia_parse_signature_reply(200, (const guint8 *)saved, strlen(saved), NULL,
+					  &payload, &signature, &local_error) ||
+	    !pm_pia_decode_payload(payload, &decoded, &local_error)) {
+		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
+			    "provider %s: the saved payload and signature (PayloadAndSignature"
+			    "Credential=/File=, manual-connections' PAYLOAD_AND_SIGNATURE) are not "
+			    "a getSignature reply: %s",
+			    pname(self), local_error->message);
+		return FALSE;
+	}
+	self->payload = g_steal_pointer(&payload);
+	self->signature = g_steal_pointer(&signature);
+	self->port = decoded.port;
+	self->expires_at = decoded.expires_at;
+	return TRUE;
+}
+
 static gboolean
 pia_init(PmProvider *provider, GError **error)
 {
@@ -866,6 +899,9 @@ pia_init(PmProvider *provider, GError **error)
 	}
 	if (config->gateway_address != 0)
 		pm_provider_set_peer_address(provider, config->gateway_address);
+	if ((config->payload_credential != NULL || config->payload_file != NULL) &&
+	    !load_payload_and_signature(self, error))
+		return FALSE;
 	return TRUE;
 }
 
@@ -883,6 +919,8 @@ pia_config_free(PmPiaConfig *config)
 	g_free(config->token_credential);
 	g_free(config->token_url);
 	g_free(config->token_ca_file);
+	g_free(config->payload_credential);
+	g_free(config->payload_file);
 	g_free(config);
 }
 
@@ -956,6 +994,9 @@ static const PmConfigKey pia_config_keys[] = {
     {"TokenCredential", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_credential)},
     {"TokenURL", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_url)},
     {"TokenCAFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_ca_file)},
+    {"PayloadAndSignatureCredential", parse_nonempty,
+     G_STRUCT_OFFSET(PmPiaConfig, payload_credential)},
+    {"PayloadAndSignatureFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, payload_file)},
     {NULL},
 };
 
@@ -975,6 +1016,16 @@ pia_config_verify(gpointer data, PmConfigSection *section, GError **error)
 	PmPiaConfig *config = data;
 	gboolean has_password = config->password_credential != NULL || config->password_file != NULL;
 
+	if (config->payload_credential != NULL && config->payload_file != NULL) {
+		pm_config_section_set_error(section,
+					    pm_config_section_lookup(section,
+								     "PayloadAndSignatureFile"),
+					    "PayloadAndSignatureCredential= is set too",
+					    "one of PayloadAndSignatureCredential= and "
+					    "PayloadAndSignatureFile=",
+					    error);
+		return FALSE;
+	}
 	if (config->password_credential != NULL && config->password_file != NULL) {
 		pm_config_section_set_error(section, pm_config_section_lookup(section, "PasswordFile"),
 					    "PasswordCredential= is set too",
@@ -1034,7 +1085,9 @@ pia_config_equal(gconstpointer a, gconstpointer b)
 	       g_strcmp0(x->password_file, y->password_file) == 0 &&
 	       g_strcmp0(x->token_credential, y->token_credential) == 0 &&
 	       g_strcmp0(x->token_url, y->token_url) == 0 &&
-	       g_strcmp0(x->token_ca_file, y->token_ca_file) == 0;
+	       g_strcmp0(x->token_ca_file, y->token_ca_file) == 0 &&
+	       g_strcmp0(x->payload_credential, y->payload_credential) == 0 &&
+	       g_strcmp0(x->payload_file, y->payload_file) == 0;
 }
 
 static void
@@ -1061,6 +1114,8 @@ pia_config_print(gconstpointer data, GString *out)
 	print_optional(out, "TokenCredential", config->token_credential);
 	pm_config_print_string(out, "TokenURL", config->token_url);
 	print_optional(out, "TokenCAFile", config->token_ca_file);
+	print_optional(out, "PayloadAndSignatureCredential", config->payload_credential);
+	print_optional(out, "PayloadAndSignatureFile", config->payload_file);
 }
 
 /* PIA forwards E to E on TCP and UDP: nothing of the port can be asked */

@@ -35,6 +35,10 @@ typedef struct {
 	char *token_credential;
 	char *token_url;     /* default PM_PIA_DEFAULT_TOKEN_URL */
 	char *token_ca_file; /* NULL: the system's roots */
+	/* manual-connections' PAYLOAD_AND_SIGNATURE: a signed port to bind while nothing is
+	 * stored (its getSignature reply, {"status":"OK","payload":…,"signature":…}) */
+	char *payload_credential;
+	char *payload_file;
 } PmPiaConfig;
 
 extern const PmProviderClass pm_pia_provider_class;

@@ -229,8 +229,6 @@ class ConfigFromEnvTest(unittest.TestCase):
         for variables, lines in sets:
             with self.subTest(variables=sorted(variables)):
                 cp = self.portmapd(variables, "--print-config")
-                if cp.returncode == 2 and "Type=pia: not supported by this version" in cp.stderr:
-                    self.skipTest("Type=pia is not in this version yet")
                 self.assertEqual(cp.returncode, 0, cp.stderr)
                 for line in lines:
                     self.assertIn(line, cp.stdout)
