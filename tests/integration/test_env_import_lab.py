@@ -25,11 +25,15 @@ TOKEN = "env-token-93b7"
 class EnvImportLabTest(PortmapdTestCase):
     gateway = "miniupnpd"
 
-    def start_headless(self, env):
+    def start_headless(self, env, config=None):
         self.runtime_dir = os.path.join(self.workdir, "run")
         os.makedirs(self.state_dir, exist_ok=True)
         argv = [PORTMAPD, "--no-bus", "--config-from-env", "--state-dir", self.state_dir,
                 "--runtime-dir", self.runtime_dir, "--log-level", "debug"]
+        if config is not None:
+            # merged over the imported configuration key by key (design §6)
+            self.write_config(config)
+            argv += ["--config", self.config_path]
         # the tool's environment only (and PATH): nothing of the test runner's
         full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
         for key in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "G_SLICE"):
@@ -125,6 +129,74 @@ class EnvImportLabTest(PortmapdTestCase):
         self.daemon.terminate()
         self.assertEqual(self.daemon.wait(15), 0)
         self.assertEqual(file_ports(), [])
+
+    def pia_dropin(self, pia):
+        """What the replaced tools' variables cannot say: the lab's CA and token API."""
+        return (f"[Provider pia]\nCAFile={pia.ca}\nTokenURL={pia.token_url}\n"
+                f"TokenCAFile={pia.ca}\n")
+
+    def test_w_pia_manager_environment(self):
+        """The PIA port-forwarding manager's variables (a short refresh interval): the port
+        in PORT_FILE and PORT_DATA_FILE, bound again every interval, the password gone.
+        Its environment has no server name: the gateway's chain is verified against the CA
+        and the name it presents is logged with a warning."""
+        pia = self.lab.start_fake_pia()
+        port_file = os.path.join(self.workdir, "pia-port.txt")
+        data_file = os.path.join(self.workdir, "pia-port-data.json")
+        self.start_headless({"PIA_USER": pia.username, "PIA_PASS": pia.password,
+                             "PIA_GATEWAY": pia.address,
+                             "PORT_FORWARD_REFRESH_INTERVAL": "2",
+                             "PORT_FILE": port_file, "PORT_DATA_FILE": data_file},
+                            config=self.pia_dropin(pia))
+        m = self.wait_active(timeout=30)
+        port = m["ExternalPort"]
+        self.assertEqual(port, pia.state()["signatures"][-1]["port"])
+
+        def read(path):
+            try:
+                with open(path) as f:
+                    return f.read()
+            except OSError:
+                return ""
+
+        self.wait_for(lambda: read(port_file) == f"{port}\n", 10, "PORT_FILE")
+        self.wait_for(lambda: read(data_file) and json.loads(read(data_file))["port"] == port,
+                      10, "PORT_DATA_FILE")
+        bound = len(pia.requests("gateway", "/bindPort", 200))
+        self.wait_for(lambda: len(pia.requests("gateway", "/bindPort", 200)) >= bound + 2, 10,
+                      "no rebinds")
+        self.assertNotIn(pia.password.encode(), self.environ_of_daemon())
+        with open(self.daemon_log) as f:
+            log = f.read()
+        self.assertIn("lab-pia-server", log)
+        self.assertNotIn(pia.password, log)
+
+    def test_x_gluetun_pia_environment(self):
+        """gluetun's PIA port forwarding: SERVER_NAMES is the certificate's name, the port
+        in its status file."""
+        pia = self.lab.start_fake_pia()
+        status_file = os.path.join(self.workdir, "forwarded_port")
+        self.start_headless({
+            "VPN_SERVICE_PROVIDER": "private internet access",
+            "VPN_PORT_FORWARDING": "on",
+            "VPN_PORT_FORWARDING_USERNAME": pia.username,
+            "VPN_PORT_FORWARDING_PASSWORD": pia.password,
+            "VPN_GATEWAY": pia.address,
+            "SERVER_NAMES": pia.server_name,
+            "VPN_PORT_FORWARDING_STATUS_FILE": status_file,
+        }, config=self.pia_dropin(pia))
+        m = self.wait_active(timeout=30)
+        port = m["ExternalPort"]
+
+        def file_ports():
+            try:
+                with open(status_file) as f:
+                    return [int(x) for x in f.read().split()]
+            except (OSError, ValueError):
+                return None
+
+        self.wait_for(lambda: file_ports() == [port], 10, f"status file {file_ports()}")
+        self.assertNotIn(pia.password.encode(), self.environ_of_daemon())
 
 
 if __name__ == "__main__":
