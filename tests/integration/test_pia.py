@@ -30,12 +30,13 @@ class PiaTest(PortmapdTestCase):
         self.pia = self.lab.start_fake_pia()
         self.port_file = os.path.join(self.workdir, "pia.port")
 
-    def pia_config(self, hostname="lab-pia-server", refresh="2s"):
+    def pia_config(self, hostname="lab-pia-server", refresh="2s", gateway=True):
         password = os.path.join(self.workdir, "pia-password")
         fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(fd, self.pia.password.encode() + b"\n")
         os.close(fd)
-        return (f"[Provider pia]\nType=pia\nGateway={self.pia.address}\n"
+        return ("[Provider pia]\nType=pia\n" +
+                (f"Gateway={self.pia.address}\n" if gateway else "") +
                 f"Hostname={hostname}\nCAFile={self.pia.ca}\n"
                 f"Username={self.pia.username}\nPasswordFile={password}\n"
                 f"TokenURL={self.pia.token_url}\nTokenCAFile={self.pia.ca}\n"
@@ -148,6 +149,25 @@ class PiaTest(PortmapdTestCase):
                            "PrepareForSleep", GLib.Variant("(b)", (False,)))
         logind.flush_sync(None)
         self.wait_for(lambda: len(self.binds(200)) > bound, 10, "no bind on resume")
+
+    def test_y_pia_gateway_auto_detected(self):
+        """Without Gateway=: the default route's gateway (lan's is 192.168.77.1, where the
+        fake listens) answers /ping over TLS and is used; with nobody answering, the mapping
+        fails naming every candidate tried."""
+        self.lab.stop_fake_pia(self.pia)
+        self.start_daemon(self.pia_config(gateway=False))
+        path = self.path()
+        self.wait_for(lambda: self.prop(path, "LastError"), 30, "no error without a gateway")
+        error = self.prop(path, "LastError")
+        for candidate in ("192.168.77.1", "192.168.128.1", "192.168.0.1"):
+            self.assertIn(candidate, error)
+        self.assertEqual(self.binds(), [])
+        self.lab.restart_fake_pia(self.pia)
+        self.call("RefreshAll")
+        self.wait_state(path, "active", timeout=30)
+        self.assertEqual(self.provider_gateway("pia"), f"{self.pia.address}:19999")
+        self.wait_for(lambda: self.file_port() == self.prop(path, "ExternalPort"), 10,
+                      "port file")
 
 
 if __name__ == "__main__":
