@@ -28,11 +28,6 @@ typedef struct {
 	GQueue data; /* every MapData, linked through MapData.link */
 } PmNatpmpHttpProvider;
 
-typedef struct {
-	PmProviderDoneFunc func;
-	gpointer user_data;
-} Waiter;
-
 /* one per mapping */
 typedef struct {
 	PmNatpmpHttpProvider *provider;
@@ -43,7 +38,7 @@ typedef struct {
 	PmTimer timer;          /* the next refresh, or the next try after a failure */
 	PmTimer degraded_timer; /* no lease for two minutes */
 	PmMappingPort pending[PM_PROTO_INDEX_COUNT]; /* this run's grants */
-	GArray *waiters;                             /* of Waiter, only while some wait */
+	GArray *waiters; /* pm_provider_waiters_add(), only while some wait */
 	guint64 run_granted_at;                      /* the first grant of this run */
 	guint backoff;
 	guint proto_index : 2; /* the protocol being asked for */
@@ -116,13 +111,7 @@ has_lease(MapData *d)
 static void
 notify_waiters(MapData *d)
 {
-	g_autoptr(GArray) waiters = g_steal_pointer(&d->waiters);
-	if (waiters == NULL)
-		return;
-	for (guint i = 0; i < waiters->len; i++) {
-		Waiter *w = &g_array_index(waiters, Waiter, i);
-		w->func(w->user_data);
-	}
+	pm_provider_waiters_notify(&d->waiters);
 }
 
 /* the natpmp provider's conventions: degraded is retrying that went on too long */
@@ -568,7 +557,6 @@ natpmp_http_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc
 {
 	PmNatpmpHttpProvider *self = natpmp_http_provider(provider);
 	MapData *d = mapping->provider_data;
-	Waiter w = {done, user_data};
 
 	if (d == NULL) {
 		done(user_data);
@@ -586,9 +574,7 @@ natpmp_http_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc
 			return;
 		}
 	}
-	if (d->waiters == NULL)
-		d->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
-	g_array_append_val(d->waiters, w);
+	pm_provider_waiters_add(&d->waiters, done, user_data);
 	run_start(d);
 }
 

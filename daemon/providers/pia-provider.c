@@ -22,18 +22,13 @@
 #define PROBE_TIMEOUT_MSEC 3000
 
 typedef struct {
-	PmProviderDoneFunc func;
-	gpointer user_data;
-} Waiter;
-
-typedef struct {
 	PmProvider parent;
 	GTlsDatabase *ca;       /* CAFile= */
 	GTlsDatabase *token_ca; /* TokenCAFile=, NULL: the system's roots */
 	PmMapping *mapping;     /* the one mapping it carries, NULL: none */
 	PmHttpCall *call;       /* in flight */
 	PmTimer timer;          /* the next bind, or the next try */
-	GArray *waiters;        /* of Waiter, while some wait for the run */
+	GArray *waiters;        /* pm_provider_waiters_add(), while some wait for the run */
 	char *token;            /* this run's, a secret */
 	/* the signed port, kept in state.json: payload verbatim, secrets both */
 	char *payload;
@@ -79,22 +74,13 @@ pname(PmPiaProvider *self)
 static void
 notify_waiters(PmPiaProvider *self)
 {
-	g_autoptr(GArray) waiters = g_steal_pointer(&self->waiters);
-	if (waiters == NULL)
-		return;
-	for (guint i = 0; i < waiters->len; i++) {
-		Waiter *w = &g_array_index(waiters, Waiter, i);
-		w->func(w->user_data);
-	}
+	pm_provider_waiters_notify(&self->waiters);
 }
 
 static void
 add_waiter(PmPiaProvider *self, PmProviderDoneFunc done, gpointer user_data)
 {
-	Waiter w = {done, user_data};
-	if (self->waiters == NULL)
-		self->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
-	g_array_append_val(self->waiters, w);
+	pm_provider_waiters_add(&self->waiters, done, user_data);
 }
 
 static gint64

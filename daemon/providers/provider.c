@@ -189,3 +189,29 @@ pm_provider_state_to_string(PmProviderState state)
 	static const char *const names[] = {"ready", "degraded", "failed"};
 	return names[state];
 }
+
+typedef struct {
+	PmProviderDoneFunc func;
+	gpointer user_data;
+} PmProviderWaiter;
+
+void
+pm_provider_waiters_add(GArray **waiters, PmProviderDoneFunc done, gpointer user_data)
+{
+	PmProviderWaiter w = {done, user_data};
+
+	if (*waiters == NULL)
+		*waiters = g_array_new(FALSE, FALSE, sizeof(PmProviderWaiter));
+	g_array_append_val(*waiters, w);
+}
+
+void
+pm_provider_waiters_notify(GArray **waiters)
+{
+	g_autoptr(GArray) list = g_steal_pointer(waiters);
+
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		PmProviderWaiter *w = &g_array_index(list, PmProviderWaiter, i);
+		w->func(w->user_data);
+	}
+}

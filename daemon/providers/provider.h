@@ -153,6 +153,12 @@ void pm_provider_set_peer_address(PmProvider *self, guint32 address);
 /* its state.json section changed: the manager writes the file soon */
 void pm_provider_state_changed(PmProvider *self);
 
+/* for implementations: callers of refresh()/refresh_all() waiting for a run to end, in an
+ * array allocated only while some wait (*@waiters NULL otherwise) */
+void pm_provider_waiters_add(GArray **waiters, PmProviderDoneFunc done, gpointer user_data);
+/* each is answered once, in order; the array is gone first, so a caller may add anew */
+void pm_provider_waiters_notify(GArray **waiters);
+
 /* for the core: through the class */
 /* @blocker: optional, set with PM_ERROR_ALREADY_MAPPED (else NULL) */
 gboolean pm_provider_check_mapping(const PmProviderConfig *config, const PmMapping *mapping,
