@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "http-call.h"
 #include "libsoup-loader.h"
+#include "tls-trust.h"
 
 struct _PmHttpCall {
 	PmContext *context;
@@ -27,6 +28,8 @@ struct _PmHttpCall {
 	PmHttpTlsFlags tls_flags;
 	char *unverified_name;
 	GTlsCertificateFlags tls_errors; /* of a certificate refused */
+	GError *trust_error; /* the system's roots could not be loaded */
+	gboolean https;
 	gboolean sent;
 	gboolean cancelled; /* by the caller: nobody is told */
 	gboolean timed_out;
@@ -46,6 +49,7 @@ pm_http_call_free(PmHttpCall *self)
 	g_clear_object(&self->cancellable);
 	g_clear_object(&self->tls_database);
 	g_clear_object(&self->tls_identity);
+	g_clear_error(&self->trust_error);
 	g_free(self->unverified_name);
 	g_clear_pointer(&self->body, g_bytes_unref);
 	g_free(self->description);
@@ -82,6 +86,9 @@ pm_http_call_new(PmContext *context, const char *method, const char *url, GError
 	self->context = context;
 	self->libsoup = pm_libsoup_get(NULL);
 	self->session = session;
+	self->https = g_ascii_strcasecmp(scheme, "https") == 0;
+	if (self->https)
+		pm_tls_trust_install(); /* loads the TLS backend: not for http alone */
 	self->message = self->libsoup->message_new_from_uri(method, uri);
 	self->cancellable = g_cancellable_new();
 	self->timeout_msec = PM_HTTP_CALL_DEFAULT_TIMEOUT_MSEC;
@@ -130,8 +137,9 @@ pm_http_call_set_idempotent(PmHttpCall *self)
 	self->libsoup->message_add_flags(self->message, SOUP_MESSAGE_IDEMPOTENT);
 }
 
-/* before the handshake of the call's own connection: libsoup has set the session's
- * database and the URL's host; ours replace them */
+/* before the handshake of a new connection: libsoup has set the session's database (one
+ * that trusts nothing, tls-trust.h) and the URL's host; the call's replace them, the
+ * system's roots unless pm_http_call_set_tls() gave others */
 static void
 pm_http_call_network_event_cb(gpointer message, GSocketClientEvent event, GIOStream *connection,
 			      gpointer user_data)
@@ -140,6 +148,10 @@ pm_http_call_network_event_cb(gpointer message, GSocketClientEvent event, GIOStr
 
 	if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CLIENT_CONNECTION(connection))
 		return;
+	if (self->tls_database == NULL && self->trust_error == NULL)
+		self->tls_database = pm_tls_trust_get_system(&self->trust_error);
+	if (self->tls_database == NULL)
+		return; /* the handshake fails: nothing is trusted */
 	g_tls_connection_set_database(G_TLS_CONNECTION(connection), self->tls_database);
 	if (self->tls_identity != NULL)
 		g_tls_client_connection_set_server_identity(G_TLS_CLIENT_CONNECTION(connection),
@@ -237,7 +249,10 @@ pm_http_call_sent_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 	}
 	if (body == NULL) {
 		g_autoptr(GError) reported = NULL;
-		if (self->timed_out)
+		if (self->trust_error != NULL)
+			reported = g_error_new(PM_ERROR, PM_ERROR_FAILED, "%s: %s",
+					       self->description, self->trust_error->message);
+		else if (self->timed_out)
 			reported = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 					       "%s: no reply within %u ms", self->description,
 					       self->timeout_msec);
@@ -268,6 +283,9 @@ pm_http_call_send(PmHttpCall *self, PmHttpDoneFunc done, gpointer user_data)
 	self->sent = TRUE;
 	self->done = done;
 	self->done_data = user_data;
+	if (self->https && self->tls_database == NULL)
+		g_signal_connect(self->message, "network-event",
+				 G_CALLBACK(pm_http_call_network_event_cb), self);
 	pm_timer_init(&self->timeout_timer, pm_http_call_timeout_cb, self);
 	pm_scheduler_arm(scheduler, &self->timeout_timer,
 			 pm_scheduler_now(scheduler) + (guint64)self->timeout_msec * 1000);
