@@ -1440,6 +1440,22 @@ pm_config_parse_duration(PmConfigSection *section,
 	return pm_config_section_get_duration(section, entry, 0, field, error);
 }
 
+gboolean
+pm_config_parse_timeout(PmConfigSection *section,
+			const PmConfigEntry *entry,
+			gpointer field,
+			GError **error)
+{
+	guint64 *usec = field;
+	if (!pm_config_section_get_duration(section, entry, G_USEC_PER_SEC, usec, error))
+		return FALSE;
+	if (*usec > (guint64)3600 * G_USEC_PER_SEC) {
+		pm_config_section_set_error(section, entry, "too long", "at most 1h", error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 void
 pm_config_print_string(GString *out, const char *key, const char *value)
 {

@@ -202,5 +202,9 @@ gboolean pm_config_parse_port(PmConfigSection *section, const PmConfigEntry *ent
 gboolean pm_config_parse_duration(PmConfigSection *section, const PmConfigEntry *entry,
 				  gpointer field, GError **error);
 
+/* guint64 µs: a request's TimeoutSec=, at least 1 s, at most 1h */
+gboolean pm_config_parse_timeout(PmConfigSection *section, const PmConfigEntry *entry,
+				 gpointer field, GError **error);
+
 /* "KEY=VALUE\n" that reads back as @value with pm_config_parse_string() (for config_print) */
 void pm_config_print_string(GString *out, const char *key, const char *value);

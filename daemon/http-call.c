@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "http-call.h"
 #include "libsoup-loader.h"
+#include "secrets.h"
 #include "tls-trust.h"
 
 struct _PmHttpCall {
@@ -16,7 +17,8 @@ struct _PmHttpCall {
 	GCancellable *cancellable;
 	GBytes *body; /* the reply's */
 	char *description;
-	char *bearer; /* "Bearer TOKEN", wiped */
+	char *bearer; /* "Bearer TOKEN" or "Basic ...", wiped */
+	char *cookie; /* "NAME=VALUE", wiped */
 	PmTimer timeout_timer;
 	guint timeout_msec;
 	gsize max_body;
@@ -39,10 +41,8 @@ static void
 pm_http_call_free(PmHttpCall *self)
 {
 	pm_scheduler_disarm(pm_context_get_scheduler(self->context), &self->timeout_timer);
-	if (self->bearer != NULL) {
-		memset(self->bearer, 0, strlen(self->bearer));
-		g_free(self->bearer);
-	}
+	pm_secret_free(self->bearer);
+	pm_secret_free(self->cookie);
 	if (self->message != NULL)
 		g_signal_handlers_disconnect_by_data(self->message, self);
 	g_clear_object(&self->message);
@@ -113,6 +113,67 @@ pm_http_call_set_bearer_token(PmHttpCall *self, const char *token)
 	self->libsoup->message_headers_replace(
 		self->libsoup->message_get_request_headers(self->message), "Authorization",
 		self->bearer);
+}
+
+void
+pm_http_call_set_basic_auth(PmHttpCall *self, const char *username, const char *password)
+{
+	g_autofree char *pair = g_strconcat(username, ":", password, NULL);
+	g_autofree char *encoded = g_base64_encode((const guchar *)pair, strlen(pair));
+
+	g_return_if_fail(!self->sent && self->bearer == NULL);
+	self->bearer = g_strconcat("Basic ", encoded, NULL);
+	explicit_bzero(pair, strlen(pair));
+	explicit_bzero(encoded, strlen(encoded));
+	self->libsoup->message_headers_replace(
+		self->libsoup->message_get_request_headers(self->message), "Authorization",
+		self->bearer);
+}
+
+void
+pm_http_call_set_cookie(PmHttpCall *self, const char *cookie)
+{
+	g_return_if_fail(!self->sent && self->cookie == NULL);
+	self->cookie = g_strdup(cookie);
+	self->libsoup->message_headers_replace(
+		self->libsoup->message_get_request_headers(self->message), "Cookie", self->cookie);
+}
+
+char *
+pm_http_call_get_cookie(PmHttpCall *self, const char *name_prefix)
+{
+	GSList *cookies = self->libsoup->cookies_from_response(self->message);
+	char *found = NULL;
+
+	for (GSList *l = cookies; l != NULL && found == NULL; l = l->next) {
+		const char *name = self->libsoup->cookie_get_name(l->data);
+		if (name != NULL && name[0] != '\0' && g_str_has_prefix(name, name_prefix))
+			found = g_strconcat(name, "=", self->libsoup->cookie_get_value(l->data),
+					    NULL);
+	}
+	self->libsoup->cookies_free(cookies);
+	return found;
+}
+
+gboolean
+pm_http_url_is_valid(const char *url)
+{
+	g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	const char *scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
+
+	return uri != NULL &&
+	       (g_ascii_strcasecmp(scheme, "http") == 0 || g_ascii_strcasecmp(scheme, "https") == 0) &&
+	       g_uri_get_host(uri) != NULL && g_uri_get_host(uri)[0] != '\0';
+}
+
+char *
+pm_http_url_for_display(const char *url)
+{
+	g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	if (uri == NULL)
+		return g_strdup("");
+	return g_uri_join(G_URI_FLAGS_ENCODED, g_uri_get_scheme(uri), NULL, g_uri_get_host(uri),
+			  g_uri_get_port(uri), g_uri_get_path(uri), NULL, NULL);
 }
 
 void

@@ -29,6 +29,11 @@ PmHttpCall *pm_http_call_new(PmContext *context, const char *method, const char 
 			     GError **error);
 /* "Authorization: Bearer TOKEN"; the token is copied and wiped when the call ends */
 void pm_http_call_set_bearer_token(PmHttpCall *self, const char *token);
+/* "Authorization: Basic base64(USERNAME:PASSWORD)"; wiped when the call ends */
+void pm_http_call_set_basic_auth(PmHttpCall *self, const char *username, const char *password);
+/* "Cookie: NAME=VALUE" (a session cookie, as pm_http_call_get_cookie() gave it); wiped when
+ * the call ends */
+void pm_http_call_set_cookie(PmHttpCall *self, const char *cookie);
 void pm_http_call_add_header(PmHttpCall *self, const char *name, const char *value);
 void pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body);
 /* the request may be sent twice (a POST that renews what it asks, as natpmp-http's
@@ -73,6 +78,17 @@ void pm_http_call_send(PmHttpCall *self, PmHttpDoneFunc done, gpointer user_data
 /* before @done: @done never runs and the call is freed (now, or when libsoup lets go);
  * a call not sent yet is freed */
 void pm_http_call_cancel(PmHttpCall *self);
+
+/* inside @done, after a reply: "NAME=VALUE" of the first cookie the reply sets whose name
+ * starts with @name_prefix ("" for any: qBittorrent's name varies), parsed by libsoup;
+ * NULL if none. A secret: free it with pm_secret_free(). */
+char *pm_http_call_get_cookie(PmHttpCall *self, const char *name_prefix);
+
+/* an http:// or https:// URL with a host */
+gboolean pm_http_url_is_valid(const char *url);
+/* @url without what may hold a secret (its user information and query), for logs and
+ * Describe(); "" if it does not parse */
+char *pm_http_url_for_display(const char *url);
 
 /* inside @done, after a reply */
 guint pm_http_call_get_status(PmHttpCall *self);

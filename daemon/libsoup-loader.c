@@ -31,6 +31,10 @@ static const struct {
 	SYMBOL(message_get_reason_phrase),
 	SYMBOL(session_send_and_read_async),
 	SYMBOL(session_send_and_read_finish),
+	SYMBOL(cookies_from_response),
+	SYMBOL(cookie_get_name),
+	SYMBOL(cookie_get_value),
+	SYMBOL(cookies_free),
 #undef SYMBOL
 };
 

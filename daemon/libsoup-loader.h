@@ -33,6 +33,10 @@ typedef struct {
 					    GAsyncReadyCallback callback, gpointer user_data);
 	GBytes *(*session_send_and_read_finish)(SoupSession *session, GAsyncResult *result,
 						GError **error);
+	GSList *(*cookies_from_response)(SoupMessage *msg);
+	const char *(*cookie_get_name)(SoupCookie *cookie);
+	const char *(*cookie_get_value)(SoupCookie *cookie);
+	void (*cookies_free)(GSList *cookies);
 } PmLibsoup;
 
 /* the table, loading the library on the first call; NULL with PM_ERROR_NOT_SUPPORTED if

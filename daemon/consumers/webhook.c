@@ -338,23 +338,12 @@ pm_webhook_finalize(PmConsumer *consumer)
 	pm_secret_free(self->token);
 }
 
-/* the URL without what may hold a secret: its user information and query */
-static char *
-pm_webhook_describe_url(const char *url)
-{
-	g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
-	if (uri == NULL)
-		return g_strdup("");
-	return g_uri_join(G_URI_FLAGS_ENCODED, g_uri_get_scheme(uri), NULL, g_uri_get_host(uri),
-			  g_uri_get_port(uri), g_uri_get_path(uri), NULL, NULL);
-}
-
 static void
 pm_webhook_describe(PmConsumer *consumer, PmJsonWriter *writer)
 {
 	PmWebhook *self = (PmWebhook *)consumer;
 	PmWebhookConfig *config = (PmWebhookConfig *)consumer->config;
-	g_autofree char *url = pm_webhook_describe_url(config->url);
+	g_autofree char *url = pm_http_url_for_display(config->url);
 
 	pm_json_member_string(writer, "URL", url);
 	pm_json_member_uint(writer, "TimeoutUSec", config->timeout_usec);
@@ -363,27 +352,11 @@ pm_webhook_describe(PmConsumer *consumer, PmJsonWriter *writer)
 
 /* configuration */
 
-static gboolean
-pm_webhook_parse_timeout(PmConfigSection *section,
-			 const PmConfigEntry *entry,
-			 gpointer field,
-			 GError **error)
-{
-	guint64 *usec = field;
-	if (!pm_config_section_get_duration(section, entry, G_USEC_PER_SEC, usec, error))
-		return FALSE;
-	if (*usec > (guint64)3600 * G_USEC_PER_SEC) {
-		pm_config_section_set_error(section, entry, "too long", "at most 1h", error);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static const PmConfigKey pm_webhook_keys[] = {
     {"URL", pm_config_parse_string, G_STRUCT_OFFSET(PmWebhookConfig, url)},
     {"TokenCredential", pm_config_parse_string, G_STRUCT_OFFSET(PmWebhookConfig, token_credential)},
     {"TokenFile", pm_config_parse_string, G_STRUCT_OFFSET(PmWebhookConfig, token_file)},
-    {"TimeoutSec", pm_webhook_parse_timeout, G_STRUCT_OFFSET(PmWebhookConfig, timeout_usec)},
+    {"TimeoutSec", pm_config_parse_timeout, G_STRUCT_OFFSET(PmWebhookConfig, timeout_usec)},
     {NULL},
 };
 
@@ -391,20 +364,13 @@ static gboolean
 pm_webhook_config_verify(PmConsumerConfig *consumer, PmConfigSection *section, GError **error)
 {
 	PmWebhookConfig *config = (PmWebhookConfig *)consumer;
-	g_autoptr(GUri) uri = NULL;
-	const char *scheme;
-
 	if (config->url == NULL) {
 		pm_config_section_set_missing_error(section, "URL",
 						    "set the http:// or https:// URL to POST to",
 						    error);
 		return FALSE;
 	}
-	uri = g_uri_parse(config->url, G_URI_FLAGS_ENCODED, NULL);
-	scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
-	if (uri == NULL ||
-	    (g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0) ||
-	    g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0') {
+	if (!pm_http_url_is_valid(config->url)) {
 		pm_config_section_set_error(section, pm_config_section_lookup(section, "URL"),
 					    "not an http or https URL",
 					    "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH",
