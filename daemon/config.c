@@ -1441,6 +1441,34 @@ pm_config_parse_duration(PmConfigSection *section,
 }
 
 gboolean
+pm_config_section_check_secret_keys(PmConfigSection *self, const char *prefix,
+				    const char *credential, const char *file, GError **error)
+{
+	g_autofree char *credential_key = g_strconcat(prefix, "Credential", NULL);
+	g_autofree char *file_key = g_strconcat(prefix, "File", NULL);
+
+	if (credential != NULL && file != NULL) {
+		g_autofree char *reason = g_strdup_printf("%s= is set too", credential_key);
+		g_autofree char *accepted =
+			g_strdup_printf("one of %s= and %s=", credential_key, file_key);
+		pm_config_section_set_error(self, pm_config_section_lookup(self, file_key), reason,
+					    accepted, error);
+		return FALSE;
+	}
+	if (credential != NULL && credential[0] == '\0') {
+		pm_config_section_set_error(self, pm_config_section_lookup(self, credential_key),
+					    "empty", "the NAME of LoadCredential=NAME:PATH", error);
+		return FALSE;
+	}
+	if (file != NULL && file[0] == '\0') {
+		pm_config_section_set_error(self, pm_config_section_lookup(self, file_key), "empty",
+					    "the path of a file holding the secret", error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
 pm_config_parse_timeout(PmConfigSection *section,
 			const PmConfigEntry *entry,
 			gpointer field,

@@ -202,6 +202,12 @@ gboolean pm_config_parse_port(PmConfigSection *section, const PmConfigEntry *ent
 gboolean pm_config_parse_duration(PmConfigSection *section, const PmConfigEntry *entry,
 				  gpointer field, GError **error);
 
+/* a secret given by PREFIXCredential= (a credential's name) or PREFIXFile= (a path): not
+ * both, and neither empty; @prefix "Token", "Password"... */
+gboolean pm_config_section_check_secret_keys(PmConfigSection *self, const char *prefix,
+					     const char *credential, const char *file,
+					     GError **error);
+
 /* guint64 µs: a request's TimeoutSec=, at least 1 s, at most 1h */
 gboolean pm_config_parse_timeout(PmConfigSection *section, const PmConfigEntry *entry,
 				 gpointer field, GError **error);

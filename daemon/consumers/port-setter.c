@@ -32,13 +32,9 @@ pm_port_setter_config_verify(PmPortSetterConfig *config, PmConfigSection *sectio
 					    error);
 		return FALSE;
 	}
-	if (config->password_credential != NULL && config->password_file != NULL) {
-		pm_config_section_set_error(section,
-					    pm_config_section_lookup(section, "PasswordFile"),
-					    "PasswordCredential= is set as well",
-					    "one of PasswordCredential= and PasswordFile=", error);
+	if (!pm_config_section_check_secret_keys(section, "Password", config->password_credential,
+						 config->password_file, error))
 		return FALSE;
-	}
 	if (config->timeout_usec == 0)
 		config->timeout_usec = PM_PORT_SETTER_DEFAULT_TIMEOUT_USEC;
 	return TRUE;

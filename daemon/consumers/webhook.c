@@ -377,13 +377,9 @@ pm_webhook_config_verify(PmConsumerConfig *consumer, PmConfigSection *section, G
 					    error);
 		return FALSE;
 	}
-	if (config->token_credential != NULL && config->token_file != NULL) {
-		pm_config_section_set_error(section,
-					    pm_config_section_lookup(section, "TokenFile"),
-					    "TokenCredential= is set as well",
-					    "one of TokenCredential= and TokenFile=", error);
+	if (!pm_config_section_check_secret_keys(section, "Token", config->token_credential,
+						 config->token_file, error))
 		return FALSE;
-	}
 	if (config->timeout_usec == 0)
 		config->timeout_usec = (guint64)10 * G_USEC_PER_SEC;
 	return TRUE;

@@ -776,24 +776,9 @@ natpmp_http_config_verify(gpointer data, PmConfigSection *section, GError **erro
 						    error);
 		return FALSE;
 	}
-	if (config->token_credential != NULL && config->token_file != NULL) {
-		const PmConfigEntry *entry = pm_config_section_lookup(section, "TokenFile");
-		pm_config_section_set_error(section, entry, "TokenCredential= is set too",
-					    "one of TokenCredential= and TokenFile=", error);
+	if (!pm_config_section_check_secret_keys(section, "Token", config->token_credential,
+						 config->token_file, error))
 		return FALSE;
-	}
-	if (config->token_credential != NULL && config->token_credential[0] == '\0') {
-		const PmConfigEntry *entry = pm_config_section_lookup(section, "TokenCredential");
-		pm_config_section_set_error(section, entry, "empty",
-					    "the NAME of LoadCredential=NAME:PATH", error);
-		return FALSE;
-	}
-	if (config->token_file != NULL && config->token_file[0] == '\0') {
-		const PmConfigEntry *entry = pm_config_section_lookup(section, "TokenFile");
-		pm_config_section_set_error(section, entry, "empty",
-					    "the path of a file holding the token", error);
-		return FALSE;
-	}
 	if (config->lifetime == 0)
 		config->lifetime = PM_NATPMP_HTTP_DEFAULT_LIFETIME;
 	if (!refresh_set)

@@ -1002,22 +1002,12 @@ pia_config_verify(gpointer data, PmConfigSection *section, GError **error)
 	PmPiaConfig *config = data;
 	gboolean has_password = config->password_credential != NULL || config->password_file != NULL;
 
-	if (config->payload_credential != NULL && config->payload_file != NULL) {
-		pm_config_section_set_error(section,
-					    pm_config_section_lookup(section,
-								     "PayloadAndSignatureFile"),
-					    "PayloadAndSignatureCredential= is set too",
-					    "one of PayloadAndSignatureCredential= and "
-					    "PayloadAndSignatureFile=",
-					    error);
+	if (!pm_config_section_check_secret_keys(section, "PayloadAndSignature",
+						 config->payload_credential, config->payload_file,
+						 error) ||
+	    !pm_config_section_check_secret_keys(section, "Password", config->password_credential,
+						 config->password_file, error))
 		return FALSE;
-	}
-	if (config->password_credential != NULL && config->password_file != NULL) {
-		pm_config_section_set_error(section, pm_config_section_lookup(section, "PasswordFile"),
-					    "PasswordCredential= is set too",
-					    "one of PasswordCredential= and PasswordFile=", error);
-		return FALSE;
-	}
 	if (config->token_credential == NULL) {
 		if (config->username == NULL) {
 			pm_config_section_set_missing_error(

@@ -138,7 +138,7 @@ test_errors(void)
 	     "LoadCredential=NAME:PATH"},
 	    {PROVIDER "URL=http://127.0.0.1\nTokenFile=\n",
 	     "test.conf:4: [Provider vpn] TokenFile=: empty; accepted values: the path of a file "
-	     "holding the token"},
+	     "holding the secret"},
 	    {PROVIDER "URL=http://127.0.0.1\nLifetime=0\n",
 	     "test.conf:4: [Provider vpn] Lifetime=0: out of range; accepted values: a whole "
 	     "number of seconds from 1 to 4294967295*"},

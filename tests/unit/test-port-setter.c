@@ -390,7 +390,7 @@ test_keys(void)
 	pm_test_config_assert_load_error("[Consumer app]\nType=fakesetter\n"
 					 "PasswordCredential=a\nPasswordFile=/b\n",
 					 "test.conf:4: [Consumer app] PasswordFile=/b: "
-					 "PasswordCredential= is set as well; accepted values: one of "
+					 "PasswordCredential= is set too; accepted values: one of "
 					 "PasswordCredential= and PasswordFile=");
 	pm_test_config_assert_load_error("[Consumer app]\nType=fakesetter\nTimeoutSec=2h\n",
 					 "test.conf:3: [Consumer app] TimeoutSec=2h: too long; "

@@ -572,8 +572,8 @@ test_config(void)
 			  "at most 1h");
 	pm_test_config_assert_load_error("[Consumer h]\nType=webhook\nURL=http://h/\n"
 					 "TokenCredential=t\nTokenFile=/etc/t\n",
-			  "test.conf:5: [Consumer h] TokenFile=/etc/t: TokenCredential= is set as "
-			  "well; accepted values: one of TokenCredential= and TokenFile=");
+			  "test.conf:5: [Consumer h] TokenFile=/etc/t: TokenCredential= is set too; "
+			  "accepted values: one of TokenCredential= and TokenFile=");
 	pm_test_config_assert_load_error("[Consumer h]\nType=webhook\nURL=http://h/\nPath=/x\n",
 			  "test.conf:4: [Consumer h] Path=/x: unknown key; accepted keys: Type, "
 			  "URL, TokenCredential, TokenFile, TimeoutSec");
