@@ -480,27 +480,11 @@ pm_exec_describe(PmConsumer *consumer, PmJsonWriter *writer)
 
 /* configuration */
 
-static gboolean
-pm_exec_parse_timeout(PmConfigSection *section,
-		      const PmConfigEntry *entry,
-		      gpointer field,
-		      GError **error)
-{
-	guint64 *usec = field;
-	if (!pm_config_section_get_duration(section, entry, G_USEC_PER_SEC, usec, error))
-		return FALSE;
-	if (*usec > (guint64)3600 * G_USEC_PER_SEC) {
-		pm_config_section_set_error(section, entry, "too long", "at most 1h", error);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static const PmConfigKey pm_exec_keys[] = {
     {"Exec", pm_config_parse_string, G_STRUCT_OFFSET(PmExecConfig, exec)},
     {"ExecUp", pm_config_parse_string, G_STRUCT_OFFSET(PmExecConfig, exec_up)},
     {"ExecDown", pm_config_parse_string, G_STRUCT_OFFSET(PmExecConfig, exec_down)},
-    {"TimeoutSec", pm_exec_parse_timeout, G_STRUCT_OFFSET(PmExecConfig, timeout_usec)},
+    {"TimeoutSec", pm_config_parse_timeout, G_STRUCT_OFFSET(PmExecConfig, timeout_usec)},
     {NULL},
 };
 
