@@ -76,11 +76,21 @@ pm_tls_trust_install(void)
 /* the holders own it; the last unref may come from glib-networking's thread */
 static GWeakRef system_database;
 
-static void
-pm_tls_trust_system_finalized(gpointer data, GObject *where_the_object_was)
+static gboolean
+pm_tls_trust_trim_cb(gpointer user_data)
 {
-	/* its certificates are thousands of small blocks: give their pages back */
+	/* its certificates were thousands of small blocks: give their pages back */
 	malloc_trim(0);
+	g_debug("the system's certificate authorities are unloaded");
+	return G_SOURCE_REMOVE;
+}
+
+/* weak references are notified at dispose, before the database frees anything: the trim
+ * waits for the main loop (this may run on glib-networking's thread) */
+static void
+pm_tls_trust_system_disposed(gpointer data, GObject *where_the_object_was)
+{
+	g_idle_add_full(G_PRIORITY_LOW, pm_tls_trust_trim_cb, NULL, NULL);
 }
 
 GTlsDatabase *
@@ -101,7 +111,8 @@ pm_tls_trust_get_system(GError **error)
 			    local_error->message);
 		return NULL;
 	}
-	g_object_weak_ref(G_OBJECT(database), pm_tls_trust_system_finalized, NULL);
+	g_object_weak_ref(G_OBJECT(database), pm_tls_trust_system_disposed, NULL);
+	g_debug("loaded the system's certificate authorities from %s", path);
 	g_weak_ref_set(&system_database, database);
 	return database;
 }
