@@ -114,31 +114,10 @@ notify_waiters(MapData *d)
 	pm_provider_waiters_notify(&d->waiters);
 }
 
-/* the natpmp provider's conventions: degraded is retrying that went on too long */
 static void
 set_state(MapData *d, PmMappingState state)
 {
-	if (state == PM_MAPPING_STATE_RETRYING && d->mapping->state == PM_MAPPING_STATE_DEGRADED)
-		return;
-	if (state == PM_MAPPING_STATE_ACTIVE || state == PM_MAPPING_STATE_FAILED)
-		pm_scheduler_disarm(d->scheduler, &d->degraded_timer);
-	else if (!pm_timer_is_armed(&d->degraded_timer) && !has_lease(d) &&
-		 d->mapping->state != PM_MAPPING_STATE_DEGRADED)
-		pm_scheduler_arm(d->scheduler, &d->degraded_timer,
-				 pm_scheduler_now(d->scheduler) + PM_NATPMP_HTTP_DEGRADED_AFTER_USEC);
-	pm_mapping_set_state(d->mapping, state);
-}
-
-static void
-degraded_timer_cb(PmTimer *timer, gpointer user_data)
-{
-	MapData *d = user_data;
-	if (has_lease(d) || d->mapping->state == PM_MAPPING_STATE_FAILED)
-		return;
-	pm_log_mapping(G_LOG_LEVEL_WARNING, d->mapping->name, d->provider->parent.name,
-		       "mapping %s has had no lease for %u s", d->mapping->name,
-		       (guint)(PM_NATPMP_HTTP_DEGRADED_AFTER_USEC / G_USEC_PER_SEC));
-	pm_mapping_set_state(d->mapping, PM_MAPPING_STATE_DEGRADED);
+	pm_provider_set_mapping_state(d->scheduler, &d->degraded_timer, d->mapping, state);
 }
 
 /* ---- the service's health: the provider's state ---- */
@@ -444,7 +423,7 @@ map_data_new(PmNatpmpHttpProvider *provider, PmMapping *mapping)
 	d->scheduler = provider->parent.scheduler;
 	d->mapping = mapping;
 	pm_timer_init(&d->timer, timer_cb, d);
-	pm_timer_init(&d->degraded_timer, degraded_timer_cb, d);
+	pm_provider_degraded_timer_init(&d->degraded_timer, d->mapping);
 	d->link.data = d;
 	g_queue_push_tail_link(&provider->data, &d->link);
 	return d;

@@ -11,7 +11,6 @@
  */
 
 #define PM_NATPMP_DEFAULT_LIFETIME 7200
-#define PM_NATPMP_DEGRADED_AFTER_USEC (120 * G_TIME_SPAN_SECOND)
 
 /* its keys of [Provider NAME], defaults filled in */
 typedef struct {

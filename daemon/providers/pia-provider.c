@@ -28,6 +28,7 @@ typedef struct {
 	PmMapping *mapping;     /* the one mapping it carries, NULL: none */
 	PmHttpCall *call;       /* in flight */
 	PmTimer timer;          /* the next bind, or the next try */
+	PmTimer degraded_timer; /* the mapping's (pm_provider_set_mapping_state()) */
 	GArray *waiters;        /* pm_provider_waiters_add(), while some wait for the run */
 	char *token;            /* this run's, a secret */
 	/* the signed port, kept in state.json: payload verbatim, secrets both */
@@ -118,6 +119,13 @@ has_lease(PmPiaProvider *self)
 	       pm_mapping_get_expires(self->mapping) > pm_scheduler_now(self->parent.scheduler);
 }
 
+static void
+set_state(PmPiaProvider *self, PmMappingState state)
+{
+	pm_provider_set_mapping_state(self->parent.scheduler, &self->degraded_timer, self->mapping,
+				      state);
+}
+
 /* ---- ends of a run ---- */
 
 /* the port on TCP and UDP, I := E, until the payload expires; a new port is a port
@@ -167,7 +175,7 @@ run_succeeded(PmPiaProvider *self)
 	clear_token(self);
 	publish(self);
 	pm_mapping_set_last_error(self->mapping, NULL);
-	pm_mapping_set_state(self->mapping, PM_MAPPING_STATE_ACTIVE);
+	set_state(self, PM_MAPPING_STATE_ACTIVE);
 	pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_READY, NULL);
 	pm_log_mapping(G_LOG_LEVEL_DEBUG, self->mapping->name, pname(self),
 		       "mapping %s bound: port %u", self->mapping->name, self->port);
@@ -190,7 +198,7 @@ run_blocked(PmPiaProvider *self, const GError *error)
 	pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_FAILED, error->message);
 	if (self->mapping != NULL) {
 		pm_mapping_set_error(self->mapping, error);
-		pm_mapping_set_state(self->mapping, PM_MAPPING_STATE_FAILED);
+		set_state(self, PM_MAPPING_STATE_FAILED);
 	}
 	notify_waiters(self);
 }
@@ -215,8 +223,8 @@ run_retry(PmPiaProvider *self, const GError *error)
 	pm_provider_set_state(&self->parent, PM_PROVIDER_STATE_DEGRADED, error->message);
 	if (self->mapping != NULL) {
 		pm_mapping_set_error(self->mapping, error);
-		pm_mapping_set_state(self->mapping, has_lease(self) ? PM_MAPPING_STATE_RENEWING
-								    : PM_MAPPING_STATE_RETRYING);
+		set_state(self, has_lease(self) ? PM_MAPPING_STATE_RENEWING
+						: PM_MAPPING_STATE_RETRYING);
 	}
 	pm_scheduler_arm(scheduler, &self->timer, pm_scheduler_now(scheduler) + wait);
 	notify_waiters(self);
@@ -611,8 +619,8 @@ run_start(PmPiaProvider *self)
 	self->running = TRUE;
 	self->retried = FALSE;
 	if (self->mapping->state == PM_MAPPING_STATE_FAILED)
-		pm_mapping_set_state(self->mapping, has_lease(self) ? PM_MAPPING_STATE_RENEWING
-								    : PM_MAPPING_STATE_REQUESTING);
+		set_state(self, has_lease(self) ? PM_MAPPING_STATE_RENEWING
+						: PM_MAPPING_STATE_REQUESTING);
 	find_gateway(self);
 }
 
@@ -654,7 +662,8 @@ pia_start(PmProvider *provider, PmMapping *mapping)
 	}
 	self->mapping = mapping;
 	mapping->provider_data = self;
-	pm_mapping_set_state(mapping, PM_MAPPING_STATE_REQUESTING);
+	pm_provider_degraded_timer_init(&self->degraded_timer, mapping);
+	set_state(self, PM_MAPPING_STATE_REQUESTING);
 	run_start(self);
 }
 
@@ -671,6 +680,7 @@ pia_stop(PmProvider *provider, PmMapping *mapping, gboolean release, PmProviderD
 		self->running = FALSE;
 		clear_token(self);
 		pm_scheduler_disarm(provider->scheduler, &self->timer);
+		pm_scheduler_disarm(provider->scheduler, &self->degraded_timer);
 		mapping->provider_data = NULL;
 		self->mapping = NULL;
 		notify_waiters(self);
@@ -805,6 +815,7 @@ pia_finalize(PmProvider *provider)
 	if (self->call != NULL)
 		pm_http_call_cancel(g_steal_pointer(&self->call));
 	pm_scheduler_disarm(provider->scheduler, &self->timer);
+	pm_scheduler_disarm(provider->scheduler, &self->degraded_timer);
 	if (self->mapping != NULL)
 		self->mapping->provider_data = NULL;
 	self->mapping = NULL;

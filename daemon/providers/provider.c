@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "errors.h"
+#include "log.h"
 #include "provider.h"
 
 PmProvider *
@@ -214,4 +215,49 @@ pm_provider_waiters_notify(GArray **waiters)
 		PmProviderWaiter *w = &g_array_index(list, PmProviderWaiter, i);
 		w->func(w->user_data);
 	}
+}
+
+static gboolean
+pm_provider_mapping_has_lease(PmScheduler *scheduler, PmMapping *mapping)
+{
+	return pm_mapping_get_expires(mapping) > pm_scheduler_now(scheduler);
+}
+
+static void
+pm_provider_degraded_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmMapping *mapping = user_data;
+
+	/* a provider removed by a reload no longer speaks for the mapping */
+	if (mapping->provider == NULL ||
+	    pm_provider_mapping_has_lease(mapping->provider->scheduler, mapping) ||
+	    mapping->state == PM_MAPPING_STATE_FAILED)
+		return;
+	pm_log_mapping(G_LOG_LEVEL_WARNING, mapping->name, mapping->provider_name,
+		       "mapping %s has had no lease for %u s", mapping->name,
+		       (guint)(PM_PROVIDER_DEGRADED_AFTER_USEC / G_USEC_PER_SEC));
+	pm_mapping_set_state(mapping, PM_MAPPING_STATE_DEGRADED);
+}
+
+void
+pm_provider_degraded_timer_init(PmTimer *timer, PmMapping *mapping)
+{
+	pm_timer_init(timer, pm_provider_degraded_timer_cb, mapping);
+}
+
+void
+pm_provider_set_mapping_state(PmScheduler *scheduler, PmTimer *degraded_timer, PmMapping *mapping,
+			      PmMappingState state)
+{
+	/* degraded is retrying that has gone on too long: keep showing it */
+	if (state == PM_MAPPING_STATE_RETRYING && mapping->state == PM_MAPPING_STATE_DEGRADED)
+		return;
+	if (state == PM_MAPPING_STATE_ACTIVE || state == PM_MAPPING_STATE_FAILED)
+		pm_scheduler_disarm(scheduler, degraded_timer);
+	else if (!pm_timer_is_armed(degraded_timer) &&
+		 !pm_provider_mapping_has_lease(scheduler, mapping) &&
+		 mapping->state != PM_MAPPING_STATE_DEGRADED)
+		pm_scheduler_arm(scheduler, degraded_timer,
+				 pm_scheduler_now(scheduler) + PM_PROVIDER_DEGRADED_AFTER_USEC);
+	pm_mapping_set_state(mapping, state);
 }

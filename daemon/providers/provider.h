@@ -159,6 +159,20 @@ void pm_provider_waiters_add(GArray **waiters, PmProviderDoneFunc done, gpointer
 /* each is answered once, in order; the array is gone first, so a caller may add anew */
 void pm_provider_waiters_notify(GArray **waiters);
 
+/*
+ * "degraded" is retrying that has gone on too long (design §3): a mapping without a lease
+ * for PM_PROVIDER_DEGRADED_AFTER_USEC while its provider keeps retrying. Providers set
+ * their mappings' states through pm_provider_set_mapping_state(), with a timer of their
+ * own per mapping (initialised by pm_provider_degraded_timer_init(), disarmed with the
+ * mapping), so that every provider says it the same way.
+ */
+#define PM_PROVIDER_DEGRADED_AFTER_USEC (120 * G_TIME_SPAN_SECOND)
+void pm_provider_degraded_timer_init(PmTimer *timer, PmMapping *mapping);
+/* pm_mapping_set_state(), but a degraded mapping stays degraded while it retries, and
+ * the timer is armed while there is no lease and disarmed at active or failed */
+void pm_provider_set_mapping_state(PmScheduler *scheduler, PmTimer *degraded_timer,
+				   PmMapping *mapping, PmMappingState state);
+
 /* for the core: through the class */
 /* @blocker: optional, set with PM_ERROR_ALREADY_MAPPED (else NULL) */
 gboolean pm_provider_check_mapping(const PmProviderConfig *config, const PmMapping *mapping,

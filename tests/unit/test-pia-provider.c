@@ -495,6 +495,40 @@ test_refused_retry(gconstpointer data)
 	assert_bound(ctx, FIRST_PORT + 2);
 }
 
+static void
+all_done_cb(gpointer user_data)
+{
+	Ctx *ctx = user_data;
+	ctx->done++;
+}
+
+/* the gateway gone at the first start: retrying, then degraded after two minutes without
+ * a lease (as every provider), and active again when it comes back */
+static void
+test_degraded(void)
+{
+	g_autoptr(Ctx) ctx = ctx_new("server.pia.test");
+
+	pm_test_http_server_stop(ctx->fake->gateway);
+	pm_provider_start(ctx->provider, ctx->mapping);
+	ITERATE_UNTIL(ctx->mapping->state == PM_MAPPING_STATE_RETRYING);
+	for (guint i = 0; i < 20 && ctx->mapping->state != PM_MAPPING_STATE_DEGRADED; i++) {
+		g_assert_cmpint(ctx->mapping->state, ==, PM_MAPPING_STATE_RETRYING);
+		pm_scheduler_advance(ctx->scheduler, SEC(10));
+		settle();
+	}
+	g_assert_cmpint(ctx->mapping->state, ==, PM_MAPPING_STATE_DEGRADED);
+	/* two minutes after the first failure, not before */
+	g_assert_cmpuint(pm_scheduler_now(ctx->scheduler), >=, T0 + SEC(120));
+	g_assert_cmpuint(pm_scheduler_now(ctx->scheduler), <=, T0 + SEC(140));
+	pm_test_assert_warning("has had no lease for 120 s");
+	pm_test_http_server_start(ctx->fake->gateway);
+	pm_provider_refresh(ctx->provider, ctx->mapping, all_done_cb, ctx);
+	ITERATE_UNTIL(ctx->done == 1);
+	g_assert_cmpint(ctx->mapping->state, ==, PM_MAPPING_STATE_ACTIVE);
+	assert_bound(ctx, FIRST_PORT);
+}
+
 /* the gateway's certificate names another server: failed, nothing sent past the
  * handshake, a message naming Hostname= */
 static void
@@ -539,13 +573,6 @@ test_resumed(void)
 	g_assert_cmpuint(pm_scheduler_get_next_deadline(ctx->scheduler), ==,
 			 pm_scheduler_now(ctx->scheduler) + SEC(60));
 	pm_test_assert_no_warnings();
-}
-
-static void
-all_done_cb(gpointer user_data)
-{
-	Ctx *ctx = user_data;
-	ctx->done++;
 }
 
 /* RefreshAll binds at once and answers when the bind ends */
@@ -637,6 +664,7 @@ main(int argc, char **argv)
 	g_test_add_func("/pia-provider/wrong-hostname", test_wrong_hostname);
 	g_test_add_func("/pia-provider/no-hostname", test_no_hostname);
 	g_test_add_func("/pia-provider/resumed", test_resumed);
+	g_test_add_func("/pia-provider/degraded", test_degraded);
 	g_test_add_func("/pia-provider/refresh-all", test_refresh_all);
 	g_test_add_func("/pia-provider/config", test_config);
 	return g_test_run();
