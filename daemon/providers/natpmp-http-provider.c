@@ -557,44 +557,18 @@ natpmp_http_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc
 	run_start(d);
 }
 
-typedef struct {
-	guint pending;
-	PmProviderDoneFunc done;
-	gpointer user_data;
-} RefreshAll;
-
-static void
-refresh_all_one_done(gpointer user_data)
-{
-	RefreshAll *r = user_data;
-	if (--r->pending > 0)
-		return;
-	r->done(r->user_data);
-	g_free(r);
-}
-
 static void
 natpmp_http_refresh_all(PmProvider *provider, PmProviderDoneFunc done, gpointer user_data)
 {
 	PmNatpmpHttpProvider *self = natpmp_http_provider(provider);
 	g_autoptr(GError) error = NULL;
-	RefreshAll *r = g_new0(RefreshAll, 1);
 
-	r->done = done;
-	r->user_data = user_data;
-	r->pending = 1;
 	if (!load_token(self, &error))
 		pm_log_provider(G_LOG_LEVEL_WARNING, provider->name,
 				"provider %s: keeping the token read before: %s", provider->name,
 				error->message);
 	check_health(self, FALSE);
-	for (GList *l = self->data.head, *next; l != NULL; l = next) {
-		MapData *d = l->data;
-		next = l->next;
-		r->pending++;
-		natpmp_http_refresh(provider, d->mapping, refresh_all_one_done, r);
-	}
-	refresh_all_one_done(r);
+	pm_provider_refresh_each(provider, done, user_data);
 }
 
 static void

@@ -948,22 +948,6 @@ natpmp_refresh(PmProvider *provider, PmMapping *mapping, PmProviderDoneFunc done
 	run_again(d);
 }
 
-typedef struct {
-	guint pending;
-	PmProviderDoneFunc done;
-	gpointer user_data;
-} RefreshAll;
-
-static void
-refresh_all_one_done(gpointer user_data)
-{
-	RefreshAll *r = user_data;
-	if (--r->pending > 0)
-		return;
-	r->done(r->user_data);
-	g_free(r);
-}
-
 static void
 on_reset(PmNatpmpClient *client, gpointer user_data)
 {
@@ -1114,13 +1098,7 @@ natpmp_refresh_all(PmProvider *provider, PmProviderDoneFunc done, gpointer user_
 {
 	PmNatpmpProvider *self = natpmp_provider(provider);
 	g_autoptr(GError) error = NULL;
-	RefreshAll *r = g_new0(RefreshAll, 1);
-	GHashTableIter iter;
-	gpointer key;
 
-	r->done = done;
-	r->user_data = user_data;
-	r->pending = 1;
 	/* re-read the gateway: a default route may have appeared or moved */
 	if (!provider_open_client(self, &error)) {
 		g_clear_error(&self->client_error);
@@ -1130,12 +1108,7 @@ natpmp_refresh_all(PmProvider *provider, PmProviderDoneFunc done, gpointer user_
 		g_clear_error(&self->client_error);
 		pm_natpmp_client_request_public_address(self->client);
 	}
-	g_hash_table_iter_init(&iter, provider->mappings);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		r->pending++;
-		natpmp_refresh(provider, key, refresh_all_one_done, r);
-	}
-	refresh_all_one_done(r);
+	pm_provider_refresh_each(provider, done, user_data);
 }
 
 static void

@@ -261,3 +261,38 @@ pm_provider_set_mapping_state(PmScheduler *scheduler, PmTimer *degraded_timer, P
 				 pm_scheduler_now(scheduler) + PM_PROVIDER_DEGRADED_AFTER_USEC);
 	pm_mapping_set_state(mapping, state);
 }
+
+typedef struct {
+	guint pending;
+	PmProviderDoneFunc done;
+	gpointer user_data;
+} PmProviderRefreshEach;
+
+static void
+pm_provider_refresh_each_one_done(gpointer user_data)
+{
+	PmProviderRefreshEach *r = user_data;
+	if (--r->pending > 0)
+		return;
+	r->done(r->user_data);
+	g_free(r);
+}
+
+void
+pm_provider_refresh_each(PmProvider *self, PmProviderDoneFunc done, gpointer user_data)
+{
+	PmProviderRefreshEach *r = g_new0(PmProviderRefreshEach, 1);
+	GHashTableIter iter;
+	gpointer key;
+
+	r->done = done;
+	r->user_data = user_data;
+	/* one for the loop itself: a refresh that ends at once must not end the whole */
+	r->pending = 1;
+	g_hash_table_iter_init(&iter, self->mappings);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		r->pending++;
+		self->klass->refresh(self, key, pm_provider_refresh_each_one_done, r);
+	}
+	pm_provider_refresh_each_one_done(r);
+}

@@ -159,6 +159,10 @@ void pm_provider_waiters_add(GArray **waiters, PmProviderDoneFunc done, gpointer
 /* each is answered once, in order; the array is gone first, so a caller may add anew */
 void pm_provider_waiters_notify(GArray **waiters);
 
+/* for a class's refresh_all: its refresh() on every mapping it carries, @done once when
+ * the last has ended (at once if there is none) */
+void pm_provider_refresh_each(PmProvider *self, PmProviderDoneFunc done, gpointer user_data);
+
 /*
  * "degraded" is retrying that has gone on too long (design §3): a mapping without a lease
  * for PM_PROVIDER_DEGRADED_AFTER_USEC while its provider keeps retrying. Providers set
