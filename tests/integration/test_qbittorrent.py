@@ -162,17 +162,19 @@ class QbittorrentTest(PortmapdTestCase):
         no further login on RefreshAll (so no ban), one more on the mapping's Refresh()."""
         self.start_qbittorrent()
         keys = f"PasswordFile={self.secret_file('wrong-password', 'not-the-password')}\n"
-        self.start_daemon(self.qbt_config(self.qbt.url, keys=keys))
+        self.start_daemon(self.qbt_config(self.qbt.url, keys=keys, reconcile="1s"))
         path = self.mapping()
         self.wait_state(path, "active")
         state, error = self.wait_consumer(path, "failed")
         self.assertIn("HTTP 200 (Fails.)", error)
         self.assertIn("refused the username or password", error)
         self.assertIn("no further login until Reload()", error)
-        for _ in range(6):
-            self.call("RefreshAll")
-            self.pump(0.3)
-        time.sleep(1)
+        # reconcile pushes: every second, and RefreshAll (which answers after the
+        # gateway's renewals)
+        calls = [self.call_async("RefreshAll") for _ in range(3)]
+        self.assertEqual(self.wait_replies(calls, 30), [])
+        self.assertTrue(all(c["error"] is None for c in calls), calls)
+        self.pump(3)
         self.assertEqual(self.consumer(path)[0], "failed")
         # its own log: one failure (and the peer's own login works: no ban)
         self.assertEqual(len(self.qbt.login_failures()), 1, self.qbt.login_failures())
