@@ -155,6 +155,8 @@ class QbittorrentTest(PortmapdTestCase):
         self.assertEqual(self.qbt.login_failures(), [])
         with open(self.daemon_log) as f:
             log = f.read()
+        # what the reconcile found (the daemon logs at debug level here)
+        self.assertIn(f"qbt: has listen_port 17777: setting listening port {PORT}", log)
         self.assertNotIn(PASSWORD, log)
 
     def test_qbt_wrong_password_one_login(self):
