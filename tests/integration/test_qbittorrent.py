@@ -187,6 +187,12 @@ class QbittorrentTest(PortmapdTestCase):
         time.sleep(1)
         self.assertEqual(len(self.qbt.login_failures()), 2)
         self.assertEqual(self.consumer(path)[0], "failed")
+        # the user fixes the password file and reloads (the configuration is unchanged)
+        self.secret_file("wrong-password", PASSWORD)
+        self.call("Reload")
+        self.wait_for(lambda: self.qbt.listen_port() == PORT, 20, "never set after Reload")
+        self.wait_consumer(path, "ok")
+        self.assertEqual(len(self.qbt.login_failures()), 2)
 
     def start_fake(self, **kw):
         fake = FakeQbittorrent52(self.lab, self.lab.ns_lan, self.workdir, webui_port=18090,
