@@ -41,7 +41,8 @@ class State:
         self.args = args
         self.sessions = set()
         self.failures = 0
-        self.prefs = {"locale": "en", "listen_port": args.listen_port, "upnp": args.upnp,
+        self.prefs = {"locale": "en", "listen_port": args.listen_port,
+                      "random_port": args.listen_port == 0, "upnp": args.upnp,
                       "announce_port": 0, "web_ui_port": args.port,
                       "scan_dirs": {}, "bypass_local_auth": False}
         self.cookie_name = f"QBT_SID_{args.port}"
@@ -57,6 +58,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write("fakeqbittorrent: " + fmt % args + "\n")
 
     def _reply(self, status, body=b"", ctype="text/plain; charset=UTF-8", headers=()):
+        # sent after the request is logged: a client that has the reply finds it in the log
+        self._pending = (status, body, ctype, headers)
+        return status
+
+    def _send_pending(self):
+        status, body, ctype, headers = self._pending
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -66,7 +73,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        return status
 
     def _session(self):
         st = self.server.state
@@ -132,6 +138,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if st.args.log:
             with open(st.args.log, "a") as f:
                 f.write(json.dumps(entry) + "\n")
+        self._send_pending()
 
     def _login(self, form, session):
         st = self.server.state
