@@ -146,9 +146,7 @@ class QbittorrentTest(PortmapdTestCase):
         gone): the next reconcile logs in again and puts the mapping's port back."""
         self.start_qbittorrent()
         path = self.start_mapped(self.qbt.url, reconcile="2s")
-        self.qbt.stop()
-        self.qbt.set_port_while_stopped(17777)
-        self.qbt.start()
+        self.qbt.restart_with_port(17777)
         self.wait_for(lambda: self.qbt.listen_port() == PORT, 20,
                       "the stale port was never repaired")
         self.wait_consumer(path, "ok")

@@ -7,7 +7,7 @@ by PID (pia-and-torrent-clients.md §2.5).
     peer.start()                         # profile written first; waits for the WebUI
     peer.url, peer.username, peer.password, peer.pid
     peer.listen_port()                   # through qBittorrent's own API (its own login)
-    peer.stop(); peer.set_port_while_stopped(7000); peer.start()
+    peer.stop(); peer.set_port_while_stopped(7000); peer.start()   # or restart_with_port()
     peer.login_failures()                # "WebAPI login failure" lines of its own log
 
     fake = FakeQbittorrent52(lab, lab.ns_lan, workdir, password="pw", api_key="qbt_...")
@@ -180,6 +180,12 @@ class QbittorrentPeer(_WebApiClient):
             raise AssertionError(f"no Session\\Port= in {self.config_path}")
         with open(self.config_path, "w") as f:
             f.write(text)
+
+    def restart_with_port(self, port):
+        """Stopped, its configuration given @port (a stale one), started again."""
+        self.stop()
+        self.set_port_while_stopped(port)
+        return self.start()
 
     def log_messages(self):
         """Its own log, read through its API (the file is written as it goes, buffered)."""
