@@ -485,6 +485,32 @@ test_wrong_password(gconstpointer data)
 	fixture_clear(&f);
 }
 
+/* the password is read again at each login: gone, no login is sent and the state says
+ * why; back, the next push logs in */
+static void
+test_password_gone(void)
+{
+	Fixture f = {0};
+	g_autofree char *pw_path = NULL;
+
+	fixture_init(&f, FALSE);
+	pw_path = g_build_filename(f.dir, "qbt-password", NULL);
+	fixture_consumer(&f, "PasswordCredential=qbt-password\n");
+	g_assert_cmpint(g_unlink(pw_path), ==, 0);
+	push(&f, 51413, 51413, PM_CONSUMER_PUSH_GRANT);
+	wait_idle(&f);
+	g_assert_cmpuint(f.log->len, ==, 0);
+	g_assert_true(g_str_has_prefix(last_report(&f), "7:failed:"));
+	g_assert_nonnull(strstr(last_report(&f), "qbt-password"));
+	pm_test_log_clear();
+	write_secret(pw_path, PASSWORD "\n");
+	push(&f, 51413, 51413, PM_CONSUMER_PUSH_RECONCILE);
+	wait_idle(&f);
+	g_assert_cmpstr(last_report(&f), ==, "7:ok:");
+	g_assert_cmpuint(f.n_login, ==, 1);
+	fixture_clear(&f);
+}
+
 /* banned: failed, saying so, and no further login */
 static void
 test_banned(void)
@@ -743,6 +769,7 @@ main(int argc, char **argv)
 			     test_wrong_password);
 	g_test_add_data_func("/qbittorrent/wrong-password-5.2", GINT_TO_POINTER(TRUE),
 			     test_wrong_password);
+	g_test_add_func("/qbittorrent/password-gone", test_password_gone);
 	g_test_add_func("/qbittorrent/banned", test_banned);
 	g_test_add_func("/qbittorrent/session-expiry", test_session_expiry);
 	g_test_add_func("/qbittorrent/read-back-mismatch", test_read_back_mismatch);
