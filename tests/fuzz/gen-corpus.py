@@ -270,6 +270,24 @@ PIA_REPLIES = {
     "secret-in-parser-message": base64.b64decode("AMh7IlRPS0VOcyJFUlIB"),
 }
 
+# qBittorrent's login and preferences replies (pia-and-torrent-clients.md §2); fuzz-qbittorrent
+# redacts "c2ln" as the password
+QBITTORRENT_REPLIES = {
+    "login-ok": pia(200, b"Ok."),
+    "login-fails": pia(200, b"Fails."),
+    "login-204": pia(204, b""),
+    "login-401": pia(401, b""),
+    "login-banned": pia(403, b"Your IP address has been banned after too many failed "
+                             b"authentication attempts."),
+    "login-echo-password": pia(500, b"bad c2ln"),
+    "prefs-4.5": pia(200, b'{"locale":"","listen_port":6881,"random_port":false,"upnp":true,'
+                          b'"scan_dirs":{"/a":0},"web_ui_port":8080}'),
+    "prefs-5.2": pia(200, b'{"listen_port":51413,"random_port":false,"upnp":false,'
+                          b'"announce_port":40000}'),
+    "prefs-bad-type": pia(200, b'{"listen_port":"1","upnp":false}'),
+    "prefs-trailing": pia(200, b'{"listen_port":1,"upnp":false}{}'),
+}
+
 
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
@@ -280,7 +298,7 @@ def write(target, name, data):
 
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
-                   "fuzz-default-route", "fuzz-pia"):
+                   "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -292,6 +310,8 @@ def main():
         write("fuzz-default-route", name, data)
     for name, data in PIA_REPLIES.items():
         write("fuzz-pia", name, data)
+    for name, data in QBITTORRENT_REPLIES.items():
+        write("fuzz-qbittorrent", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0

@@ -898,20 +898,20 @@ class BusApiTest(unittest.TestCase):
         """[Consumer NAME] is read through the consumer class table: the design's types
         that this version does not have yet are refused as not supported (start: exit 2;
         Reload(): InvalidConfiguration, nothing changed), each at its Type= line."""
-        later = "[Consumer qbt]\nType=qbittorrent\nURL=http://127.0.0.1:8080\n"
+        later = "[Consumer qbt]\nType=deluge\nURL=http://127.0.0.1:8112\n"
         bad = os.path.join(self.workdir, "bad.conf")
         with open(bad, "w") as f:
             f.write("[Provider lab]\nType=natpmp\n" + later)
         cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
                             text=True, timeout=10)
         self.assertEqual(cp.returncode, 2)
-        self.assertIn(bad + ":4: [Consumer qbt] Type=qbittorrent: not supported by this "
+        self.assertIn(bad + ":4: [Consumer qbt] Type=deluge: not supported by this "
                       "version of portmapd yet", cp.stderr)
 
         before = self.call("ListMappings")[0]
         self.write_config(later)
         message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
-        self.assertIn("portmapd.conf:10: [Consumer qbt] Type=qbittorrent", message)
+        self.assertIn("portmapd.conf:10: [Consumer qbt] Type=deluge", message)
         # naming a consumer that is not defined is refused too
         self.write_config("Consumers=qbt\n")
         message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
