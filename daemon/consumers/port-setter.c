@@ -316,6 +316,23 @@ pm_port_setter_init(PmPortSetter *self, const PmPortSetterOps *ops, GError **err
 	return TRUE;
 }
 
+gboolean
+pm_port_setter_reload_password(PmPortSetter *self, GError **error)
+{
+	const PmPortSetterConfig *config = pm_port_setter_get_config(self);
+	char *password;
+
+	if (config->password_credential == NULL && config->password_file == NULL)
+		return TRUE;
+	password = pm_context_load_secret(self->parent.context, config->password_credential,
+					  config->password_file, error);
+	if (password == NULL)
+		return FALSE;
+	pm_secret_free(self->password);
+	self->password = password;
+	return TRUE;
+}
+
 void
 pm_port_setter_finalize(PmPortSetter *self)
 {

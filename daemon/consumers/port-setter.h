@@ -115,6 +115,11 @@ struct _PmPortSetter {
 
 /* from the class's init, first: loads the password (PasswordCredential=/PasswordFile=) */
 gboolean pm_port_setter_init(PmPortSetter *self, const PmPortSetterOps *ops, GError **error);
+/* before a login: the password read again from PasswordCredential=/PasswordFile= (an
+ * unchanged configuration keeps its object across Reload(), and a password fixed in its
+ * file must be the one tried next, not the refused one again); TRUE with none configured;
+ * FALSE with @error (the file gone or unsafe) keeping the old one */
+gboolean pm_port_setter_reload_password(PmPortSetter *self, GError **error);
 /* from the class's finalize, last */
 void pm_port_setter_finalize(PmPortSetter *self);
 

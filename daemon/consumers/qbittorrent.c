@@ -170,29 +170,17 @@ pm_qbittorrent_login_done_cb(PmHttpCall *call, const GError *error, gpointer use
 	}
 }
 
-/*
- * The password as its file or credential has it now. After a refused login the user fixes
- * the file and reloads; an unchanged configuration keeps this object, and the password
- * read at its start would be refused again, one more step towards a ban. Logins are
- * rare (one per session): the small read is cheap.
- */
+/* the password read again before each login (pm_port_setter_reload_password()); a file
+ * gone or unsafe: nothing to try until the next push */
 static gboolean
 pm_qbittorrent_reload_password(PmQbittorrent *self)
 {
-	const PmPortSetterConfig *config = &pm_qbittorrent_get_config(self)->parent;
 	g_autoptr(GError) error = NULL;
-	char *password;
 
-	password = pm_context_load_secret(self->parent.parent.context, config->password_credential,
-					  config->password_file, &error);
-	if (password == NULL) {
-		/* the file went away or lost its safe mode: nothing to try until the next push */
-		pm_qbittorrent_fail(self, PM_PORT_SETTER_FAILED, error->message);
-		return FALSE;
-	}
-	pm_secret_free(self->parent.password);
-	self->parent.password = password;
-	return TRUE;
+	if (pm_port_setter_reload_password(&self->parent, &error))
+		return TRUE;
+	pm_qbittorrent_fail(self, PM_PORT_SETTER_FAILED, error->message);
+	return FALSE;
 }
 
 static void
