@@ -7,6 +7,7 @@
 
 #include "config-env.h"
 #include "errors.h"
+#include "http-call.h"
 #include "secrets.h"
 
 /*
@@ -32,6 +33,8 @@
 #define PM_CONFIG_ENV_PIA_PASSWORD "pia-password"
 #define PM_CONFIG_ENV_PIA_TOKEN	   "pia-token"
 #define PM_CONFIG_ENV_PIA_PAYLOAD  "pia-payload-and-signature"
+#define PM_CONFIG_ENV_QBITTORRENT  "qbittorrent"
+#define PM_CONFIG_ENV_QBITTORRENT_PASSWORD "qbittorrent-password"
 
 /* natpmp-http-api client (refresh.sh) */
 #define NATPMP_HTTP_DEFAULT_DURATION 60
@@ -966,6 +969,8 @@ pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error)
 	const char *password = pm_config_env_get(builder, "PIA_PASS");
 	const char *gateway = pm_config_env_get(builder, "PIA_GATEWAY");
 	const char *qbittorrent = pm_config_env_get(builder, "QBITTORRENT_HOST");
+	const char *qbittorrent_user = pm_config_env_get(builder, "QBITTORRENT_USER");
+	const char *qbittorrent_password = pm_config_env_get(builder, "QBITTORRENT_PASS");
 	const char *port_file = pm_config_env_get(builder, "PORT_FILE");
 	const char *data_file = pm_config_env_get(builder, "PORT_DATA_FILE");
 	g_autoptr(GStrvBuilder) consumers = g_strv_builder_new();
@@ -982,20 +987,17 @@ pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error)
 					      "the password of the PIA account PIA_USER");
 		return FALSE;
 	}
-	/* its qBittorrent integration is a consumer that this version lacks: refused rather
-	 * than dropped, since the application would never learn its port; QBITTORRENT_USER
-	 * and QBITTORRENT_PASS mean nothing without it, to the tool as here */
-	if (qbittorrent != NULL) {
+	if (qbittorrent != NULL && !pm_http_url_is_valid(qbittorrent)) {
 		pm_config_env_set_error(error,
 					"QBITTORRENT_HOST",
 					qbittorrent,
-					"qBittorrent is not supported by this version of portmapd "
-					"yet",
-					"unset (QBITTORRENT_USER and QBITTORRENT_PASS are then "
-					"ignored), with the application reading the port from "
-					"PORT_FILE");
+					"not an http or https URL",
+					"qBittorrent's Web UI URL, such as http://qbittorrent:8080");
 		return FALSE;
 	}
+	if (qbittorrent_user != NULL &&
+	    !pm_config_env_check_text("QBITTORRENT_USER", qbittorrent_user, error))
+		return FALSE;
 	if (!pm_config_env_pia_manager_interval(builder, &interval, error))
 		return FALSE;
 	if (gateway != NULL &&
@@ -1051,6 +1053,24 @@ pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error)
 	g_key_file_set_string(builder->keyfile, data_group, "Format", "json");
 	g_key_file_set_string(builder->keyfile, data_group, "Path", data_file);
 	g_strv_builder_add(consumers, PM_CONFIG_ENV_PORT_DATA);
+
+	/* its update_qbittorrent: a login as QBITTORRENT_USER (default admin), then
+	 * setPreferences; without QBITTORRENT_PASS, as the tool, no password (qBittorrent's
+	 * bypass for local or whitelisted clients) */
+	if (qbittorrent != NULL) {
+		const char *group = "Consumer " PM_CONFIG_ENV_QBITTORRENT;
+		g_key_file_set_string(builder->keyfile, group, "Type", "qbittorrent");
+		g_key_file_set_string(builder->keyfile, group, "URL", qbittorrent);
+		g_key_file_set_string(builder->keyfile, group, "Username",
+				      qbittorrent_user != NULL ? qbittorrent_user : "admin");
+		if (qbittorrent_password != NULL) {
+			g_key_file_set_string(builder->keyfile, group, "PasswordCredential",
+					      PM_CONFIG_ENV_QBITTORRENT_PASSWORD);
+			pm_config_env_add_credential(builder, PM_CONFIG_ENV_QBITTORRENT_PASSWORD,
+						     "QBITTORRENT_PASS", qbittorrent_password);
+		}
+		g_strv_builder_add(consumers, PM_CONFIG_ENV_QBITTORRENT);
+	}
 
 	g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PIA);
 	pm_config_env_set_consumers(builder, mapping, consumers);

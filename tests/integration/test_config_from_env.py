@@ -187,10 +187,10 @@ class ConfigFromEnvTest(unittest.TestCase):
             (dict(PIA_MANAGER, PORT_FORWARD_REFRESH_INTERVAL="1800"),
              "environment variable PORT_FORWARD_REFRESH_INTERVAL=1800: longer than PIA "
              "keeps a forwarded port that is not bound again (15 minutes)"),
-            (dict(PIA_MANAGER, QBITTORRENT_HOST="http://localhost:8080",
+            (dict(PIA_MANAGER, QBITTORRENT_HOST="localhost:8080",
                   QBITTORRENT_USER="admin", QBITTORRENT_PASS="qb-MARKER"),
-             "environment variable QBITTORRENT_HOST=http://localhost:8080: qBittorrent is "
-             "not supported by this version of portmapd yet"),
+             "environment variable QBITTORRENT_HOST=localhost:8080: not an http or https "
+             "URL"),
             ({"PIA_TOKEN": "tok-MARKER", "PF_HOSTNAME": "newjersey419"},
              "environment variable PF_GATEWAY is not set"),
             (dict(PIA_MANUAL, PAYLOAD_AND_SIGNATURE='{"status":"ERROR","payload":"MARKER"}'),
@@ -210,10 +210,14 @@ class ConfigFromEnvTest(unittest.TestCase):
                 self.assertNotIn("MARKER", cp.stderr)
 
     def test_pia_sets_print_config(self):
-        """The three PIA sets as --print-config prints them. Type=pia comes with the PIA
-        provider branch: until it is merged, portmapd refuses the imported [Provider pia]
-        (remove this guard then)."""
+        """The three PIA sets as --print-config prints them, the PIA manager's also with
+        its qBittorrent variables."""
         sets = [
+            (dict(PIA_MANAGER, QBITTORRENT_HOST="http://qbittorrent:8080",
+                  QBITTORRENT_USER="webadmin", QBITTORRENT_PASS="qb-MARKER"),
+             ["[Consumer qbittorrent]\nType=qbittorrent\nURL=http://qbittorrent:8080\n",
+              "Username=webadmin\n", "PasswordCredential=qbittorrent-password\n",
+              "Consumers=port-file port-data-file qbittorrent\n"]),
             (PIA_MANAGER, ["[Provider pia]\nType=pia\n", "Username=p1234567\n",
                            "PasswordCredential=pia-password\n",
                            "Path=/config/pia-port.txt\n", "Path=/config/pia-port-data.json\n",

@@ -809,11 +809,38 @@ test_pia_manager_interval(void)
 	}
 }
 
+/* the text of a PIA manager set with its qBittorrent variables */
+#define PIA_MANAGER_QBITTORRENT(url, user, password_line)                                         \
+	HEADER "[Provider pia]\n"                                                                \
+	       "Type=pia\n"                                                                      \
+	       "Username=p1234567\n"                                                             \
+	       "PasswordCredential=pia-password\n"                                               \
+	       "RefreshInterval=900s\n"                                                          \
+	       "\n"                                                                              \
+	       "[Consumer port-file]\n"                                                          \
+	       "Type=portfile\n"                                                                 \
+	       "Format=ports\n"                                                                  \
+	       "Path=/config/pia-port.txt\n"                                                     \
+	       "\n"                                                                              \
+	       "[Consumer port-data-file]\n"                                                     \
+	       "Type=portfile\n"                                                                 \
+	       "Format=json\n"                                                                   \
+	       "Path=/config/pia-port-data.json\n"                                               \
+	       "\n"                                                                              \
+	       "[Consumer qbittorrent]\n"                                                        \
+	       "Type=qbittorrent\n"                                                              \
+	       "URL=" url "\n"                                                                   \
+	       "Username=" user "\n" password_line                                               \
+	       "\n"                                                                              \
+	       "[Mapping forwarded-port]\n"                                                      \
+	       "Provider=pia\n"                                                                  \
+	       "Consumers=port-file port-data-file qbittorrent\n"
+
 static void
 test_pia_manager_qbittorrent(void)
 {
-	/* the README's "With qBittorrent Integration" (docker run), its Compose example with
-	 * gluetun and its Kubernetes example all set QBITTORRENT_HOST */
+	/* the README's "With qBittorrent Integration" (docker run), and its Kubernetes
+	 * example; the port reaches qBittorrent as update_qbittorrent did */
 	const char *docker_run[] = {"PIA_USER=p1234567",
 				    "PIA_PASS=your_password",
 				    "QBITTORRENT_HOST=http://localhost:8080",
@@ -827,17 +854,35 @@ test_pia_manager_qbittorrent(void)
 				    "PIA_PASS=your_password",
 				    "QBITTORRENT_PASS=adminpass",
 				    NULL};
+	/* QBITTORRENT_USER defaults to admin; no password: none sent (the Web UI's bypass for
+	 * local clients), as the tool */
+	const char *no_password[] = {"PIA_USER=p1234567",
+				     "PIA_PASS=your_password",
+				     "QBITTORRENT_HOST=http://127.0.0.1:8080",
+				     NULL};
+	const char *bad_url[] = {"PIA_USER=p1234567",
+				 "PIA_PASS=your_password",
+				 "QBITTORRENT_HOST=qbittorrent:8080",
+				 NULL};
+	g_autoptr(PmConfigEnv) env = env_new(docker_run, NULL);
+	g_auto(GStrv) credentials = pm_config_env_get_credentials(env);
+	g_autoptr(PmConfig) config = load_env(env, NULL);
 
-	assert_error(docker_run,
-		     "environment variable QBITTORRENT_HOST=http://localhost:8080: qBittorrent is "
-		     "not supported by this version of portmapd yet; accepted values: unset "
-		     "(QBITTORRENT_USER and QBITTORRENT_PASS are then ignored), with the "
-		     "application reading the port from PORT_FILE");
-	assert_error(kubernetes,
-		     "environment variable QBITTORRENT_HOST=http://qbittorrent:8080: qBittorrent "
-		     "is not supported by this version of portmapd yet; accepted values: unset "
-		     "(QBITTORRENT_USER and QBITTORRENT_PASS are then ignored), with the "
-		     "application reading the port from PORT_FILE");
+	assert_text(docker_run,
+		    PIA_MANAGER_QBITTORRENT("http://localhost:8080", "admin",
+					    "PasswordCredential=qbittorrent-password\n"));
+	g_assert_cmpstrv(credentials,
+			 ((const char *const[]){"pia-password", "qbittorrent-password", NULL}));
+	g_assert_null(strstr(pm_config_env_get_data(env), "adminpass"));
+	g_assert_nonnull(pm_config_find_consumer(config, "qbittorrent"));
+	assert_round_trip(env, config);
+	assert_text(kubernetes,
+		    PIA_MANAGER_QBITTORRENT("http://qbittorrent:8080", "admin",
+					    "PasswordCredential=qbittorrent-password\n"));
+	assert_text(no_password, PIA_MANAGER_QBITTORRENT("http://127.0.0.1:8080", "admin", ""));
+	assert_error(bad_url, "environment variable QBITTORRENT_HOST=qbittorrent:8080: not an "
+			      "http or https URL; accepted values: qBittorrent's Web UI URL, such as "
+			      "http://qbittorrent:8080");
 }
 
 static void
