@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lab"))
 import pmlab  # noqa: E402
+from peer_qbittorrent import QbittorrentPeer  # noqa: E402
 from test_portmapd import PORTMAPD, PortmapdTestCase  # noqa: E402
 
 TOKEN = "env-token-93b7"
@@ -170,6 +171,34 @@ class EnvImportLabTest(PortmapdTestCase):
             log = f.read()
         self.assertIn("lab-pia-server", log)
         self.assertNotIn(pia.password, log)
+
+    def test_z_pia_manager_qbittorrent_environment(self):
+        """The PIA manager's README example with its qBittorrent integration
+        (QBITTORRENT_HOST, _USER, _PASS): a real qbittorrent-nox in lan listens on the PIA
+        port, read back through its own API, and the password is gone from the daemon's
+        environment."""
+        pia = self.lab.start_fake_pia()
+        qbt = QbittorrentPeer(self.lab, self.lab.ns_lan, self.workdir, "qbt-pass-9f2c",
+                              webui_port=18081, username="webadmin").start()
+        self.addCleanup(qbt.stop)
+        self.start_headless({"PIA_USER": pia.username, "PIA_PASS": pia.password,
+                             "PIA_GATEWAY": pia.address,
+                             "PORT_FORWARD_REFRESH_INTERVAL": "2",
+                             "PORT_FILE": os.path.join(self.workdir, "pia-port.txt"),
+                             "PORT_DATA_FILE": os.path.join(self.workdir, "pia-data.json"),
+                             "QBITTORRENT_HOST": qbt.url,
+                             "QBITTORRENT_USER": "webadmin",
+                             "QBITTORRENT_PASS": qbt.password},
+                            config=self.pia_dropin(pia))
+        m = self.wait_active(timeout=30)
+        port = m["ExternalPort"]
+        self.assertEqual(port, pia.state()["signatures"][-1]["port"])
+        self.wait_for(lambda: qbt.listen_port() == port, 15,
+                      f"qBittorrent listens on {qbt.listen_port()}, not the PIA port {port}")
+        self.assertFalse(qbt.preferences()["random_port"])
+        self.assertNotIn(b"qbt-pass-9f2c", self.environ_of_daemon())
+        with open(self.daemon_log) as f:
+            self.assertNotIn("qbt-pass-9f2c", f.read())
 
     def test_x_gluetun_pia_environment(self):
         """gluetun's PIA port forwarding: SERVER_NAMES is the certificate's name, the port
