@@ -7,6 +7,7 @@
 #include "consumer.h"
 #include "exec.h"
 #include "portfile.h"
+#include "transmission.h"
 #include "webhook.h"
 
 /*
@@ -25,6 +26,7 @@ static const void *const pm_consumer_classes[] = {
     &pm_portfile_consumer_class,
     &pm_webhook_consumer_class,
     &pm_exec_consumer_class,
+    &pm_transmission_consumer_class,
     NULL,
 };
 
@@ -33,7 +35,6 @@ static const void *pm_consumer_test_classes[4];
 
 static const char *const pm_consumer_planned_types[] = {
     "qbittorrent",
-    "transmission",
     "deluge",
     NULL,
 };
