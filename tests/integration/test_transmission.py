@@ -7,6 +7,7 @@ miniupnpd in gw. Transmission's peer-port is read by the test through its own RP
 import os
 import re
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,9 +87,13 @@ class TransmissionTest(PortmapdTestCase):
 
     def reaches_transmission(self, external_port, internal_port):
         """A TCP connection from inet to the gateway's external address and port is
-        accepted, and the only listener on the internal port in lan is transmission."""
-        if not self.peer.listening(internal_port):
-            return False
+        accepted, and the only listener on the internal port in lan is transmission (which
+        binds a new port in its event thread, just after the RPC's reply)."""
+        end = time.monotonic() + 5
+        while not self.peer.listening(internal_port):
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.1)
         cp = self.lab.run(self.lab.ns_inet, [
             pmlab.PYTHON, "-c",
             "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)"
@@ -109,7 +114,9 @@ class TransmissionTest(PortmapdTestCase):
         self.assertEqual(session["rpc-version"], 16)
         self.assertEqual(self.prop(path, "InternalPort"), PORT)
         external = self.prop(path, "ExternalPort")
-        self.assertIn(f"to port {PORT} on 0.0.0.0", self.peer.log())  # "Bound socket N to ..."
+        # the new listener is bound in its event thread, just after the RPC's reply
+        self.wait_for(lambda: f"to port {PORT} on 0.0.0.0" in self.peer.log(), 5,
+                      "transmission logged no \"Bound socket N to port ...\"")
         self.assertTrue(self.reaches_transmission(external, PORT),
                         f"no TCP connection from inet to {self.lab.GW_WAN_ADDR}:{external}")
         # Describe() shows the port read back; no secret reaches the bus
@@ -143,9 +150,9 @@ class TransmissionTest(PortmapdTestCase):
                       f"{self.prop(path, 'InternalPort')} ({self.consumer(path)})")
         second = self.peer.peer_port()
         self.assertNotEqual(second, first)
-        self.assertTrue(self.peer.listening(second))
-        self.assertFalse(self.peer.listening(first))
         self.assertTrue(self.reaches_transmission(second, second))
+        self.wait_for(lambda: not self.peer.listening(first), 5,
+                      f"transmission still listens on {first}")
 
     def test_c_transmission_stale_port_repaired(self):
         """Transmission restarted with a stale port in settings.json (and so a new session
