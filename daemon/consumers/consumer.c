@@ -8,6 +8,7 @@
 #include "exec.h"
 #include "portfile.h"
 #include "qbittorrent.h"
+#include "transmission.h"
 #include "webhook.h"
 
 /*
@@ -27,6 +28,7 @@ static const void *const pm_consumer_classes[] = {
     &pm_webhook_consumer_class,
     &pm_exec_consumer_class,
     &pm_qbittorrent_consumer_class,
+    &pm_transmission_consumer_class,
     NULL,
 };
 
@@ -34,7 +36,6 @@ static const void *const pm_consumer_classes[] = {
 static const void *pm_consumer_test_classes[4];
 
 static const char *const pm_consumer_planned_types[] = {
-    "transmission",
     "deluge",
     NULL,
 };

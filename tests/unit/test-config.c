@@ -454,7 +454,7 @@ test_unsupported_headers(void)
 	pm_test_config_assert_load_error("[Consumer d]\nType=deluge\n",
 			  "test.conf:2: [Consumer d] Type=deluge: not supported by this "
 			  "version of portmapd yet; accepted values: portfile, webhook, exec, "
-			  "qbittorrent");
+			  "qbittorrent, transmission");
 	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
 }
 
