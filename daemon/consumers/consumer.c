@@ -5,6 +5,7 @@
 
 #include "class-table.h"
 #include "consumer.h"
+#include "deluge.h"
 #include "exec.h"
 #include "portfile.h"
 #include "webhook.h"
@@ -25,6 +26,7 @@ static const void *const pm_consumer_classes[] = {
     &pm_portfile_consumer_class,
     &pm_webhook_consumer_class,
     &pm_exec_consumer_class,
+    &pm_deluge_consumer_class,
     NULL,
 };
 
@@ -34,7 +36,6 @@ static const void *pm_consumer_test_classes[4];
 static const char *const pm_consumer_planned_types[] = {
     "qbittorrent",
     "transmission",
-    "deluge",
     NULL,
 };
 

@@ -82,19 +82,19 @@ test_type(void)
 {
 	pm_test_config_assert_load_error("[Daemon]\n\n[Consumer c]\nPath=/x\n",
 			  "test.conf:3: [Consumer c]: Type= is required: set Type= to one of "
-			  "portfile, webhook, exec, fake, fake-single");
+			  "portfile, webhook, exec, deluge, fake, fake-single");
 	pm_test_config_assert_load_error("[Consumer c]\nType=ftp\n",
 			  "test.conf:2: [Consumer c] Type=ftp: unknown consumer type; accepted "
-			  "values: portfile, webhook, exec, fake, fake-single, qbittorrent, "
-			  "transmission, deluge");
+			  "values: portfile, webhook, exec, deluge, fake, fake-single, qbittorrent, "
+			  "transmission");
 	/* the types of the design that no class implements yet */
-	const char *planned[] = {"qbittorrent", "transmission", "deluge"};
+	const char *planned[] = {"qbittorrent", "transmission"};
 	for (guint i = 0; i < G_N_ELEMENTS(planned); i++) {
 		g_autofree char *text = g_strdup_printf("[Consumer c]\n\nType=%s\n", planned[i]);
 		g_autofree char *message =
 		    g_strdup_printf("test.conf:3: [Consumer c] Type=%s: not supported by this "
 				    "version of portmapd yet; accepted values: portfile, webhook, exec, "
-				    "fake, fake-single",
+				    "deluge, fake, fake-single",
 				    planned[i]);
 		g_assert_true(pm_consumer_type_is_planned(planned[i]));
 		g_assert_null(pm_consumer_class_find(planned[i]));
@@ -103,8 +103,8 @@ test_type(void)
 	/* case matters, as for every other keyword of a type */
 	pm_test_config_assert_load_error("[Consumer c]\nType=Fake\n",
 			  "test.conf:2: [Consumer c] Type=Fake: unknown consumer type; accepted "
-			  "values: portfile, webhook, exec, fake, fake-single, qbittorrent, "
-			  "transmission, deluge");
+			  "values: portfile, webhook, exec, deluge, fake, fake-single, qbittorrent, "
+			  "transmission");
 }
 
 static void

@@ -453,7 +453,7 @@ test_unsupported_headers(void)
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
 	pm_test_config_assert_load_error("[Consumer qbt]\nType=qbittorrent\n",
 			  "test.conf:2: [Consumer qbt] Type=qbittorrent: not supported by this "
-			  "version of portmapd yet; accepted values: portfile, webhook, exec");
+			  "version of portmapd yet; accepted values: portfile, webhook, exec, deluge");
 	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
 }
 
