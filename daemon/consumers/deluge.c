@@ -329,8 +329,8 @@ pm_deluge_done_cb(PmHttpCall *call, const GError *error, gpointer user_data)
 
 	self->call = NULL;
 	if (error != NULL) {
-		message = g_strdup_printf("%s at %s: %s", self->method, pm_deluge_url(self),
-					  error->message);
+		/* the error names the request and its URL */
+		message = g_strdup_printf("%s: %s", self->method, error->message);
 		pm_deluge_end(self, PM_PORT_SETTER_RETRY, FALSE, NULL, message);
 		return;
 	}
