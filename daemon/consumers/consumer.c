@@ -5,6 +5,7 @@
 
 #include "class-table.h"
 #include "consumer.h"
+#include "deluge.h"
 #include "exec.h"
 #include "portfile.h"
 #include "qbittorrent.h"
@@ -29,6 +30,7 @@ static const void *const pm_consumer_classes[] = {
     &pm_exec_consumer_class,
     &pm_qbittorrent_consumer_class,
     &pm_transmission_consumer_class,
+    &pm_deluge_consumer_class,
     NULL,
 };
 
@@ -36,7 +38,6 @@ static const void *const pm_consumer_classes[] = {
 static const void *pm_consumer_test_classes[4];
 
 static const char *const pm_consumer_planned_types[] = {
-    "deluge",
     NULL,
 };
 

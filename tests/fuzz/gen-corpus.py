@@ -286,6 +286,22 @@ QBITTORRENT_REPLIES = {
                           b'"announce_port":40000}'),
     "prefs-bad-type": pia(200, b'{"listen_port":"1","upnp":false}'),
     "prefs-trailing": pia(200, b'{"listen_port":1,"upnp":false}{}'),
+# deluge-web 2.0.3's JSON-RPC replies (as fuzz-deluge reads them: to request 7)
+DELUGE_REPLIES = {
+    "login-true": pia(200, b'{"result": true, "error": null, "id": 7}'),
+    "not-authenticated": pia(200, b'{"result": null, "error": {"message": '
+                             b'"Not authenticated", "code": 1}, "id": 7}'),
+    "hosts": pia(200, b'{"result": [["917c4c81a4a8445281d642456f751ba0", "127.0.0.1", '
+                 b'58846, "localclient"]], "error": null, "id": 7}'),
+    "config-values": pia(200, b'{"result": {"listen_ports": [6881, 6891], '
+                         b'"random_port": true}, "error": null, "id": 7}'),
+    "set-config-failure": pia(200, b'{"result": null, "error": {"message": "Failure: '
+                              b'Traceback (most recent call last):\\nTypeError: x\\n]", '
+                              b'"code": 4}, "id": 7}'),
+    "not-decodable": pia(200, b'{"result": null, "id": null, "error": {"code": 5, '
+                         b'"message": "JSONException: JSON not decodable"}}'),
+    "other-id": pia(200, b'{"result": true, "error": null, "id": 8}'),
+    "status-404": pia(404, b"<html>No Such Resource</html>"),
 }
 
 
@@ -298,7 +314,8 @@ def write(target, name, data):
 
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
-                   "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent"):
+                   "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
+                   "fuzz-deluge"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -312,6 +329,8 @@ def main():
         write("fuzz-pia", name, data)
     for name, data in QBITTORRENT_REPLIES.items():
         write("fuzz-qbittorrent", name, data)
+    for name, data in DELUGE_REPLIES.items():
+        write("fuzz-deluge", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0

@@ -894,24 +894,25 @@ class BusApiTest(unittest.TestCase):
         self.assertIn("bad.conf:3", cp.stderr)
         self.assertIn("SamePort=maybe", cp.stderr)
 
-    def test_consumer_types_of_later_versions_are_refused(self):
-        """[Consumer NAME] is read through the consumer class table: the design's types
-        that this version does not have yet are refused as not supported (start: exit 2;
-        Reload(): InvalidConfiguration, nothing changed), each at its Type= line."""
-        later = "[Consumer qbt]\nType=deluge\nURL=http://127.0.0.1:8112\n"
+    def test_unknown_consumer_type_is_refused(self):
+        """[Consumer NAME] is read through the consumer class table: a type it does not
+        have is refused (start: exit 2; Reload(): InvalidConfiguration, nothing changed),
+        at its Type= line, with the types there are."""
+        later = "[Consumer qbt]\nType=rtorrent\nURL=http://127.0.0.1:8112\n"
         bad = os.path.join(self.workdir, "bad.conf")
         with open(bad, "w") as f:
             f.write("[Provider lab]\nType=natpmp\n" + later)
         cp = subprocess.run([PORTMAPD, "--config", bad, "--no-bus"], capture_output=True,
                             text=True, timeout=10)
         self.assertEqual(cp.returncode, 2)
-        self.assertIn(bad + ":4: [Consumer qbt] Type=deluge: not supported by this "
-                      "version of portmapd yet", cp.stderr)
+        self.assertIn(bad + ":4: [Consumer qbt] Type=rtorrent: unknown consumer type; "
+                      "accepted values: portfile, webhook, exec, qbittorrent, transmission, "
+                      "deluge", cp.stderr)
 
         before = self.call("ListMappings")[0]
         self.write_config(later)
         message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")
-        self.assertIn("portmapd.conf:10: [Consumer qbt] Type=deluge", message)
+        self.assertIn("portmapd.conf:10: [Consumer qbt] Type=rtorrent", message)
         # naming a consumer that is not defined is refused too
         self.write_config("Consumers=qbt\n")
         message = self.assert_bus_error("InvalidConfiguration", self.call, "Reload")

@@ -451,10 +451,6 @@ test_unsupported_headers(void)
 	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
 	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
-	pm_test_config_assert_load_error("[Consumer d]\nType=deluge\n",
-			  "test.conf:2: [Consumer d] Type=deluge: not supported by this "
-			  "version of portmapd yet; accepted values: portfile, webhook, exec, "
-			  "qbittorrent, transmission");
 	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
 }
 
