@@ -668,6 +668,8 @@ consumer_report_cb(PmConsumer *consumer, guint64 mapping_id, PmConsumerState sta
 	PmManager *self = user_data;
 	PmMapping *m = NULL;
 	PmConsumerBinding *binding = find_binding(self, mapping_id, consumer, &m);
+	PmConsumerState was;
+	const char *was_error;
 
 	/* a mapping removed since, or no longer listing it */
 	if (binding == NULL)
@@ -676,10 +678,13 @@ consumer_report_cb(PmConsumer *consumer, guint64 mapping_id, PmConsumerState sta
 		last_error = NULL;
 	if (binding->state == state && g_strcmp0(binding->last_error, last_error) == 0)
 		return;
-	if (state == PM_CONSUMER_STATE_FAILED)
+	was = binding->pushing ? binding->announced_state : binding->state;
+	was_error = binding->pushing ? binding->announced_error : binding->last_error;
+	if (state == PM_CONSUMER_STATE_FAILED &&
+	    (was != PM_CONSUMER_STATE_FAILED || g_strcmp0(was_error, last_error) != 0))
 		g_warning("mapping %s: consumer %s failed: %s", m->name, consumer->name,
 			  last_error != NULL ? last_error : "no reason given");
-	else if (binding->state == PM_CONSUMER_STATE_FAILED && state == PM_CONSUMER_STATE_OK)
+	else if (was == PM_CONSUMER_STATE_FAILED && state == PM_CONSUMER_STATE_OK)
 		g_message("mapping %s: consumer %s works again", m->name, consumer->name);
 	binding->state = state;
 	g_free(binding->last_error);
@@ -740,6 +745,8 @@ binding_call(PmConsumerBinding *binding, BindingCall call, const PmMappingView *
 	PmConsumerState state = binding->state;
 	g_autofree char *last_error = g_strdup(binding->last_error);
 
+	binding->announced_state = state;
+	binding->announced_error = last_error;
 	binding->state = PM_CONSUMER_STATE_PENDING;
 	binding->pushing = TRUE;
 	if (call == BINDING_UP)
@@ -749,6 +756,7 @@ binding_call(PmConsumerBinding *binding, BindingCall call, const PmMappingView *
 	else
 		pm_consumer_mapping_down(binding->consumer, view, ports);
 	binding->pushing = FALSE;
+	binding->announced_error = NULL;
 	return binding->state != state || g_strcmp0(binding->last_error, last_error) != 0;
 }
 

@@ -177,6 +177,10 @@ typedef struct {
 	guint32 told_address; /* the external address told with them */
 	PmConsumerState state;
 	gboolean pushing; /* inside a call: the manager announces the outcome once, after */
+	/* during a call: what was announced before it (a blocked consumer failing again with
+	 * the same error on every reconcile is not news) */
+	PmConsumerState announced_state;
+	const char *announced_error;
 	char *last_error;
 } PmConsumerBinding;
 

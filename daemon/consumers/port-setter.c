@@ -241,6 +241,12 @@ pm_port_setter_push(PmPortSetter *self, guint64 mapping_id, const PmMappingPorts
 	self->target = target;
 	self->pending = TRUE;
 	if (push == PM_CONSUMER_PUSH_RETRY) {
+		g_autoptr(GError) error = NULL;
+		/* Reload() keeps an unchanged consumer: a password fixed in its file is read
+		 * here, not only at the next login */
+		if (!pm_port_setter_reload_password(self, &error))
+			g_warning("%s: %s; keeping the password read before", self->parent.name,
+				  error->message);
 		self->blocked = FALSE;
 		g_clear_pointer(&self->blocked_message, g_free);
 		self->backoff_usec = 0;

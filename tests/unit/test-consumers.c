@@ -275,7 +275,8 @@ test_repush(void)
 	pm_manager_refresh_mapping(t->manager, pm_manager_lookup_name(t->manager, "m"),
 				   count_done, &done);
 	pm_test_manager_advance(t, SEC(1));
-	for (guint i = 0; i < 20 && done < 2; i++) { pm_test_manager_advance(t, SEC(1)); g_printerr("i=%u done=%u req=%u\n", i, done, t->map_requests); }
+	for (guint i = 0; i < 20 && done < 2; i++)
+		pm_test_manager_advance(t, SEC(1));
 	g_assert_cmpuint(done, ==, 2);
 	assert_log("files up(retry) m tcp:7000:7000 @" PM_TEST_PUBLIC_ADDRESS);
 	/* of a mapping without consumers: nobody */
@@ -368,8 +369,31 @@ test_state(void)
 	pm_test_manager_reload(t, DAEMON_QUIET PM_TEST_PROVIDER
 			       "[Consumer slow]\nType=fake\nDelay=5s\n"
 			       "[Consumer broken]\nType=fake\nFail=yes\n");
-	pm_test_assert_warning("consumer broken failed");
+	/* its "down" failed as before: not warned about again */
+	pm_test_assert_no_warnings();
 	pm_test_manager_advance(t, SEC(10));
+	pm_fake_consumer_clear_log();
+}
+
+/* a consumer that fails the same way at every reconcile (blocked by a refused password)
+ * is warned about once, and again when its error changes or after it worked */
+static void
+test_failure_warned_once(void)
+{
+	g_autoptr(PmTestManager) t =
+	    pm_test_manager_new("[Daemon]\nReconcileInterval=1min\n" PM_TEST_PROVIDER
+				"[Consumer broken]\nType=fake\nFail=yes\n"
+				"[Mapping m]\nInternalPort=7000\nProtocols=tcp\nConsumers=broken\n");
+
+	pm_test_manager_advance(t, SEC(1));
+	pm_test_assert_warning("mapping m: consumer broken failed");
+	pm_test_manager_advance(t, SEC(60 * 3));
+	pm_manager_refresh_mapping(t->manager, pm_manager_lookup_name(t->manager, "m"), NULL,
+				   NULL);
+	pm_test_manager_advance(t, SEC(5));
+	pm_test_manager_assert_consumers(t, "m", "broken:failed:Refused: the fake consumer was "
+				 "told to fail");
+	pm_test_assert_no_warnings();
 	pm_fake_consumer_clear_log();
 }
 
@@ -390,5 +414,6 @@ main(int argc, char **argv)
 	g_test_add_func("/consumers/repush", test_repush);
 	g_test_add_func("/consumers/external-address-change", test_external_address_change);
 	g_test_add_func("/consumers/state", test_state);
+	g_test_add_func("/consumers/failure-warned-once", test_failure_warned_once);
 	return g_test_run();
 }
