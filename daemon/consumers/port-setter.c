@@ -254,6 +254,8 @@ pm_port_setter_push(PmPortSetter *self, guint64 mapping_id, const PmMappingPorts
 	}
 	if (self->blocked) {
 		/* the target is kept for the push that unblocks */
+		g_debug("%s: blocked by a refused login: nothing sent (Reload() or the mapping's "
+			"Refresh() tries again)", self->parent.name);
 		pm_consumer_report(&self->parent, mapping_id, PM_CONSUMER_STATE_FAILED,
 				   self->blocked_message);
 		return;

@@ -189,8 +189,11 @@ class TransmissionTest(PortmapdTestCase):
         self.assertTrue(next(c for c in self.describe()["Consumers"]
                              if c["Name"] == "tr")["Blocked"])
         with open(self.daemon_log) as f:
-            pushes = f.read().count("consumer tr failed")
+            log = f.read()
+        pushes = log.count("tr: blocked by a refused login: nothing sent")
         self.assertGreaterEqual(pushes, 5, "the reconciles did not push")
+        # and the failure is warned about once, not at every push
+        self.assertEqual(log.count("consumer tr failed"), 1)
         self.assertEqual(self.refusals(), 1)
         # portmapd's one request, then this one's
         self.assertEqual(self.peer.login_attempts(), 2)
