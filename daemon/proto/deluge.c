@@ -2,6 +2,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "json-body.h"
 #include "deluge.h"
 #include "natpmp-http.h"
 
@@ -81,48 +82,6 @@ pm_deluge_build_set_port(guint16 port, guint id)
 	g_autofree char *params = g_strdup_printf(
 		"[{\"listen_ports\":[%u,%u],\"random_port\":false}]", port, port);
 	return build("core.set_config", params, NULL, "", id);
-}
-
-/*
- * One JSON object and nothing after it, not nested too deeply: told apart before json-glib
- * sees it, because its parser recurses and, in 1.6, leaks what it built when a second
- * value follows the first ("{}{}"). NULL if the shape is fine, else why not.
- */
-static const char *
-check_shape(const guint8 *body, gsize len)
-{
-	gboolean in_string = FALSE;
-	guint depth = 0;
-	gsize i = 0;
-
-	while (i < len && g_ascii_isspace(body[i]))
-		i++;
-	if (i == len || body[i] != '{')
-		return "the body is not a JSON object";
-	for (; i < len; i++) {
-		guint8 c = body[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-			continue;
-		}
-		if (c == '"') {
-			in_string = TRUE;
-		} else if (c == '[' || c == '{') {
-			if (++depth > MAX_NESTING)
-				return "the body is not JSON: nested too deeply";
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			if (--depth == 0)
-				break;
-		}
-	}
-	for (i++; i < len; i++) {
-		if (!g_ascii_isspace(body[i]))
-			return "the body is not JSON: text after the object";
-	}
-	return NULL;
 }
 
 static gboolean
@@ -213,10 +172,10 @@ pm_deluge_parse_reply(guint status, const guint8 *body, gsize len, guint id,
 	/* json-glib must see neither NUL bytes nor invalid UTF-8 */
 	if (!g_utf8_validate((const char *)body, (gssize)len, NULL))
 		return set_invalid(error, "not a JSON-RPC reply: the body is not UTF-8 text");
-	why = check_shape(body, len);
+	why = pm_json_body_check_shape(body, len, MAX_NESTING);
 	if (why != NULL) {
 		g_autofree char *quoted = quote(body, len);
-		return set_invalid(error, "not a JSON-RPC reply: %s: %s", why, quoted);
+		return set_invalid(error, "not a JSON-RPC reply: the body is %s: %s", why, quoted);
 	}
 	parser = json_parser_new_immutable();
 	if (!json_parser_load_from_data(parser, (const char *)body, (gssize)len, &local_error)) {

@@ -2,6 +2,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "json-body.h"
 #include "natpmp-http.h"
 
 /* the service's objects are flat: deeper nesting is not its reply */
@@ -66,49 +67,6 @@ pm_natpmp_http_quote_body(const guint8 *body, gsize len, gsize max_chars)
 	return g_string_free(out, FALSE);
 }
 
-/*
- * The service only sends one flat JSON object. Anything else is told apart before
- * json-glib sees it: its parser recurses (deep nesting) and, in 1.6, leaks what it built
- * when a second value follows the first ("{}{}"). NULL if the shape is fine, else why not.
- */
-static const char *
-check_shape(const guint8 *body, gsize len)
-{
-	gboolean in_string = FALSE;
-	guint depth = 0;
-	gsize i = 0;
-
-	while (i < len && g_ascii_isspace(body[i]))
-		i++;
-	if (i == len || body[i] != '{')
-		return "the body is not a JSON object";
-	for (; i < len; i++) {
-		guint8 c = body[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-			continue;
-		}
-		if (c == '"') {
-			in_string = TRUE;
-		} else if (c == '[' || c == '{') {
-			if (++depth > MAX_NESTING)
-				return "the body is not JSON: nested too deeply";
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			if (--depth == 0)
-				break;
-		}
-	}
-	/* after the object, only blanks */
-	for (i++; i < len; i++) {
-		if (!g_ascii_isspace(body[i]))
-			return "the body is not JSON: text after the object";
-	}
-	return NULL;
-}
-
 JsonObject *
 pm_natpmp_http_parse_object(const guint8 *body, gsize len, JsonParser **parser_out,
 			    GError **error)
@@ -135,10 +93,10 @@ pm_natpmp_http_parse_object(const guint8 *body, gsize len, JsonParser **parser_o
 				    "the body is not UTF-8 text");
 		return NULL;
 	}
-	why = check_shape(body, len);
+	why = pm_json_body_check_shape(body, len, MAX_NESTING);
 	if (why != NULL) {
-		g_set_error_literal(error, PM_NATPMP_HTTP_CODEC_ERROR,
-				    PM_NATPMP_HTTP_CODEC_ERROR_INVALID, why);
+		g_set_error(error, PM_NATPMP_HTTP_CODEC_ERROR, PM_NATPMP_HTTP_CODEC_ERROR_INVALID,
+			    "the body is %s", why);
 		return NULL;
 	}
 	parser = json_parser_new_immutable();

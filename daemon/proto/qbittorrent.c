@@ -2,6 +2,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "json-body.h"
 #include "natpmp-http.h"
 #include "qbittorrent.h"
 
@@ -77,42 +78,6 @@ pm_qbittorrent_parse_login_reply(guint status, const guint8 *body, gsize len,
 	return kind;
 }
 
-/* one JSON object and nothing after it, nested at most MAX_NESTING deep; NULL if so, else
- * why not (json-glib recurses on nesting, and 1.6 leaks what it built on "{}{}") */
-static const char *
-check_shape(const guint8 *body, gsize len)
-{
-	gboolean in_string = FALSE;
-	guint depth = 0;
-	gsize i = 0;
-
-	while (i < len && g_ascii_isspace(body[i]))
-		i++;
-	if (i == len || body[i] != '{')
-		return "not a JSON object";
-	for (; i < len; i++) {
-		guint8 c = body[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-		} else if (c == '"') {
-			in_string = TRUE;
-		} else if (c == '[' || c == '{') {
-			if (++depth > MAX_NESTING)
-				return "not JSON: nested too deeply";
-		} else if ((c == ']' || c == '}') && depth > 0 && --depth == 0) {
-			break;
-		}
-	}
-	for (i++; i < len; i++) {
-		if (!g_ascii_isspace(body[i]))
-			return "not JSON: text after the object";
-	}
-	return NULL;
-}
-
 /* @member as an integer within [0, 65535]; absent: FALSE with *@present FALSE */
 static gboolean
 get_port(JsonObject *object, const char *member, gboolean *present, guint16 *out,
@@ -185,7 +150,7 @@ pm_qbittorrent_parse_preferences(const guint8 *body, gsize len, PmQbittorrentPre
 	/* json-glib must see neither NUL bytes nor invalid UTF-8 */
 	if (!g_utf8_validate((const char *)body, (gssize)len, NULL))
 		return set_invalid(error, "not UTF-8 text");
-	why = check_shape(body, len);
+	why = pm_json_body_check_shape(body, len, MAX_NESTING);
 	if (why != NULL)
 		return set_invalid(error, why);
 	parser = json_parser_new_immutable();
