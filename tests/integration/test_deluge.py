@@ -37,18 +37,11 @@ class DelugeTestCase(PortmapdTestCase):
 
     def tearDown(self):
         super().tearDown()
-        if self._failed() or os.environ.get("PORTMAP_TEST_VERBOSE"):
+        if self.has_failed() or os.environ.get("PORTMAP_TEST_VERBOSE"):
             for log in (self.peer.web_log, self.peer.daemon_log + ".out"):
                 if os.path.exists(log):
                     with open(log, errors="replace") as f:
                         sys.stderr.write(f"---- {log} ----\n" + f.read()[-5000:])
-
-    def _failed(self):
-        # Python 3.11 records a failure in the result as it happens (no _outcome.errors)
-        result = getattr(self._outcome, "result", None)
-        if result is None:
-            return False
-        return any(test is self for test, _ in result.errors + result.failures)
 
     def start_gateway(self):
         pass

@@ -107,15 +107,21 @@ class PortmapdTestCase(unittest.TestCase):
                 self.daemon.kill()
                 self.daemon.wait()
                 exit_status = None
-        ok = all(e is None for _, e in getattr(self._outcome, "errors", [])) \
-            if hasattr(self._outcome, "errors") else True
-        if not ok or exit_status != 0 or os.environ.get("PORTMAP_TEST_VERBOSE"):
+        if self.has_failed() or exit_status != 0 or os.environ.get("PORTMAP_TEST_VERBOSE"):
             self.dump_log()
         if exit_status is None:
             self.fail(f"portmapd did not exit within {STOP_TIMEOUT} s of SIGTERM")
         if exit_status != 0:
             self.fail(f"portmapd exited with {exit_status} on SIGTERM (a leak report on the "
                       f"sanitizer build exits 23)")
+
+    def has_failed(self):
+        """Whether this test has failed so far (for tearDown: Python 3.11 records a
+        failure in the result as it happens; it has no _outcome.errors)."""
+        result = getattr(self._outcome, "result", None)
+        if result is None:
+            return False
+        return any(test is self for test, _ in result.errors + result.failures)
 
     def dump_log(self):
         if os.path.exists(self.daemon_log):
