@@ -440,25 +440,6 @@ pm_deluge_config_verify(PmConsumerConfig *consumer, PmConfigSection *section, GE
 	return TRUE;
 }
 
-static gboolean
-pm_deluge_config_equal(const PmConsumerConfig *a, const PmConsumerConfig *b)
-{
-	return pm_port_setter_config_equal((const PmPortSetterConfig *)a,
-					   (const PmPortSetterConfig *)b);
-}
-
-static void
-pm_deluge_config_print(const PmConsumerConfig *config, GString *out)
-{
-	pm_port_setter_config_print((const PmPortSetterConfig *)config, out);
-}
-
-static void
-pm_deluge_config_free(PmConsumerConfig *config)
-{
-	pm_port_setter_config_free((PmPortSetterConfig *)config);
-}
-
 const PmConsumerClass pm_deluge_consumer_class = {
     .type = "deluge",
     .config_size = sizeof(PmDelugeConfig),
@@ -466,9 +447,9 @@ const PmConsumerClass pm_deluge_consumer_class = {
     .single_mapping = TRUE,
     .config_keys = pm_deluge_keys,
     .config_verify = pm_deluge_config_verify,
-    .config_equal = pm_deluge_config_equal,
-    .config_print = pm_deluge_config_print,
-    .config_free = pm_deluge_config_free,
+    .config_equal = pm_port_setter_config_equal,
+    .config_print = pm_port_setter_config_print,
+    .config_free = pm_port_setter_config_free,
     .init = pm_deluge_init,
     .finalize = pm_deluge_finalize,
     .mapping_up = pm_port_setter_mapping_up,

@@ -41,8 +41,11 @@ pm_port_setter_config_verify(PmPortSetterConfig *config, PmConfigSection *sectio
 }
 
 gboolean
-pm_port_setter_config_equal(const PmPortSetterConfig *a, const PmPortSetterConfig *b)
+pm_port_setter_config_equal(const PmConsumerConfig *consumer_a, const PmConsumerConfig *consumer_b)
 {
+	const PmPortSetterConfig *a = (const PmPortSetterConfig *)consumer_a;
+	const PmPortSetterConfig *b = (const PmPortSetterConfig *)consumer_b;
+
 	return g_strcmp0(a->url, b->url) == 0 && g_strcmp0(a->username, b->username) == 0 &&
 	       g_strcmp0(a->password_credential, b->password_credential) == 0 &&
 	       g_strcmp0(a->password_file, b->password_file) == 0 &&
@@ -50,8 +53,9 @@ pm_port_setter_config_equal(const PmPortSetterConfig *a, const PmPortSetterConfi
 }
 
 void
-pm_port_setter_config_print(const PmPortSetterConfig *config, GString *out)
+pm_port_setter_config_print(const PmConsumerConfig *consumer, GString *out)
 {
+	const PmPortSetterConfig *config = (const PmPortSetterConfig *)consumer;
 	g_autofree char *timeout = pm_duration_to_string(config->timeout_usec);
 
 	pm_config_print_string(out, "URL", config->url);
@@ -65,8 +69,10 @@ pm_port_setter_config_print(const PmPortSetterConfig *config, GString *out)
 }
 
 void
-pm_port_setter_config_free(PmPortSetterConfig *config)
+pm_port_setter_config_free(PmConsumerConfig *consumer)
 {
+	PmPortSetterConfig *config = (PmPortSetterConfig *)consumer;
+
 	g_free(config->url);
 	g_free(config->username);
 	g_free(config->password_credential);

@@ -90,10 +90,12 @@ typedef struct {
  * PasswordCredential= and PasswordFile=; TimeoutSec= defaults to 10 s */
 gboolean pm_port_setter_config_verify(PmPortSetterConfig *config, PmConfigSection *section,
 				      const char *default_url, GError **error);
-gboolean pm_port_setter_config_equal(const PmPortSetterConfig *a, const PmPortSetterConfig *b);
+/* PmConsumerClass config_equal, config_print and config_free of the common keys: a class
+ * without keys of its own points at these, one with more calls them from its own */
+gboolean pm_port_setter_config_equal(const PmConsumerConfig *a, const PmConsumerConfig *b);
 /* where the password is, never the password */
-void pm_port_setter_config_print(const PmPortSetterConfig *config, GString *out);
-void pm_port_setter_config_free(PmPortSetterConfig *config);
+void pm_port_setter_config_print(const PmConsumerConfig *config, GString *out);
+void pm_port_setter_config_free(PmConsumerConfig *config);
 
 struct _PmPortSetter {
 	PmConsumer parent;

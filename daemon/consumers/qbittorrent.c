@@ -421,7 +421,7 @@ pm_qbittorrent_config_equal(const PmConsumerConfig *a, const PmConsumerConfig *b
 	const PmQbittorrentConfig *qa = (const PmQbittorrentConfig *)a;
 	const PmQbittorrentConfig *qb = (const PmQbittorrentConfig *)b;
 
-	return pm_port_setter_config_equal(&qa->parent, &qb->parent) &&
+	return pm_port_setter_config_equal(a, b) &&
 	       g_strcmp0(qa->api_key_credential, qb->api_key_credential) == 0;
 }
 
@@ -430,7 +430,7 @@ pm_qbittorrent_config_print(const PmConsumerConfig *consumer, GString *out)
 {
 	const PmQbittorrentConfig *config = (const PmQbittorrentConfig *)consumer;
 
-	pm_port_setter_config_print(&config->parent, out);
+	pm_port_setter_config_print(consumer, out);
 	/* where the key is, never the key */
 	if (config->api_key_credential != NULL)
 		pm_config_print_string(out, "APIKeyCredential", config->api_key_credential);
@@ -441,7 +441,7 @@ pm_qbittorrent_config_free(PmConsumerConfig *consumer)
 {
 	PmQbittorrentConfig *config = (PmQbittorrentConfig *)consumer;
 
-	pm_port_setter_config_free(&config->parent);
+	pm_port_setter_config_free(consumer);
 	g_free(config->api_key_credential);
 }
 

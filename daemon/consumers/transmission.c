@@ -298,25 +298,6 @@ pm_transmission_config_verify(PmConsumerConfig *consumer, PmConfigSection *secti
 					    PM_TRANSMISSION_DEFAULT_URL, error);
 }
 
-static gboolean
-pm_transmission_config_equal(const PmConsumerConfig *a, const PmConsumerConfig *b)
-{
-	return pm_port_setter_config_equal((const PmPortSetterConfig *)a,
-					   (const PmPortSetterConfig *)b);
-}
-
-static void
-pm_transmission_config_print(const PmConsumerConfig *consumer, GString *out)
-{
-	pm_port_setter_config_print((const PmPortSetterConfig *)consumer, out);
-}
-
-static void
-pm_transmission_config_free(PmConsumerConfig *consumer)
-{
-	pm_port_setter_config_free((PmPortSetterConfig *)consumer);
-}
-
 const PmConsumerClass pm_transmission_consumer_class = {
     .type = "transmission",
     .config_size = sizeof(PmTransmissionConfig),
@@ -324,9 +305,9 @@ const PmConsumerClass pm_transmission_consumer_class = {
     .single_mapping = TRUE,
     .config_keys = pm_transmission_keys,
     .config_verify = pm_transmission_config_verify,
-    .config_equal = pm_transmission_config_equal,
-    .config_print = pm_transmission_config_print,
-    .config_free = pm_transmission_config_free,
+    .config_equal = pm_port_setter_config_equal,
+    .config_print = pm_port_setter_config_print,
+    .config_free = pm_port_setter_config_free,
     .init = pm_transmission_init,
     .finalize = pm_transmission_finalize,
     .mapping_up = pm_port_setter_mapping_up,

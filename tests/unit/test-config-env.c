@@ -48,7 +48,8 @@
 #define DOWN_COMMAND "/gluetun/down.sh {{PORT}} {{VPN_INTERFACE}}"
 
 /* the PIA port-forwarding manager with its defaults: its README's "Standalone" example */
-#define PIA_MANAGER_STANDALONE                                                                   \
+/* its provider and its two port files, as every PIA manager set has them */
+#define PIA_MANAGER_HEAD                                                                         \
 	HEADER "[Provider pia]\n"                                                                \
 	       "Type=pia\n"                                                                      \
 	       "Username=p1234567\n"                                                             \
@@ -64,10 +65,12 @@
 	       "Type=portfile\n"                                                                 \
 	       "Format=json\n"                                                                   \
 	       "Path=/config/pia-port-data.json\n"                                               \
-	       "\n"                                                                              \
-	       "[Mapping forwarded-port]\n"                                                      \
-	       "Provider=pia\n"                                                                  \
-	       "Consumers=port-file port-data-file\n"
+	       "\n"
+
+#define PIA_MANAGER_STANDALONE                                                                   \
+	PIA_MANAGER_HEAD "[Mapping forwarded-port]\n"                                            \
+			 "Provider=pia\n"                                                        \
+			 "Consumers=port-file port-data-file\n"
 
 /* manual-connections' README: getSignature's answer, which the script saves and reuses */
 #define PAYLOAD_AND_SIGNATURE                                                                    \
@@ -811,30 +814,13 @@ test_pia_manager_interval(void)
 
 /* the text of a PIA manager set with its qBittorrent variables */
 #define PIA_MANAGER_QBITTORRENT(url, user, password_line)                                         \
-	HEADER "[Provider pia]\n"                                                                \
-	       "Type=pia\n"                                                                      \
-	       "Username=p1234567\n"                                                             \
-	       "PasswordCredential=pia-password\n"                                               \
-	       "RefreshInterval=900s\n"                                                          \
-	       "\n"                                                                              \
-	       "[Consumer port-file]\n"                                                          \
-	       "Type=portfile\n"                                                                 \
-	       "Format=ports\n"                                                                  \
-	       "Path=/config/pia-port.txt\n"                                                     \
-	       "\n"                                                                              \
-	       "[Consumer port-data-file]\n"                                                     \
-	       "Type=portfile\n"                                                                 \
-	       "Format=json\n"                                                                   \
-	       "Path=/config/pia-port-data.json\n"                                               \
-	       "\n"                                                                              \
-	       "[Consumer qbittorrent]\n"                                                        \
-	       "Type=qbittorrent\n"                                                              \
-	       "URL=" url "\n"                                                                   \
-	       "Username=" user "\n" password_line                                               \
-	       "\n"                                                                              \
-	       "[Mapping forwarded-port]\n"                                                      \
-	       "Provider=pia\n"                                                                  \
-	       "Consumers=port-file port-data-file qbittorrent\n"
+	PIA_MANAGER_HEAD "[Consumer qbittorrent]\n"                                              \
+			 "Type=qbittorrent\n"                                                    \
+			 "URL=" url "\n"                                                         \
+			 "Username=" user "\n" password_line "\n"                               \
+			 "[Mapping forwarded-port]\n"                                            \
+			 "Provider=pia\n"                                                        \
+			 "Consumers=port-file port-data-file qbittorrent\n"
 
 static void
 test_pia_manager_qbittorrent(void)

@@ -69,25 +69,6 @@ fake_config_verify(PmConsumerConfig *config, PmConfigSection *section, GError **
 }
 
 static gboolean
-fake_config_equal(const PmConsumerConfig *a, const PmConsumerConfig *b)
-{
-	return pm_port_setter_config_equal((const PmPortSetterConfig *)a,
-					   (const PmPortSetterConfig *)b);
-}
-
-static void
-fake_config_print(const PmConsumerConfig *config, GString *out)
-{
-	pm_port_setter_config_print((const PmPortSetterConfig *)config, out);
-}
-
-static void
-fake_config_free(PmConsumerConfig *config)
-{
-	pm_port_setter_config_free((PmPortSetterConfig *)config);
-}
-
-static gboolean
 fake_init(PmConsumer *consumer, GError **error)
 {
 	PmFakeSetter *self = (PmFakeSetter *)consumer;
@@ -112,9 +93,9 @@ static const PmConsumerClass fake_setter_class = {
     .single_mapping = TRUE,
     .config_keys = fake_keys,
     .config_verify = fake_config_verify,
-    .config_equal = fake_config_equal,
-    .config_print = fake_config_print,
-    .config_free = fake_config_free,
+    .config_equal = pm_port_setter_config_equal,
+    .config_print = pm_port_setter_config_print,
+    .config_free = pm_port_setter_config_free,
     .init = fake_init,
     .finalize = fake_finalize,
     .mapping_up = pm_port_setter_mapping_up,
