@@ -5,6 +5,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "errors.h"
+#include "gateway-config.h"
 #include "provider.h"
 
 /*
@@ -24,7 +25,8 @@
 	"[Daemon], [Gateway], [STUN], [ControlPlane], [WireGuard], [Provider NAME], "            \
 	"[Mapping NAME], [Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "      \
 	"A-Z a-z 0-9 _ -"
-#define PM_CONFIG_IMPLEMENTED_HEADERS "[Daemon], [Provider NAME], [Consumer NAME], [Mapping NAME]"
+#define PM_CONFIG_IMPLEMENTED_HEADERS                                                           \
+	"[Daemon], [Gateway], [Provider NAME], [Consumer NAME], [Mapping NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
 #define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
@@ -311,6 +313,7 @@ pm_config_free(PmConfig *self)
 	g_ptr_array_unref(self->providers);
 	g_ptr_array_unref(self->consumers);
 	g_ptr_array_unref(self->mappings);
+	g_clear_pointer(&self->gateway, pm_gateway_config_unref);
 	g_ptr_array_unref(self->warnings);
 	g_ptr_array_unref(self->files);
 	g_free(self);
@@ -618,7 +621,7 @@ pm_config_check_header(const char *header)
 	g_autofree char *type = NULL;
 	g_autofree char *what = NULL;
 
-	if (g_strcmp0(header, "Daemon") == 0)
+	if (g_strcmp0(header, "Daemon") == 0 || g_strcmp0(header, "Gateway") == 0)
 		return NULL;
 	if (!g_strv_contains(singletons, header)) {
 		type = space != NULL ? g_strndup(header, (gsize)(space - header))
@@ -2071,6 +2074,18 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		    !pm_config_parser_check_provider(self, config, daemon, entry, error))
 			return NULL;
 	}
+	/* [Gateway] after the providers: Upstream= names one */
+	if (g_key_file_has_group(self->keyfile, "Gateway")) {
+		g_autoptr(PmConfigGroup) group = pm_config_parser_read_group(self, "Gateway", error);
+		g_autoptr(PmConfigSection) section = NULL;
+
+		if (group == NULL)
+			return NULL;
+		section = pm_config_section_new(self, config, group->header, group);
+		config->gateway = pm_gateway_config_parse(section, config, error);
+		if (config->gateway == NULL)
+			return NULL;
+	}
 	/* consumers before mappings too: Consumers= names them */
 	for (guint i = 0; headers[i] != NULL; i++) {
 		g_autoptr(PmConfigGroup) group = NULL;
@@ -2262,6 +2277,11 @@ pm_config_to_data(const PmConfig *self)
 		g_string_append_printf(str, "\n[Provider %s]\n", provider->name);
 		g_string_append_printf(str, "Type=%s\n", provider->klass->type);
 		provider->klass->config_print(provider->data, str);
+	}
+
+	if (self->gateway != NULL) {
+		g_string_append_c(str, '\n');
+		pm_gateway_config_print(self->gateway, str);
 	}
 
 	for (guint i = 0; i < self->consumers->len; i++) {

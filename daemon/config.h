@@ -55,12 +55,15 @@ typedef struct {
 
 /* [Consumer NAME]: the common part of each class's configuration (consumers/consumer.h) */
 typedef struct _PmConsumerConfig PmConsumerConfig;
+/* [Gateway] (gateway/gateway-config.h) */
+typedef struct _PmGatewayConfig PmGatewayConfig;
 
 typedef struct {
 	PmDaemonConfig daemon;
 	GPtrArray *providers; /* of PmProviderConfig, in file order */
 	GPtrArray *consumers; /* of PmConsumerConfig, in file order */
 	GPtrArray *mappings;  /* of PmMappingConfig, in file order */
+	PmGatewayConfig *gateway; /* [Gateway], NULL without one */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
 } PmConfig;

@@ -19,6 +19,7 @@
 #include "context.h"
 #include "errors.h"
 #include "extensions.h"
+#include "gateway.h"
 #include "log.h"
 #include "manager.h"
 #include "scheduler.h"
@@ -38,6 +39,7 @@ typedef struct {
 	PmScheduler *scheduler;
 	PmContext *context;
 	PmManager *manager;
+	PmGateway *gateway; /* [Gateway], NULL without one */
 	PmBusService *bus;
 	char *config_path;  /* NULL: --config-from-env alone */
 	PmConfigEnv *env;   /* --config-from-env: the file is merged over it */
@@ -162,6 +164,11 @@ reload_config(GError **error, gpointer user_data)
 		notify_ready(d);
 		return FALSE;
 	}
+	if (d->gateway != NULL && config->gateway != NULL)
+		pm_gateway_reload(d->gateway, config->gateway);
+	else if ((d->gateway != NULL) != (config->gateway != NULL))
+		g_warning("[Gateway] was %s: restart portmapd to apply it",
+			  config->gateway != NULL ? "added" : "removed");
 	ok = pm_manager_reload(d->manager, g_steal_pointer(&config), error);
 	notify_ready(d);
 	return ok;
@@ -192,6 +199,11 @@ sigterm_cb(gpointer user_data)
 	g_info("stopping");
 	if (d->notify)
 		(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping: releasing mappings");
+	/* the LAN gateway first: no new client mapping, its router rules removed; the manager
+	 * then deletes their upstream mappings with the other transient ones */
+	if (d->gateway != NULL)
+		pm_gateway_stop(d->gateway, pm_manager_get_config(d->manager)->daemon.release_on_stop !=
+						PM_RELEASE_ON_STOP_NONE);
 	/* bounded by the manager (design §3 "Stop": 5 s) */
 	pm_manager_stop(d->manager, stop_done, d);
 	return G_SOURCE_CONTINUE;
@@ -342,6 +354,7 @@ daemon_clear(Daemon *d)
 	if (d->listener_id != 0)
 		pm_manager_remove_listener(d->manager, d->listener_id);
 	g_clear_pointer(&d->bus, pm_bus_service_free);
+	g_clear_pointer(&d->gateway, pm_gateway_free);
 	g_clear_pointer(&d->manager, pm_manager_free);
 	g_clear_pointer(&d->context, pm_context_free);
 	g_clear_pointer(&d->scheduler, pm_scheduler_free);
@@ -497,7 +510,10 @@ main(int argc, char **argv)
 	/* subsystems that are not there yet answer plainly; before the bus service, which
 	 * serves their Manager properties */
 	pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
-	pm_manager_add_extension(d.manager, &pm_gateway_unconfigured_extension, NULL);
+	if (config->gateway != NULL)
+		d.gateway = pm_gateway_new(d.manager, d.context, config->gateway);
+	else
+		pm_manager_add_extension(d.manager, &pm_gateway_unconfigured_extension, NULL);
 
 	if (!no_bus) {
 		d.bus = pm_bus_service_new(d.manager, reload_config, &d, bus_lost_cb, &d, &error);
@@ -522,6 +538,12 @@ main(int argc, char **argv)
 		daemon_clear(&d);
 		pm_secret_clear_imported_credentials();
 		return EXIT_CONFIG;
+	}
+	if (d.gateway != NULL && !pm_gateway_start(d.gateway, &error)) {
+		g_printerr("portmapd: [Gateway]: %s\n", error->message);
+		daemon_clear(&d);
+		pm_secret_clear_imported_credentials();
+		return EXIT_FAILURE;
 	}
 	if (no_bus) {
 		status_write(&d);

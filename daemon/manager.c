@@ -524,6 +524,12 @@ release_free_memory(void)
 	malloc_trim(0);
 }
 
+void
+pm_manager_state_changed(PmManager *self)
+{
+	state_changed(self);
+}
+
 gboolean
 pm_manager_flush_state(PmManager *self, GError **error)
 {
@@ -1540,7 +1546,9 @@ pm_manager_add_mapping(PmManager *self, const PmAddRequest *request, GError **er
 	m->lifetime = request->lifetime;
 	m->require_external_port = request->require_external_port;
 	m->scope = request->scope;
-	m->origin = PM_ORIGIN_BUS;
+	m->origin = request->gateway ? PM_ORIGIN_GATEWAY : PM_ORIGIN_BUS;
+	m->lan_address = request->lan_address;
+	m->lan_port = request->lan_port;
 	m->owner_uid = request->owner_uid;
 	m->owner = g_strdup(request->owner);
 	m->description = g_strdup(request->description);
@@ -2161,6 +2169,18 @@ pm_manager_describe_mapping(PmManager *self, PmMapping *m, PmMappingView *view)
 	view->internal_port = m->internal_port;
 	view->external_port = pm_mapping_get_external_port(m);
 	pm_mapping_get_ports(m, &view->ports);
+	if (m->origin == PM_ORIGIN_GATEWAY) {
+		/* the client's side: the tunnel port is the gateway's business (Describe()'s
+		 * "Gateway" member shows it) */
+		in.s_addr = m->lan_address;
+		view->internal_address[0] = '\0';
+		if (m->lan_address != 0)
+			inet_ntop(AF_INET, &in, view->internal_address,
+				  sizeof(view->internal_address));
+		view->internal_port = m->lan_port;
+		for (guint i = 0; i < view->ports.n_ports; i++)
+			view->ports.ports[i].internal_port = m->lan_port;
+	}
 	view->lifetime = pm_mapping_get_lifetime(m);
 	view->expires_at = pm_manager_get_expires_realtime(self, m);
 	view->port_valid_until = 0;

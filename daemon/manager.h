@@ -89,6 +89,11 @@ typedef struct {
 	gboolean require_external_port;
 	guint32 owner_uid;
 	const char *owner; /* unique bus name (client scope) */
+	/* a LAN gateway mapping (origin gateway): the client's address and port, while
+	 * internal_port is the tunnel port asked upstream */
+	gboolean gateway;
+	guint32 lan_address;
+	guint16 lan_port;
 } PmAddRequest;
 
 #define PM_STATE_FILE_VERSION 1
@@ -148,6 +153,8 @@ void pm_manager_resumed(PmManager *self);
  * release is answered, or after PM_MANAGER_STOP_TIMEOUT_USEC with a warning (design §3
  * "Stop": the whole stop is bounded by 5 s) */
 void pm_manager_stop(PmManager *self, PmProviderDoneFunc done, gpointer user_data);
+/* an extension's state.json members changed: written soon (coalesced) */
+void pm_manager_state_changed(PmManager *self);
 /* write state.json now if anything changed */
 gboolean pm_manager_flush_state(PmManager *self, GError **error);
 

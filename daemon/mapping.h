@@ -103,6 +103,10 @@ struct _PmMapping {
 	guint32 owner_uid;
 	guint32 external_address; /* IPv4, network byte order; 0: unknown */
 	guint32 internal_address; /* IPv4, network byte order; 0: unknown */
+	/* a LAN gateway mapping's client (origin gateway): what the bus shows as its internal
+	 * address and port, while internal_port is the tunnel port asked upstream */
+	guint32 lan_address;
+	guint16 lan_port;
 	guint16 internal_port;
 	guint16 suggested_external_port; /* P: last granted E, else what was asked */
 	guint16 announced_external_port; /* the last E told to the bus (PortChanged) */

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gateway-config.h"
 #include "errors.h"
 #include "test-config-load.h"
 #include "natpmp-provider.h"
@@ -443,11 +444,10 @@ test_bad_headers(void)
 static void
 test_unsupported_headers(void)
 {
-	pm_test_config_assert_load_error("[Daemon]\n[Gateway]\nListen=192.168.88.2\n",
-			  "test.conf:2: [Gateway]: this group is not supported by this version "
-			  "of portmapd yet; accepted: [Daemon], [Provider NAME], [Consumer NAME], "
-			  "[Mapping NAME]");
-	assert_load_error_prefix("[STUN]\n", "test.conf:1: [STUN]: this group is not supported");
+	pm_test_config_assert_load_error("[Daemon]\n[STUN]\nServers=x\n",
+			  "test.conf:2: [STUN]: this group is not supported by this version "
+			  "of portmapd yet; accepted: [Daemon], [Gateway], [Provider NAME], "
+			  "[Consumer NAME], [Mapping NAME]");
 	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
 	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
@@ -1472,6 +1472,115 @@ test_example(void)
 	g_assert_cmpuint(config->warnings->len, ==, 0);
 }
 
+#define GATEWAY_UPSTREAM                                                                         \
+	"[Provider vpn]\n"                                                                       \
+	"Type=natpmp\n"                                                                          \
+	"Gateway=10.2.0.1\n"                                                                     \
+	"[Gateway]\n"
+#define GATEWAY_MINIMAL                                                                          \
+	GATEWAY_UPSTREAM "Listen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=vpn\n"   \
+			 "Router=nftables\n"
+
+/* [Gateway]: the defaults of design §6, every key read, and each bad value named */
+static void
+test_gateway(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) minimal = pm_test_config_load(GATEWAY_MINIMAL, &error);
+	g_autoptr(PmConfig) full = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autofree char *text = NULL;
+	const PmGatewayConfig *gw;
+	const struct {
+		const char *text;
+		const char *message;
+	} bad[] = {
+	    {GATEWAY_UPSTREAM "AllowedNetworks=192.168.1.0/24\nUpstream=vpn\nRouter=nftables\n",
+	     "test.conf:4: [Gateway] Listen=: required; "},
+	    {GATEWAY_UPSTREAM "Listen=192.168.1.1\nUpstream=vpn\nRouter=nftables\n",
+	     "test.conf:4: [Gateway] AllowedNetworks=: required; "},
+	    {GATEWAY_UPSTREAM "Listen=192.168.1.1\nAllowedNetworks=10.0.0.0/8\nRouter=nftables\n",
+	     "test.conf:4: [Gateway] Upstream=: required; "},
+	    {GATEWAY_UPSTREAM "Listen=192.168.1.1\nAllowedNetworks=10.0.0.0/8\nUpstream=vpn\n",
+	     "test.conf:4: [Gateway] Router=: required; accepted values: nftables"},
+	    {GATEWAY_MINIMAL "Listen=192.168.1.300\n",
+	     "test.conf:9: [Gateway] Listen=192.168.1.300: not a unicast IPv4 address; "},
+	    {GATEWAY_MINIMAL "AllowedNetworks=10.0.0.0/33\n",
+	     "test.conf:9: [Gateway] AllowedNetworks=10.0.0.0/33: not an IPv4 network; "},
+	    {GATEWAY_MINIMAL "Upstream=nope\n",
+	     "test.conf:9: [Gateway] Upstream=nope: there is no such provider; "},
+	    {GATEWAY_MINIMAL "Router=hex\n", "test.conf:9: [Gateway] Router=hex: unknown router"},
+	    {GATEWAY_MINIMAL "TunnelPorts=2000-1000\n",
+	     "test.conf:9: [Gateway] TunnelPorts=2000-1000: not a port range; "},
+	    {GATEWAY_MINIMAL "TunnelPorts=0-10\n", "test.conf:9: [Gateway] TunnelPorts=0-10: "},
+	    {GATEWAY_MINIMAL "InstanceName=a:b\n",
+	     "test.conf:9: [Gateway] InstanceName=a:b: not a valid instance name; "},
+	    {GATEWAY_MINIMAL "NftTable=1x\n", "test.conf:9: [Gateway] NftTable=1x: not a valid "},
+	    {GATEWAY_MINIMAL "ReconcileInterval=10ms\n",
+	     "test.conf:9: [Gateway] ReconcileInterval=10ms: "},
+	    {GATEWAY_MINIMAL "MinLifetime=0\n", "test.conf:9: [Gateway] MinLifetime=0: "},
+	    {GATEWAY_MINIMAL "MinLifetime=100\nMaxLifetime=50\n",
+	     "test.conf:9: [Gateway] MinLifetime=100: MinLifetime= is greater than "},
+	    {GATEWAY_MINIMAL "MaxMappingsPerClient=0\n",
+	     "test.conf:9: [Gateway] MaxMappingsPerClient=0: not a count; "},
+	    {GATEWAY_MINIMAL "RateLimit=fast\n", "test.conf:9: [Gateway] RateLimit=fast: not a "},
+	    {GATEWAY_MINIMAL "Foo=1\n", "test.conf:9: [Gateway] Foo=1: unknown key; "},
+	    {"[Provider web]\nType=natpmp-http\nURL=http://127.0.0.1:8\nTokenFile=/x\n"
+	     "[Gateway]\nListen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=web\n"
+	     "Router=nftables\n",
+	     "test.conf:8: [Gateway] Upstream=web: the provider is not of Type=natpmp; "},
+	};
+
+	g_assert_no_error(error);
+	gw = minimal->gateway;
+	g_assert_nonnull(gw);
+	g_assert_cmpuint(gw->listen->len, ==, 1);
+	g_assert_cmpuint(gw->allowed->len, ==, 1);
+	g_assert_cmpuint(g_array_index(gw->allowed, PmIpv4Network, 0).prefix, ==, 24);
+	g_assert_cmpstr(gw->upstream, ==, "vpn");
+	g_assert_cmpstr(gw->router, ==, "nftables");
+	g_assert_cmpuint(gw->tunnel_first, ==, 1024);
+	g_assert_cmpuint(gw->tunnel_last, ==, 65535);
+	g_assert_null(gw->instance_name);
+	g_assert_cmpstr(gw->nft_table, ==, "portmap");
+	g_assert_cmpuint(gw->reconcile_interval_usec, ==, 600 * G_USEC_PER_SEC);
+	g_assert_cmpuint(gw->min_lifetime, ==, 60);
+	g_assert_cmpuint(gw->max_lifetime, ==, 86400);
+	g_assert_cmpuint(gw->max_mappings_per_client, ==, 64);
+	g_assert_cmpuint(gw->rate_limit, ==, 200);
+
+	full = pm_test_config_load(GATEWAY_MINIMAL
+				   "Listen=192.168.1.1, 192.168.2.1\n"
+				   "AllowedNetworks=192.168.1.0/24 192.168.2.7\n"
+				   "TunnelPorts=40000-40100\nInstanceName=router.lan\n"
+				   "NftTable=pm_test\nReconcileInterval=2s\nMinLifetime=10\n"
+				   "MaxLifetime=30\nMaxMappingsPerClient=2\nRateLimit=5\n",
+				   &error);
+	g_assert_no_error(error);
+	gw = full->gateway;
+	g_assert_cmpuint(gw->listen->len, ==, 2);
+	g_assert_cmpuint(g_array_index(gw->allowed, PmIpv4Network, 1).prefix, ==, 32);
+	g_assert_cmpuint(gw->tunnel_first, ==, 40000);
+	g_assert_cmpuint(gw->tunnel_last, ==, 40100);
+	g_assert_cmpstr(gw->instance_name, ==, "router.lan");
+	g_assert_cmpstr(gw->nft_table, ==, "pm_test");
+	g_assert_cmpuint(gw->reconcile_interval_usec, ==, 2 * G_USEC_PER_SEC);
+	g_assert_cmpuint(gw->min_lifetime, ==, 10);
+	g_assert_cmpuint(gw->max_lifetime, ==, 30);
+	g_assert_cmpuint(gw->max_mappings_per_client, ==, 2);
+	g_assert_cmpuint(gw->rate_limit, ==, 5);
+	g_assert_false(pm_gateway_config_equal(minimal->gateway, full->gateway));
+
+	/* --print-config reads back to an equal [Gateway] */
+	text = pm_config_to_data(full);
+	again = pm_test_config_load(text, &error);
+	g_assert_no_error(error);
+	g_assert_true(pm_gateway_config_equal(full->gateway, again->gateway));
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		assert_load_error_prefix(bad[i].text, bad[i].message);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1513,5 +1622,6 @@ main(int argc, char **argv)
 	g_test_add_func("/config/invalid-utf8", test_invalid_utf8);
 	g_test_add_func("/config/garbage", test_garbage);
 	g_test_add_func("/config/example", test_example);
+	g_test_add_func("/config/gateway", test_gateway);
 	return g_test_run();
 }
