@@ -1289,7 +1289,8 @@ deny 0-65535 0.0.0.0/0 0-65535
 
     def start_miniupnpd(self):
         """Start miniupnpd in gw without -d (it daemonizes); PID from the -P pidfile; ready
-        when it owns upstream_gateway:5351 (192.168.77.1, or 10.2.0.1 in the double topology).  Returns the start time (time.monotonic())."""
+        when it owns upstream_gateway:5351 (192.168.77.1, or 10.2.0.1 in the double
+        topology).  Returns the start time (time.monotonic())."""
         if self.miniupnpd_pid and pid_alive(self.miniupnpd_pid):
             raise RuntimeError("miniupnpd already runs")
         if self.fake and self._fake_alive():
