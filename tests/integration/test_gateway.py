@@ -70,11 +70,11 @@ class GatewayTestCase(PortmapdTestCase):
                 f"Upstream=vpn\nRouter=nftables\nInstanceName={INSTANCE}\n{gateway_extra}\n"
                 f"{extra}")
 
-    def start_gateway(self, config=None, ready_from=None):
+    def start_gateway(self, config=None, ready_from=None, unprivileged=False):
         """Start portmapd in router and wait until its LAN server answers a public-address
         request (from ready_from, default LAN_ADDR) with result 0 and 11.0.0.2."""
         self.daemon_started = time.monotonic()
-        self.start_daemon(config)
+        self.start_daemon(config, unprivileged=unprivileged)
         src = ready_from or Lab.LAN_ADDR
         last = []
 
@@ -214,7 +214,16 @@ class GatewayTest(GatewayTestCase):
     # ---- a real client through both NATs ----
 
     def test_gw_a_natpmpc_maps_through_both_nats(self):
-        self.start_gateway(self.gateway_config())
+        self.check_natpmpc(unprivileged=False)
+
+    def test_gw_r_unprivileged_natpmpc_maps_through_both_nats(self):
+        """As the unit runs it: another uid with only CAP_NET_ADMIN (nftables), ambient."""
+        self.check_natpmpc(unprivileged=True)
+        with open(f"/proc/{self.daemon.pid}/status") as f:
+            self.assertIn("Uid:\t65534", f.read())
+
+    def check_natpmpc(self, unprivileged):
+        self.start_gateway(self.gateway_config(), unprivileged=unprivileged)
         tcp = self.lab.natpmpc("-a", "7001", "7001", "tcp", "3600", ns=self.lab.ns_lan,
                                gateway=Lab.ROUTER_LAN_ADDR)
         self.assertEqual(tcp["public_address"], Lab.GW_WAN_ADDR,
@@ -568,10 +577,16 @@ class GatewayTest(GatewayTestCase):
 
     # ---- the router's forward chain ----
 
+    def dnat_warnings(self):
+        """Warning lines (GLib's stderr format: "...-WARNING **: ...") naming ct status dnat;
+        debug lines that merely mention it do not count."""
+        return [line for line in self.log_text().splitlines()
+                if "WARNING" in line and "ct status dnat" in line]
+
     def test_gw_p_warns_without_ct_status_dnat_accept(self):
         self.lab.load_router_firewall(dnat_accept=False)
         self.start_gateway(self.gateway_config())
-        self.wait_for(lambda: "ct status dnat" in self.log_text(), 10,
+        self.wait_for(self.dnat_warnings, 10,
                       "no start-up warning mentioning `ct status dnat` although the router's "
                       "forward chain drops by default without accepting it")
 
@@ -579,9 +594,8 @@ class GatewayTest(GatewayTestCase):
         self.start_gateway(self.gateway_config())
         r = self.map("tcp", 7700)       # the router backend has certainly started
         self.assertTrue(self.lab.tcp_reachable(r["external_port"], 7700))
-        lines = [line for line in self.log_text().splitlines() if "ct status dnat" in line]
-        self.assertEqual(lines, [], "a warning about `ct status dnat` although the forward "
-                         "chain accepts it")
+        self.assertEqual(self.dnat_warnings(), [], "a warning about `ct status dnat` although "
+                         "the forward chain accepts it")
 
 
 class GatewaySamePortTest(GatewayTestCase):
