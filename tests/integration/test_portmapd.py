@@ -71,12 +71,17 @@ class Bus(pmlab.PrivateBus):
 class PortmapdTestCase(unittest.TestCase):
     gateway = "miniupnpd"
     grant_lifetime = None
+    # the lab's shape ("single": lan - gw - inet; "double": lan - router - gw - inet) and the
+    # namespace portmapd runs in ("lan", or "router" for the LAN gateway of the double NAT)
+    topology = "single"
+    daemon_ns = "lan"
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="portmapd-test-")
         os.chmod(self.workdir, 0o755)
         self.addCleanup(shutil.rmtree, self.workdir, True)
-        self.lab = pmlab.Lab(gateway=self.gateway, grant_lifetime=self.grant_lifetime)
+        self.lab = pmlab.Lab(gateway=self.gateway, grant_lifetime=self.grant_lifetime,
+                             topology=self.topology)
         self.lab.up()
         self.addCleanup(self.lab.down)
         self.bus = Bus(self.workdir)
@@ -175,7 +180,8 @@ class PortmapdTestCase(unittest.TestCase):
                     "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",
                     "--bounding-set=-all,+net_admin", "--"] + argv
         log = open(self.daemon_log, "a")
-        self.daemon = self.lab.spawn(self.lab.ns_lan, argv, name="portmapd", env=self.env,
+        self.daemon = self.lab.spawn(getattr(self.lab, "ns_" + self.daemon_ns), argv,
+                                     name="portmapd", env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         if expect_name:

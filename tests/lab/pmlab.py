@@ -3,6 +3,16 @@
 
     lan-SUF 192.168.77.2 --veth-- gw-SUF 192.168.77.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
 
+With topology="double" (the gateway issue's double NAT; portmapd runs in router):
+
+    lan-SUF 192.168.77.2 (+ .3) --veth-- router-SUF 192.168.77.1 | 10.2.0.2 --veth--
+        gw-SUF 10.2.0.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
+
+There `gw` is the VPN gateway (ns_vpn is an alias; miniupnpd or the fake gateway listen on
+10.2.0.1, upstream_gateway), and router is a stateful NAT of its own (forward policy drop,
+`ct status dnat accept`, masquerade out of its VPN-side veth if_router_vpn) with no NAT-PMP
+server: portmapd's gateway is that.  lan has a second client address, LAN_ADDR2.
+
 `gw` is a NAT (nftables skeleton of miniupnpd 2.3.1 + masquerade) running miniupnpd, the
 scripted fake NAT-PMP gateway (fake-natpmp-gateway) or nothing.  Everything the lab creates
 lives in namespaces it creates; the veths are created with both ends placed directly in lab
@@ -67,6 +77,10 @@ FAKE_PIA = os.path.join(HERE, "fake-pia")
 RUN_NETNS = "/run/netns"
 ETC_NETNS = "/etc/netns"
 LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("11.0.0.0/24"))
+# the double topology's VPN link (router - gw); checked in the caller's namespace only for that
+# topology (a host on a real VPN may well have 10.2.0.2)
+VPN_NETWORK = ipaddress.ip_network("10.2.0.0/24")
+TOPOLOGIES = ("single", "double")
 REQUIRED_TOOLS = ("ip", "nft", "ss", "timeout", "sysctl", "unshare", "mount")
 GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
 # Fallback tunnel devices a kernel creates in every new namespace when their module is loaded
@@ -836,15 +850,26 @@ class Lab:
     LAN_NET = "192.168.77.0/24"
     WAN_NET = "11.0.0.0/24"
     NATPMP_PORT = 5351
+    # topology "double"
+    LAN_ADDR2 = "192.168.77.3"          # a second LAN client, on lan's veth too
+    ROUTER_LAN_ADDR = "192.168.77.1"    # portmapd's Listen=
+    ROUTER_VPN_ADDR = "10.2.0.2"        # the router's address on the VPN side
+    VPN_GW_ADDR = "10.2.0.1"            # the VPN gateway: miniupnpd or the fake gateway
+    VPN_NET = "10.2.0.0/24"
 
     def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
-                 state_path=None, persist=False):
+                 state_path=None, persist=False, topology="single"):
         """gateway: "miniupnpd" | "fake" | None.  workdir: a fresh temporary directory by
         default (removed by down(), kept on failure if PMLAB_KEEP=1).  grant_lifetime: the fake
         gateway's fixed grant (miniupnpd has no such knob).  state_path: a JSON file the lab
-        keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up)."""
+        keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up).
+        topology: "single" (lan - gw - inet) or "double" (lan - router - gw - inet; the
+        gateway runs in gw on 10.2.0.1, the router-side link)."""
         if gateway not in GATEWAY_TOOLS:
             raise ValueError(f"gateway must be 'miniupnpd', 'fake' or None, not {gateway!r}")
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"topology must be 'single' or 'double', not {topology!r}")
+        self.topology = topology
         self.suffix = suffix or secrets.token_hex(3)
         if not re.fullmatch(r"[0-9a-f]{4,6}", self.suffix):
             raise ValueError("suffix must be 4 to 6 lowercase hex digits")
@@ -854,20 +879,49 @@ class Lab:
         self.state_path = state_path
         self.persist = persist
         self.ns_lan, self.ns_gw, self.ns_inet = f"lan-{s}", f"gw-{s}", f"inet-{s}"
-        self.namespaces = [self.ns_lan, self.ns_gw, self.ns_inet]
+        self.ns_vpn = self.ns_gw            # the VPN gateway's namespace (double topology)
         # interface names (<= 15 chars): p<role><n>-SUF
         self.if_lan, self.if_gw_lan = f"pl0-{s}", f"pg0-{s}"
         self.if_gw_wan, self.if_inet = f"pw0-{s}", f"pi0-{s}"
-        # (ns, ifname, address/prefix) pairs joined by one veth each
-        self.links = [
-            ((self.ns_lan, self.if_lan, f"{self.LAN_ADDR}/24"),
-             (self.ns_gw, self.if_gw_lan, f"{self.GW_LAN_ADDR}/24")),
-            ((self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR}/24"),
-             (self.ns_inet, self.if_inet, f"{self.INET_ADDR}/24")),
-        ]
-        self.default_routes = {self.ns_lan: self.GW_LAN_ADDR, self.ns_gw: self.INET_ADDR}
-        self.routers = [self.ns_gw]                 # ip_forward=1
-        # NAT namespaces: ns -> (inside interface, outside interface)
+        self.lab_networks = LAB_NETWORKS
+        if topology == "single":
+            self.ns_router = None
+            self.if_router_lan = self.if_router_vpn = None
+            self.namespaces = [self.ns_lan, self.ns_gw, self.ns_inet]
+            # the gateway's inside address and network (miniupnpd's listening_ip and allow)
+            self.upstream_gateway = self.GW_LAN_ADDR
+            self.gw_inside_net = self.LAN_NET
+            # (ns, ifname, address/prefix) pairs joined by one veth each
+            self.links = [
+                ((self.ns_lan, self.if_lan, f"{self.LAN_ADDR}/24"),
+                 (self.ns_gw, self.if_gw_lan, f"{self.GW_LAN_ADDR}/24")),
+                ((self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR}/24"),
+                 (self.ns_inet, self.if_inet, f"{self.INET_ADDR}/24")),
+            ]
+            self.extra_addresses = []
+            self.default_routes = {self.ns_lan: self.GW_LAN_ADDR, self.ns_gw: self.INET_ADDR}
+            self.routers = [self.ns_gw]                 # ip_forward=1
+        else:
+            self.ns_router = f"router-{s}"
+            self.if_router_lan, self.if_router_vpn = f"pr0-{s}", f"pv0-{s}"
+            self.namespaces = [self.ns_lan, self.ns_router, self.ns_gw, self.ns_inet]
+            self.upstream_gateway = self.VPN_GW_ADDR
+            self.gw_inside_net = self.VPN_NET
+            self.lab_networks = LAB_NETWORKS + (VPN_NETWORK,)
+            self.links = [
+                ((self.ns_lan, self.if_lan, f"{self.LAN_ADDR}/24"),
+                 (self.ns_router, self.if_router_lan, f"{self.ROUTER_LAN_ADDR}/24")),
+                ((self.ns_router, self.if_router_vpn, f"{self.ROUTER_VPN_ADDR}/24"),
+                 (self.ns_gw, self.if_gw_lan, f"{self.VPN_GW_ADDR}/24")),
+                ((self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR}/24"),
+                 (self.ns_inet, self.if_inet, f"{self.INET_ADDR}/24")),
+            ]
+            self.extra_addresses = [(self.ns_lan, self.if_lan, f"{self.LAN_ADDR2}/24")]
+            self.default_routes = {self.ns_lan: self.ROUTER_LAN_ADDR,
+                                   self.ns_router: self.VPN_GW_ADDR,
+                                   self.ns_gw: self.INET_ADDR}
+            self.routers = [self.ns_router, self.ns_gw]
+        # NAT namespaces with miniupnpd's skeleton: ns -> (inside interface, outside interface)
         self.nats = {self.ns_gw: (self.if_gw_lan, self.if_gw_wan)}
         self.workdir = workdir
         self._own_workdir = workdir is None
@@ -900,7 +954,7 @@ class Lab:
         return False
 
     def __repr__(self):
-        return f"<Lab {self.suffix} gateway={self.gateway}>"
+        return f"<Lab {self.suffix} gateway={self.gateway} topology={self.topology}>"
 
     # --- commands ----------------------------------------------------------------------------
     def cmd(self, ns, argv):
@@ -1031,6 +1085,8 @@ class Lab:
             ns, ifname, addr = end
             self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname])
             self.run(None, ["ip", "-n", ns, "link", "set", ifname, "up"])
+        for ns, ifname, addr in self.extra_addresses:
+            self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname])
         for ns, via in self.default_routes.items():
             self.run(None, ["ip", "-n", ns, "route", "add", "default", "via", via])
         for ns in self.routers:
@@ -1040,6 +1096,8 @@ class Lab:
             with open(path, "w") as f:
                 f.write(self.nat_ruleset(inside, outside))
             self.run(ns, ["nft", "-f", path])
+        if self.ns_router:
+            self.load_router_firewall(dnat_accept=True)
 
     @staticmethod
     def nat_ruleset(inside, outside):
@@ -1069,6 +1127,55 @@ table inet filter {{
 \t}}
 }}
 """
+
+    # --- the router's firewall (double topology) ----------------------------------------------
+    def router_ruleset(self, dnat_accept=True):
+        """The router's own firewall: a stateful NAT whose forward chain drops by default (as
+        OpenWrt's and RouterOS's do) and accepts what was DNATed (`ct status dnat accept`:
+        portmapd's rules live in a table of their own and only DNAT).  dnat_accept=False:
+        without that line (portmapd must warn at start)."""
+        inside, outside = self.if_router_lan, self.if_router_vpn
+        dnat = "\t\tct status dnat accept\n" if dnat_accept else ""
+        return f"""# portmap test lab: the double-NAT router
+table inet filter {{
+\tchain forward {{
+\t\ttype filter hook forward priority 0; policy drop;
+\t\tct state established,related accept
+{dnat}\t\tiifname "{inside}" oifname "{outside}" accept
+\t}}
+\tchain postrouting {{
+\t\ttype nat hook postrouting priority 100; policy accept;
+\t\toifname "{outside}" masquerade
+\t}}
+}}
+"""
+
+    def load_router_firewall(self, dnat_accept=True):
+        """(Re)load the router's `inet filter` table atomically (one nft transaction); other
+        tables (portmapd's `ip portmap`) are left alone."""
+        if not self.ns_router:
+            raise RuntimeError("the single topology has no router")
+        path = os.path.join(self.workdir, f"{self.ns_router}.nft")
+        with open(path, "w") as f:
+            # declaring the table first makes the delete valid on a first load too
+            f.write("table inet filter\ndelete table inet filter\n")
+            f.write(self.router_ruleset(dnat_accept))
+        self.run(self.ns_router, ["nft", "-f", path])
+
+    def router_nft_rules(self, table="portmap", chain="prerouting", family="ip"):
+        """The rules of a chain in the router (default portmapd's `ip portmap prerouting`) as
+        dicts {handle, comment, expr, text}; [] when the table or chain does not exist."""
+        cp = self.run(self.ns_router, ["nft", "-j", "list", "chain", family, table, chain],
+                      check=False)
+        if cp.returncode != 0:
+            return []
+        out = []
+        for item in json.loads(cp.stdout).get("nftables", []):
+            rule = item.get("rule")
+            if rule:
+                out.append({"handle": rule.get("handle"), "comment": rule.get("comment"),
+                            "expr": rule.get("expr", []), "text": json.dumps(rule)})
+        return out
 
     # --- sealing -----------------------------------------------------------------------------
     def assert_sealed(self):
@@ -1137,7 +1244,7 @@ table inet filter {{
                 if info.get("family") != "inet":
                     continue
                 ip = ipaddress.ip_address(info["local"])
-                if any(ip in net for net in LAB_NETWORKS):
+                if any(ip in net for net in self.lab_networks):
                     problems.append(f"caller's namespace: {a['ifname']} has lab address {ip}")
         if problems:
             raise AssertionError("lab is not sealed:\n  " + "\n  ".join(problems))
@@ -1167,7 +1274,7 @@ uuid={uuid.uuid4()}
 lease_file={self.miniupnpd_leases}
 min_lifetime=120
 max_lifetime=86400
-allow 1024-65535 {self.LAN_NET} 1024-65535
+allow 1024-65535 {self.gw_inside_net} 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 """)
 
@@ -1182,7 +1289,8 @@ deny 0-65535 0.0.0.0/0 0-65535
 
     def start_miniupnpd(self):
         """Start miniupnpd in gw without -d (it daemonizes); PID from the -P pidfile; ready
-        when it owns 192.168.77.1:5351.  Returns the start time (time.monotonic())."""
+        when it owns upstream_gateway:5351 (192.168.77.1, or 10.2.0.1 in the double
+        topology).  Returns the start time (time.monotonic())."""
         if self.miniupnpd_pid and pid_alive(self.miniupnpd_pid):
             raise RuntimeError("miniupnpd already runs")
         if self.fake and self._fake_alive():
@@ -1212,8 +1320,8 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.miniupnpd_pid = pid
         self.miniupnpd_started = started
         wait_for(lambda: not t.alive() or pid in self._udp_listener_pid(
-                     self.ns_gw, self.GW_LAN_ADDR, self.NATPMP_PORT), 10,
-                 message=f"miniupnpd (pid {pid}) does not listen on {self.GW_LAN_ADDR}:5351")
+                     self.ns_gw, self.upstream_gateway, self.NATPMP_PORT), 10,
+                 message=f"miniupnpd (pid {pid}) does not listen on {self.upstream_gateway}:5351")
         if not t.alive():
             raise AssertionError(f"miniupnpd (pid {pid}) exited at start; config "
                                  f"{self.miniupnpd_conf}: {cp.stderr.strip()}")
@@ -1253,11 +1361,11 @@ deny 0-65535 0.0.0.0/0 0-65535
         return any(t.pid == self.fake.pid and t.alive() for t in self._tracked)
 
     def start_fake_gateway(self, ns=None, listen=None, **options):
-        """Start fake-natpmp-gateway (default: in gw on 192.168.77.1:5351, public address
+        """Start fake-natpmp-gateway (default: in gw on upstream_gateway:5351, public address
         11.0.0.2, nft=True so mappings carry traffic, grant_lifetime from the Lab).  Stops
         miniupnpd first if it runs there.  Returns (and sets self.fake to) its control."""
         ns = ns or self.ns_gw
-        listen = listen or f"{self.GW_LAN_ADDR}:{self.NATPMP_PORT}"
+        listen = listen or f"{self.upstream_gateway}:{self.NATPMP_PORT}"
         if ns == self.ns_gw and self.miniupnpd_pid:
             self.stop_miniupnpd()
         options.setdefault("public_address", self.GW_WAN_ADDR)
@@ -1609,9 +1717,14 @@ deny 0-65535 0.0.0.0/0 0-65535
     # --- NAT-PMP client (natpmpc, a real peer) -------------------------------------------------
     def natpmpc(self, *args, ns=None, gateway=None, timeout=10, check=True):
         """Run natpmpc -g GATEWAY ARGS in ns (default lan); returns a dict with the parsed
-        public address, epoch(s), mapping and the raw output."""
-        cp = self.run(ns or self.ns_lan, ["natpmpc", "-g", gateway or self.GW_LAN_ADDR, *args],
-                      timeout=timeout, check=check)
+        public address, epoch(s), mapping and the raw output.  GATEWAY defaults to
+        192.168.77.1 (single: the gw; double: from lan, the router, i.e. portmapd's gateway)
+        and, in the double topology from any other namespace, to upstream_gateway (10.2.0.1)."""
+        ns = ns or self.ns_lan
+        if gateway is None:
+            gateway = self.GW_LAN_ADDR if self.topology == "single" or ns == self.ns_lan \
+                else self.upstream_gateway
+        cp = self.run(ns, ["natpmpc", "-g", gateway, *args], timeout=timeout, check=check)
         out = cp.stdout
         res = {"returncode": cp.returncode, "stdout": out, "stderr": cp.stderr}
         m = re.search(r"Public IP address : ([\d.]+)", out)
@@ -1639,10 +1752,14 @@ deny 0-65535 0.0.0.0/0 0-65535
         return line
 
     def _reachable(self, proto, external_port, lan_port, timeout, dest=None, src_ns=None,
-                   listen_ns=None):
+                   listen_ns=None, lan_addr=None):
         token = secrets.token_hex(16)
+        if lan_addr is None:
+            # single: any address (as always); double: the first client's address, so that a
+            # path to the other client (LAN_ADDR2) never counts
+            lan_addr = "0.0.0.0" if self.topology == "single" else self.LAN_ADDR
         listener = self._helper(listen_ns or self.ns_lan,
-                                [f"{proto}-echo", str(lan_port), str(timeout + 30)])
+                                [f"{proto}-echo", str(lan_port), str(timeout + 30), lan_addr])
         try:
             self._expect_ready(listener)
             cp = self.run(src_ns or self.ns_inet,
@@ -1655,13 +1772,49 @@ deny 0-65535 0.0.0.0/0 0-65535
             self.stop_process(listener, grace=2)
 
     def tcp_reachable(self, external_port, lan_port, timeout=5, **kw):
-        """Listener in lan on 0.0.0.0:lan_port; from inet, connect to GW_WAN_ADDR:external_port,
-        send a random token, expect it echoed.  True only if the token came back."""
+        """Listener in lan on lan_addr:lan_port (default 0.0.0.0 in the single topology,
+        LAN_ADDR in the double one; lan_addr=Lab.LAN_ADDR2 for the second client); from inet,
+        connect to GW_WAN_ADDR:external_port (dest=), send a random token, expect it echoed.
+        True only if the token came back.  Also: src_ns=, listen_ns=."""
         return self._reachable("tcp", external_port, lan_port, timeout, **kw)
 
     def udp_reachable(self, external_port, lan_port, timeout=5, **kw):
         """As tcp_reachable with UDP datagrams (resent with backoff within timeout)."""
         return self._reachable("udp", external_port, lan_port, timeout, **kw)
+
+    # --- raw NAT-PMP packets -------------------------------------------------------------------
+    def natpmp_raw_many(self, ns, payloads, dest, src_addr=None, timeout=1.0, port=None,
+                        until=None):
+        """Send every payload (bytes) at once, in order, from one UDP socket inside ns (bound
+        to src_addr when given: e.g. LAN_ADDR2 as a second client) to dest:5351 (port=), then
+        collect replies from dest:port until `until` of them arrived (default: one per
+        payload) or timeout seconds passed since the last send.  Returns the replies (bytes)
+        in arrival order; datagrams from any other source are ignored."""
+        spec = {"dest": dest, "port": int(port or self.NATPMP_PORT), "src": src_addr,
+                "payloads": [bytes(p).hex() for p in payloads], "timeout": float(timeout),
+                "until": len(payloads) if until is None else int(until), "resend": False}
+        return self._natpmp_helper(ns, spec)
+
+    def natpmp_raw(self, ns, payload, dest, src_addr=None, timeout=1.0, expect_reply=True,
+                   port=None):
+        """One NAT-PMP request from inside ns (bound to src_addr when given) to dest:5351;
+        returns the first reply's bytes, or None when none came within timeout seconds.
+        expect_reply=True: the request is resent on the RFC's schedule (250 ms, doubling)
+        until a reply arrives or the timeout passes, as a client would, so that a lost packet
+        is no failure (use it for idempotent requests).  expect_reply=False: sent once and
+        listened to for the whole timeout (to show that nothing answers)."""
+        spec = {"dest": dest, "port": int(port or self.NATPMP_PORT), "src": src_addr,
+                "payloads": [bytes(payload).hex()], "timeout": float(timeout), "until": 1,
+                "resend": bool(expect_reply)}
+        replies = self._natpmp_helper(ns, spec)
+        return replies[0] if replies else None
+
+    def _natpmp_helper(self, ns, spec):
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "natpmp"], input=json.dumps(spec),
+                      timeout=spec["timeout"] + 10, check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"natpmp helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return [bytes.fromhex(h) for h in json.loads(cp.stdout)]
 
     # --- teardown ------------------------------------------------------------------------------
     def down(self):
@@ -1752,10 +1905,12 @@ deny 0-65535 0.0.0.0/0 0-65535
             "version": 1,
             "suffix": self.suffix,
             "gateway": self.gateway,
+            "topology": self.topology,
             "grant_lifetime": self.grant_lifetime,
             "workdir": self.workdir,
             "own_workdir": self._own_workdir,
-            "namespaces": {"lan": self.ns_lan, "gw": self.ns_gw, "inet": self.ns_inet},
+            "namespaces": {"lan": self.ns_lan, "gw": self.ns_gw, "inet": self.ns_inet,
+                           **({"router": self.ns_router} if self.ns_router else {})},
             "created_namespaces": self._created_ns,
             "created_etc_netns": self._created_etc,
             "processes": [t.to_json() for t in self._tracked],
@@ -1769,7 +1924,10 @@ deny 0-65535 0.0.0.0/0 0-65535
                       "log": p.log_path, "ca": p.ca, "server_name": p.server_name}
                      for p in self.pias],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
-                          "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR},
+                          "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR,
+                          **({"lan2": self.LAN_ADDR2, "router_lan": self.ROUTER_LAN_ADDR,
+                              "router_vpn": self.ROUTER_VPN_ADDR, "vpn_gw": self.VPN_GW_ADDR}
+                             if self.ns_router else {})},
             "extra": self.extra,
         }
 
@@ -1790,7 +1948,8 @@ deny 0-65535 0.0.0.0/0 0-65535
         with open(path) as f:
             st = json.load(f)
         lab = cls(gateway=st["gateway"], workdir=st["workdir"], suffix=st["suffix"],
-                  grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True)
+                  grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True,
+                  topology=st.get("topology", "single"))
         lab._own_workdir = st.get("own_workdir", True)
         lab._created_ns = list(st.get("created_namespaces", []))
         lab._created_etc = list(st.get("created_etc_netns", []))
@@ -1837,10 +1996,10 @@ def _read_line(proc, timeout):
 # --------------------------------------------------------------------------------------------
 # helpers run inside lab namespaces: python3 pmlab.py helper NAME ARGS
 
-def _helper_tcp_echo(port, lifetime):
+def _helper_tcp_echo(port, lifetime, addr="0.0.0.0"):
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", int(port)))
+    srv.bind((addr, int(port)))
     srv.listen(16)
     print("READY", flush=True)
     deadline = time.monotonic() + float(lifetime)
@@ -1884,10 +2043,10 @@ def _helper_tcp_probe(host, port, token, timeout):
     return 0
 
 
-def _helper_udp_echo(port, lifetime):
+def _helper_udp_echo(port, lifetime, addr="0.0.0.0"):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", int(port)))
+    s.bind((addr, int(port)))
     print("READY", flush=True)
     deadline = time.monotonic() + float(lifetime)
     while time.monotonic() < deadline:
@@ -1929,6 +2088,46 @@ def _helper_udp_probe(host, port, token, timeout):
         wait *= 2
     print(f"udp probe {host}:{port}: no echo within {timeout} s", file=sys.stderr)
     return 1
+
+
+def _helper_natpmp():
+    """stdin: {dest, port, src (null: any), payloads (hex), timeout, until, resend}.  Sends the
+    payloads from one socket, collects replies from dest:port until `until` arrived or
+    timeout seconds passed since the last send (resend: the single payload is sent again
+    after 250 ms, 500 ms, ... while none came).  stdout: a JSON list of the replies (hex)."""
+    spec = json.load(sys.stdin)
+    dest = (spec["dest"], int(spec["port"]))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((spec.get("src") or "0.0.0.0", 0))
+    payloads = [bytes.fromhex(h) for h in spec["payloads"]]
+    for p in payloads:
+        s.sendto(p, dest)
+    deadline = time.monotonic() + float(spec["timeout"])
+    wait = 0.25
+    next_send = time.monotonic() + wait
+    replies = []
+    while len(replies) < int(spec["until"]):
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        limit = min(deadline, next_send) if spec.get("resend") and not replies else deadline
+        s.settimeout(max(0.001, limit - now))
+        try:
+            data, peer = s.recvfrom(65536)
+        except socket.timeout:
+            if spec.get("resend") and not replies and time.monotonic() < deadline:
+                for p in payloads:
+                    s.sendto(p, dest)
+                wait *= 2
+                next_send = time.monotonic() + wait
+            continue
+        except ConnectionRefusedError:
+            continue          # ICMP port unreachable from an earlier send: nothing listens
+        if peer != dest:
+            continue
+        replies.append(data.hex())
+    print(json.dumps(replies))
+    return 0
 
 
 def _helper_mcast_listen(group, port, ifaddr, count, timeout):
@@ -2101,6 +2300,7 @@ HELPERS = {
     "udp-echo": _helper_udp_echo,
     "udp-probe": _helper_udp_probe,
     "mcast-listen": _helper_mcast_listen,
+    "natpmp": _helper_natpmp,
 }
 
 

@@ -374,9 +374,200 @@ class TestLab(LabTestCase):
         self.assertFalse(pmlab.pid_alive(st["fake"]["pid"]))
 
 
+class TestDoubleLab(LabTestCase):
+    """topology="double": lan - router (portmapd's place) - gw (the VPN gateway) - inet."""
+
+    def echo_in(self, lab, ns, proto, port, addr="0.0.0.0"):
+        echo = lab._helper(ns, [f"{proto}-echo", str(port), "30", addr])
+        lab._expect_ready(echo)
+        return echo
+
+    def probe(self, lab, ns, proto, host, port, timeout=3):
+        return lab.run(ns, [pmlab.PYTHON, "-B", pmlab.PMLAB, "helper", f"{proto}-probe", host,
+                            str(port), "hello", str(timeout)], check=False)
+
+    def scratch_dnat(self, lab, proto, tunnel_port, client, port):
+        """What portmapd's nftables backend will do, by hand: T on the VPN side -> client:P,
+        in a scratch table of the router's (the table goes with the namespace)."""
+        lab.run(lab.ns_router, ["nft", "-f", "-"], input=(
+            "table ip pmscratch {\n\tchain prerouting {\n"
+            "\t\ttype nat hook prerouting priority -100; policy accept;\n\t}\n}\n"))
+        lab.run(lab.ns_router, ["nft", "add", "rule", "ip", "pmscratch", "prerouting",
+                                "iifname", lab.if_router_vpn, proto, "dport", str(tunnel_port),
+                                "dnat", "to", f"{client}:{port}"])
+
+    def test_double_up_is_sealed(self):
+        lab = self.lab(gateway=None, topology="double")
+        lab.assert_sealed()
+        s = lab.suffix
+        self.assertEqual(lab.namespaces, [f"lan-{s}", f"router-{s}", f"gw-{s}", f"inet-{s}"])
+        self.assertEqual((lab.ns_vpn, lab.upstream_gateway), (lab.ns_gw, "10.2.0.1"))
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=True, timeout=10).stdout
+        for ns in lab.namespaces:
+            self.assertIn(ns, listed)
+        for (_, a, _), (_, b, _) in lab.links:
+            self.assertLessEqual(len(a), 15)
+            self.assertLessEqual(len(b), 15)
+        for ns in (lab.ns_router, lab.ns_gw):
+            self.assertEqual(lab.run(ns, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip(),
+                             "1", f"{ns} must forward")
+        self.assertEqual(lab.run(lab.ns_inet, ["ip", "route", "show", "default"]).stdout, "")
+        lan_addrs = lab.run(lab.ns_lan, ["ip", "-4", "addr", "show", "dev", lab.if_lan]).stdout
+        for addr in (lab.LAN_ADDR, lab.LAN_ADDR2):
+            self.assertIn(f"inet {addr}/24", lan_addrs)
+        self.assertIn("default via 192.168.77.1", lab.run(lab.ns_lan, ["ip", "route"]).stdout)
+        self.assertIn("default via 10.2.0.1", lab.run(lab.ns_router, ["ip", "route"]).stdout)
+        self.assertIn("default via 11.0.0.1", lab.run(lab.ns_gw, ["ip", "route"]).stdout)
+        vpn = lab.run(lab.ns_router, ["ip", "-4", "addr", "show", "dev", lab.if_router_vpn]).stdout
+        self.assertIn("inet 10.2.0.2/24", vpn)
+        # the VPN gateway knows nothing of the LAN (as a real VPN server)
+        self.assertNotIn("192.168.77", lab.run(lab.ns_gw, ["ip", "route"]).stdout)
+        router = lab.run(lab.ns_router, ["nft", "list", "ruleset"]).stdout
+        for needle in ("policy drop", "ct state established,related accept",
+                       "ct status dnat accept",
+                       f'iifname "{lab.if_router_lan}" oifname "{lab.if_router_vpn}" accept',
+                       f'oifname "{lab.if_router_vpn}" masquerade'):
+            self.assertIn(needle, router)
+        self.assertNotIn("miniupnpd", router, "the router has no miniupnpd skeleton")
+        gw = lab.run(lab.ns_gw, ["nft", "list", "ruleset"]).stdout
+        for needle in ("jump miniupnpd", f'oifname "{lab.if_gw_wan}" masquerade',
+                       f'iifname "{lab.if_gw_lan}" oifname "{lab.if_gw_wan}" accept'):
+            self.assertIn(needle, gw)
+        # the helper that drops `ct status dnat accept` (portmapd's start-up warning) and back
+        lab.load_router_firewall(dnat_accept=False)
+        router = lab.run(lab.ns_router, ["nft", "list", "ruleset"]).stdout
+        self.assertNotIn("ct status dnat", router)
+        self.assertIn("policy drop", router)
+        lab.load_router_firewall()
+        self.assertIn("ct status dnat accept",
+                      lab.run(lab.ns_router, ["nft", "list", "ruleset"]).stdout)
+        # a 10.2.0.x address in the caller's namespace is a leak in this topology
+        self.assert_caller_is_a_fresh_namespace()
+        lab.run(None, ["ip", "addr", "add", "10.2.0.9/32", "dev", "lo"])
+        try:
+            with self.assertRaisesRegex(AssertionError, "caller's namespace: lo has lab address"):
+                lab.assert_sealed()
+        finally:
+            lab.run(None, ["ip", "addr", "del", "10.2.0.9/32", "dev", "lo"])
+
+    def test_double_router_and_lan_reach_inet_through_two_nats(self):
+        lab = self.lab(gateway=None, topology="double")
+        echo = self.echo_in(lab, lab.ns_inet, "tcp", 8000)
+        for ns in (lab.ns_router, lab.ns_lan):
+            cp = self.probe(lab, ns, "tcp", lab.INET_ADDR, 8000)
+            self.assertEqual(cp.returncode, 0, f"{ns} -> inet: {cp.stderr}")
+            self.assertEqual(pmlab._read_line(echo, 5).split()[:2], ["CONN", lab.GW_WAN_ADDR],
+                             f"inet must see {ns}'s connection from the gw's WAN address")
+        # nothing in inet reaches the router's VPN address or the LAN (no route, no leak)
+        for addr in (lab.ROUTER_VPN_ADDR, lab.LAN_ADDR):
+            self.assertNotEqual(self.probe(lab, lab.ns_inet, "tcp", addr, 8000, 2).returncode, 0)
+
+    def test_double_miniupnpd_answers_the_router(self):
+        lab = self.lab(topology="double")
+        r = self.natpmpc_ok(lab, ns=lab.ns_router, gateway="10.2.0.1")
+        self.assertEqual(r["public_address"], "11.0.0.2")
+        # natpmpc's default from the router is the VPN gateway; from lan, the router
+        self.assertEqual(self.natpmpc_ok(lab, ns=lab.ns_router)["public_address"], "11.0.0.2")
+        self.assertEqual(lab._udp_listener_pid(lab.ns_gw, "10.2.0.1", 5351), {lab.miniupnpd_pid})
+        r = self.natpmpc_ok(lab, "-a", "40001", "40001", "tcp", "120", ns=lab.ns_router)
+        self.assertEqual(r["mapping"]["internal_port"], 40001)
+        self.assertIn(f"dnat ip to {lab.ROUTER_VPN_ADDR}:40001", lab.miniupnpd_rules())
+        # and nothing answers NAT-PMP on the router yet (portmapd's place)
+        self.assertIsNone(lab.natpmp_raw(lab.ns_lan, b"\0\0", lab.ROUTER_LAN_ADDR, timeout=0.5,
+                                         expect_reply=False))
+
+    def test_double_nat_path_carries_traffic(self):
+        """The path portmapd's gateway builds: miniupnpd maps E -> 10.2.0.2:T, a DNAT in the
+        router forwards T to the client: inet reaches lan through both NATs."""
+        lab = self.lab(topology="double")
+        r = self.natpmpc_ok(lab, "-a", "40001", "40001", "tcp", "120", ns=lab.ns_router)
+        e_tcp = r["mapping"]["external_port"]
+        r = self.natpmpc_ok(lab, "-a", "40002", "40002", "udp", "120", ns=lab.ns_router)
+        e_udp = r["mapping"]["external_port"]
+        self.assertFalse(lab.tcp_reachable(e_tcp, 7001, timeout=2),
+                         "reachable before the router forwards T: the proof cannot fail")
+        self.scratch_dnat(lab, "tcp", 40001, lab.LAN_ADDR, 7001)
+        self.scratch_dnat(lab, "udp", 40002, lab.LAN_ADDR2, 7002)
+        self.assertTrue(lab.tcp_reachable(e_tcp, 7001), lab.last_probe.stderr)
+        self.assertTrue(lab.udp_reachable(e_udp, 7002, lan_addr=lab.LAN_ADDR2),
+                        lab.last_probe.stderr)
+        # the listener is bound to the client's address: the other client does not count
+        self.assertFalse(lab.udp_reachable(e_udp, 7002, timeout=2),
+                         "LAN_ADDR's listener answered for LAN_ADDR2's mapping")
+        # the router's forward chain drops what is not accepted: `ct status dnat accept` counts
+        lab.load_router_firewall(dnat_accept=False)
+        self.assertFalse(lab.tcp_reachable(e_tcp, 7001, timeout=2),
+                         "DNATed traffic passed without `ct status dnat accept`")
+        lab.load_router_firewall(dnat_accept=True)
+        self.assertTrue(lab.tcp_reachable(e_tcp, 7001), lab.last_probe.stderr)
+
+    def test_double_fake_gateway_on_the_vpn_address(self):
+        lab = self.lab(gateway="fake", topology="double", grant_lifetime=60)
+        self.assertEqual(lab._udp_listener_pid(lab.ns_gw, "10.2.0.1", 5351), {lab.fake.pid})
+        r = self.natpmpc_ok(lab, "-a", "40003", "40003", "tcp", "3600", ns=lab.ns_router)
+        self.assertEqual(r["mapping"]["lifetime"], 60)
+        entries = [e for e in lab.fake.log() if e["op"] == 2]
+        self.assertEqual(entries[0]["src"], lab.ROUTER_VPN_ADDR)
+        self.scratch_dnat(lab, "tcp", 40003, lab.LAN_ADDR, 7003)
+        self.assertTrue(lab.tcp_reachable(r["mapping"]["external_port"], 7003),
+                        lab.last_probe.stderr)
+        # SamePort (ProtonVPN): E forwarded to E, T := E
+        lab.fake.set(same_port=True)
+        r = self.natpmpc_ok(lab, "-a", "1", "0", "udp", "60", ns=lab.ns_router)
+        port = r["mapping"]["external_port"]
+        self.scratch_dnat(lab, "udp", port, lab.LAN_ADDR, 7004)
+        self.assertTrue(lab.udp_reachable(port, 7004), lab.last_probe.stderr)
+
+    def test_double_natpmp_raw_probe(self):
+        lab = self.lab(topology="double")
+        # a public-address request from the router to miniupnpd, exact bytes but the epoch
+        reply = lab.natpmp_raw(lab.ns_router, b"\0\0", lab.upstream_gateway)
+        self.assertIsNotNone(reply, "miniupnpd did not answer the raw probe")
+        self.assertEqual(len(reply), 12)
+        self.assertEqual(reply[:4], bytes([0, 128, 0, 0]))
+        self.assertEqual(reply[8:], socket.inet_aton(lab.GW_WAN_ADDR))
+        # several at once
+        replies = lab.natpmp_raw_many(lab.ns_router, [b"\0\0"] * 5, lab.upstream_gateway)
+        self.assertEqual(len(replies), 5)
+        # src_addr makes LAN_ADDR2 the sender: an echo in the router sees it (and echoes)
+        echo = self.echo_in(lab, lab.ns_router, "udp", 5351, lab.ROUTER_LAN_ADDR)
+        got = lab.natpmp_raw(lab.ns_lan, b"\0\0xyz", lab.ROUTER_LAN_ADDR, src_addr=lab.LAN_ADDR2)
+        self.assertEqual(got, b"\0\0xyz")
+        self.assertEqual(pmlab._read_line(echo, 5).split()[:2], ["DGRAM", lab.LAN_ADDR2])
+        got = lab.natpmp_raw(lab.ns_lan, b"\0\0", lab.ROUTER_LAN_ADDR)
+        self.assertEqual(pmlab._read_line(echo, 5).split()[:2], ["DGRAM", lab.LAN_ADDR])
+        lab.stop_process(echo)
+        # nothing listening: None after the timeout, not an error
+        t = time.monotonic()
+        self.assertIsNone(lab.natpmp_raw(lab.ns_lan, b"\0\0", lab.ROUTER_LAN_ADDR,
+                                         timeout=0.5, expect_reply=False))
+        self.assertLess(time.monotonic() - t, 5)
+
+    def test_double_down_leaves_nothing_and_state_is_shared(self):
+        tmp = tempfile.mkdtemp(prefix="pmlab-state-test-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        state = os.path.join(tmp, "state.json")
+        lab = self.lab(topology="double", state_path=state)
+        with open(state) as f:
+            st = json.load(f)
+        self.assertEqual(st["topology"], "double")
+        self.assertEqual(st["namespaces"]["router"], lab.ns_router)
+        pids = [t.pid for t in lab.tracked()]
+        starts = {pid: pmlab.proc_starttime(pid) for pid in pids}
+        other = Lab.load_state(state)
+        self.assertEqual((other.topology, other.namespaces), (lab.topology, lab.namespaces))
+        other.down()
+        for ns in lab.namespaces:
+            self.assertFalse(os.path.exists(os.path.join(pmlab.RUN_NETNS, ns)), ns)
+            self.assertFalse(os.path.exists(f"/etc/netns/{ns}"))
+        for pid in pids:
+            self.assertFalse(pmlab.pid_alive(pid, starts[pid]), f"pid {pid} survived")
+
+
 def list_tests():
     loader = unittest.TestLoader()
-    for case in (TestLab,):
+    for case in (TestLab, TestDoubleLab):
         for name in loader.getTestCaseNames(case):
             print(f"{case.__name__}.{name}")
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Bring the portmap test lab up for a human: namespaces lan-SUF, gw-SUF, inet-SUF in the real
 (init) namespace set, persisting after this script exits, with miniupnpd (or the fake gateway)
-in gw.  What it made is recorded in /run/portmap-lab/ (suffix, PIDs, workdir); tests/lab/down
+in gw.  --topology double: lan-SUF, router-SUF, gw-SUF (the VPN gateway, 10.2.0.1), inet-SUF,
+and with --demo portmapd runs in router as the LAN's NAT-PMP gateway (design §3 "Gateway").  What it made is recorded in /run/portmap-lab/ (suffix, PIDs, workdir); tests/lab/down
 removes it.  Refuses to run while a lab is recorded.
 
 To add something to the lab (e.g. portmapd in lan), extend start_extras(): start processes with
@@ -49,7 +50,8 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 
 def start_extras(lab, args):
     """--demo: a private system bus, portmapd in lan, a web server in lan, a mapping added
-    with portmapctl and proven with a request from inet."""
+    with portmapctl and proven with a request from inet.  Double topology: portmapd in
+    router as the LAN's NAT-PMP gateway, the mapping asked for by natpmpc in lan."""
     if not args.demo:
         return
     portmapd = os.path.join(BUILD, "daemon", "portmapd")
@@ -71,12 +73,19 @@ def start_extras(lab, args):
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address)
 
     config = os.path.join(STATE_DIR, "portmapd.conf")
+    double = lab.topology == "double"
     with open(config, "w") as f:
-        f.write(f"# the lab's NAT gateway runs miniupnpd on its LAN address\n"
-                f"[Provider lab]\nType=natpmp\nGateway={lab.GW_LAN_ADDR}\n")
+        if double:
+            f.write(f"# the VPN gateway runs miniupnpd on {lab.VPN_GW_ADDR}; portmapd answers "
+                    f"NAT-PMP to the LAN\n[Provider vpn]\nType=natpmp\n"
+                    f"Gateway={lab.VPN_GW_ADDR}\n\n[Gateway]\nListen={lab.ROUTER_LAN_ADDR}\n"
+                    f"AllowedNetworks={lab.LAN_NET}\nUpstream=vpn\nRouter=nftables\n")
+        else:
+            f.write(f"# the lab's NAT gateway runs miniupnpd on its LAN address\n"
+                    f"[Provider lab]\nType=natpmp\nGateway={lab.GW_LAN_ADDR}\n")
     log = open(os.path.join(STATE_DIR, "portmapd.log"), "w")
-    lab.spawn(lab.ns_lan, [portmapd, "--config", config, "--state-dir",
-                           os.path.join(STATE_DIR, "state")],
+    lab.spawn(lab.ns_router if double else lab.ns_lan,
+              [portmapd, "--config", config, "--state-dir", os.path.join(STATE_DIR, "state")],
               name="portmapd", env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
 
@@ -100,8 +109,21 @@ def start_extras(lab, args):
     lab.spawn(lab.ns_lan, ["/usr/bin/python3", "-m", "http.server", "--bind", "0.0.0.0",
                            "--directory", web, str(DEMO_PORT)], name="web-server",
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print(f"$ portmapctl add tcp {DEMO_PORT} --name web")
-    external = int(ctl("add", "tcp", str(DEMO_PORT), "--name", "web").stdout.strip())
+    if double:
+        print(f"# from {lab.ns_lan}: natpmpc -g {lab.ROUTER_LAN_ADDR} -a {DEMO_PORT} {DEMO_PORT} "
+              "tcp 3600")
+
+        def mapped():
+            r = lab.natpmpc("-a", str(DEMO_PORT), str(DEMO_PORT), "tcp", "3600",
+                            ns=lab.ns_lan, gateway=lab.ROUTER_LAN_ADDR, check=False)
+            return r["mapping"]
+
+        external = pmlab.wait_for(mapped, 30, interval=1,
+                                  message="portmapd's gateway did not map the port for lan")
+        external = external["external_port"]
+    else:
+        print(f"$ portmapctl add tcp {DEMO_PORT} --name web")
+        external = int(ctl("add", "tcp", str(DEMO_PORT), "--name", "web").stdout.strip())
     print(external)
     url = f"http://{lab.GW_WAN_ADDR}:{external}/"
     fetch = ("import sys, urllib.request; "
@@ -120,13 +142,28 @@ def start_extras(lab, args):
 
 
 def describe(lab):
-    lines = [
-        f"portmap test lab {lab.suffix} is up (gateway: {lab.gateway or 'none'})",
-        f"  {lab.ns_lan:<12} {lab.LAN_ADDR}/24 on {lab.if_lan}, default via {lab.GW_LAN_ADDR}",
-        f"  {lab.ns_gw:<12} {lab.GW_LAN_ADDR}/24 on {lab.if_gw_lan} (LAN), "
-        f"{lab.GW_WAN_ADDR}/24 on {lab.if_gw_wan} (WAN), NAT + miniupnpd chains",
-        f"  {lab.ns_inet:<12} {lab.INET_ADDR}/24 on {lab.if_inet}, no default route",
-    ]
+    if lab.topology == "double":
+        lines = [
+            f"portmap test lab {lab.suffix} is up (double NAT; VPN gateway: "
+            f"{lab.gateway or 'none'})",
+            f"  {lab.ns_lan:<14} {lab.LAN_ADDR}/24 and {lab.LAN_ADDR2}/24 on {lab.if_lan}, "
+            f"default via {lab.ROUTER_LAN_ADDR}",
+            f"  {lab.ns_router:<14} {lab.ROUTER_LAN_ADDR}/24 on {lab.if_router_lan} (LAN), "
+            f"{lab.ROUTER_VPN_ADDR}/24 on {lab.if_router_vpn} (VPN side), NAT, forward "
+            "policy drop + ct status dnat accept",
+            f"  {lab.ns_gw:<14} {lab.VPN_GW_ADDR}/24 on {lab.if_gw_lan} (router side), "
+            f"{lab.GW_WAN_ADDR}/24 on {lab.if_gw_wan} (WAN), NAT + miniupnpd chains",
+            f"  {lab.ns_inet:<14} {lab.INET_ADDR}/24 on {lab.if_inet}, no default route",
+        ]
+    else:
+        lines = [
+            f"portmap test lab {lab.suffix} is up (gateway: {lab.gateway or 'none'})",
+            f"  {lab.ns_lan:<12} {lab.LAN_ADDR}/24 on {lab.if_lan}, default via "
+            f"{lab.GW_LAN_ADDR}",
+            f"  {lab.ns_gw:<12} {lab.GW_LAN_ADDR}/24 on {lab.if_gw_lan} (LAN), "
+            f"{lab.GW_WAN_ADDR}/24 on {lab.if_gw_wan} (WAN), NAT + miniupnpd chains",
+            f"  {lab.ns_inet:<12} {lab.INET_ADDR}/24 on {lab.if_inet}, no default route",
+        ]
     if lab.miniupnpd_pid:
         lines.append(f"  miniupnpd    pid {lab.miniupnpd_pid}, config {lab.miniupnpd_conf}")
     if lab.fake:
@@ -141,17 +178,25 @@ def describe(lab):
     if lab.extra.get("portmapctl"):
         ctl = lab.extra["portmapctl"]
         lines += [
-            "portmapd runs in lan on a private system bus; talk to it with:",
+            f"portmapd runs in {'router' if lab.topology == 'double' else 'lan'} on a "
+            "private system bus; talk to it with:",
             f"  {ctl} status        (list, port web, monitor, add udp 9000, remove web ...)",
             f"  ip netns exec {lab.ns_inet} python3 -c \"import urllib.request; "
             f"print(urllib.request.urlopen('{lab.extra['demo_url']}').read())\"",
             f"  log: {STATE_DIR}/portmapd.log   config: {lab.extra['config']}",
         ]
     else:
-        lines += [
-            "try:",
-            f"  ip netns exec {lab.ns_lan} natpmpc -g {lab.GW_LAN_ADDR} -a 7001 7001 tcp 120",
-        ]
+        if lab.topology == "double":
+            lines += [
+                "try:",
+                f"  ip netns exec {lab.ns_router} natpmpc -g {lab.VPN_GW_ADDR} "
+                "-a 7001 7001 tcp 120",
+            ]
+        else:
+            lines += [
+                "try:",
+                f"  ip netns exec {lab.ns_lan} natpmpc -g {lab.GW_LAN_ADDR} -a 7001 7001 tcp 120",
+            ]
     lines += [
         f"  ip netns exec {lab.ns_gw} nft list table inet filter",
         "stop and remove everything with: tests/lab/down",
@@ -164,6 +209,9 @@ def main():
     p.add_argument("--gateway", choices=("miniupnpd", "fake", "none"), default="miniupnpd")
     p.add_argument("--suffix", help="4-6 hex digits (default: random)")
     p.add_argument("--grant-lifetime", type=int, help="the fake gateway's fixed grant")
+    p.add_argument("--topology", choices=pmlab.TOPOLOGIES, default="single",
+                   help="single: lan - gw - inet (default); double: lan - router (portmapd's "
+                        "LAN gateway) - gw (the VPN gateway) - inet")
     p.add_argument("--demo", action="store_true",
                    help="also run portmapd in lan, add a mapping and prove it from inet")
     args = p.parse_args()
@@ -176,7 +224,7 @@ def main():
         sys.exit(f"up: a lab is already up (recorded in {STATE}); run tests/lab/down first")
     lab = pmlab.Lab(gateway=None if args.gateway == "none" else args.gateway, workdir=WORKDIR,
                     suffix=args.suffix, grant_lifetime=args.grant_lifetime, state_path=STATE,
-                    persist=True)
+                    persist=True, topology=args.topology)
     try:
         lab.up()
         start_extras(lab, args)
