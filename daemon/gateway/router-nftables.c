@@ -547,9 +547,14 @@ pm_nft_init(PmRouter *router, GError **error)
 	}
 
 	if (!pm_nft_ensure_chain(self, &local_error)) {
-		g_propagate_prefixed_error(error, g_steal_pointer(&local_error),
-					   "cannot create the chain ip %s " PM_NFT_CHAIN ": ",
-					   router->nft_table);
+		/* that one says what to do already */
+		if (g_error_matches(local_error, PM_ERROR, PM_ERROR_ACCESS_DENIED))
+			g_propagate_error(error, g_steal_pointer(&local_error));
+		else
+			g_propagate_prefixed_error(error, g_steal_pointer(&local_error),
+						   "cannot create the chain ip %s " PM_NFT_CHAIN
+						   ": ",
+						   router->nft_table);
 		return FALSE;
 	}
 	pm_nft_warn_forward_policy(self);
