@@ -43,7 +43,8 @@ typedef struct {
 /* @error: NULL on success */
 typedef void (*PmRouterDoneFunc)(PmRouter *router, const GError *error, gpointer user_data);
 /* @rules: of PmRouterRule, every rule of this instance that the router holds now (rules of
- * other instances, and rules whose comment does not parse, left out) */
+ * other instances, and rules whose comment does not parse, left out); borrowed for the
+ * call, NULL with @error */
 typedef void (*PmRouterListFunc)(PmRouter *router, GArray *rules, const GError *error,
 				 gpointer user_data);
 
@@ -79,6 +80,8 @@ struct _PmRouter {
 const PmRouterClass *pm_router_class_lookup(const char *type);
 /* the Router= values of the built-in classes joined by @separator */
 char *pm_router_class_list_types(const char *separator);
+/* tests: one more class (a fake router), found by pm_router_class_lookup() */
+void pm_router_registry_add_for_tests(const PmRouterClass *klass);
 
 PmRouter *pm_router_new(const PmRouterClass *klass, PmScheduler *scheduler,
 			const PmRouterSetup *setup, GError **error);
@@ -98,3 +101,8 @@ char *pm_router_rule_comment(const char *instance, const PmRouterRule *rule);
  * caller frees it */
 gboolean pm_router_rule_parse_comment(const char *comment, char **instance, PmRouterRule *rule);
 gboolean pm_router_rule_equal(const PmRouterRule *a, const PmRouterRule *b);
+/* an InstanceName=: 1 to 64 bytes of [A-Za-z0-9_.-] (pm_router_new() refuses others) */
+gboolean pm_router_instance_is_valid(const char *instance);
+/* TCP or UDP, both ports non-zero, a client address other than 0.0.0.0: what a backend
+ * accepts and pm_router_rule_comment() writes */
+gboolean pm_router_rule_is_valid(const PmRouterRule *rule);
