@@ -82,8 +82,10 @@ typedef struct {
 	 * announcement, sent once per listen address */
 	void (*send)(PmLanServer *server, guint32 local, guint32 address, guint16 port,
 		     const guint8 *buf, gsize len, gpointer user_data);
-	/* optional: the table changed (a mapping added, removed, or its E or lease changed):
-	 * the backend persists it and updates its counters */
+	/* optional: the table changed (a mapping added, pending or restored, active, removed,
+	 * or its E changed): the backend persists it and updates its counters. Not called
+	 * on a renewal that keeps E (design §3 "State": it writes nothing), although the
+	 * client's lease end moves. */
 	void (*changed)(PmLanServer *server, gpointer user_data);
 } PmLanServerBackend;
 
