@@ -45,6 +45,7 @@ struct _PmLanMapping {
 	guint32 requested_lifetime;
 	PmTimer expiry_timer;
 	PmLanServer *server;
+	guint64 upstream_expires; /* the upstream lease end (map_done, mapping_update), 0 unknown */
 };
 
 typedef struct {
@@ -72,15 +73,19 @@ typedef struct {
 		    gpointer user_data);
 	/* the mapping goes (the client deleted it or stopped renewing, a delete-all, or
 	 * pm_lan_server_remove_mapping()); pending or active: remove what exists of both layers
-	 * and free backend_data. It is freed when this returns. */
+	 * and free backend_data. It is freed when this returns. A pending one is cancelled:
+	 * the backend must not call pm_lan_server_map_done() for it after this. unmap() must
+	 * not call back into the server (it runs in the middle of a removal). */
 	void (*unmap)(PmLanServer *server, PmLanMapping *mapping, gpointer user_data);
 	/* the transport: send @len bytes to @address:@port (network byte order address,
 	 * host order port) from the listen address @local; @address 224.0.0.1 for an
 	 * announcement, sent once per listen address */
 	void (*send)(PmLanServer *server, guint32 local, guint32 address, guint16 port,
 		     const guint8 *buf, gsize len, gpointer user_data);
-	/* optional: the table changed (a mapping added, removed, or its E or lease changed):
-	 * the backend persists it and updates its counters */
+	/* optional: the table changed (a mapping added, pending or restored, active, removed,
+	 * or its E changed): the backend persists it and updates its counters. Not called
+	 * on a renewal that keeps E (design §3 "State": it writes nothing), although the
+	 * client's lease end moves. */
 	void (*changed)(PmLanServer *server, gpointer user_data);
 } PmLanServerBackend;
 
@@ -101,7 +106,8 @@ void pm_lan_server_receive(PmLanServer *self, guint32 local, guint32 source,
 /* the backend's answer to map(): @result 0 (success: @external_port granted upstream,
  * @upstream_expires the CLOCK_BOOTTIME µs end of its lease, 0 unknown) or an RFC 6886
  * result code (3: network failure, 4: out of resources), when the mapping is answered
- * and freed without unmap() (the backend has rolled back) */
+ * and freed without unmap() (the backend has rolled back). A success with external port
+ * 0 is answered as result 3. May be called from inside map(); never after unmap(). */
 void pm_lan_server_map_done(PmLanServer *self, PmLanMapping *mapping, guint16 result,
 			    guint16 external_port, guint64 upstream_expires);
 /* the upstream renewed the lease or changed E: the next answer tells the client */

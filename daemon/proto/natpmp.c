@@ -254,6 +254,40 @@ pm_natpmp_decode_request(const guint8 *buf, gsize len, PmNatpmpRequest *out, GEr
 	return TRUE;
 }
 
+PmNatpmpRequestStatus
+pm_natpmp_classify_request(const guint8 *buf, gsize len, PmNatpmpRequest *out)
+{
+	guint8 opcode;
+
+	g_return_val_if_fail(buf != NULL || len == 0, PM_NATPMP_REQUEST_TOO_SHORT);
+	g_return_val_if_fail(out != NULL, PM_NATPMP_REQUEST_TOO_SHORT);
+
+	memset(out, 0, sizeof(*out));
+	if (len < 2)
+		return PM_NATPMP_REQUEST_TOO_SHORT;
+	opcode = buf[1];
+	/* before the version: a server MUST ignore every response, so that two servers
+	 * cannot answer each other's errors forever */
+	if (opcode & PM_NATPMP_OP_RESPONSE)
+		return PM_NATPMP_REQUEST_RESPONSE;
+	if (buf[0] != PM_NATPMP_VERSION)
+		return PM_NATPMP_REQUEST_BAD_VERSION;
+	if (!pm_natpmp_opcode_is_known(opcode))
+		return PM_NATPMP_REQUEST_BAD_OPCODE;
+	if (opcode == PM_NATPMP_OP_PUBLIC_ADDRESS) {
+		out->opcode = opcode;
+		return PM_NATPMP_REQUEST_OK;
+	}
+	if (len < PM_NATPMP_MAP_REQUEST_SIZE)
+		return PM_NATPMP_REQUEST_TOO_SHORT;
+	out->opcode = opcode;
+	/* the reserved field is ignored on reception */
+	out->internal_port = pm_natpmp_read_u16(buf + 4);
+	out->suggested_external_port = pm_natpmp_read_u16(buf + 6);
+	out->lifetime = pm_natpmp_read_u32(buf + 8);
+	return PM_NATPMP_REQUEST_OK;
+}
+
 const char *
 pm_natpmp_result_to_string(guint16 result)
 {

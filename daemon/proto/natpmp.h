@@ -82,6 +82,19 @@ gboolean pm_natpmp_decode_response(const guint8 *buf, gsize len, PmNatpmpRespons
 /* a request from a client (for the LAN server): version 0, opcode 0..2 */
 gboolean pm_natpmp_decode_request(const guint8 *buf, gsize len, PmNatpmpRequest *out, GError **error);
 
+/* what a NAT-PMP server makes of a packet (RFC 6886 §3.5, errata 3618), checked in the
+ * order a server must: no GError and no allocation, so that a flood of garbage costs
+ * nothing. Only PM_NATPMP_REQUEST_OK fills @out (zeroed otherwise). */
+typedef enum {
+	PM_NATPMP_REQUEST_OK,
+	PM_NATPMP_REQUEST_TOO_SHORT,   /* < 2 bytes, or a map request < 12: ignore */
+	PM_NATPMP_REQUEST_RESPONSE,    /* opcode >= 128 (whatever the version): ignore */
+	PM_NATPMP_REQUEST_BAD_VERSION, /* version != 0: answer result 1 */
+	PM_NATPMP_REQUEST_BAD_OPCODE,  /* version 0, opcode 3..127: echo with result 5 */
+} PmNatpmpRequestStatus;
+PmNatpmpRequestStatus pm_natpmp_classify_request(const guint8 *buf, gsize len,
+						 PmNatpmpRequest *out);
+
 /* short English name of a result code: "Success", "UnsupportedVersion", "NotAuthorized",
  * "NetworkFailure", "OutOfResources", "UnsupportedOpcode", or NULL when unknown */
 const char *pm_natpmp_result_to_string(guint16 result);

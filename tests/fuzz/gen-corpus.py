@@ -305,6 +305,67 @@ DELUGE_REPLIES = {
 }
 
 
+def lan_server_input(source, sport, flags, *records):
+    # read by fuzz-lan-server: the first packet's source and port, flags, then records of
+    # (ctl, packet)
+    out = bytes(int(b) for b in source.split(".")) + struct.pack("!HB", sport, flags)
+    for ctl, packet in records:
+        out += struct.pack("!BB", ctl, len(packet)) + packet
+    return out
+
+
+PA = b"\x00\x00"
+LAN_SERVER_INPUTS = {
+    "public-address": lan_server_input("192.168.1.20", 40000, 0x01, (0x20, PA), (0x00, PA)),
+    "public-address-unknown": lan_server_input("192.168.1.20", 40000, 0x01, (0x00, PA)),
+    "map-renew-delete": lan_server_input(
+        "192.168.1.20", 40000, 0x19,
+        (0x00, map_request(2, 7001, 7001, 3600)),
+        (0x81, map_request(2, 7001, 0, 3600)),
+        (0x00, map_request(1, 7001, 7001, 0xFFFFFFFF)),
+        (0x00, map_request(2, 7001, 0, 0)),
+        (0x00, map_request(2, 9999, 0, 0)),
+        (0x00, map_request(1, 0, 0, 0))),
+    "map-pending-done": lan_server_input(
+        "192.168.1.20", 40000, 0x18,
+        (0x00, map_request(2, 7001, 7001, 60)),
+        (0x41, map_request(2, 7001, 7001, 60)),
+        (0x04, map_request(2, 7001, 7001, 1)),
+        (0xc0, map_request(2, 7001, 7001, 60))),
+    "map-pending-fail": lan_server_input(
+        "192.168.1.20", 40000, 0x00,
+        (0x00, map_request(1, 7001, 0, 60)),
+        (0x0c, map_request(1, 7001, 0, 60))),
+    "map-pending-removed": lan_server_input(
+        "10.0.0.7", 40000, 0x08,
+        (0x00, map_request(2, 7001, 0, 60)),
+        (0x10, map_request(2, 7002, 0, 60)),
+        (0x00, map_request(2, 0, 0, 0))),
+    "map-sync-fail": lan_server_input(
+        "192.168.1.20", 40000, 0x03, (0x00, map_request(2, 7001, 7001, 60))),
+    "max-mappings": lan_server_input(
+        "192.168.1.20", 40000, 0x01,
+        (0x00, map_request(2, 7001, 7001, 60)),
+        (0x00, map_request(1, 7001, 7001, 60)),
+        (0x01, map_request(1, 7001, 7001, 60))),
+    "internal-port-zero": lan_server_input(
+        "192.168.1.20", 40000, 0x01, (0x00, map_request(2, 0, 7001, 60))),
+    "errors": lan_server_input(
+        "192.168.1.20", 40000, 0x01,
+        (0x00, b"\x01\x00"),
+        (0x00, b"\x02\x01" + b"\x00" * 22),
+        (0x00, b"\x00\x03" + b"\x00" * 10),
+        (0x00, b"\x00\x7f"),
+        (0x00, b"\x00\x80"),
+        (0x00, b"\x00"),
+        (0x00, b""),
+        (0x00, map_request(2, 7001, 7001, 60)[:8]),
+        (0x00, map_request(2, 7001, 7001, 60) + b"\xff" * 4)),
+    "rate-limit": lan_server_input("192.168.1.20", 40000, 0x21, *[(0x00, PA)] * 5),
+    "outsider": lan_server_input("172.16.0.5", 40000, 0x05,
+                                 (0x00, PA), (0x00, map_request(2, 7001, 7001, 60))),
+}
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -315,7 +376,7 @@ def write(target, name, data):
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
-                   "fuzz-deluge"):
+                   "fuzz-deluge", "fuzz-lan-server"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -331,6 +392,8 @@ def main():
         write("fuzz-qbittorrent", name, data)
     for name, data in DELUGE_REPLIES.items():
         write("fuzz-deluge", name, data)
+    for name, data in LAN_SERVER_INPUTS.items():
+        write("fuzz-lan-server", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0

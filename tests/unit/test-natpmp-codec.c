@@ -393,6 +393,54 @@ pm_test_natpmp_decode_request_malformed(void)
 	}
 }
 
+/* the server's classifier: the server's order (responses ignored before the version is
+ * looked at), and the same fields as the decoder whenever the decoder accepts */
+static void
+pm_test_natpmp_classify_request(void)
+{
+	struct {
+		const char *what;
+		const guint8 *buf;
+		gsize len;
+		PmNatpmpRequestStatus status;
+	} cases[] = {
+	    {"empty", (const guint8 *)"", 0, PM_NATPMP_REQUEST_TOO_SHORT},
+	    {"1 byte", (const guint8 *)"\x00", 1, PM_NATPMP_REQUEST_TOO_SHORT},
+	    {"public address", (const guint8 *)"\x00\x00", 2, PM_NATPMP_REQUEST_OK},
+	    {"map header only", (const guint8 *)"\x00\x01", 2, PM_NATPMP_REQUEST_TOO_SHORT},
+	    {"short map (11)",
+	     (const guint8 *)"\x00\x02\x00\x00\x1a\xe1\x1a\xe1\x00\x00\x1c",
+	     11,
+	     PM_NATPMP_REQUEST_TOO_SHORT},
+	    {"map", (const guint8 *)"\x00\x02\x00\x00\x1a\xe1\x1a\xe1\x00\x00\x1c\x20", 12,
+	     PM_NATPMP_REQUEST_OK},
+	    {"version 1", (const guint8 *)"\x01\x00", 2, PM_NATPMP_REQUEST_BAD_VERSION},
+	    {"version 2, 1 byte", (const guint8 *)"\x02", 1, PM_NATPMP_REQUEST_TOO_SHORT},
+	    {"version 1 response", (const guint8 *)"\x01\x80", 2, PM_NATPMP_REQUEST_RESPONSE},
+	    {"opcode 0x80", (const guint8 *)"\x00\x80", 2, PM_NATPMP_REQUEST_RESPONSE},
+	    {"opcode 0xff", (const guint8 *)"\x00\xff", 2, PM_NATPMP_REQUEST_RESPONSE},
+	    {"opcode 3", (const guint8 *)"\x00\x03", 2, PM_NATPMP_REQUEST_BAD_OPCODE},
+	    {"opcode 127", (const guint8 *)"\x00\x7f", 2, PM_NATPMP_REQUEST_BAD_OPCODE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		PmNatpmpRequest req;
+		PmNatpmpRequest decoded;
+
+		g_test_message("%s", cases[i].what);
+		memset(&req, 0x55, sizeof(req));
+		g_assert_cmpint(pm_natpmp_classify_request(cases[i].buf, cases[i].len, &req), ==,
+				cases[i].status);
+		if (cases[i].status != PM_NATPMP_REQUEST_OK) {
+			g_assert_cmpuint(req.opcode, ==, 0);
+			g_assert_cmpuint(req.internal_port, ==, 0);
+			continue;
+		}
+		g_assert_true(pm_natpmp_decode_request(cases[i].buf, cases[i].len, &decoded, NULL));
+		g_assert_cmpmem(&req, sizeof(req), &decoded, sizeof(decoded));
+	}
+}
+
 static void
 pm_test_natpmp_error_response(void)
 {
@@ -712,6 +760,7 @@ main(int argc, char **argv)
 			pm_test_natpmp_decode_response_malformed);
 	g_test_add_func("/natpmp/decode-request-malformed",
 			pm_test_natpmp_decode_request_malformed);
+	g_test_add_func("/natpmp/classify-request", pm_test_natpmp_classify_request);
 	g_test_add_func("/natpmp/error-response", pm_test_natpmp_error_response);
 	g_test_add_func("/natpmp/pre-errata-version-error",
 			pm_test_natpmp_pre_errata_version_error);
