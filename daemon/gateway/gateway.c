@@ -103,7 +103,7 @@ tunnel_is_set(PmGateway *self, guint8 protocol, guint16 port)
 static PmProvider *
 upstream_provider(PmGateway *self)
 {
-	g_autoptr(GPtrArray) providers = pm_manager_get_providers(self->manager);
+	GPtrArray *providers = pm_manager_get_providers(self->manager); /* borrowed */
 	for (guint i = 0; i < providers->len; i++) {
 		PmProvider *p = g_ptr_array_index(providers, i);
 		if (g_strcmp0(p->name, self->config->upstream) == 0 &&

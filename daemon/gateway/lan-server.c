@@ -564,9 +564,10 @@ pm_lan_server_receive(PmLanServer *self, guint32 local, guint32 source, guint16 
 		self->stats.ignored_malformed++;
 		return;
 	case PM_NATPMP_REQUEST_BAD_VERSION:
-		/* errata 3618: opcode | 128, so that PCP-first clients fall back at once */
+		/* RFC 6886 §3.5 as errata 3618 corrects it: version 0, opcode 128, whatever
+		 * the request's opcode meant in its version; PCP-first clients fall back */
 		out[0] = PM_NATPMP_VERSION;
-		out[1] = (guint8)(buf[1] | PM_NATPMP_OP_RESPONSE);
+		out[1] = PM_NATPMP_OP_RESPONSE;
 		write_u16(out + 2, PM_NATPMP_RESULT_UNSUPPORTED_VERSION);
 		write_u32(out + 4, pm_lan_server_get_epoch(self));
 		server_answer(self, local, source, source_port, out,

@@ -283,12 +283,14 @@ class GatewayTest(GatewayTestCase):
             self.assertEqual(r, bytes([0, 128, 0, 1]) + r[4:8],
                              f"{what}: expected 00 80 0001 SSSoE, got {r.hex()}")
             self.check_epoch(epoch_of(r), what)
-        # an unsupported opcode: the whole request, top bit set, result 5
+        # an unsupported opcode: the whole request, top bit set, result 5, and in bytes
+        # 4-7 the epoch that every response carries there (RFC 6886 section 3.5)
         req = bytes([0, 3, 0, 0]) + bytes(range(1, 9))
         r = self.raw(req)
         self.assertIsNotNone(r, "opcode 3: no answer (RFC 6886: result 5)")
-        self.assertEqual(r, bytes([0, 131, 0, 5]) + req[4:],
+        self.assertEqual(r, bytes([0, 131, 0, 5]) + r[4:8] + req[8:],
                          f"opcode 3: expected the request echoed with op 131, rc 5: {r.hex()}")
+        self.check_epoch(epoch_of(r), "opcode 3")
         # silence: responses (opcode >= 128), a map request of 8 bytes
         for what, req in (("opcode 128", b"\x00\x80" + bytes(10)),
                           ("opcode 130", map_reply(OP_TCP, 0, 1, 7001, 7001, 60)),

@@ -337,11 +337,12 @@ test_unsupported_version(void)
 	g_assert_cmpmem(sent->buf, sent->len,
 			((const guint8[]){0x00, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07}), 8);
 
-	/* a PCP MAP: op 1 | 128 (errata 3618), 8 bytes whatever the length */
+	/* a PCP MAP: op 128 (errata 3618's figure, whatever the opcode), 8 bytes whatever
+	 * the length */
 	receive(f, CLIENT, SPORT, pcp, sizeof(pcp));
 	sent = last_sent(f);
 	g_assert_cmpmem(sent->buf, sent->len,
-			((const guint8[]){0x00, 0x81, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07}), 8);
+			((const guint8[]){0x00, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07}), 8);
 	g_assert_cmpuint(f->sent->len, ==, 2);
 	g_assert_cmpuint(f->maps->len, ==, 0);
 	fixture_free(f);
