@@ -3,12 +3,13 @@
  * natpmp-load: a NAT-PMP (RFC 6886) load generator for the gateway benchmark
  * (bench/run natpmpserver) and the flood test (tests/flood).
  *
- *   natpmp-load --dest ADDR[:PORT] [--bind ADDR] [--op LIST] [--window W | --rate R]
+ *   natpmp-load --dest ADDR[:PORT] [--bind ADDR] [--op LIST] [--window W [--pace R] | --rate R]
  *               [--duration S | --count N] [--port-base P] [--ports N] [--lifetime S]
  *               [--suggest E] [--prime] [--timeout MS] [--drain MS] [--cpu N]
  *
  * Closed loop (--window W, the default W = 1): W requests outstanding at any time; each
- * answer sends the next one. Open loop (--rate R): requests go out on a fixed schedule,
+ * answer sends the next one (with --pace R: at most R requests per second, a new one no
+ * sooner than 1/R after the previous one, no catching up after a slow answer). Open loop (--rate R): requests go out on a fixed schedule,
  * R per second, whatever comes back. Either runs for --duration seconds or --count
  * requests sent.
  *
@@ -82,6 +83,7 @@ static uint8_t ops[MAX_OPS];
 static unsigned n_ops = 1;
 static unsigned window = 1;
 static double rate;	       /* > 0: open loop */
+static double pace;	       /* > 0: closed loop, at most this many requests/s */
 static double duration = 3;    /* s, unless count */
 static uint64_t count;	       /* requests to send, 0: by duration */
 static unsigned port_base = 20000;
@@ -136,7 +138,8 @@ usage(const char *msg)
 		fprintf(stderr, "natpmp-load: %s\n", msg);
 	fprintf(stderr,
 		"usage: natpmp-load --dest ADDR[:PORT] [--bind ADDR] [--op 0|tcp|udp[,...]]\n"
-		"         [--window W | --rate R] [--duration S | --count N] [--port-base P]\n"
+		"         [--window W [--pace R] | --rate R] [--duration S | --count N]\n"
+		"         [--port-base P]\n"
 		"         [--ports N] [--lifetime S] [--suggest E] [--prime] [--timeout MS]\n"
 		"         [--drain MS] [--cpu N]\n");
 	exit(2);
@@ -510,18 +513,24 @@ static uint64_t
 run_closed(uint64_t limit_count, double limit_s)
 {
 	uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000u;
+	uint64_t interval_ns = pace > 0 ? (uint64_t)(1e9 / pace) : 0;
 	uint64_t t0 = now_ns();
 	uint64_t end = limit_count ? UINT64_MAX : t0 + (uint64_t)(limit_s * 1e9);
+	uint64_t next_allowed = t0; /* --pace: no new request before this */
 	for (;;) {
 		uint64_t t = now_ns();
 		if (interrupted || t >= end || (limit_count && sent >= limit_count))
 			break;
-		while (n_live < window && !(limit_count && sent >= limit_count)) {
+		while (n_live < window && !(limit_count && sent >= limit_count) &&
+		       t >= next_allowed) {
 			uint8_t op;
 			uint32_t idx;
 			if (!next_request(&op, &idx, false))
 				break;
 			send_request(op, idx, t);
+			/* paced: one interval after this send, no catching up after a slow answer */
+			if (interval_ns)
+				next_allowed = t + interval_ns;
 		}
 		uint64_t wake = end;
 		if (head < tail) {
@@ -529,6 +538,8 @@ run_closed(uint64_t limit_count, double limit_s)
 			if (due < wake)
 				wake = due;
 		}
+		if (n_live < window && next_allowed > t && next_allowed < wake)
+			wake = next_allowed;
 		wait_readable(wake);
 		receive_all();
 		expire_closed(now_ns(), timeout_ns);
@@ -617,12 +628,12 @@ print_json(uint64_t elapsed_ns, uint64_t primed_ok, uint64_t primed_sent)
 	double sum = 0;
 	for (uint64_t i = 0; i < n_rtts; i++)
 		sum += rtts[i];
-	printf("{\"mode\":\"%s\",\"window\":%u,\"offered_rate\":%.0f,\"op\":\"%s\","
+	printf("{\"mode\":\"%s\",\"window\":%u,\"offered_rate\":%.0f,\"pace\":%.0f,\"op\":\"%s\","
 	       "\"ports\":%u,\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"superseded\":%llu,"
 	       "\"unmatched\":%llu,\"send_errors\":%llu,\"icmp_errors\":%llu,\"elapsed_s\":%.6f,"
 	       "\"rate\":%.1f,\"rtt_us\":{\"p50\":%u,\"p99\":%u,\"max\":%u,\"mean\":%.1f},"
 	       "\"results\":{",
-	       rate > 0 ? "open" : "closed", rate > 0 ? 0 : window, rate, opbuf,
+	       rate > 0 ? "open" : "closed", rate > 0 ? 0 : window, rate, pace, opbuf,
 	       uses_maps() ? n_ports : 0, (unsigned long long)sent,
 	       (unsigned long long)answered, (unsigned long long)lost,
 	       (unsigned long long)superseded, (unsigned long long)unmatched,
@@ -661,6 +672,7 @@ main(int argc, char **argv)
 		{"op", required_argument, NULL, 'o'},
 		{"window", required_argument, NULL, 'w'},
 		{"rate", required_argument, NULL, 'r'},
+		{"pace", required_argument, NULL, 'R'},
 		{"duration", required_argument, NULL, 't'},
 		{"count", required_argument, NULL, 'n'},
 		{"port-base", required_argument, NULL, 'p'},
@@ -698,6 +710,11 @@ main(int argc, char **argv)
 			rate = strtod(optarg, NULL);
 			if (!(rate > 0))
 				usage("--rate must be > 0");
+			break;
+		case 'R':
+			pace = strtod(optarg, NULL);
+			if (!(pace > 0))
+				usage("--pace must be > 0");
 			break;
 		case 't':
 			duration = strtod(optarg, NULL);
