@@ -48,11 +48,16 @@ def has_double_topology():
     return "topology" in inspect.signature(pmlab.Lab.__init__).parameters
 
 
-def cpus():
-    """(server CPU, client CPU): the server under test on CPU 0, the load generator on
-    CPU 1; None (no pinning) on a single CPU."""
+def cpus(mode="split"):
+    """(server CPU, client CPU), None where not pinned. "split": the server under test on
+    CPU 0, the load generator on CPU 1 (no pinning on a single CPU); "shared": both on CPU
+    0; "none": neither pinned.  Split, every answer at W=1 is a wake-up across CPUs: on a
+    VM that is an IPI each way, ~25 us here (the echo at W=1: ~5 k/s split, ~34 k/s shared
+    or unpinned, where the scheduler keeps them on one CPU)."""
     n = os.cpu_count() or 1
-    return (0, 1) if n >= 2 else (None, None)
+    if mode == "none" or (mode == "split" and n < 2):
+        return (None, None)
+    return (0, 1) if mode == "split" else (0, 0)
 
 
 def gateway_config(upstream, extra=""):
