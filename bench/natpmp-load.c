@@ -609,7 +609,8 @@ pct(double p)
 static void
 print_json(uint64_t elapsed_ns, uint64_t primed_ok, uint64_t primed_sent)
 {
-	qsort(rtts, n_rtts, sizeof *rtts, cmp_u32);
+	if (n_rtts)
+		qsort(rtts, n_rtts, sizeof *rtts, cmp_u32);
 	double elapsed = (double)elapsed_ns / 1e9;
 	unsigned mapped = 0, mapped_tcp = 0, mapped_udp = 0;
 	for (unsigned i = 0; i < n_ports && uses_maps(); i++) {
