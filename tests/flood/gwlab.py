@@ -38,6 +38,7 @@ NATPMP_PORT = 5351
 # miniupnpd 2.3.1 refuses to forward with a reserved external address (natpmp.md 5.1): in
 # the router, whose upstream side is 10.2.0.2, it is given this one (ext_ip=) instead
 MINIUPNPD_EXT_IP = "11.0.0.2"
+MINIUPNPD_CHAINS = ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd")
 RESERVED = [ipaddress.ip_network(n) for n in
             ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
              "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16",
@@ -104,6 +105,7 @@ class GatewayLab:
             self.lab = pmlab.Lab(gateway=None)
         self.miniupnpd = None           # our miniupnpd in the server position: Tracked
         self._made_nft_table = False
+        self._made_chains = []
         self._upstream_started = False
 
     # --- bring-up ------------------------------------------------------------------------
@@ -187,15 +189,17 @@ class GatewayLab:
                 pids.update(int(p) for p in re.findall(r"pid=(\d+)", line))
         return pids
 
-    def assert_position_free(self):
-        pids = self.udp_listeners()
+    def assert_position_free(self, port=NATPMP_PORT):
+        pids = self.udp_listeners(port)
         if pids:
-            raise AssertionError(f"{self.server_addr}:{NATPMP_PORT} in {self.server_ns} is "
+            raise AssertionError(f"{self.server_addr}:{port} in {self.server_ns} is "
                                  f"held by {sorted(pids)}")
 
-    def start_echo(self, udp_echo, cpu=None):
-        self.assert_position_free()
-        argv = [udp_echo, "--listen", f"{self.server_addr}:{NATPMP_PORT}",
+    def start_echo(self, udp_echo, cpu=None, port=NATPMP_PORT):
+        """bench/udp-echo on server_addr:port (another port than 5351: it can run beside the
+        server under test, so that their runs alternate)."""
+        self.assert_position_free(port)
+        argv = [udp_echo, "--listen", f"{self.server_addr}:{port}",
                 "--cpu", str(-1 if cpu is None else cpu)]
         p = self.lab.spawn(self.server_ns, argv, name="udp-echo", stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
@@ -209,14 +213,17 @@ class GatewayLab:
         """miniupnpd 2.3.1 in the server position: listening on the server namespace's LAN
         interface, its external interface the namespace's default route (ext_ip= a
         non-reserved address if that one is reserved), the lab's allow rules.  Its nftables
-        chains are created if missing (and the table removed again by stop_miniupnpd() if we
-        made it).  Started without -d (daemon mode, as measured in natpmp.md section 4)."""
+        chains are created if missing (and removed again by stop_miniupnpd(), with the table
+        if we made it).  Started without -d (daemon mode, as measured in natpmp.md section 4)."""
         self.assert_position_free()
         if self._nft("list", "table", "inet", "filter", check=False).returncode != 0:
             self._made_nft_table = True
         self._nft("add", "table", "inet", "filter")
-        for chain in ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"):
-            self._nft("add", "chain", "inet", "filter", chain)
+        self._made_chains = []
+        for chain in MINIUPNPD_CHAINS:
+            if self._nft("list", "chain", "inet", "filter", chain, check=False).returncode:
+                self._nft("add", "chain", "inet", "filter", chain)
+                self._made_chains.append(chain)
         conf = os.path.join(self.workdir, "server-miniupnpd.conf")
         pidfile = os.path.join(self.workdir, "server-miniupnpd.pid")
         leases = os.path.join(self.workdir, "server-miniupnpd.leases")
@@ -261,8 +268,11 @@ class GatewayLab:
             return
         pid, self.miniupnpd = self.miniupnpd.pid, None
         self.lab.stop_process(pid)
-        for chain in ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"):
+        for chain in MINIUPNPD_CHAINS:
             self._nft("flush", "chain", "inet", "filter", chain, check=False)
+        for chain in self._made_chains:     # what we added to someone else's table
+            self._nft("delete", "chain", "inet", "filter", chain, check=False)
+        self._made_chains = []
         if self._made_nft_table:
             self._nft("delete", "table", "inet", "filter", check=False)
             self._made_nft_table = False
@@ -298,9 +308,9 @@ class GatewayLab:
             return ""
 
     # --- the load generator --------------------------------------------------------------------
-    def load(self, natpmp_load, *args, bind=None, cpu=None, timeout=60):
+    def load(self, natpmp_load, *args, bind=None, cpu=None, timeout=60, port=NATPMP_PORT):
         """Run natpmp-load in the client namespace against the server position; its JSON."""
-        argv = [natpmp_load, "--dest", f"{self.server_addr}:{NATPMP_PORT}", *map(str, args)]
+        argv = [natpmp_load, "--dest", f"{self.server_addr}:{port}", *map(str, args)]
         if bind:
             argv += ["--bind", bind]
         if cpu is not None:
@@ -332,7 +342,7 @@ class GatewayLab:
             raise AssertionError(f"natpmp-load exited {proc.returncode}: {err.strip()}")
         return json.loads(out.strip().splitlines()[-1])
 
-    def wait_answers(self, natpmp_load, timeout=20, alive=None, bind=None):
+    def wait_answers(self, natpmp_load, timeout=20, alive=None, bind=None, port=NATPMP_PORT):
         """Poll with single opcode-0 requests until one is answered with result 0 (the
         server listens and, for portmapd, knows the upstream's public address)."""
         deadline = time.monotonic() + timeout
@@ -340,7 +350,7 @@ class GatewayLab:
             if alive is not None:
                 alive()         # raises if the server is gone
             last = self.load(natpmp_load, "--op", "0", "--count", "1", "--timeout", "250",
-                             bind=bind, timeout=10)
+                             bind=bind, timeout=10, port=port)
             if last.get("results", {}).get("0") == 1:
                 return
             if time.monotonic() > deadline:
