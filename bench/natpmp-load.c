@@ -139,9 +139,8 @@ usage(const char *msg)
 	fprintf(stderr,
 		"usage: natpmp-load --dest ADDR[:PORT] [--bind ADDR] [--op 0|tcp|udp[,...]]\n"
 		"         [--window W [--pace R] | --rate R] [--duration S | --count N]\n"
-		"         [--port-base P]\n"
-		"         [--ports N] [--lifetime S] [--suggest E] [--prime] [--timeout MS]\n"
-		"         [--drain MS] [--cpu N]\n");
+		"         [--port-base P] [--ports N] [--lifetime S] [--suggest E] [--prime]\n"
+		"         [--timeout MS] [--drain MS] [--cpu N]\n");
 	exit(2);
 }
 

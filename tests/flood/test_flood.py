@@ -145,6 +145,8 @@ class FloodTest(PortmapdTestCase):
         self.assertGreater(a["answered"], 0, f"A was never answered: {a}")
         # ... and held to MaxMappingsPerClient (result 4 beyond it)
         self.assertLessEqual(a["mapped"], MAX_MAPPINGS, f"A's granted ports: {a}")
+        self.assertIn("4", a["results"], f"A asked for more than {MAX_MAPPINGS} mappings "
+                      f"and was never refused: {a['results']}")
         rules = self.client_a_rules()
         self.assertLessEqual(len(rules), MAX_MAPPINGS, f"A's router rules: {sorted(rules)}")
         b_rules = {(p, port) for _, p, _, c, port in g.portmap_rules() if c == g.client2_addr}
