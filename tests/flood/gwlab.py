@@ -179,6 +179,19 @@ class GatewayLab:
                                     listen=f"{self.lab.INET_ADDR}:{NATPMP_PORT}", **opts)
         self._upstream_started = True
 
+    def reset_after_portmapd(self):
+        """Between two portmapd starts: what the last one left behind goes, so the next
+        starts as the first did: its router table (`portmap`, the nftables backend's default
+        NftTable=, whichever family) and, in the double topology, its mappings at the
+        upstream miniupnpd (a reboot: stop, flush, leases gone, start)."""
+        out = self._nft("-j", "list", "tables").stdout
+        for item in json.loads(out).get("nftables", []) if out.strip() else []:
+            table = item.get("table")
+            if table and table.get("name") == "portmap":
+                self._nft("delete", "table", table["family"], "portmap", check=False)
+        if self.topology == "double":
+            self.lab.reboot_miniupnpd()
+
     # --- processes in the server position ---------------------------------------------------
     def udp_listeners(self, port=NATPMP_PORT):
         """PIDs owning a UDP socket bound to server_addr:port in the server namespace."""
