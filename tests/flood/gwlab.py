@@ -12,8 +12,9 @@ Where things sit is a parameter (GatewayLab.server_ns, .server_addr, .client_ns,
   fake NAT-PMP gateway in inet on 11.0.0.1 (the lab's own miniupnpd is not started: the
   server position is gw's 192.168.77.1:5351).
 
-Every server is started in the same place (server_ns, server_addr:5351) and stopped before
-the next: the reference one-core UDP echo (bench/udp-echo), a miniupnpd of our own, portmapd.
+The servers under test take the same place (server_ns, server_addr:5351) one after the
+other, each stopped before the next starts: a miniupnpd of our own, portmapd. The reference
+one-core UDP echo (bench/udp-echo) can run beside them on another port of the same address.
 Every process is tracked by the lab and stopped by PID.
 """
 
@@ -52,9 +53,9 @@ def has_double_topology():
 def cpus(mode="split"):
     """(server CPU, client CPU), None where not pinned. "split": the server under test on
     CPU 0, the load generator on CPU 1 (no pinning on a single CPU); "shared": both on CPU
-    0; "none": neither pinned.  Split, every answer at W=1 is a wake-up across CPUs: on a
-    VM that is an IPI each way, ~25 us here (the echo at W=1: ~5 k/s split, ~34 k/s shared
-    or unpinned, where the scheduler keeps them on one CPU)."""
+    0; "none": neither pinned.  Split, the server has a core of its own (W=64 measures the
+    server), but every answer at W=1 is a wake-up across CPUs, whose cost depends on what
+    else the other CPU runs (bench/README.md, benchmark 13)."""
     n = os.cpu_count() or 1
     if mode == "none" or (mode == "split" and n < 2):
         return (None, None)
@@ -117,7 +118,7 @@ class GatewayLab:
             self.client_ns = lab.ns_lan
             if self.topology == "double":
                 self.server_ns = lab.ns_router
-                self.upstream = DOUBLE_UPSTREAM
+                self.upstream = getattr(lab, "upstream_gateway", DOUBLE_UPSTREAM)
             else:
                 self.server_ns = lab.ns_gw
                 self.upstream = lab.INET_ADDR
