@@ -516,12 +516,19 @@ state_to_json(PmManager *self)
 	return pm_json_writer_finish(&w);
 }
 
+#define RELEASE_FREE_MIN_BYTES (1024 * 1024)
+
 /* parsing a large configuration or a burst of grants leaves the heap full of freed holes
  * that malloc keeps: give them back once the result is in place */
 static void
 release_free_memory(void)
 {
-	malloc_trim(0);
+	struct mallinfo2 info = mallinfo2();
+
+	/* trimming costs page table work on every CPU (TLB shootdowns): a few milliseconds
+	 * that a LAN client's answer would wait for. Only when there is much to give back */
+	if (info.fordblks >= RELEASE_FREE_MIN_BYTES)
+		malloc_trim(0);
 }
 
 void

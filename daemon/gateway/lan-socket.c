@@ -192,16 +192,16 @@ listener_open(Listener *listener, guint16 *port, GError **error)
 	struct sockaddr_in sin;
 	socklen_t sin_len = sizeof(sin);
 	struct in_addr multicast_if = {.s_addr = listener->address};
-	const int one = 1;
 	const int ttl = 1;
 
 	listener->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listener->fd < 0)
 		return listener_error(listener, *port, error);
 	/* announcements leave by the LAN interface of this address, one hop only (RFC 6886
-	 * §3.2.1; without it 224.0.0.1 follows the routing table: miniupnp#365) */
-	if (setsockopt(listener->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(listener->fd, IPPROTO_IP, IP_MULTICAST_IF, &multicast_if,
+	 * §3.2.1; without it 224.0.0.1 follows the routing table: miniupnp#365). No
+	 * SO_REUSEADDR: a second server on the address must fail ("Address already in use"),
+	 * not share its clients */
+	if (setsockopt(listener->fd, IPPROTO_IP, IP_MULTICAST_IF, &multicast_if,
 		       sizeof(multicast_if)) < 0 ||
 	    setsockopt(listener->fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)) < 0)
 		return listener_error(listener, *port, error);
@@ -257,6 +257,10 @@ pm_lan_socket_new(const guint32 *listen, guint n_listen, guint16 port,
 		listener->source = g_unix_fd_source_new(listener->fd, G_IO_IN);
 		g_source_set_callback(listener->source, G_SOURCE_FUNC(listener_readable_cb),
 				      listener, NULL);
+		/* before the timers and the bus in a busy loop iteration: a client's request
+		 * never waits behind more than one piece of other work (a router rule, a
+		 * state write), and answering costs microseconds, so nothing else starves */
+		g_source_set_priority(listener->source, G_PRIORITY_DEFAULT - 1);
 		g_source_attach(listener->source, g_main_context_get_thread_default());
 	}
 	return g_steal_pointer(&self);

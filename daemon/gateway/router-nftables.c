@@ -36,6 +36,12 @@ typedef struct {
 	GQueue ops;
 	PmTimer timer;
 	gboolean finalizing;
+	/* the comments of the rules in our chain, as of its last listing plus what we added
+	 * since: an add needs no listing first (a listing costs the whole ruleset's cache:
+	 * milliseconds, and a burst of new mappings must not hold the main loop). Refreshed
+	 * by every listing (remove, list_rules, reconciliation), so a rule deleted behind our
+	 * back is added again at the next reconciliation */
+	GHashTable *comments;
 } PmRouterNft;
 
 /* every character of @text in [A-Za-z0-9] or @extra: what may go into a command unquoted
@@ -169,9 +175,19 @@ pm_nft_chain_rules(PmRouterNft *self, gboolean *missing, GError **error)
 			return NULL;
 		}
 		*missing = TRUE;
+		g_hash_table_remove_all(self->comments);
 		return g_ptr_array_new();
 	}
-	return pm_nft_listing_objects(root, "rule");
+	{
+		GPtrArray *rules = pm_nft_listing_objects(root, "rule");
+		g_hash_table_remove_all(self->comments);
+		for (guint i = 0; i < rules->len; i++) {
+			const char *comment = pm_nft_string_member(rules->pdata[i], "comment");
+			if (comment != NULL)
+				g_hash_table_add(self->comments, g_strdup(comment));
+		}
+		return rules;
+	}
 }
 
 /* creating is idempotent, but `add chain` fails on a chain that someone re-created with
@@ -216,24 +232,16 @@ pm_nft_check_rule(const PmRouterRule *rule, GError **error)
 static gboolean
 pm_nft_add(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 {
-	g_autoptr(GPtrArray) rules = NULL;
 	g_autoptr(GString) cmd = g_string_new(NULL);
+	g_autoptr(GError) local_error = NULL;
 	g_autofree char *comment = NULL;
 	guint32 a = g_ntohl(rule->client_address);
-	gboolean missing;
 
 	if (!pm_nft_check_rule(rule, error))
 		return FALSE;
 	comment = pm_router_rule_comment(self->parent.instance, rule);
-	rules = pm_nft_chain_rules(self, &missing, error);
-	if (rules == NULL)
-		return FALSE;
-	for (guint i = 0; i < rules->len; i++) {
-		if (g_strcmp0(pm_nft_string_member(rules->pdata[i], "comment"), comment) == 0)
-			return TRUE;
-	}
-	if (missing)
-		pm_nft_append_create(self, cmd);
+	if (g_hash_table_contains(self->comments, comment))
+		return TRUE;
 	/* every piece validated: the interface and table by init, the rest is numbers */
 	g_string_append_printf(cmd,
 			       "add rule ip %s " PM_NFT_CHAIN " iifname \"%s\" %s dport %u "
@@ -242,7 +250,30 @@ pm_nft_add(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 			       rule->protocol == PM_PROTOCOL_TCP ? "tcp" : "udp", rule->tunnel_port,
 			       a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff,
 			       rule->client_port, comment);
-	return pm_nft_run(self, cmd->str, FALSE, NULL, error);
+	if (!pm_nft_run(self, cmd->str, FALSE, NULL, &local_error)) {
+		gboolean missing = FALSE;
+		g_autoptr(GPtrArray) rules = NULL;
+		g_autoptr(GString) retry = g_string_new(NULL);
+
+		if (!g_error_matches(local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+			g_propagate_error(error, g_steal_pointer(&local_error));
+			return FALSE;
+		}
+		/* the table or chain went behind our back (`nft flush ruleset`): again, with
+		 * them created in the same transaction; or the rule is there after all */
+		rules = pm_nft_chain_rules(self, &missing, error);
+		if (rules == NULL)
+			return FALSE;
+		if (g_hash_table_contains(self->comments, comment))
+			return TRUE;
+		if (missing)
+			pm_nft_append_create(self, retry);
+		g_string_append(retry, cmd->str);
+		if (!pm_nft_run(self, retry->str, FALSE, NULL, error))
+			return FALSE;
+	}
+	g_hash_table_add(self->comments, g_steal_pointer(&comment));
+	return TRUE;
 }
 
 static gboolean
@@ -271,6 +302,7 @@ pm_nft_remove(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 				       self->parent.nft_table,
 				       json_object_get_int_member_with_default(object, "handle", 0));
 	}
+	g_hash_table_remove(self->comments, comment);
 	if (cmd->len == 0)
 		return TRUE;
 	/* gone between the listing and the delete: that is what was asked */
@@ -509,6 +541,7 @@ pm_nft_init(PmRouter *router, GError **error)
 
 	/* first: finalize runs after a failed init too */
 	g_queue_init(&self->ops);
+	self->comments = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	pm_timer_init(&self->timer, pm_nft_dispatch, self);
 
 	/* both go into nft commands: only characters that cannot change their meaning */
@@ -589,6 +622,7 @@ pm_nft_finalize(PmRouter *router)
 	}
 	if (self->nft != NULL)
 		nft_ctx_free(self->nft);
+	g_clear_pointer(&self->comments, g_hash_table_unref);
 }
 
 static void
