@@ -412,11 +412,12 @@ main(int argc, char **argv)
 
 	/* a fixed mmap threshold: glibc otherwise raises it to the size of each large buffer
 	 * freed (a 4 MiB state.json or Describe() reply with 10 000 mappings), after which
-	 * such buffers come from the heap and leave it fragmented for good. 1 MiB, not
-	 * glibc's 128 KiB: libnftables allocates and frees buffers of a few hundred KiB per
-	 * command, and each munmap() is a TLB shootdown on every CPU (with 128 KiB, a burst
-	 * of 64 LAN mappings kept another client's answers waiting 50 ms: tests/flood) */
-	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	 * such buffers come from the heap and leave it fragmented for good. 256 KiB, not
+	 * glibc's 128 KiB: libnftables allocates and frees buffers of a little over 128 KiB
+	 * per command, and each munmap() is a TLB shootdown on every CPU (with 128 KiB,
+	 * a burst of 64 LAN mappings kept another client's answers waiting 50 ms:
+	 * tests/flood) */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	setlocale(LC_ALL, "");
 	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");

@@ -35,10 +35,12 @@ typedef struct {
 	guint64 mapping_id;   /* the manager's Mapping, 0 when none */
 	PmRouterRule rule;    /* tunnel_port 0 until known */
 	PmTimer wait_timer;   /* the upstream must grant in time */
-	RuleState rule_state;
-	guint n_ops;	      /* router operations in flight that hold the entry */
-	gboolean answered;    /* map_done() told the client */
-	gboolean same_port;   /* T := E (SamePort upstream) */
+	/* packed: there may be 10 000 (an entry is reached through its LAN mapping's
+	 * backend_data, or, once that is gone, by the router operations it waits for) */
+	guint n_ops : 28;     /* router operations in flight that hold the entry */
+	guint rule_state : 2; /* RuleState */
+	guint answered : 1;   /* map_done() told the client */
+	guint same_port : 1;  /* T := E (SamePort upstream) */
 } GatewayEntry;
 
 /* a LAN mapping read from state.json, until start */
@@ -63,8 +65,6 @@ struct _PmGateway {
 	PmRouter *router;
 	guint extension_id;
 	guint listener_id;
-	GHashTable *entries;	/* GatewayEntry* set: every entry not yet freed */
-	GHashTable *by_mapping; /* manager Mapping id (guint64*) -> GatewayEntry */
 	guint8 *tunnel_used[2]; /* bit per port, per protocol (TCP, UDP): T's we hold */
 	GPtrArray *restored;	/* of RestoredMapping */
 	guint64 restored_epoch_origin; /* CLOCK_REALTIME µs, 0: none */
@@ -215,9 +215,8 @@ entry_drop_mapping(GatewayEntry *entry, gboolean release)
 
 	if (id == 0)
 		return;
+	/* first: the removal below tells our listener, which must not take it for ours */
 	entry->mapping_id = 0;
-	/* first: the removal below tells our listener, which must not find the entry */
-	g_hash_table_remove(self->by_mapping, &id);
 	m = pm_manager_lookup_id(self->manager, id);
 	if (m != NULL && release)
 		pm_manager_remove_mapping(self->manager, m);
@@ -237,7 +236,6 @@ entry_maybe_free(GatewayEntry *entry)
 	if (entry->lan != NULL || entry->n_ops > 0 || entry->mapping_id != 0)
 		return;
 	pm_scheduler_disarm(self->scheduler, &entry->wait_timer);
-	g_hash_table_remove(self->entries, entry);
 	g_free(entry);
 }
 
@@ -392,7 +390,6 @@ backend_map(PmLanServer *server, PmLanMapping *lan, guint16 suggested, gpointer 
 	entry->rule.client_address = lan->client;
 	entry->rule.client_port = lan->internal_port;
 	pm_timer_init(&entry->wait_timer, wait_timer_cb, entry);
-	g_hash_table_add(self->entries, entry);
 	lan->backend_data = entry;
 
 	if (upstream == NULL || self->stopping) {
@@ -437,7 +434,6 @@ backend_map(PmLanServer *server, PmLanMapping *lan, guint16 suggested, gpointer 
 		return;
 	}
 	entry->mapping_id = m->id;
-	g_hash_table_insert(self->by_mapping, &entry->mapping_id, entry);
 	pm_scheduler_arm(self->scheduler, &entry->wait_timer,
 			 pm_scheduler_now(self->scheduler) + UPSTREAM_WAIT_USEC);
 	/* a grant may already be there (it never is synchronously today, but cheap) */
@@ -495,15 +491,28 @@ socket_receive(guint32 local, guint32 source, guint16 source_port, const guint8 
 
 /* ---- the manager's side ---- */
 
+/* the entry of a gateway Mapping object: through its client's LAN mapping */
+static GatewayEntry *
+entry_for_mapping(PmGateway *self, PmMapping *mapping)
+{
+	PmLanMapping *lan;
+	GatewayEntry *entry;
+
+	if (mapping->origin != PM_ORIGIN_GATEWAY || self->server == NULL)
+		return NULL;
+	lan = pm_lan_server_lookup(self->server, mapping->lan_address, mapping->protocols,
+				   mapping->lan_port);
+	entry = lan != NULL ? lan->backend_data : NULL;
+	return entry != NULL && entry->mapping_id == mapping->id ? entry : NULL;
+}
+
 static void
 on_mapping_changed(PmMapping *mapping, guint props, gpointer user_data)
 {
 	PmGateway *self = user_data;
 	GatewayEntry *entry;
 
-	if (mapping->origin != PM_ORIGIN_GATEWAY)
-		return;
-	entry = g_hash_table_lookup(self->by_mapping, &mapping->id);
+	entry = entry_for_mapping(self, mapping);
 	if (entry != NULL)
 		entry_mapping_changed(entry, mapping);
 }
@@ -514,9 +523,7 @@ on_mapping_removed(PmMapping *mapping, gpointer user_data)
 	PmGateway *self = user_data;
 	GatewayEntry *entry;
 
-	if (mapping->origin != PM_ORIGIN_GATEWAY)
-		return;
-	entry = g_hash_table_lookup(self->by_mapping, &mapping->id);
+	entry = entry_for_mapping(self, mapping);
 	if (entry == NULL)
 		return;
 	/* removed by someone else (portmapctl remove, a reload that dropped the provider):
@@ -579,8 +586,7 @@ reconcile_listed(PmRouter *router, GArray *rules, const GError *error, gpointer 
 {
 	PmGateway *self = user_data;
 	g_autoptr(GHashTable) ours = NULL;
-	GHashTableIter iter;
-	gpointer key;
+	g_autoptr(GPtrArray) lans = NULL;
 
 	if (error != NULL) {
 		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -590,10 +596,10 @@ reconcile_listed(PmRouter *router, GArray *rules, const GError *error, gpointer 
 	}
 	/* the rules our live mappings hold or are adding (in flight: kept) */
 	ours = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	g_hash_table_iter_init(&iter, self->entries);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		GatewayEntry *entry = key;
-		if (entry->lan != NULL && entry->rule_state != RULE_NONE)
+	lans = pm_lan_server_get_mappings(self->server);
+	for (guint i = 0; i < lans->len; i++) {
+		GatewayEntry *entry = ((PmLanMapping *)g_ptr_array_index(lans, i))->backend_data;
+		if (entry != NULL && entry->rule_state != RULE_NONE)
 			g_hash_table_add(ours, rule_key(self, &entry->rule));
 	}
 	for (guint i = 0; i < rules->len; i++) {
@@ -606,12 +612,14 @@ reconcile_listed(PmRouter *router, GArray *rules, const GError *error, gpointer 
 		pm_router_remove_rule(self->router, rule, rule_orphan_removed_cb, self);
 	}
 	/* what is left is ours but missing on the router (a flushed ruleset): added again */
-	g_hash_table_iter_init(&iter, self->entries);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		GatewayEntry *entry = key;
-		g_autofree char *comment = rule_key(self, &entry->rule);
-		if (entry->lan != NULL && entry->rule_state == RULE_ADDED &&
-		    g_hash_table_contains(ours, comment)) {
+	for (guint i = 0; i < lans->len; i++) {
+		GatewayEntry *entry = ((PmLanMapping *)g_ptr_array_index(lans, i))->backend_data;
+		g_autofree char *comment = NULL;
+
+		if (entry == NULL || entry->rule_state != RULE_ADDED)
+			continue;
+		comment = rule_key(self, &entry->rule);
+		if (g_hash_table_contains(ours, comment)) {
 			g_info("gateway: the router lost the rule for %s port %u: adding it again",
 			       pm_protocol_to_string(entry->rule.protocol),
 			       entry->rule.tunnel_port);
@@ -897,8 +905,6 @@ pm_gateway_new(PmManager *manager, PmContext *context, PmGatewayConfig *config)
 	self->scheduler = pm_context_get_scheduler(context);
 	self->config = pm_gateway_config_ref(config);
 	self->instance = pm_gateway_config_get_instance(config);
-	self->entries = g_hash_table_new(NULL, NULL);
-	self->by_mapping = g_hash_table_new(g_int64_hash, g_int64_equal);
 	self->tunnel_used[0] = g_malloc0(65536 / 8);
 	self->tunnel_used[1] = g_malloc0(65536 / 8);
 	self->restored = g_ptr_array_new_with_free_func(restored_mapping_free);
@@ -965,7 +971,6 @@ restore_mappings(PmGateway *self, PmProvider *upstream)
 		entry->rule.client_port = r->internal_port;
 		entry->rule.tunnel_port = r->tunnel_port;
 		pm_timer_init(&entry->wait_timer, wait_timer_cb, entry);
-		g_hash_table_add(self->entries, entry);
 		lan->backend_data = entry;
 		if (!entry->same_port)
 			tunnel_set(self, r->protocol, r->tunnel_port, TRUE);
@@ -990,7 +995,6 @@ restore_mappings(PmGateway *self, PmProvider *upstream)
 			continue;
 		}
 		entry->mapping_id = m->id;
-		g_hash_table_insert(self->by_mapping, &entry->mapping_id, entry);
 		/* the rule may have survived (kill -9): adding it again is idempotent */
 		entry_add_rule(entry);
 		g_info("gateway: restored LAN mapping %s (tunnel port %u, external port %u)",
@@ -1074,8 +1078,7 @@ pm_gateway_start(PmGateway *self, GError **error)
 void
 pm_gateway_stop(PmGateway *self, gboolean release)
 {
-	GHashTableIter iter;
-	gpointer key;
+	g_autoptr(GPtrArray) lans = NULL;
 
 	if (self->stopping)
 		return;
@@ -1083,16 +1086,14 @@ pm_gateway_stop(PmGateway *self, gboolean release)
 	g_clear_pointer(&self->socket, pm_lan_socket_free);
 	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	pm_scheduler_disarm(self->scheduler, &self->epoch_timer);
-	if (!release || self->router == NULL)
+	if (!release || self->router == NULL || self->server == NULL)
 		return;
-	g_hash_table_iter_init(&iter, self->entries);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		GatewayEntry *entry = key;
-		if (entry->rule_state == RULE_ADDED) {
-			entry->rule_state = RULE_NONE;
-			entry->n_ops++;
-			pm_router_remove_rule(self->router, &entry->rule, rule_removed_cb, entry);
-		}
+	/* a rule is ADDED only while its LAN mapping lives */
+	lans = pm_lan_server_get_mappings(self->server);
+	for (guint i = 0; i < lans->len; i++) {
+		GatewayEntry *entry = ((PmLanMapping *)g_ptr_array_index(lans, i))->backend_data;
+		if (entry != NULL)
+			entry_remove_rule(entry);
 	}
 }
 
@@ -1107,35 +1108,32 @@ pm_gateway_reload(PmGateway *self, PmGatewayConfig *config)
 void
 pm_gateway_free(PmGateway *self)
 {
-	GHashTableIter iter;
-	gpointer key;
-
 	if (self == NULL)
 		return;
 	pm_manager_remove_listener(self->manager, self->listener_id);
 	g_clear_pointer(&self->socket, pm_lan_socket_free);
 	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	pm_scheduler_disarm(self->scheduler, &self->epoch_timer);
-	/* the LAN server frees its mappings without unmap(): the entries go here */
+	/* the LAN server frees its mappings without unmap(): their entries are let go here,
+	 * freed now or, when router operations still hold them, by those operations'
+	 * cancellation below */
+	if (self->server != NULL) {
+		g_autoptr(GPtrArray) lans = pm_lan_server_get_mappings(self->server);
+		for (guint i = 0; i < lans->len; i++) {
+			PmLanMapping *lan = g_ptr_array_index(lans, i);
+			GatewayEntry *entry = lan->backend_data;
+
+			if (entry == NULL)
+				continue;
+			lan->backend_data = NULL;
+			entry->lan = NULL;
+			entry->mapping_id = 0;
+			entry->rule_state = RULE_NONE;
+			entry_maybe_free(entry);
+		}
+	}
 	g_clear_pointer(&self->server, pm_lan_server_free);
-	/* pending router callbacks are answered (cancelled) while the entries still exist */
-	g_hash_table_iter_init(&iter, self->entries);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		GatewayEntry *entry = key;
-		entry->lan = NULL;
-		entry->mapping_id = 0;
-		entry->rule_state = RULE_NONE;
-	}
-	g_hash_table_remove_all(self->by_mapping);
 	g_clear_pointer(&self->router, pm_router_free);
-	g_hash_table_iter_init(&iter, self->entries);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		GatewayEntry *entry = key;
-		pm_scheduler_disarm(self->scheduler, &entry->wait_timer);
-		g_free(entry);
-	}
-	g_hash_table_unref(self->entries);
-	g_hash_table_unref(self->by_mapping);
 	g_free(self->tunnel_used[0]);
 	g_free(self->tunnel_used[1]);
 	g_ptr_array_unref(self->restored);

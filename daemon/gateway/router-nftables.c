@@ -36,13 +36,65 @@ typedef struct {
 	GQueue ops;
 	PmTimer timer;
 	gboolean finalizing;
-	/* the comments of the rules in our chain, as of its last listing plus what we added
+	/* the rules of this instance in our chain, as of its last listing plus what we added
 	 * since: an add needs no listing first (a listing costs the whole ruleset's cache:
 	 * milliseconds, and a burst of new mappings must not hold the main loop). Refreshed
 	 * by every listing (remove, list_rules, reconciliation), so a rule deleted behind our
-	 * back is added again at the next reconciliation */
-	GHashTable *comments;
+	 * back is added again at the next reconciliation. Packed into the pointers (key:
+	 * protocol and tunnel port; value: client address and port): no allocation per
+	 * rule, there may be 10 000 */
+	GHashTable *rules;
 } PmRouterNft;
+
+static gpointer
+pm_nft_rule_key(const PmRouterRule *rule)
+{
+	return GSIZE_TO_POINTER(((gsize)rule->protocol << 16) | rule->tunnel_port);
+}
+
+/* the client's address and port: in the pointer itself where it is 64 bits wide */
+static guint64
+pm_nft_rule_client(const PmRouterRule *rule)
+{
+	return ((guint64)rule->client_address << 16) | rule->client_port;
+}
+
+static void
+pm_nft_rule_insert(PmRouterNft *self, const PmRouterRule *rule)
+{
+#if GLIB_SIZEOF_VOID_P >= 8
+	g_hash_table_insert(self->rules, pm_nft_rule_key(rule),
+			    (gpointer)(guintptr)pm_nft_rule_client(rule));
+#else
+	guint64 client = pm_nft_rule_client(rule);
+	g_hash_table_insert(self->rules, pm_nft_rule_key(rule), g_memdup2(&client, sizeof(client)));
+#endif
+}
+
+static gboolean
+pm_nft_rule_known(PmRouterNft *self, const PmRouterRule *rule)
+{
+	gpointer value;
+
+	if (!g_hash_table_lookup_extended(self->rules, pm_nft_rule_key(rule), NULL, &value))
+		return FALSE;
+#if GLIB_SIZEOF_VOID_P >= 8
+	return (guint64)(guintptr)value == pm_nft_rule_client(rule);
+#else
+	return *(const guint64 *)value == pm_nft_rule_client(rule);
+#endif
+}
+
+static void
+pm_nft_rule_remember(PmRouterNft *self, const char *comment)
+{
+	g_autofree char *instance = NULL;
+	PmRouterRule rule;
+
+	if (pm_router_rule_parse_comment(comment, &instance, &rule) &&
+	    strcmp(instance, self->parent.instance) == 0)
+		pm_nft_rule_insert(self, &rule);
+}
 
 /* every character of @text in [A-Za-z0-9] or @extra: what may go into a command unquoted
  * or between quotes, so a name never changes the command's meaning */
@@ -175,16 +227,16 @@ pm_nft_chain_rules(PmRouterNft *self, gboolean *missing, GError **error)
 			return NULL;
 		}
 		*missing = TRUE;
-		g_hash_table_remove_all(self->comments);
+		g_hash_table_remove_all(self->rules);
 		return g_ptr_array_new();
 	}
 	{
 		GPtrArray *rules = pm_nft_listing_objects(root, "rule");
-		g_hash_table_remove_all(self->comments);
+		g_hash_table_remove_all(self->rules);
 		for (guint i = 0; i < rules->len; i++) {
 			const char *comment = pm_nft_string_member(rules->pdata[i], "comment");
 			if (comment != NULL)
-				g_hash_table_add(self->comments, g_strdup(comment));
+				pm_nft_rule_remember(self, comment);
 		}
 		return rules;
 	}
@@ -239,9 +291,9 @@ pm_nft_add(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 
 	if (!pm_nft_check_rule(rule, error))
 		return FALSE;
-	comment = pm_router_rule_comment(self->parent.instance, rule);
-	if (g_hash_table_contains(self->comments, comment))
+	if (pm_nft_rule_known(self, rule))
 		return TRUE;
+	comment = pm_router_rule_comment(self->parent.instance, rule);
 	/* every piece validated: the interface and table by init, the rest is numbers */
 	g_string_append_printf(cmd,
 			       "add rule ip %s " PM_NFT_CHAIN " iifname \"%s\" %s dport %u "
@@ -264,7 +316,7 @@ pm_nft_add(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 		rules = pm_nft_chain_rules(self, &missing, error);
 		if (rules == NULL)
 			return FALSE;
-		if (g_hash_table_contains(self->comments, comment))
+		if (pm_nft_rule_known(self, rule))
 			return TRUE;
 		if (missing)
 			pm_nft_append_create(self, retry);
@@ -272,7 +324,7 @@ pm_nft_add(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 		if (!pm_nft_run(self, retry->str, FALSE, NULL, error))
 			return FALSE;
 	}
-	g_hash_table_add(self->comments, g_steal_pointer(&comment));
+	pm_nft_rule_insert(self, rule);
 	return TRUE;
 }
 
@@ -302,7 +354,8 @@ pm_nft_remove(PmRouterNft *self, const PmRouterRule *rule, GError **error)
 				       self->parent.nft_table,
 				       json_object_get_int_member_with_default(object, "handle", 0));
 	}
-	g_hash_table_remove(self->comments, comment);
+	if (pm_nft_rule_known(self, rule))
+		g_hash_table_remove(self->rules, pm_nft_rule_key(rule));
 	if (cmd->len == 0)
 		return TRUE;
 	/* gone between the listing and the delete: that is what was asked */
@@ -541,7 +594,11 @@ pm_nft_init(PmRouter *router, GError **error)
 
 	/* first: finalize runs after a failed init too */
 	g_queue_init(&self->ops);
-	self->comments = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+#if GLIB_SIZEOF_VOID_P >= 8
+	self->rules = g_hash_table_new(NULL, NULL);
+#else
+	self->rules = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+#endif
 	pm_timer_init(&self->timer, pm_nft_dispatch, self);
 
 	/* both go into nft commands: only characters that cannot change their meaning */
@@ -622,7 +679,7 @@ pm_nft_finalize(PmRouter *router)
 	}
 	if (self->nft != NULL)
 		nft_ctx_free(self->nft);
-	g_clear_pointer(&self->comments, g_hash_table_unref);
+	g_clear_pointer(&self->rules, g_hash_table_unref);
 }
 
 static void

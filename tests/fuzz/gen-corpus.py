@@ -286,6 +286,8 @@ QBITTORRENT_REPLIES = {
                           b'"announce_port":40000}'),
     "prefs-bad-type": pia(200, b'{"listen_port":"1","upnp":false}'),
     "prefs-trailing": pia(200, b'{"listen_port":1,"upnp":false}{}'),
+}
+
 # deluge-web 2.0.3's JSON-RPC replies (as fuzz-deluge reads them: to request 7)
 DELUGE_REPLIES = {
     "login-true": pia(200, b'{"result": true, "error": null, "id": 7}'),

@@ -512,6 +512,61 @@ class GatewayTest(GatewayTestCase):
 
     # ---- stop, crash, restart ----
 
+    def test_gw_s_silent_upstream_answers_result_3_and_leaves_nothing(self):
+        """Never silence: a VPN gateway that answers nothing gets the client result 3 (within
+        the 3 s portmapd waits, while the client is still retransmitting), and neither an
+        upstream mapping nor a router rule nor a bus object is left behind."""
+        self.start_gateway(self.gateway_config())
+        handle = self.lab.drop_natpmp(internal_port=7700, ns=self.lab.ns_vpn)
+        started = time.monotonic()
+        self.map("tcp", 7700, rc=3, timeout=10.0)
+        took = time.monotonic() - started
+        self.assertLess(took, 6.0, f"result 3 came after {took:.1f} s")
+        self.assertTrue(self.lab.natpmp_dropped(handle, ns=self.lab.ns_vpn),
+                        "the upstream request never reached the VPN gateway")
+        self.wait_for(lambda: not self.gateway_objects(), 5,
+                      f"a bus object is left: {self.gateway_objects()}")
+        self.assertEqual(self.our_comments(), [], "a router rule is left")
+        self.assertEqual(self.gateway_mappings_count(), 0)
+        # the gateway answers again: the same request now succeeds
+        self.lab.undrop_natpmp(handle, ns=self.lab.ns_vpn)
+        r = self.map("tcp", 7700)
+        self.assert_two_layers("tcp", Lab.LAN_ADDR, 7700, r["external_port"], "TCP 7700")
+
+    def test_gw_t_client_that_stops_renewing_loses_both_layers(self):
+        """A lease of MaxLifetime= (2 s) that is not renewed: at its end the router rule and
+        the upstream mapping go, and the bus object with them."""
+        self.start_gateway(self.gateway_config("MinLifetime=1\nMaxLifetime=2\n"))
+        r = self.map("udp", 7800, lifetime=3600)
+        self.assertEqual(r["lifetime"], 2, f"lifetime clamped to MaxLifetime=2: {r}")
+        tunnel = self.assert_two_layers("udp", Lab.LAN_ADDR, 7800, r["external_port"],
+                                        "UDP 7800")
+        self.wait_for(lambda: not self.our_comments(), 6,
+                      f"the router rule outlived the lease: {self.comments()}")
+        self.wait_for(lambda: self.upstream_rule("udp", tunnel) is None, 6,
+                      f"the upstream mapping outlived the lease:\n{self.lab.miniupnpd_rules()}")
+        self.wait_for(lambda: not self.gateway_objects(), 5,
+                      f"the bus object outlived the lease: {self.gateway_objects()}")
+        self.assertEqual(self.gateway_mappings_count(), 0)
+
+    def test_gw_u_failed_rule_rolls_the_upstream_mapping_back(self):
+        """Upstream first, then the rule: when the router refuses the rule (here its chain was
+        replaced behind portmapd's back by a filter chain, where DNAT is not allowed) the
+        upstream mapping is deleted again and the client gets result 3."""
+        self.start_gateway(self.gateway_config())
+        self.lab.run(self.lab.ns_router, ["nft", "-f", "-"], input=(
+            "delete table ip portmap\n"
+            "table ip portmap {\n\tchain prerouting {\n"
+            "\t\ttype filter hook prerouting priority 0; policy accept;\n\t}\n}\n"))
+        self.map("tcp", 7900, rc=3, timeout=10.0)
+        self.wait_for(lambda: Lab.ROUTER_VPN_ADDR not in self.lab.miniupnpd_rules(), 5,
+                      "the upstream mapping was not rolled back:\n"
+                      f"{self.lab.miniupnpd_rules()}")
+        self.wait_for(lambda: not self.gateway_objects(), 5,
+                      f"a bus object is left: {self.gateway_objects()}")
+        self.assertEqual(self.our_comments(), [])
+        self.assertIn("could not add the router rule", self.log_text())
+
     def test_gw_n_sigterm_removes_both_layers(self):
         self.start_gateway(self.gateway_config())
         self.map("tcp", 7500)
