@@ -516,7 +516,7 @@ state_to_json(PmManager *self)
 	return pm_json_writer_finish(&w);
 }
 
-#define RELEASE_FREE_MIN_BYTES (1024 * 1024)
+#define RELEASE_FREE_MIN_BYTES (256 * 1024)
 
 /* parsing a large configuration or a burst of grants leaves the heap full of freed holes
  * that malloc keeps: give them back once the result is in place */

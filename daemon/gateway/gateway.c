@@ -34,7 +34,7 @@ typedef struct {
 	PmLanMapping *lan;    /* NULL once the LAN side is gone */
 	guint64 mapping_id;   /* the manager's Mapping, 0 when none */
 	PmRouterRule rule;    /* tunnel_port 0 until known */
-	PmTimer wait_timer;   /* the upstream must grant in time */
+	PmTimer *wait_timer;  /* while it waits for the upstream grant: it must come in time */
 	/* packed: there may be 10 000 (an entry is reached through its LAN mapping's
 	 * backend_data, or, once that is gone, by the router operations it waits for) */
 	guint n_ops : 28;     /* router operations in flight that hold the entry */
@@ -184,6 +184,15 @@ count_changed(PmGateway *self)
 /* ---- the two layers ---- */
 
 static void
+entry_stop_waiting(GatewayEntry *entry)
+{
+	if (entry->wait_timer == NULL)
+		return;
+	pm_scheduler_disarm(entry->gateway->scheduler, entry->wait_timer);
+	g_clear_pointer(&entry->wait_timer, g_free);
+}
+
+static void
 rule_removed_cb(PmRouter *router, const GError *error, gpointer user_data)
 {
 	GatewayEntry *entry = user_data;
@@ -232,10 +241,9 @@ entry_release_tunnel(GatewayEntry *entry)
 static void
 entry_maybe_free(GatewayEntry *entry)
 {
-	PmGateway *self = entry->gateway;
 	if (entry->lan != NULL || entry->n_ops > 0 || entry->mapping_id != 0)
 		return;
-	pm_scheduler_disarm(self->scheduler, &entry->wait_timer);
+	entry_stop_waiting(entry);
 	g_free(entry);
 }
 
@@ -246,7 +254,7 @@ entry_fail(GatewayEntry *entry, guint16 result)
 	PmGateway *self = entry->gateway;
 	PmLanMapping *lan = entry->lan;
 
-	pm_scheduler_disarm(self->scheduler, &entry->wait_timer);
+	entry_stop_waiting(entry);
 	entry_drop_mapping(entry, TRUE);
 	entry_release_tunnel(entry);
 	entry_remove_rule(entry); /* one being added is removed when that ends */
@@ -299,7 +307,7 @@ rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
 		entry_fail(entry, PM_NATPMP_RESULT_NETWORK_FAILURE);
 		return;
 	}
-	pm_scheduler_disarm(self->scheduler, &entry->wait_timer);
+	entry_stop_waiting(entry);
 	entry->answered = TRUE;
 	pm_lan_server_map_done(self->server, entry->lan, PM_NATPMP_RESULT_SUCCESS,
 			       pm_mapping_get_external_port(m), pm_mapping_get_expires(m));
@@ -317,6 +325,8 @@ static void
 wait_timer_cb(PmTimer *timer, gpointer user_data)
 {
 	GatewayEntry *entry = user_data;
+
+	entry_stop_waiting(entry);
 	if (entry->answered || entry->lan == NULL)
 		return;
 	g_info("gateway: no upstream grant for %s port %u of a LAN client within %u s: "
@@ -389,7 +399,6 @@ backend_map(PmLanServer *server, PmLanMapping *lan, guint16 suggested, gpointer 
 	entry->rule.protocol = lan->protocol;
 	entry->rule.client_address = lan->client;
 	entry->rule.client_port = lan->internal_port;
-	pm_timer_init(&entry->wait_timer, wait_timer_cb, entry);
 	lan->backend_data = entry;
 
 	if (upstream == NULL || self->stopping) {
@@ -434,7 +443,9 @@ backend_map(PmLanServer *server, PmLanMapping *lan, guint16 suggested, gpointer 
 		return;
 	}
 	entry->mapping_id = m->id;
-	pm_scheduler_arm(self->scheduler, &entry->wait_timer,
+	entry->wait_timer = g_new(PmTimer, 1);
+	pm_timer_init(entry->wait_timer, wait_timer_cb, entry);
+	pm_scheduler_arm(self->scheduler, entry->wait_timer,
 			 pm_scheduler_now(self->scheduler) + UPSTREAM_WAIT_USEC);
 	/* a grant may already be there (it never is synchronously today, but cheap) */
 	entry_mapping_changed(entry, m);
@@ -449,7 +460,7 @@ backend_unmap(PmLanServer *server, PmLanMapping *lan, gpointer user_data)
 		return;
 	lan->backend_data = NULL;
 	entry->lan = NULL;
-	pm_scheduler_disarm(entry->gateway->scheduler, &entry->wait_timer);
+	entry_stop_waiting(entry);
 	entry_drop_mapping(entry, TRUE);
 	entry_release_tunnel(entry);
 	entry_remove_rule(entry);
@@ -970,8 +981,7 @@ restore_mappings(PmGateway *self, PmProvider *upstream)
 		entry->rule.client_address = r->client;
 		entry->rule.client_port = r->internal_port;
 		entry->rule.tunnel_port = r->tunnel_port;
-		pm_timer_init(&entry->wait_timer, wait_timer_cb, entry);
-		lan->backend_data = entry;
+			lan->backend_data = entry;
 		if (!entry->same_port)
 			tunnel_set(self, r->protocol, r->tunnel_port, TRUE);
 		{

@@ -31,21 +31,26 @@ typedef enum {
 	PM_LAN_MAPPING_ACTIVE,
 } PmLanMappingState;
 
+/* ordered by size, no padding: there may be 10 000 of these (88 bytes) */
 struct _PmLanMapping {
-	guint32 client;		/* IPv4, network byte order */
-	guint16 internal_port;	/* the client's port: never 0 */
-	guint8 protocol;	/* PM_PROTOCOL_TCP or PM_PROTOCOL_UDP (config.h) */
-	PmLanMappingState state;
-	guint16 external_port;	/* E at the upstream, 0 while pending */
 	guint64 expires;	/* CLOCK_BOOTTIME µs: the end of the client's lease */
 	gpointer backend_data;	/* the backend's */
 	/*< private >*/
-	guint16 reply_port;	/* the client's source port of the last request */
+	guint64 upstream_expires; /* the upstream lease end (map_done, mapping_update), 0 unknown */
+	PmLanServer *server;
+	PmTimer expiry_timer;
+	/*< public >*/
+	guint32 client;		/* IPv4, network byte order */
+	/*< private >*/
 	guint32 local_address;	/* the listen address it arrived on */
 	guint32 requested_lifetime;
-	PmTimer expiry_timer;
-	PmLanServer *server;
-	guint64 upstream_expires; /* the upstream lease end (map_done, mapping_update), 0 unknown */
+	/*< public >*/
+	guint16 internal_port;	/* the client's port: never 0 */
+	guint16 external_port;	/* E at the upstream, 0 while pending */
+	guint8 protocol;	/* PM_PROTOCOL_TCP or PM_PROTOCOL_UDP (config.h) */
+	guint8 state;		/* PmLanMappingState */
+	/*< private >*/
+	guint16 reply_port;	/* the client's source port of the last request */
 };
 
 typedef struct {
