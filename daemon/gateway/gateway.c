@@ -74,6 +74,7 @@ struct _PmGateway {
 	PmTimer epoch_timer;
 	gboolean started;
 	gboolean stopping;
+	gboolean releasing; /* stopping, and the rules go */
 };
 
 static void entry_maybe_free(GatewayEntry *entry);
@@ -293,8 +294,8 @@ rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
 		return;
 	}
 	entry->rule_state = RULE_ADDED;
-	if (entry->lan == NULL) {
-		/* the client went while the rule was being added */
+	if (entry->lan == NULL || self->releasing) {
+		/* the client went while the rule was being added, or portmapd is stopping */
 		entry_remove_rule(entry);
 		entry_maybe_free(entry);
 		return;
@@ -1021,7 +1022,6 @@ pm_gateway_start(PmGateway *self, GError **error)
 	guint64 now = pm_scheduler_now(self->scheduler);
 	guint64 epoch_origin = 0;
 	const PmRouterClass *klass = pm_router_class_lookup(self->config->router);
-	g_autofree PmIpv4Network *allowed = NULL;
 
 	if (upstream == NULL) {
 		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
@@ -1098,6 +1098,7 @@ pm_gateway_stop(PmGateway *self, gboolean release)
 	pm_scheduler_disarm(self->scheduler, &self->epoch_timer);
 	if (!release || self->router == NULL || self->server == NULL)
 		return;
+	self->releasing = TRUE;
 	/* a rule is ADDED only while its LAN mapping lives */
 	lans = pm_lan_server_get_mappings(self->server);
 	for (guint i = 0; i < lans->len; i++) {

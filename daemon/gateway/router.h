@@ -18,7 +18,8 @@
  * Operations are asynchronous: @done runs later from the main loop, never from inside the
  * call (a backend whose work is synchronous, as libnftables' is, defers the callback).
  * Operations are not cancellable: the router outlives every operation in flight (a freed
- * router answers them with G_IO_ERROR_CANCELLED first).
+ * router answers them first: with G_IO_ERROR_CANCELLED those it has not done, with their
+ * result those it has, as a backend may do queued operations together).
  */
 
 typedef struct _PmRouter PmRouter;
