@@ -1435,6 +1435,15 @@ pm_config_parse_port(PmConfigSection *section,
 }
 
 gboolean
+pm_config_parse_lifetime(PmConfigSection *section,
+			 const PmConfigEntry *entry,
+			 gpointer field,
+			 GError **error)
+{
+	return pm_config_section_get_lifetime(section, entry, 1, field, error);
+}
+
+gboolean
 pm_config_parse_duration(PmConfigSection *section,
 			 const PmConfigEntry *entry,
 			 gpointer field,

@@ -201,6 +201,9 @@ gboolean pm_config_parse_boolean(PmConfigSection *section, const PmConfigEntry *
 /* guint16: 1 to 65535 */
 gboolean pm_config_parse_port(PmConfigSection *section, const PmConfigEntry *entry,
 			      gpointer field, GError **error);
+/* guint32: a lease lifetime in whole seconds, at least 1, that fits NAT-PMP's 32 bits */
+gboolean pm_config_parse_lifetime(PmConfigSection *section, const PmConfigEntry *entry,
+				  gpointer field, GError **error);
 /* guint64 µs: seconds or a duration such as 45s or 15min; 0 allowed */
 gboolean pm_config_parse_duration(PmConfigSection *section, const PmConfigEntry *entry,
 				  gpointer field, GError **error);

@@ -49,20 +49,6 @@ pm_gateway_config_unref(PmGatewayConfig *self)
 	g_free(self);
 }
 
-gboolean
-pm_gateway_instance_name_is_valid(const char *name)
-{
-	gsize len = strlen(name);
-
-	if (len == 0 || len > 64)
-		return FALSE;
-	for (const char *p = name; *p != '\0'; p++) {
-		if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-' && *p != '.')
-			return FALSE;
-	}
-	return TRUE;
-}
-
 char *
 pm_gateway_config_get_instance(const PmGatewayConfig *self)
 {
@@ -70,7 +56,7 @@ pm_gateway_config_get_instance(const PmGatewayConfig *self)
 
 	if (self->instance_name != NULL)
 		return g_strdup(self->instance_name);
-	if (gethostname(host, sizeof(host) - 1) != 0 || !pm_gateway_instance_name_is_valid(host))
+	if (gethostname(host, sizeof(host) - 1) != 0 || !pm_router_instance_is_valid(host))
 		return g_strdup("portmapd");
 	return g_strdup(host);
 }
@@ -148,7 +134,7 @@ static gboolean
 parse_instance(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
 	       GError **error)
 {
-	if (!pm_gateway_instance_name_is_valid(entry->value)) {
+	if (!pm_router_instance_is_valid(entry->value)) {
 		pm_config_section_set_error(section, entry, "not a valid instance name",
 					    "1 to 64 characters of A-Z a-z 0-9 _ - .", error);
 		return FALSE;
@@ -171,13 +157,6 @@ parse_nft_table(PmConfigSection *section, const PmConfigEntry *entry, gpointer f
 		return FALSE;
 	}
 	return pm_config_parse_string(section, entry, field, error);
-}
-
-static gboolean
-parse_lifetime(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	       GError **error)
-{
-	return pm_config_section_get_lifetime(section, entry, 1, field, error);
 }
 
 static gboolean
@@ -212,8 +191,8 @@ static const PmConfigKey gateway_keys[] = {
     {"NftTable", parse_nft_table, G_STRUCT_OFFSET(PmGatewayConfig, nft_table)},
     {"ReconcileInterval", parse_reconcile,
      G_STRUCT_OFFSET(PmGatewayConfig, reconcile_interval_usec)},
-    {"MinLifetime", parse_lifetime, G_STRUCT_OFFSET(PmGatewayConfig, min_lifetime)},
-    {"MaxLifetime", parse_lifetime, G_STRUCT_OFFSET(PmGatewayConfig, max_lifetime)},
+    {"MinLifetime", pm_config_parse_lifetime, G_STRUCT_OFFSET(PmGatewayConfig, min_lifetime)},
+    {"MaxLifetime", pm_config_parse_lifetime, G_STRUCT_OFFSET(PmGatewayConfig, max_lifetime)},
     {"MaxMappingsPerClient", parse_count,
      G_STRUCT_OFFSET(PmGatewayConfig, max_mappings_per_client)},
     {"RateLimit", parse_count, G_STRUCT_OFFSET(PmGatewayConfig, rate_limit)},

@@ -47,5 +47,3 @@ gboolean pm_gateway_config_equal(const PmGatewayConfig *a, const PmGatewayConfig
 void pm_gateway_config_print(const PmGatewayConfig *self, GString *out);
 /* InstanceName=, else the host name (as the kernel has it) */
 char *pm_gateway_config_get_instance(const PmGatewayConfig *self);
-/* an instance name as rule comments can carry it */
-gboolean pm_gateway_instance_name_is_valid(const char *name);

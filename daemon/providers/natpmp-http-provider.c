@@ -680,14 +680,6 @@ parse_url(PmConfigSection *section, const PmConfigEntry *entry, gpointer field, 
 	return TRUE;
 }
 
-/* Lifetime=: the "duration" asked, whole seconds */
-static gboolean
-parse_lifetime(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	       GError **error)
-{
-	return pm_config_section_get_lifetime(section, entry, 1, field, error);
-}
-
 static gboolean
 parse_refresh_interval(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
 		       GError **error)
@@ -700,7 +692,8 @@ static const PmConfigKey natpmp_http_config_keys[] = {
     {"TokenCredential", pm_config_parse_string,
      G_STRUCT_OFFSET(PmNatpmpHttpConfig, token_credential)},
     {"TokenFile", pm_config_parse_string, G_STRUCT_OFFSET(PmNatpmpHttpConfig, token_file)},
-    {"Lifetime", parse_lifetime, G_STRUCT_OFFSET(PmNatpmpHttpConfig, lifetime)},
+    /* the "duration" asked, whole seconds */
+    {"Lifetime", pm_config_parse_lifetime, G_STRUCT_OFFSET(PmNatpmpHttpConfig, lifetime)},
     {"RefreshInterval", parse_refresh_interval,
      G_STRUCT_OFFSET(PmNatpmpHttpConfig, refresh_interval_usec)},
     {NULL},

@@ -1220,14 +1220,6 @@ parse_gateway(PmConfigSection *section, const PmConfigEntry *entry, gpointer fie
 	return TRUE;
 }
 
-/* Lifetime=: whole seconds, at least 1, that fit the 32 bits of NAT-PMP */
-static gboolean
-parse_lifetime(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	       GError **error)
-{
-	return pm_config_section_get_lifetime(section, entry, 1, field, error);
-}
-
 /* RefreshInterval=: 0 keeps the default, renewing at half the granted lifetime */
 static gboolean
 parse_refresh_interval(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
@@ -1252,7 +1244,7 @@ parse_refresh_interval(PmConfigSection *section, const PmConfigEntry *entry, gpo
 static const PmConfigKey natpmp_config_keys[] = {
     {"Gateway", parse_gateway, G_STRUCT_OFFSET(PmNatpmpConfig, gateway)},
     {"SamePort", pm_config_parse_boolean, G_STRUCT_OFFSET(PmNatpmpConfig, same_port)},
-    {"Lifetime", parse_lifetime, G_STRUCT_OFFSET(PmNatpmpConfig, lifetime)},
+    {"Lifetime", pm_config_parse_lifetime, G_STRUCT_OFFSET(PmNatpmpConfig, lifetime)},
     {"RefreshInterval", parse_refresh_interval,
      G_STRUCT_OFFSET(PmNatpmpConfig, refresh_interval_usec)},
     {"Port", pm_config_parse_port, G_STRUCT_OFFSET(PmNatpmpConfig, port)},
