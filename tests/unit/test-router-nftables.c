@@ -825,6 +825,7 @@ test_invalid_setup(Fixture *f, gconstpointer data)
 		g_autoptr(PmRouter) router =
 		    router_new_full(f, "router1", "abcdefghijklmno", NULL, &error);
 		g_assert_no_error(error);
+		g_assert_nonnull(router);
 	}
 }
 
