@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
-#include <nftables/libnftables.h>
 #include <string.h>
 
 #include "config.h"
 #include "errors.h"
+#include "nftables-loader.h"
 #include "router-nftables.h"
 
 #define PM_NFT_DEFAULT_TABLE "portmap"
@@ -39,6 +39,7 @@ typedef struct {
 
 typedef struct {
 	PmRouter parent;
+	const PmLibnftables *lib; /* loaded at init */
 	struct nft_ctx *nft;
 	/* of PmNftOp, in call order: run one per dispatch, so that a callback may free the
 	 * router */
@@ -148,12 +149,12 @@ pm_nft_run(PmRouterNft *self, const char *cmd, gboolean json, JsonNode **out, GE
 	const char *output;
 	int rc;
 
-	nft_ctx_output_set_flags(self->nft,
+	self->lib->ctx_output_set_flags(self->nft,
 				 json ? NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE : 0);
-	rc = nft_run_cmd_from_buffer(self->nft, cmd);
+	rc = self->lib->run_cmd_from_buffer(self->nft, cmd);
 	/* reading a buffer empties it for the next command */
-	output = nft_ctx_get_output_buffer(self->nft);
-	message = pm_nft_error_text(nft_ctx_get_error_buffer(self->nft));
+	output = self->lib->ctx_get_output_buffer(self->nft);
+	message = pm_nft_error_text(self->lib->ctx_get_error_buffer(self->nft));
 	if (rc != 0) {
 		if (strstr(message, "Operation not permitted") != NULL)
 			g_set_error(error, PM_ERROR, PM_ERROR_ACCESS_DENIED,
@@ -687,13 +688,17 @@ pm_nft_init(PmRouter *router, GError **error)
 		return FALSE;
 	}
 
-	self->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	self->lib = pm_libnftables_get(error);
+	if (self->lib == NULL)
+		return FALSE;
+	self->nft = self->lib->ctx_new(NFT_CTX_DEFAULT);
 	if (self->nft == NULL) {
 		g_set_error(error, PM_ERROR, PM_ERROR_FAILED,
 			    "nftables: cannot create a libnftables context");
 		return FALSE;
 	}
-	if (nft_ctx_buffer_output(self->nft) != 0 || nft_ctx_buffer_error(self->nft) != 0) {
+	if (self->lib->ctx_buffer_output(self->nft) != 0 ||
+	    self->lib->ctx_buffer_error(self->nft) != 0) {
 		g_set_error(error, PM_ERROR, PM_ERROR_FAILED,
 			    "nftables: cannot buffer libnftables' output");
 		return FALSE;
@@ -743,7 +748,7 @@ pm_nft_finalize(PmRouter *router)
 		g_free(op);
 	}
 	if (self->nft != NULL)
-		nft_ctx_free(self->nft);
+		self->lib->ctx_free(self->nft);
 	g_clear_pointer(&self->rules, g_hash_table_unref);
 }
 
