@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "portmapd"
 
+#include <arpa/inet.h>
 #include <gio/gio.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "config-env.h"
+#include "address.h"
+#include "default-route.h"
 #include "errors.h"
 #include "http-call.h"
 #include "secrets.h"
@@ -35,6 +40,9 @@
 #define PM_CONFIG_ENV_PIA_PAYLOAD  "pia-payload-and-signature"
 #define PM_CONFIG_ENV_QBITTORRENT  "qbittorrent"
 #define PM_CONFIG_ENV_QBITTORRENT_PASSWORD "qbittorrent-password"
+#define PM_CONFIG_ENV_VPN	   "vpn"
+#define PM_CONFIG_ENV_MIKROTIK	   "mikrotik"
+#define PM_CONFIG_ENV_MIKROTIK_PASSWORD "mikrotik-password"
 
 /* natpmp-http-api client (refresh.sh) */
 #define NATPMP_HTTP_DEFAULT_DURATION 60
@@ -99,13 +107,14 @@ static gboolean pm_config_env_generate_natpmp_http(PmConfigEnvBuilder *builder, 
 static gboolean pm_config_env_generate_gluetun(PmConfigEnvBuilder *builder, GError **error);
 static gboolean pm_config_env_generate_pia_manager(PmConfigEnvBuilder *builder, GError **error);
 static gboolean pm_config_env_generate_pia_manual(PmConfigEnvBuilder *builder, GError **error);
+static gboolean pm_config_env_generate_mikrotik(PmConfigEnvBuilder *builder, GError **error);
 
 static const PmConfigEnvSet pm_config_env_sets[] = {
     {"the natpmp-http-api client", "NATPMP_SERVICE", pm_config_env_generate_natpmp_http},
     {"gluetun", "VPN_PORT_FORWARDING*", pm_config_env_generate_gluetun},
     {"the PIA port-forwarding manager", "PIA_USER", pm_config_env_generate_pia_manager},
     {"pia-foss/manual-connections", "PIA_TOKEN", pm_config_env_generate_pia_manual},
-    {"mikrotik-double-natpmp", "MIKROTIK_API_ADDRESS", NULL},
+    {"mikrotik-double-natpmp", "MIKROTIK_API_ADDRESS", pm_config_env_generate_mikrotik},
 };
 
 static void
@@ -1210,6 +1219,213 @@ pm_config_env_generate_pia_manual(PmConfigEnvBuilder *builder, GError **error)
 
 	g_key_file_set_string(builder->keyfile, mapping, "Provider", PM_CONFIG_ENV_PIA);
 	pm_config_env_set_consumers(builder, mapping, consumers);
+	return TRUE;
+}
+
+/* mikrotik-double-natpmp (features-not-bugs/mikrotik-double-natpmp, config/config.go) */
+
+#define MIKROTIK_DEFAULT_USER "admin"
+#define MIKROTIK_DEFAULT_LISTEN ":5351"
+/* a host behind the router (the tool's container on the MikroTik) gets the LAN's requests
+ * forwarded with their senders' addresses, which it cannot know: the private ranges, as
+ * the tool answered anyone */
+#define MIKROTIK_PRIVATE_NETWORKS "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+
+/* strconv.ParseBool, which the tool's MIKROTIK_API_TLS went through */
+static gboolean
+pm_config_env_mikrotik_boolean(const char *value, gboolean *out, GError **error)
+{
+	const char *yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+	const char *no[] = {"0", "f", "F", "FALSE", "false", "False", NULL};
+
+	if (value == NULL) {
+		*out = FALSE;
+		return TRUE;
+	}
+	if (g_strv_contains(yes, value) || g_strv_contains(no, value)) {
+		*out = g_strv_contains(yes, value);
+		return TRUE;
+	}
+	pm_config_env_set_error(error, "MIKROTIK_API_TLS", value, "not a boolean",
+				"true, false, 1, 0, t, f, TRUE, FALSE, True, False (as Go's "
+				"strconv.ParseBool reads them)");
+	return FALSE;
+}
+
+static guint32
+pm_config_env_netmask(guint prefix)
+{
+	return prefix == 0 ? 0 : htonl(0xffffffffu << (32 - prefix));
+}
+
+/* every IPv4 address of the interfaces that are up, but loopback and @skip_ifindex,
+ * with their networks ("a.b.c.d/len"); or only @only (network byte order) if non-zero */
+static gboolean
+pm_config_env_local_addresses(guint32 only, guint skip_ifindex, GStrvBuilder *listen,
+			      GStrvBuilder *networks, guint *count)
+{
+	struct ifaddrs *ifaddrs = NULL;
+
+	*count = 0;
+	if (getifaddrs(&ifaddrs) != 0)
+		return FALSE;
+	for (struct ifaddrs *ifa = ifaddrs; ifa != NULL; ifa = ifa->ifa_next) {
+		guint32 address, mask;
+		guint prefix;
+		g_autofree char *a = NULL;
+		g_autofree char *n = NULL;
+
+		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
+		    ifa->ifa_netmask == NULL || !(ifa->ifa_flags & IFF_UP))
+			continue;
+		address = ((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr;
+		mask = ((struct sockaddr_in *)ifa->ifa_netmask)->sin_addr.s_addr;
+		if (only != 0 ? address != only
+			      : (ifa->ifa_flags & IFF_LOOPBACK) ||
+				    (skip_ifindex != 0 && if_nametoindex(ifa->ifa_name) == skip_ifindex))
+			continue;
+		prefix = __builtin_popcount(mask);
+		a = pm_ipv4_to_string(address);
+		n = pm_ipv4_to_string(address & pm_config_env_netmask(prefix));
+		g_strv_builder_add(listen, a);
+		g_free(a);
+		a = g_strdup_printf("%s/%u", n, prefix);
+		g_strv_builder_add(networks, a);
+		(*count)++;
+	}
+	freeifaddrs(ifaddrs);
+	return TRUE;
+}
+
+/*
+ * LISTEN_ADDR (Go's "host:port" of net.ListenUDP, default ":5351") as Listen= and
+ * AllowedNetworks=: a given address with its own network; none (or 0.0.0.0) every address
+ * of the interfaces but the upstream one with their networks, or, on a host behind the
+ * router (VPN_GATEWAY reached through a gateway), the private ranges
+ */
+static gboolean
+pm_config_env_mikrotik_listen(PmConfigEnvBuilder *builder, guint32 vpn_gateway, GError **error)
+{
+	const char *value = pm_config_env_get(builder, "LISTEN_ADDR");
+	const char *listen_addr = value != NULL ? value : MIKROTIK_DEFAULT_LISTEN;
+	const char *colon = strrchr(listen_addr, ':');
+	g_autofree char *host = NULL;
+	g_autoptr(GStrvBuilder) listen = g_strv_builder_new();
+	g_autoptr(GStrvBuilder) networks = g_strv_builder_new();
+	g_auto(GStrv) listen_v = NULL;
+	g_auto(GStrv) networks_v = NULL;
+	g_autofree char *listen_s = NULL;
+	g_autofree char *networks_s = NULL;
+	guint32 only = 0;
+	guint count = 0;
+	PmDefaultRoute route = {0};
+
+	if (colon == NULL || g_strcmp0(colon + 1, "5351") != 0) {
+		pm_config_env_set_error(error, "LISTEN_ADDR", listen_addr,
+					colon == NULL ? "not ADDRESS:PORT"
+						      : "portmapd answers NAT-PMP on port 5351 only",
+					"ADDRESS:5351 or :5351 (every LAN address)");
+		return FALSE;
+	}
+	host = g_strndup(listen_addr, colon - listen_addr);
+	if (host[0] != '\0' && g_strcmp0(host, "0.0.0.0") != 0) {
+		if (inet_pton(AF_INET, host, &only) != 1 || only == 0) {
+			pm_config_env_set_error(error, "LISTEN_ADDR", listen_addr,
+						"not an IPv4 address (NAT-PMP is IPv4 only)",
+						"ADDRESS:5351 or :5351 (every LAN address)");
+			return FALSE;
+		}
+	}
+	if (only == 0 && !pm_route_query(vpn_gateway, getuid(), &route, NULL))
+		route.ifindex = 0;
+	if (!pm_config_env_local_addresses(only, route.gateway == 0 ? route.ifindex : 0, listen,
+					   networks, &count) ||
+	    count == 0) {
+		pm_config_env_set_error(error, "LISTEN_ADDR", listen_addr,
+					only != 0 ? "no interface has this address"
+						  : "no interface has an IPv4 address but the one "
+						    "toward VPN_GATEWAY",
+					"ADDRESS:5351 with a local IPv4 address, or :5351");
+		return FALSE;
+	}
+	listen_v = g_strv_builder_end(listen);
+	networks_v = g_strv_builder_end(networks);
+	listen_s = g_strjoinv(",", listen_v);
+	networks_s = only == 0 && route.gateway != 0 ? g_strdup(MIKROTIK_PRIVATE_NETWORKS)
+						     : g_strjoinv(",", networks_v);
+	g_key_file_set_string(builder->keyfile, "Gateway", "Listen", listen_s);
+	g_key_file_set_string(builder->keyfile, "Gateway", "AllowedNetworks", networks_s);
+	pm_config_env_add_warning(builder,
+				  "LISTEN_ADDR=%s: listening on %s for clients in %s (the "
+				  "replaced tool answered any address; set AllowedNetworks= in "
+				  "[Gateway] of a --config file to narrow it)",
+				  listen_addr, listen_s, networks_s);
+	return TRUE;
+}
+
+static gboolean
+pm_config_env_generate_mikrotik(PmConfigEnvBuilder *builder, GError **error)
+{
+	const char *provider = "Provider " PM_CONFIG_ENV_VPN;
+	const char *router = "MikroTik " PM_CONFIG_ENV_MIKROTIK;
+	const char *gateway = pm_config_env_get(builder, "VPN_GATEWAY");
+	const char *address = pm_config_env_get(builder, "MIKROTIK_API_ADDRESS");
+	const char *user = pm_config_env_get(builder, "MIKROTIK_API_USER");
+	const char *password = pm_config_env_get(builder, "MIKROTIK_API_PASSWORD");
+	const char *in_interface = pm_config_env_get(builder, "MIKROTIK_IN_INTERFACE");
+	gboolean tls = FALSE;
+	guint32 vpn_gateway = 0;
+
+	/* the tool's own checks: it exits without these three */
+	if (gateway == NULL) {
+		pm_config_env_set_unset_error(builder, error, "VPN_GATEWAY",
+					      "the VPN gateway's IPv4 address, such as 10.2.0.1");
+		return FALSE;
+	}
+	if (!pm_config_env_check_ipv4("VPN_GATEWAY", gateway,
+				      "a dotted IPv4 address, such as 10.2.0.1", error))
+		return FALSE;
+	inet_pton(AF_INET, gateway, &vpn_gateway);
+	if (password == NULL) {
+		pm_config_env_set_unset_error(builder, error, "MIKROTIK_API_PASSWORD",
+					      "the RouterOS API user's password");
+		return FALSE;
+	}
+	if (!pm_config_env_check_text("MIKROTIK_API_ADDRESS", address, error) ||
+	    (user != NULL && !pm_config_env_check_text("MIKROTIK_API_USER", user, error)) ||
+	    (in_interface != NULL &&
+	     !pm_config_env_check_text("MIKROTIK_IN_INTERFACE", in_interface, error)) ||
+	    !pm_config_env_mikrotik_boolean(pm_config_env_get(builder, "MIKROTIK_API_TLS"), &tls,
+					    error))
+		return FALSE;
+
+	g_key_file_set_string(builder->keyfile, provider, "Type", "natpmp");
+	g_key_file_set_string(builder->keyfile, provider, "Gateway", gateway);
+
+	g_key_file_set_string(builder->keyfile, router, "Address", address);
+	g_key_file_set_string(builder->keyfile, router, "TLS", tls ? "yes" : "no");
+	g_key_file_set_string(builder->keyfile, router, "Username",
+			      user != NULL ? user : MIKROTIK_DEFAULT_USER);
+	g_key_file_set_string(builder->keyfile, router, "PasswordCredential",
+			      PM_CONFIG_ENV_MIKROTIK_PASSWORD);
+	pm_config_env_add_credential(builder, PM_CONFIG_ENV_MIKROTIK_PASSWORD,
+				     "MIKROTIK_API_PASSWORD", password);
+	if (in_interface != NULL)
+		g_key_file_set_string(builder->keyfile, router, "InInterface", in_interface);
+	/* the tool's pool: 4 connections */
+	g_key_file_set_string(builder->keyfile, router, "PoolSize", "4");
+	if (tls)
+		pm_config_env_add_warning(builder,
+					  "MIKROTIK_API_TLS: the router's certificate is verified "
+					  "against the system's roots; for a self-signed one set "
+					  "Fingerprint= (or CAFile=) in [MikroTik %s] of a --config "
+					  "file",
+					  PM_CONFIG_ENV_MIKROTIK);
+
+	if (!pm_config_env_mikrotik_listen(builder, vpn_gateway, error))
+		return FALSE;
+	g_key_file_set_string(builder->keyfile, "Gateway", "Upstream", PM_CONFIG_ENV_VPN);
+	g_key_file_set_string(builder->keyfile, "Gateway", "Router", PM_CONFIG_ENV_MIKROTIK);
 	return TRUE;
 }
 

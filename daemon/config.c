@@ -6,6 +6,7 @@
 #include "consumer.h"
 #include "errors.h"
 #include "gateway-config.h"
+#include "mikrotik-config.h"
 #include "provider.h"
 
 /*
@@ -26,7 +27,7 @@
 	"[Mapping NAME], [Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "      \
 	"A-Z a-z 0-9 _ -"
 #define PM_CONFIG_IMPLEMENTED_HEADERS                                                           \
-	"[Daemon], [Gateway], [Provider NAME], [Consumer NAME], [Mapping NAME]"
+	"[Daemon], [Gateway], [Provider NAME], [Consumer NAME], [Mapping NAME], [MikroTik NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
 #define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
@@ -299,6 +300,8 @@ pm_config_new_empty(void)
 	self->consumers =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_consumer_config_unref);
 	self->mappings = g_ptr_array_new_with_free_func((GDestroyNotify)pm_mapping_config_free);
+	self->mikrotiks =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)pm_mikrotik_config_unref);
 	self->warnings = g_ptr_array_new_with_free_func(g_free);
 	self->files = g_ptr_array_new_with_free_func(g_free);
 	return self;
@@ -313,6 +316,7 @@ pm_config_free(PmConfig *self)
 	g_ptr_array_unref(self->providers);
 	g_ptr_array_unref(self->consumers);
 	g_ptr_array_unref(self->mappings);
+	g_ptr_array_unref(self->mikrotiks);
 	g_clear_pointer(&self->gateway, pm_gateway_config_unref);
 	g_ptr_array_unref(self->warnings);
 	g_ptr_array_unref(self->files);
@@ -367,6 +371,20 @@ pm_config_find_mapping(const PmConfig *self, const char *name)
 	g_return_val_if_fail(self != NULL, NULL);
 
 	return pm_config_find_item(self->mappings, G_STRUCT_OFFSET(PmMappingConfig, name), name);
+}
+
+PmMikrotikConfig *
+pm_config_find_mikrotik(const PmConfig *self, const char *name)
+{
+	return pm_config_find_item(self->mikrotiks, G_STRUCT_OFFSET(PmMikrotikConfig, name), name);
+}
+
+char *
+pm_config_mikrotik_names(const PmConfig *self)
+{
+	if (self->mikrotiks->len == 0)
+		return NULL;
+	return pm_config_item_names(self->mikrotiks, G_STRUCT_OFFSET(PmMikrotikConfig, name), "");
 }
 
 PmConsumerConfig *
@@ -643,7 +661,7 @@ pm_config_check_header(const char *header)
 		if (what != NULL)
 			return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
 		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0 ||
-		    g_strcmp0(type, "Consumer") == 0)
+		    g_strcmp0(type, "Consumer") == 0 || g_strcmp0(type, "MikroTik") == 0)
 			return NULL;
 	}
 	return g_strdup("this group is not supported by this version of portmapd yet; "
@@ -2083,6 +2101,23 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		    !pm_config_parser_check_provider(self, config, daemon, entry, error))
 			return NULL;
 	}
+	/* routers before [Gateway]: its Router= names one */
+	for (guint i = 0; headers[i] != NULL; i++) {
+		g_autoptr(PmConfigGroup) group = NULL;
+		g_autoptr(PmConfigSection) section = NULL;
+		PmMikrotikConfig *mikrotik;
+
+		if (!g_str_has_prefix(headers[i], "MikroTik "))
+			continue;
+		group = pm_config_parser_read_group(self, headers[i], error);
+		if (group == NULL)
+			return NULL;
+		section = pm_config_section_new(self, config, group->header, group);
+		mikrotik = pm_mikrotik_config_parse(section, error);
+		if (mikrotik == NULL)
+			return NULL;
+		g_ptr_array_add(config->mikrotiks, mikrotik);
+	}
 	/* [Gateway] after the providers: Upstream= names one */
 	if (g_key_file_has_group(self->keyfile, "Gateway")) {
 		g_autoptr(PmConfigGroup) group = pm_config_parser_read_group(self, "Gateway", error);
@@ -2286,6 +2321,11 @@ pm_config_to_data(const PmConfig *self)
 		g_string_append_printf(str, "\n[Provider %s]\n", provider->name);
 		g_string_append_printf(str, "Type=%s\n", provider->klass->type);
 		provider->klass->config_print(provider->data, str);
+	}
+
+	for (guint i = 0; i < self->mikrotiks->len; i++) {
+		g_string_append_c(str, '\n');
+		pm_mikrotik_config_print(g_ptr_array_index(self->mikrotiks, i), str);
 	}
 
 	if (self->gateway != NULL) {

@@ -57,12 +57,15 @@ typedef struct {
 typedef struct _PmConsumerConfig PmConsumerConfig;
 /* [Gateway] (gateway/gateway-config.h) */
 typedef struct _PmGatewayConfig PmGatewayConfig;
+/* [MikroTik NAME] (gateway/mikrotik-config.h) */
+typedef struct _PmMikrotikConfig PmMikrotikConfig;
 
 typedef struct {
 	PmDaemonConfig daemon;
 	GPtrArray *providers; /* of PmProviderConfig, in file order */
 	GPtrArray *consumers; /* of PmConsumerConfig, in file order */
 	GPtrArray *mappings;  /* of PmMappingConfig, in file order */
+	GPtrArray *mikrotiks; /* of PmMikrotikConfig, in file order */
 	PmGatewayConfig *gateway; /* [Gateway], NULL without one */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
@@ -85,6 +88,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmConfig, pm_config_free)
 const PmProviderConfig *pm_config_find_provider(const PmConfig *self, const char *name);
 const PmMappingConfig *pm_config_find_mapping(const PmConfig *self, const char *name);
 PmConsumerConfig *pm_config_find_consumer(const PmConfig *self, const char *name);
+PmMikrotikConfig *pm_config_find_mikrotik(const PmConfig *self, const char *name);
+/* the names of the [MikroTik NAME] groups joined by ", ", NULL if there is none */
+char *pm_config_mikrotik_names(const PmConfig *self);
 /* the provider that AddMapping("") and [Mapping] without Provider= use, or NULL */
 const char *pm_config_get_default_provider(const PmConfig *self);
 

@@ -6,6 +6,7 @@
 
 #include "address.h"
 #include "errors.h"
+#include "mikrotik-config.h"
 #include "natpmp-provider.h"
 #include "router.h"
 
@@ -44,6 +45,7 @@ pm_gateway_config_unref(PmGatewayConfig *self)
 	g_array_unref(self->allowed);
 	g_free(self->upstream);
 	g_free(self->router);
+	g_clear_pointer(&self->mikrotik, pm_mikrotik_config_unref);
 	g_free(self->instance_name);
 	g_free(self->nft_table);
 	g_free(self);
@@ -237,16 +239,24 @@ pm_gateway_config_parse(PmConfigSection *section, const PmConfig *config, GError
 					    "the name of a [Provider NAME] with Type=natpmp", error);
 		return NULL;
 	}
-	routers = pm_router_class_list_types(", ");
+	{
+		g_autofree char *classes = pm_router_class_list_types(", ");
+		g_autofree char *mikrotiks = pm_config_mikrotik_names(config);
+		routers = mikrotiks != NULL ? g_strdup_printf("%s, %s", classes, mikrotiks)
+					    : g_strdup_printf("%s, or the NAME of a [MikroTik NAME]",
+							      classes);
+	}
 	if (self->router == NULL || self->router[0] == '\0') {
 		pm_config_section_set_key_error(section, "Router", "", "required", routers, error);
 		return NULL;
 	}
-	if (pm_router_class_lookup(self->router) == NULL) {
+	/* a [MikroTik NAME] first: a router named like a class is the one the user wrote */
+	self->mikrotik = pm_config_find_mikrotik(config, self->router);
+	if (self->mikrotik != NULL)
+		pm_mikrotik_config_ref(self->mikrotik);
+	else if (pm_router_class_lookup(self->router) == NULL) {
 		pm_config_section_set_error(section, pm_config_section_lookup(section, "Router"),
-					    "unknown router (a [MikroTik NAME] router comes in a "
-					    "later version of portmapd)",
-					    routers, error);
+					    "no such router", routers, error);
 		return NULL;
 	}
 	if (self->min_lifetime > self->max_lifetime) {
@@ -273,6 +283,7 @@ pm_gateway_config_equal(const PmGatewayConfig *a, const PmGatewayConfig *b)
 	return arrays_equal(a->listen, b->listen, sizeof(guint32)) &&
 	       arrays_equal(a->allowed, b->allowed, sizeof(PmIpv4Network)) &&
 	       g_strcmp0(a->upstream, b->upstream) == 0 && g_strcmp0(a->router, b->router) == 0 &&
+	       pm_mikrotik_config_equal(a->mikrotik, b->mikrotik) &&
 	       a->tunnel_first == b->tunnel_first && a->tunnel_last == b->tunnel_last &&
 	       g_strcmp0(a->instance_name, b->instance_name) == 0 &&
 	       g_strcmp0(a->nft_table, b->nft_table) == 0 &&

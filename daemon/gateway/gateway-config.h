@@ -23,7 +23,8 @@ struct _PmGatewayConfig {
 	GArray *listen;	 /* of guint32, network byte order */
 	GArray *allowed; /* of PmIpv4Network */
 	char *upstream;	 /* the [Provider NAME] of Type=natpmp */
-	char *router;	 /* Router=: "nftables" */
+	char *router;	 /* Router=: "nftables", or the NAME of a [MikroTik NAME] */
+	PmMikrotikConfig *mikrotik; /* that [MikroTik NAME], NULL for a router class */
 	guint16 tunnel_first, tunnel_last; /* TunnelPorts=, default 1024-65535 */
 	char *instance_name;		   /* NULL: the host name */
 	char *nft_table;

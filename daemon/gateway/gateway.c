@@ -13,7 +13,10 @@
 #include "natpmp-client.h"
 #include "natpmp-provider.h"
 #include "proto/natpmp.h"
+#include "mikrotik-config.h"
+#include "router-mikrotik.h"
 #include "router.h"
+#include "secrets.h"
 
 /* how long a new LAN mapping waits for its upstream grant before the client is told
  * result 3: NAT-PMP clients retransmit at 250 ms doubling, so by then a client has asked
@@ -1021,7 +1024,10 @@ pm_gateway_start(PmGateway *self, GError **error)
 	char ifname[IF_NAMESIZE] = "";
 	guint64 now = pm_scheduler_now(self->scheduler);
 	guint64 epoch_origin = 0;
-	const PmRouterClass *klass = pm_router_class_lookup(self->config->router);
+	const PmMikrotikConfig *mikrotik = self->config->mikrotik;
+	const PmRouterClass *klass = mikrotik != NULL ? &pm_router_mikrotik_class
+						       : pm_router_class_lookup(self->config->router);
+	g_autoptr(PmSecret) password = NULL;
 
 	if (upstream == NULL) {
 		g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION,
@@ -1029,13 +1035,25 @@ pm_gateway_start(PmGateway *self, GError **error)
 			    self->config->upstream);
 		return FALSE;
 	}
-	if (!find_in_interface(upstream, ifname, error))
+	if (mikrotik != NULL) {
+		/* the router finds its own interface: portmapd may run on a host behind it */
+		password = pm_context_load_secret(self->context, mikrotik->password_credential,
+						  mikrotik->password_file, error);
+		if (password == NULL) {
+			g_prefix_error(error, "[MikroTik %s]: ", mikrotik->name);
+			return FALSE;
+		}
+	} else if (!find_in_interface(upstream, ifname, error)) {
 		return FALSE;
+	}
 	{
 		PmRouterSetup setup = {
 		    .instance = self->instance,
 		    .in_interface = ifname,
 		    .nft_table = self->config->nft_table,
+		    .mikrotik = mikrotik,
+		    .password = password,
+		    .upstream_gateway = upstream->peer_address,
 		};
 		self->router = pm_router_new(klass, self->scheduler, &setup, error);
 		if (self->router == NULL)
@@ -1077,7 +1095,11 @@ pm_gateway_start(PmGateway *self, GError **error)
 	g_info("gateway: serving NAT-PMP on %u address(es) for %u network(s), upstream %s, "
 	       "router %s (rules on %s, instance %s)",
 	       self->config->listen->len, self->config->allowed->len, upstream->name,
-	       self->config->router, ifname, self->instance);
+	       self->config->router,
+	       mikrotik == NULL		       ? ifname
+	       : mikrotik->in_interface != NULL ? mikrotik->in_interface
+						: "the router's route toward the upstream",
+	       self->instance);
 	/* reconciliation at start (after the restored rules are re-added), then periodically */
 	pm_scheduler_arm(self->scheduler, &self->reconcile_timer, now);
 	pm_scheduler_arm(self->scheduler, &self->epoch_timer, now + EPOCH_CHECK_USEC);

@@ -7,8 +7,8 @@
 #include "router-nftables.h"
 #include "router.h"
 
-/* every router class: the MikroTik RouterOS API class is the next issue's one new file
- * (router-mikrotik.c) and one entry here */
+/* every router class chosen by Router=TYPE (a [MikroTik NAME] is router-mikrotik.c's
+ * class, chosen by its name) */
 static const void *const pm_router_classes[] = {
     &pm_router_nftables_class,
     NULL,
@@ -86,8 +86,10 @@ pm_router_new(const PmRouterClass *klass, PmScheduler *scheduler, const PmRouter
 	self->instance = g_strdup(setup->instance);
 	self->in_interface = g_strdup(setup->in_interface);
 	self->nft_table = g_strdup(setup->nft_table);
+	self->setup = setup;
 	if (klass->init != NULL && !klass->init(self, error))
 		return NULL;
+	self->setup = NULL;
 	return g_steal_pointer(&self);
 }
 

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "config.h"
 #include "scheduler.h"
 
 /*
@@ -10,7 +11,8 @@
  * that forwards tunnel port T arriving on the VPN-side interface to a LAN client's
  * address and port. Backends are classes in one table (router.c), as the providers are:
  * one file per kind (router-nftables.c; the MikroTik RouterOS API next), one entry in the
- * table, no switch on the type.
+ * table, no switch on the type (a [MikroTik NAME] is router-mikrotik.c's class, chosen by the
+ * configuration rather than by a Router= type).
  *
  * Every rule carries the comment "portmap:INSTANCE:PROTO:T:CLIENT:PORT" so that
  * reconciliation finds the rules of its own instance, and never touches another's.
@@ -39,6 +41,12 @@ typedef struct {
 	const char *in_interface;
 	/* nftables: NftTable= (default "portmap") */
 	const char *nft_table;
+	/* MikroTik: its [MikroTik NAME] (which may name the in-interface, else @in_interface
+	 * is NULL and the router is asked its route toward @upstream_gateway), and the API
+	 * user's password, read when the gateway starts */
+	const PmMikrotikConfig *mikrotik;
+	const char *password;
+	guint32 upstream_gateway; /* IPv4, network byte order */
 } PmRouterSetup;
 
 /* @error: NULL on success */
@@ -74,6 +82,7 @@ struct _PmRouter {
 	char *instance;
 	char *in_interface;
 	char *nft_table;
+	const PmRouterSetup *setup; /* during init() only */
 };
 
 /* the class of Router=@type ("nftables"), NULL if none: a [MikroTik NAME] is the

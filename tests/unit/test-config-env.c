@@ -6,6 +6,8 @@
 #include "config.h"
 #include "consumer.h"
 #include "errors.h"
+#include "gateway-config.h"
+#include "mikrotik-config.h"
 #include "provider.h"
 #include "secrets.h"
 #include "test-log.h"
@@ -1299,17 +1301,122 @@ test_no_set(void)
 		     "portmapd(8))");
 }
 
-static void
-test_not_supported(void)
-{
-	const char *mikrotik[] = {"MIKROTIK_API_ADDRESS=192.168.88.1",
-				  "VPN_GATEWAY=10.2.0.1",
-				  NULL};
+/* mikrotik-double-natpmp: its README's Quick Start, with LISTEN_ADDR on loopback (the
+ * default, every LAN address, depends on the host's interfaces: the lab tests it) */
+#define MIKROTIK_QUICK_START                                                                     \
+	HEADER "[Provider vpn]\n"                                                                \
+	       "Type=natpmp\n"                                                                   \
+	       "Gateway=10.2.0.1\n"                                                              \
+	       "\n"                                                                              \
+	       "[MikroTik mikrotik]\n"                                                           \
+	       "Address=192.168.1.254:8728\n"                                                    \
+	       "TLS=no\n"                                                                        \
+	       "Username=admin\n"                                                                \
+	       "PasswordCredential=mikrotik-password\n"                                          \
+	       "PoolSize=4\n"                                                                    \
+	       "\n"                                                                              \
+	       "[Gateway]\n"                                                                     \
+	       "Listen=127.0.0.1\n"                                                              \
+	       "AllowedNetworks=127.0.0.0/8\n"                                                   \
+	       "Upstream=vpn\n"                                                                  \
+	       "Router=mikrotik\n"
 
-	assert_error(mikrotik,
-		     "environment variable MIKROTIK_API_ADDRESS is set: importing the settings of "
-		     "mikrotik-double-natpmp is not supported by this version of portmapd yet; "
-		     "write a portmapd.conf instead (see portmapd.conf(5))");
+static void
+test_mikrotik_quick_start(void)
+{
+	const char *envp[] = {"VPN_GATEWAY=10.2.0.1",
+			      "MIKROTIK_API_ADDRESS=192.168.1.254:8728",
+			      "MIKROTIK_API_PASSWORD=your-password",
+			      "LISTEN_ADDR=127.0.0.1:5351",
+			      NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfigEnv) env = env_new(envp, &error);
+	g_auto(GStrv) credentials = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(pm_config_env_get_data(env), ==, MIKROTIK_QUICK_START);
+	g_assert_cmpstr(pm_config_env_get_tool(env), ==, "mikrotik-double-natpmp");
+	credentials = pm_config_env_get_credentials(env);
+	g_assert_cmpuint(g_strv_length(credentials), ==, 1);
+	g_assert_cmpstr(credentials[0], ==, "mikrotik-password");
+	g_assert_null(strstr(pm_config_env_get_data(env), "your-password"));
+}
+
+static void
+test_mikrotik_optional(void)
+{
+	const char *envp[] = {"VPN_GATEWAY=10.2.0.1",
+			      "MIKROTIK_API_ADDRESS=192.168.88.1:8729",
+			      "MIKROTIK_API_PASSWORD=pw",
+			      "MIKROTIK_API_USER=natpmp",
+			      "MIKROTIK_API_TLS=true",
+			      "MIKROTIK_IN_INTERFACE=wg-proton",
+			      "LISTEN_ADDR=127.0.0.1:5351",
+			      "LOG_LEVEL=WARN",
+			      NULL};
+	g_autoptr(PmConfigEnv) env = env_new(envp, NULL);
+	const char *text = pm_config_env_get_data(env);
+
+	g_assert_nonnull(strstr(text, "[MikroTik mikrotik]\nAddress=192.168.88.1:8729\nTLS=yes\n"
+				      "Username=natpmp\nPasswordCredential=mikrotik-password\n"
+				      "InInterface=wg-proton\nPoolSize=4\n"));
+	g_assert_cmpstr(pm_config_env_get_log_level(env), ==, "warning");
+}
+
+static void
+test_mikrotik_bad_values(void)
+{
+	const char *no_gateway[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728",
+				    "MIKROTIK_API_PASSWORD=pw", NULL};
+	const char *no_password[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728",
+				     "VPN_GATEWAY=10.2.0.1", NULL};
+	const char *tls[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728", "VPN_GATEWAY=10.2.0.1",
+			     "MIKROTIK_API_PASSWORD=pw", "MIKROTIK_API_TLS=yes", NULL};
+	const char *port[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728", "VPN_GATEWAY=10.2.0.1",
+			      "MIKROTIK_API_PASSWORD=pw", "LISTEN_ADDR=:5350", NULL};
+	const char *v6[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728", "VPN_GATEWAY=10.2.0.1",
+			    "MIKROTIK_API_PASSWORD=pw", "LISTEN_ADDR=[::1]:5351", NULL};
+	const char *absent[] = {"MIKROTIK_API_ADDRESS=192.168.88.1:8728", "VPN_GATEWAY=10.2.0.1",
+				"MIKROTIK_API_PASSWORD=pw", "LISTEN_ADDR=192.0.2.77:5351", NULL};
+
+	assert_error(no_gateway, "environment variable VPN_GATEWAY is not set: the environment of "
+				 "mikrotik-double-natpmp needs it; accepted values: the VPN "
+				 "gateway's IPv4 address, such as 10.2.0.1");
+	assert_error(no_password, "environment variable MIKROTIK_API_PASSWORD is not set: the "
+				  "environment of mikrotik-double-natpmp needs it; accepted values: "
+				  "the RouterOS API user's password");
+	assert_error(tls, "environment variable MIKROTIK_API_TLS=yes: not a boolean; accepted "
+			  "values: true, false, 1, 0, t, f, TRUE, FALSE, True, False (as Go's "
+			  "strconv.ParseBool reads them)");
+	assert_error(port, "environment variable LISTEN_ADDR=:5350: portmapd answers NAT-PMP on "
+			   "port 5351 only; accepted values: ADDRESS:5351 or :5351 (every LAN "
+			   "address)");
+	assert_error(v6, "environment variable LISTEN_ADDR=[::1]:5351: not an IPv4 address "
+			 "(NAT-PMP is IPv4 only); accepted values: ADDRESS:5351 or :5351 (every "
+			 "LAN address)");
+	assert_error(absent, "environment variable LISTEN_ADDR=192.0.2.77:5351: no interface has "
+			     "this address; accepted values: ADDRESS:5351 with a local IPv4 "
+			     "address, or :5351");
+}
+
+static void
+test_mikrotik_loads(void)
+{
+	const char *envp[] = {"VPN_GATEWAY=10.2.0.1",
+			      "MIKROTIK_API_ADDRESS=192.168.1.254:8728",
+			      "MIKROTIK_API_PASSWORD=your-password",
+			      "LISTEN_ADDR=127.0.0.1:5351",
+			      NULL};
+	g_autoptr(PmConfigEnv) env = env_new(envp, NULL);
+	g_autoptr(PmConfig) config = load_env(env, NULL);
+	const PmMikrotikConfig *mikrotik = pm_config_find_mikrotik(config, "mikrotik");
+
+	g_assert_nonnull(mikrotik);
+	g_assert_cmpstr(mikrotik->host, ==, "192.168.1.254");
+	g_assert_cmpuint(mikrotik->port, ==, 8728);
+	g_assert_nonnull(config->gateway);
+	g_assert_true(config->gateway->mikrotik == mikrotik);
+	assert_round_trip(env, config);
 }
 
 /* secrets */
@@ -1481,7 +1588,10 @@ main(int argc, char **argv)
 	g_test_add_func("/config-env/pia/loads", test_pia_loads);
 	g_test_add_func("/config-env/two-sets", test_two_sets);
 	g_test_add_func("/config-env/no-set", test_no_set);
-	g_test_add_func("/config-env/not-supported", test_not_supported);
+	g_test_add_func("/config-env/mikrotik/quick-start", test_mikrotik_quick_start);
+	g_test_add_func("/config-env/mikrotik/optional", test_mikrotik_optional);
+	g_test_add_func("/config-env/mikrotik/bad-values", test_mikrotik_bad_values);
+	g_test_add_func("/config-env/mikrotik/loads", test_mikrotik_loads);
 	g_test_add_func("/config-env/secrets/imported-and-removed",
 			test_secrets_imported_and_removed);
 	g_test_add_func("/config-env/secrets/pia-imported-and-removed",

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "gateway-config.h"
+#include "mikrotik-config.h"
 #include "errors.h"
 #include "test-config-load.h"
 #include "natpmp-provider.h"
@@ -447,11 +448,10 @@ test_unsupported_headers(void)
 	pm_test_config_assert_load_error("[Daemon]\n[STUN]\nServers=x\n",
 			  "test.conf:2: [STUN]: this group is not supported by this version "
 			  "of portmapd yet; accepted: [Daemon], [Gateway], [Provider NAME], "
-			  "[Consumer NAME], [Mapping NAME]");
+			  "[Consumer NAME], [Mapping NAME], [MikroTik NAME]");
 	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
 	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
-	assert_load_error_prefix("[MikroTik hex]\n", "test.conf:1: [MikroTik hex]: this group ");
 }
 
 static void
@@ -1502,14 +1502,16 @@ test_gateway(void)
 	    {GATEWAY_UPSTREAM "Listen=192.168.1.1\nAllowedNetworks=10.0.0.0/8\nRouter=nftables\n",
 	     "test.conf:4: [Gateway] Upstream=: required; "},
 	    {GATEWAY_UPSTREAM "Listen=192.168.1.1\nAllowedNetworks=10.0.0.0/8\nUpstream=vpn\n",
-	     "test.conf:4: [Gateway] Router=: required; accepted values: nftables"},
+	     "test.conf:4: [Gateway] Router=: required; accepted values: nftables, or the NAME of "
+	     "a [MikroTik NAME]"},
 	    {GATEWAY_MINIMAL "Listen=192.168.1.300\n",
 	     "test.conf:9: [Gateway] Listen=192.168.1.300: not a unicast IPv4 address; "},
 	    {GATEWAY_MINIMAL "AllowedNetworks=10.0.0.0/33\n",
 	     "test.conf:9: [Gateway] AllowedNetworks=10.0.0.0/33: not an IPv4 network; "},
 	    {GATEWAY_MINIMAL "Upstream=nope\n",
 	     "test.conf:9: [Gateway] Upstream=nope: there is no such provider; "},
-	    {GATEWAY_MINIMAL "Router=hex\n", "test.conf:9: [Gateway] Router=hex: unknown router"},
+	    {GATEWAY_MINIMAL "Router=hex\n", "test.conf:9: [Gateway] Router=hex: no such router; "
+	     "accepted values: nftables, or the NAME of a [MikroTik NAME]"},
 	    {GATEWAY_MINIMAL "TunnelPorts=2000-1000\n",
 	     "test.conf:9: [Gateway] TunnelPorts=2000-1000: not a port range; "},
 	    {GATEWAY_MINIMAL "TunnelPorts=0-10\n", "test.conf:9: [Gateway] TunnelPorts=0-10: "},
@@ -1581,10 +1583,112 @@ test_gateway(void)
 		assert_load_error_prefix(bad[i].text, bad[i].message);
 }
 
+#define MIKROTIK_MINIMAL "[MikroTik hap]\nAddress=192.168.88.1\nPasswordFile=/etc/portmap/hap.pass\n"
+
+/* [MikroTik NAME]: defaults, every key, each bad value named, and Router=NAME */
+static void
+test_mikrotik(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) minimal = NULL;
+	g_autoptr(PmConfig) full = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autofree char *text = NULL;
+	const PmMikrotikConfig *mt;
+	const guint8 fp[32] = {0x3f, 0x1c, 0x00, 0xff, [31] = 0x9a};
+	const struct {
+		const char *text;
+		const char *message;
+	} bad[] = {
+	    {"[MikroTik hap]\nPasswordFile=/x\n", "test.conf: [MikroTik hap] Address= is missing"},
+	    {"[MikroTik hap]\nAddress=192.168.88.1\n",
+	     "test.conf: [MikroTik hap] PasswordCredential= is missing"},
+	    {MIKROTIK_MINIMAL "Address=a b:x\n", "test.conf:4: [MikroTik hap] Address=a b:x: not a "
+					      "host or host:port; "},
+	    {MIKROTIK_MINIMAL "TLS=maybe\n", "test.conf:4: [MikroTik hap] TLS=maybe: "},
+	    {MIKROTIK_MINIMAL "CAFile=/ca.pem\n",
+	     "test.conf:4: [MikroTik hap] CAFile=/ca.pem: only used with TLS=yes; "},
+	    {MIKROTIK_MINIMAL "TLS=yes\nCAFile=/ca.pem\nFingerprint=" "00112233445566778899aabbccddeeff"
+	     "00112233445566778899aabbccddeeff\n",
+	     "test.conf:6: [MikroTik hap] Fingerprint=0011"},
+	    {MIKROTIK_MINIMAL "TLS=yes\nFingerprint=00:11\n",
+	     "test.conf:5: [MikroTik hap] Fingerprint=00:11: not a SHA-256 fingerprint; "},
+	    {MIKROTIK_MINIMAL "PasswordCredential=x\n",
+	     "test.conf:4: [MikroTik hap] PasswordFile=/etc/portmap/hap.pass: PasswordCredential= "
+	     "is set too; "},
+	    {MIKROTIK_MINIMAL "PoolSize=0\n",
+	     "test.conf:4: [MikroTik hap] PoolSize=0: not a connection count; accepted values: 1 "
+	     "to 64"},
+	    {MIKROTIK_MINIMAL "Timeout=0\n", "test.conf:4: [MikroTik hap] Timeout=0: zero; "},
+	    {MIKROTIK_MINIMAL "Secret=1\n", "test.conf:4: [MikroTik hap] Secret=1: unknown key; "},
+	    {MIKROTIK_MINIMAL GATEWAY_UPSTREAM
+	     "Listen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=vpn\nRouter=hex\n",
+	     "test.conf:12: [Gateway] Router=hex: no such router; accepted values: nftables, hap"},
+	};
+
+	minimal = pm_test_config_load(MIKROTIK_MINIMAL GATEWAY_UPSTREAM
+				      "Listen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\n"
+				      "Upstream=vpn\nRouter=hap\n",
+				      &error);
+	g_assert_no_error(error);
+	mt = pm_config_find_mikrotik(minimal, "hap");
+	g_assert_nonnull(mt);
+	g_assert_true(minimal->gateway->mikrotik == mt);
+	g_assert_cmpstr(mt->host, ==, "192.168.88.1");
+	g_assert_cmpuint(mt->port, ==, 8728);
+	g_assert_false(mt->tls);
+	g_assert_false(mt->has_fingerprint);
+	g_assert_cmpstr(mt->username, ==, "admin");
+	g_assert_cmpstr(mt->password_file, ==, "/etc/portmap/hap.pass");
+	g_assert_null(mt->in_interface);
+	g_assert_cmpuint(mt->pool_size, ==, 4);
+	g_assert_cmpuint(mt->timeout_usec, ==, 10 * G_USEC_PER_SEC);
+
+	full = pm_test_config_load("[MikroTik hap]\nAddress=router.lan\nTLS=yes\n"
+				   "Fingerprint=3F:1C:00:FF:0000000000000000000000000000000000000000"
+				   "0000000000000000009a\n"
+				   "Username=portmap\nPasswordCredential=hap-pw\nInInterface=wg-vpn\n"
+				   "PoolSize=1\nTimeout=250ms\n"
+				   "[MikroTik other]\nAddress=[fd00::1]:9000\nTLS=yes\n"
+				   "CAFile=/etc/portmap/ca.pem\nPasswordCredential=o\n",
+				   &error);
+	g_assert_no_error(error);
+	mt = pm_config_find_mikrotik(full, "hap");
+	g_assert_cmpstr(mt->host, ==, "router.lan");
+	g_assert_cmpuint(mt->port, ==, 8729);
+	g_assert_true(mt->has_fingerprint);
+	g_assert_cmpmem(mt->fingerprint, 32, fp, 32);
+	g_assert_cmpstr(mt->username, ==, "portmap");
+	g_assert_cmpstr(mt->password_credential, ==, "hap-pw");
+	g_assert_cmpstr(mt->in_interface, ==, "wg-vpn");
+	g_assert_cmpuint(mt->pool_size, ==, 1);
+	g_assert_cmpuint(mt->timeout_usec, ==, 250 * 1000);
+	mt = pm_config_find_mikrotik(full, "other");
+	g_assert_cmpstr(mt->host, ==, "fd00::1");
+	g_assert_cmpuint(mt->port, ==, 9000);
+	g_assert_cmpstr(mt->ca_file, ==, "/etc/portmap/ca.pem");
+	g_assert_null(full->gateway);
+
+	/* --print-config reads back to equal routers, and prints no secret but its source */
+	text = pm_config_to_data(full);
+	g_assert_nonnull(strstr(text, "PasswordCredential=hap-pw\n"));
+	again = pm_test_config_load(text, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < full->mikrotiks->len; i++)
+		g_assert_true(pm_mikrotik_config_equal(g_ptr_array_index(full->mikrotiks, i),
+						       g_ptr_array_index(again->mikrotiks, i)));
+	g_assert_false(pm_mikrotik_config_equal(g_ptr_array_index(full->mikrotiks, 0),
+						g_ptr_array_index(full->mikrotiks, 1)));
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		assert_load_error_prefix(bad[i].text, bad[i].message);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/mikrotik", test_mikrotik);
 	g_test_add_func("/config/parse/boolean", test_parse_boolean);
 	g_test_add_func("/config/parse/duration", test_parse_duration);
 	g_test_add_func("/config/parse/list", test_parse_list);
