@@ -75,13 +75,14 @@ class PortmapdTestCase(unittest.TestCase):
     # namespace portmapd runs in ("lan", or "router" for the LAN gateway of the double NAT)
     topology = "single"
     daemon_ns = "lan"
+    lab_options = {}        # more keyword arguments of pmlab.Lab (segment=True)
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="portmapd-test-")
         os.chmod(self.workdir, 0o755)
         self.addCleanup(shutil.rmtree, self.workdir, True)
         self.lab = pmlab.Lab(gateway=self.gateway, grant_lifetime=self.grant_lifetime,
-                             topology=self.topology)
+                             topology=self.topology, **self.lab_options)
         self.lab.up()
         self.addCleanup(self.lab.down)
         self.bus = Bus(self.workdir)
