@@ -743,6 +743,16 @@ gateway_describe(PmJsonWriter *w, gpointer user_data)
 	pm_json_end_array(w);
 	pm_json_member_string(w, "Upstream", self->config->upstream);
 	pm_json_member_string(w, "Router", self->config->router);
+	pm_json_member(w, "RouterInterface");
+	if (self->router != NULL && self->router->in_interface != NULL)
+		pm_json_string(w, self->router->in_interface);
+	else
+		pm_json_null(w);
+	pm_json_member(w, "RouterError");
+	if (self->router != NULL && pm_router_get_error(self->router) != NULL)
+		pm_json_string(w, pm_router_get_error(self->router));
+	else
+		pm_json_null(w);
 	pm_json_member_string(w, "InstanceName", self->instance);
 	pm_json_member_string(w, "PublicAddress", public_address);
 	pm_json_member_uint(w, "Epoch",

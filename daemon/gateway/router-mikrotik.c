@@ -601,6 +601,16 @@ mt_finalize(PmRouter *router)
 	pm_mikrotik_config_unref(self->config);
 }
 
+static const char *
+mt_get_error(PmRouter *router)
+{
+	PmRouterMikrotik *self = (PmRouterMikrotik *)router;
+
+	if (self->setup == MT_SETUP_FAILED && self->setup_error != NULL)
+		return self->setup_error->message;
+	return self->client != NULL ? pm_ros_client_get_last_error(self->client) : NULL;
+}
+
 const PmRouterClass pm_router_mikrotik_class = {
     .type = "mikrotik",
     .object_size = sizeof(PmRouterMikrotik),
@@ -609,4 +619,5 @@ const PmRouterClass pm_router_mikrotik_class = {
     .add_rule = mt_add_rule,
     .remove_rule = mt_remove_rule,
     .list_rules = mt_list_rules,
+    .get_error = mt_get_error,
 };

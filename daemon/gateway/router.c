@@ -113,6 +113,12 @@ pm_router_add_rule(PmRouter *self, const PmRouterRule *rule, PmRouterDoneFunc do
 	self->klass->add_rule(self, rule, done, user_data);
 }
 
+const char *
+pm_router_get_error(PmRouter *self)
+{
+	return self->klass->get_error != NULL ? self->klass->get_error(self) : NULL;
+}
+
 void
 pm_router_remove_rule(PmRouter *self, const PmRouterRule *rule, PmRouterDoneFunc done,
 		      gpointer user_data)

@@ -74,6 +74,9 @@ struct _PmRouterClass {
 	void (*remove_rule)(PmRouter *self, const PmRouterRule *rule, PmRouterDoneFunc done,
 			    gpointer user_data);
 	void (*list_rules)(PmRouter *self, PmRouterListFunc done, gpointer user_data);
+	/* optional: why rules fail now (a router that cannot be reached, a refused login,
+	 * no in-interface), NULL when nothing does; for Describe() */
+	const char *(*get_error)(PmRouter *self);
 };
 
 struct _PmRouter {
@@ -103,6 +106,7 @@ void pm_router_add_rule(PmRouter *self, const PmRouterRule *rule, PmRouterDoneFu
 void pm_router_remove_rule(PmRouter *self, const PmRouterRule *rule, PmRouterDoneFunc done,
 			   gpointer user_data);
 void pm_router_list_rules(PmRouter *self, PmRouterListFunc done, gpointer user_data);
+const char *pm_router_get_error(PmRouter *self);
 
 /* "portmap:INSTANCE:tcp:T:a.b.c.d:PORT" */
 char *pm_router_rule_comment(const char *instance, const PmRouterRule *rule);

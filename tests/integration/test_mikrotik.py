@@ -121,6 +121,9 @@ class MikrotikTest(MikrotikTestCase):
         leaves another instance's rule."""
         self.start_gateway(self.gateway_config())
         self.natpmpc_both()
+        gw = self.gw_describe()
+        self.assertEqual((gw["Router"], gw["RouterInterface"], gw["RouterError"]),
+                         (ROUTER, self.lab.if_router_vpn, None), gw)
         stats = self.ros.stats()
         self.assertIn("/ip/route/check", [c["command"] for c in stats["commands"]],
                       "the in-interface was not asked of the router")
@@ -201,6 +204,7 @@ class MikrotikTest(MikrotikTestCase):
         self.assertLessEqual(stats["login_failures"], 4,
                              f"a retry storm: {stats['login_failures']} refused logins")
         self.assertNotIn("not-the-password", self.log_text(), "the password is in the log")
+        self.assertIn("invalid user name or password", self.gw_describe()["RouterError"] or "")
         self.assertEqual(self.comments(), [])
         self.assertNotIn(Lab.ROUTER_VPN_ADDR, self.lab.miniupnpd_rules(),
                          "an upstream mapping is left for a refused rule")
@@ -215,6 +219,7 @@ class MikrotikTest(MikrotikTestCase):
         self.wait_for(lambda: self.warnings("set InInterface="), 5,
                       "no warning saying to set InInterface=")
         self.assertEqual(self.comments(), [], "a rule was added without an interface")
+        self.assertIn("InInterface=", self.gw_describe()["RouterError"] or "")
         self.stop_daemon()
         self.ros.clear_log()
         self.start_gateway(self.gateway_config(mikrotik_extra=f"InInterface="
