@@ -520,7 +520,8 @@ conn_handle_call(Connection *conn, PmRosSentence *s)
 			reply.done = s;
 		}
 		call_finish(call, &reply, error);
-		if (!self->freed && conn->client != NULL) {
+		/* the callback may have queued a call that went on this connection already */
+		if (!self->freed && conn->client != NULL && conn_is_idle(conn)) {
 			conn_arm_keepalive(conn);
 			client_pump(self);
 		}
@@ -1005,6 +1006,9 @@ pm_ros_client_new(PmScheduler *scheduler, const PmRosClientConfig *config)
 	self->keepalive_usec = config->keepalive_usec != 0 ? config->keepalive_usec
 							   : PM_ROS_KEEPALIVE_USEC;
 	self->socket_client = g_socket_client_new();
+	/* the router is on the LAN: no system proxy (libproxy would also resolve it in a
+	 * thread of its own for every dial) */
+	g_socket_client_set_enable_proxy(self->socket_client, FALSE);
 	self->address = g_network_address_new(self->host, self->port);
 	g_queue_init(&self->queue);
 	self->slots = g_new0(Slot, self->pool_size);
