@@ -219,11 +219,16 @@ pm_ros_parser_free(PmRosParser *self)
 static gboolean
 parser_next_word(PmRosParser *self)
 {
-	const guint8 *data = self->buf->data + self->offset;
+	const guint8 *data;
 	gsize avail = self->buf->len - self->offset;
 	guint32 len = 0;
-	gssize prefix = pm_ros_decode_length(data, avail, &len, &self->error);
+	gssize prefix;
 
+	/* an empty GByteArray may have no data at all */
+	if (avail == 0)
+		return FALSE;
+	data = self->buf->data + self->offset;
+	prefix = pm_ros_decode_length(data, avail, &len, &self->error);
 	if (prefix <= 0)
 		return FALSE;
 	/* refused before its bytes arrive: nothing is buffered for a word we would refuse */

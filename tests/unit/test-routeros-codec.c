@@ -300,6 +300,9 @@ test_empty_sentences_skipped(void)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(PmRosSentence) s = NULL;
 
+	/* nothing at all, on a parser that holds nothing (found by the fuzzer) */
+	g_assert_true(pm_ros_parser_feed(parser, NULL, 0, &error));
+	g_assert_null(pm_ros_parser_pop(parser));
 	g_assert_true(pm_ros_parser_feed(parser, bytes, sizeof(bytes), &error));
 	s = pm_ros_parser_pop(parser);
 	g_assert_nonnull(s);
