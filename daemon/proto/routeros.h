@@ -20,7 +20,8 @@ typedef enum {
 	PM_ROS_CODEC_ERROR_CONTROL_BYTE, /* a length's first byte is 0xF8..0xFF (reserved) */
 	PM_ROS_CODEC_ERROR_TOO_LONG,	 /* a word over PM_ROS_MAX_WORD_SIZE, or too many words */
 	PM_ROS_CODEC_ERROR_NUL,		 /* a NUL byte inside a word */
-	PM_ROS_CODEC_ERROR_BAD_REPLY,	 /* a router sentence whose first word is not a "!" word */
+	PM_ROS_CODEC_ERROR_BAD_REPLY,	 /* a router sentence whose first word is not a "!" word,
+					  * or a legacy login challenge that is not hex */
 } PmRosCodecError;
 GQuark pm_ros_codec_error_quark(void);
 
@@ -61,7 +62,8 @@ void pm_ros_append_sentence(GByteArray *out, const char *const *words);
 /*
  * Decodes the length prefix at @data: the number of bytes it takes (1 to 5) with the
  * length in @out_len, 0 when @len bytes are not enough to tell, -1 with @error on a
- * control byte.
+ * control byte (0xF8..0xFF), or on 0xF1..0xF7 (the old five-byte form with bits above
+ * 32: PM_ROS_CODEC_ERROR_TOO_LONG).
  */
 gssize pm_ros_decode_length(const guint8 *data, gsize len, guint32 *out_len, GError **error);
 

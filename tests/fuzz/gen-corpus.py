@@ -368,6 +368,65 @@ LAN_SERVER_INPUTS = {
                                  (0x00, PA), (0x00, map_request(2, 7001, 7001, 60))),
 }
 
+def ros_length(n):
+    # reference/routeros.md §1.2
+    if n <= 0x7F:
+        return struct.pack("!B", n)
+    if n <= 0x3FFF:
+        return struct.pack("!H", n | 0x8000)
+    if n <= 0x1FFFFF:
+        return struct.pack("!I", n | 0xC00000)[1:]
+    if n <= 0xFFFFFFF:
+        return struct.pack("!I", n | 0xE0000000)
+    return b"\xf0" + struct.pack("!I", n)
+
+
+def ros_sentence(*words):
+    out = b""
+    for word in words:
+        word = word.encode() if isinstance(word, str) else word
+        out += ros_length(len(word)) + word
+    return out + b"\x00"
+
+
+def ros_input(*sentences, cuts=b"\x00\x00"):
+    # fuzz-routeros: two bytes choose the chunk sizes the rest is fed in
+    return cuts + b"".join(sentences)
+
+
+ROUTEROS_INPUTS = {
+    "login": ros_input(ros_sentence("/login", "=name=admin", "=password=secret", ".tag=1")),
+    "login-done": ros_input(ros_sentence("!done", ".tag=1")),
+    "login-legacy-challenge": ros_input(
+        ros_sentence("!done", "=ret=ebddd18303a54111e2dea05a92ab46b4", ".tag=1")),
+    "login-refused": ros_input(
+        ros_sentence("!trap", "=message=invalid user name or password (6)", ".tag=1"),
+        ros_sentence("!done", ".tag=1")),
+    "add-done-ret": ros_input(ros_sentence("!done", "=ret=*1", ".tag=2"), cuts=b"\x03\x05"),
+    "print-two-rows": ros_input(
+        ros_sentence("!re", "=.id=*1", "=comment=double-natpmp-tcp-51413-192.168.88.10",
+                     "=dst-port=51413", ".tag=3"),
+        ros_sentence("!re", "=.id=*2", "=comment=", "=a=b=c", ".tag=3"),
+        ros_sentence("!done", ".tag=3"), cuts=b"\x00\x01"),
+    "trap-done": ros_input(
+        ros_sentence("!trap", "=category=1",
+                     "=message=input does not match any value of interface", ".tag=4"),
+        ros_sentence("!done", ".tag=4")),
+    "empty-done": ros_input(ros_sentence("!empty", ".tag=5"), ros_sentence("!done", ".tag=5")),
+    "fatal": ros_input(ros_sentence("!fatal", "not logged in")),
+    "unknown-reply": ros_input(ros_sentence("!unknown", "=x=y", ".tag=6"),
+                               ros_sentence("!done", ".tag=6")),
+    "empty-sentences": ros_input(b"\x00\x00", ros_sentence("!done"), b"\x00"),
+    "length-2": ros_input(ros_sentence("!re", "=comment=" + "x" * 0x80)),
+    "length-3": ros_input(ros_sentence("!re", "=comment=" + "y" * 0x4000), cuts=b"\x1f\x1f"),
+    "length-4": ros_input(ros_length(0x200000) + b"z" * 64),
+    "length-5": ros_input(ros_length(0x10000080) + b"z" * 8),
+    "control-byte": ros_input(ros_sentence("!re"), b"\xf8\x00"),
+    "nul-in-word": ros_input(b"\x05!do\x00e\x00"),
+    "truncated": ros_input(ros_sentence("!re", "=.id=*1")[:-3]),
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -378,7 +437,7 @@ def write(target, name, data):
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
-                   "fuzz-deluge", "fuzz-lan-server"):
+                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -396,6 +455,8 @@ def main():
         write("fuzz-deluge", name, data)
     for name, data in LAN_SERVER_INPUTS.items():
         write("fuzz-lan-server", name, data)
+    for name, data in ROUTEROS_INPUTS.items():
+        write("fuzz-routeros", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0
