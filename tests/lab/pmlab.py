@@ -1313,11 +1313,13 @@ table inet filter {{
     def labfwd_ruleset(self):
         """segment=True: NAT-PMP from the LAN to the router's LAN address goes to pmhost
         (replies are un-NATed by conntrack)."""
+        rule = (f'iifname "{self.if_router_lan}" ip daddr {self.ROUTER_LAN_ADDR} '
+                f"udp dport {self.NATPMP_PORT} dnat to {self.PMHOST_ADDR}")
         return f"""# portmap test lab: NAT-PMP to portmapd's segment
 table ip {self.LABFWD_TABLE} {{
 \tchain prerouting {{
 \t\ttype nat hook prerouting priority dstnat; policy accept;
-\t\tiifname "{self.if_router_lan}" ip daddr {self.ROUTER_LAN_ADDR} udp dport {self.NATPMP_PORT} dnat to {self.PMHOST_ADDR}
+\t\t{rule}
 \t}}
 }}
 """

@@ -25,7 +25,6 @@ that the fake speaks the real protocol) and a raw client with a codec of its own
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import ssl
@@ -43,6 +42,7 @@ from pmlab import Lab, wait_for  # noqa: E402
 THIS = os.path.abspath(__file__)
 TOOLS = ("ip", "nft", "ss", "timeout", "unshare", "sysctl")
 ANON_CIPHERS = "ADH-AES256-GCM-SHA384:@SECLEVEL=0"
+IDENTITY = "out['x'] = list(api.path('/system/identity'))"     # librouteros code: a print
 
 
 # --- a minimal RouterOS API codec of the test's own (not fakeros.py's) ------------------------
@@ -334,12 +334,12 @@ nat.remove(out["id"])
         r = self.lib(lab, ros, "", port=ros.tls_port, tls={"ca": bad.ca})
         self.assertIn("CERTIFICATE_VERIFY_FAILED", r.get("error", ""))
         # the plain API still answers next to it
-        self.assertNotIn("error", self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))"))
+        self.assertNotIn("error", self.lib(lab, ros, IDENTITY))
 
     def test_anonymous_tls(self):
         lab, ros = self.ros(anon_tls=True)
         self.assertEqual(ros.anon_tls_port, 8729)
-        r = self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))",
+        r = self.lib(lab, ros, IDENTITY,
                      port=ros.anon_tls_port, tls="anon")
         self.assertNotIn("error", r)
         self.assertEqual(r["peer"]["cipher"], "ADH-AES256-GCM-SHA384")
@@ -366,8 +366,9 @@ out["id"] = api.path("/ip/firewall/nat").add(chain="dstnat", action="dst-nat", p
         self.assertTrue(lab.tcp_reachable(40003, 7003, dest=lab.ROUTER_VPN_ADDR, src_ns=lab.ns_gw),
                         lab.last_probe.stderr)
         # a rule for the other interface does not apply on the VPN side
-        ros.add_rule(chain="dstnat", action="dst-nat", protocol="tcp", in_interface=lab.if_router_lan,
-                     dst_port=40004, to_addresses=lab.LAN_ADDR, to_ports=7004)
+        ros.add_rule(chain="dstnat", action="dst-nat", protocol="tcp",
+                     in_interface=lab.if_router_lan, dst_port=40004, to_addresses=lab.LAN_ADDR,
+                     to_ports=7004)
         self.assertFalse(lab.tcp_reachable(40004, 7004, timeout=2, dest=lab.ROUTER_VPN_ADDR,
                                            src_ns=lab.ns_gw))
         ros.remove_rule(r["id"])
@@ -396,7 +397,7 @@ out["id"] = api.path("/ip/firewall/nat").add(chain="dstnat", action="dst-nat", p
 
     def test_legacy_login(self):
         lab, ros = self.ros(legacy_login=True)
-        r = self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))", login="token")
+        r = self.lib(lab, ros, IDENTITY, login="token")
         self.assertNotIn("error", r)
         self.assertEqual(r["x"], [{"name": "FakeRouterOS"}])
         # the compatible flow: a new-style /login gets the challenge, the response logs in
@@ -412,10 +413,10 @@ out["id"] = api.path("/ip/firewall/nat").add(chain="dstnat", action="dst-nat", p
                                             ["!done"]])
         # the plain method alone is not a login against a pre-6.43 router
         self.assertEqual(ros.stats()["login_failures"], 1)
-        lib = self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))")
+        lib = self.lib(lab, ros, IDENTITY)
         self.assertIn("not logged in", lib.get("error", ""))
         ros.set(legacy_login=False)
-        self.assertNotIn("error", self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))"))
+        self.assertNotIn("error", self.lib(lab, ros, IDENTITY))
 
     def test_legacy_response_is_md5_of_password_and_challenge(self):
         lab, ros = self.ros(legacy_login=True)
@@ -507,7 +508,8 @@ out["y"] = list(api.rawCmd("/ip/route/check", "=dst-ip=11.0.0.1", "=once"))
     def test_validation_and_ids(self):
         lab, ros = self.ros()
         cases = [
-            ({"in-interface": "wg-nope"}, "=message=input does not match any value of in-interface"),
+            ({"in-interface": "wg-nope"},
+             "=message=input does not match any value of in-interface"),
             ({"dst-port": "http"}, "=message=invalid value for argument dst-port"),
             ({"dst-port": "70000"}, "=message=invalid value for argument dst-port"),
             ({"protocol": "icmp"}, "=message=input does not match any value of protocol"),
@@ -686,7 +688,7 @@ out["rules"] = list(ros)
                                      lab.VPN_GW_ADDR, "8000", "hi", "3"], check=False)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertEqual(pmlab._read_line(listener, 5).split()[:2], ["CONN", lab.ROUTER_VPN_ADDR])
-        r = self.lib(lab, ros, "out['x'] = list(api.path('/system/identity'))",
+        r = self.lib(lab, ros, IDENTITY,
                      ns=lab.ns_pmhost, host=lab.ROUTER_SEG_ADDR)
         self.assertEqual(r.get("x"), [{"name": "FakeRouterOS"}], r)
         # the state file names the extra namespace; another process can tear it all down
