@@ -22,6 +22,13 @@ RSA 2048, SHA-256, valid from an hour ago for 30 days; leaf certificates carry
 basicConstraints CA:FALSE, keyUsage digitalSignature+keyEncipherment, extendedKeyUsage
 serverAuth, subject/authority key identifiers (what GnuTLS and OpenSSL expect of a server).
 
+    make_server_pki(directory, cn, ips=(), dns=()) -> ServerPki
+
+writes ca.crt/ca.key (a CA of its own, "portmap lab CN test CA") and server.crt/server.key
+(CN cn, SAN the DNS names and IP addresses given) in directory; ServerPki.fingerprint is the
+SHA-256 of the server certificate's DER, hex pairs joined by colons (as RouterOS and OpenSSL
+print it).  The fake RouterOS's API-SSL certificate is made this way.
+
 Needs python3-cryptography (Debian 12: 38); the fake itself uses only the standard library.
 `python3 piapki.py DIR [SERVER_NAME [API_NAME [API_ADDRESS...]]]` makes the files for a human.
 """
@@ -154,6 +161,35 @@ def make_pia_pki(directory, server_name=SERVER_NAME, api_name=API_NAME,
     key, cert = _leaf(other_key, other, server_name, dns=[server_name])
     _write_cert(pki.other_gateway_cert, cert)
     _write_key(pki.other_gateway_key, key)
+    return pki
+
+
+class ServerPki:
+    """Paths of what make_server_pki wrote, and the server certificate's fingerprint."""
+
+    def __init__(self, directory, cn, ips, dns):
+        self.dir, self.cn, self.ips, self.dns = directory, cn, list(ips), list(dns)
+        self.ca = os.path.join(directory, "ca.crt")
+        self.ca_key = os.path.join(directory, "ca.key")
+        self.cert = os.path.join(directory, "server.crt")
+        self.key = os.path.join(directory, "server.key")
+        self.fingerprint = None
+
+    def __repr__(self):
+        return f"<ServerPki {self.dir} cn={self.cn} ips={self.ips}>"
+
+
+def make_server_pki(directory, cn, ips=(), dns=()):
+    """A test CA and one server certificate signed by it, for cn with IP and DNS SANs."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    pki = ServerPki(directory, cn, ips, dns)
+    ca_key, ca = _ca(f"portmap lab {cn} test CA")
+    _write_cert(pki.ca, ca)
+    _write_key(pki.ca_key, ca_key)
+    key, cert = _leaf(ca_key, ca, cn, dns=dns, ips=ips)
+    _write_cert(pki.cert, cert)
+    _write_key(pki.key, key)
+    pki.fingerprint = cert.fingerprint(hashes.SHA256()).hex(":").upper()
     return pki
 
 

@@ -8,6 +8,16 @@ With topology="double" (the gateway issue's double NAT; portmapd runs in router)
     lan-SUF 192.168.77.2 (+ .3) --veth-- router-SUF 192.168.77.1 | 10.2.0.2 --veth--
         gw-SUF 10.2.0.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
 
+With topology="double", segment=True, portmapd's own segment behind the router (as a container
+on a MikroTik): one more namespace pmh-SUF joined to the router by one more veth,
+
+    router-SUF 192.168.78.1 --veth-- pmh-SUF 192.168.78.2 (default via 192.168.78.1)
+
+and the router forwards NAT-PMP from the LAN for its LAN address to it (table `ip labfwd`:
+`ip daddr 192.168.77.1 udp dport 5351 dnat to 192.168.78.2`), so LAN clients talking to
+192.168.77.1:5351 reach portmapd in pmhost; pmhost's traffic to the VPN side is masqueraded out
+like the LAN's.
+
 There `gw` is the VPN gateway (ns_vpn is an alias; miniupnpd or the fake gateway listen on
 10.2.0.1, upstream_gateway), and router is a stateful NAT of its own (forward policy drop,
 `ct status dnat accept`, masquerade out of its VPN-side veth if_router_vpn) with no NAT-PMP
@@ -47,6 +57,14 @@ is on the VPN gateway's address; its token API listens there too (port 443):
     pia.fail_bind("busy"); pia.next_signature(port=40000, expires_in=3600)
     pia.requests(path="/bindPort"); pia.connections()   # its log
 
+The fake RouterOS router (fake-routeros, fakeros.py) runs in the router (double topology) and
+applies the dst-nat rules its API receives as nftables rules of its table `ip routeros`:
+
+    ros = lab.start_fake_routeros(tls=True)   # 127.0.0.1 + 192.168.77.1 :8728, TLS :8729
+    ros.user, ros.password, ros.ca_path, ros.fingerprint
+    ros.rules(); ros.nft_rules(); ros.stats()["commands"]
+    ros.fail("/ip/firewall/nat/add", "drop_after"); ros.set(empty=True)
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
@@ -74,12 +92,15 @@ PMLAB = os.path.abspath(__file__)
 FAKEGW = os.path.join(HERE, "fake-natpmp-gateway")
 FAKE_HTTP_API = os.path.join(HERE, "fake-natpmp-http-api")
 FAKE_PIA = os.path.join(HERE, "fake-pia")
+FAKE_ROUTEROS = os.path.join(HERE, "fake-routeros")
 RUN_NETNS = "/run/netns"
 ETC_NETNS = "/etc/netns"
 LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("11.0.0.0/24"))
 # the double topology's VPN link (router - gw); checked in the caller's namespace only for that
 # topology (a host on a real VPN may well have 10.2.0.2)
 VPN_NETWORK = ipaddress.ip_network("10.2.0.0/24")
+# the double topology's segment (router - pmhost), segment=True only
+SEG_NETWORK = ipaddress.ip_network("192.168.78.0/24")
 TOPOLOGIES = ("single", "double")
 REQUIRED_TOOLS = ("ip", "nft", "ss", "timeout", "sysctl", "unshare", "mount")
 GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
@@ -408,6 +429,8 @@ def _rmdir_etc_netns_if_empty():
 class FakeGatewayControl:
     """Client of fake-natpmp-gateway's control socket (one JSON object per line)."""
 
+    label = "fake gateway"
+
     def __init__(self, path, pid=None, timeout=5.0):
         self.path = path
         self.pid = pid
@@ -426,7 +449,7 @@ class FakeGatewayControl:
                 buf += chunk
         reply = json.loads(buf)
         if not reply.get("ok"):
-            raise RuntimeError(f"fake gateway: {cmd}: {reply.get('error')}")
+            raise RuntimeError(f"{self.label}: {cmd}: {reply.get('error')}")
         return reply
 
     def ping(self):
@@ -842,6 +865,111 @@ class PiaFake:
 # --------------------------------------------------------------------------------------------
 # the lab
 
+class RouterOsFake:
+    """A running fake-routeros (start_fake_routeros): where it listens, its credentials and
+    PKI, and its control socket.  address:port is what a client in the lab uses (the first
+    listener not on loopback; tls_port/anon_tls_port the API-SSL ones)."""
+
+    def __init__(self, lab, ns, listen, tls, anon_tls, user, password, table, base):
+        self.lab, self.ns = lab, ns
+        self.listen, self.tls, self.anon_tls = list(listen), list(tls), list(anon_tls)
+        self.user, self.password, self.table = user, password, table
+        self.control_path = base + ".sock"
+        self.log_path = base + ".log"
+        self.password_file = base + ".password"
+        self.pki = None
+        self.ca_path = self.cert_path = self.key_path = self.fingerprint = None
+        self.proc = self.pid = None
+        self.control = FakeGatewayControl(self.control_path)
+        self.control.label = "fake RouterOS"
+
+    def __repr__(self):
+        return f"<RouterOsFake pid={self.pid} {self.ns} {self.listen + self.tls}>"
+
+    @staticmethod
+    def _pick(specs):
+        if not specs:
+            return None, None
+        spec = next((x for x in specs if not x.startswith("127.")), specs[0])
+        host, _, port = spec.rpartition(":")
+        return host, int(port)
+
+    @property
+    def address(self):
+        return self._pick(self.listen or self.tls or self.anon_tls)[0]
+
+    @property
+    def port(self):
+        return self._pick(self.listen)[1]
+
+    @property
+    def tls_port(self):
+        return self._pick(self.tls)[1]
+
+    @property
+    def anon_tls_port(self):
+        return self._pick(self.anon_tls)[1]
+
+    def alive(self):
+        return self.pid is not None and any(t.pid == self.pid and t.alive()
+                                            for t in self.lab._tracked)
+
+    def log(self):
+        return _tail(self.log_path, 10 ** 7)
+
+    def ping(self):
+        return self.control.ping()
+
+    def options(self):
+        return self.control.request("get")["options"]
+
+    def set(self, **opts):
+        """delay_ms, empty, legacy_login, route_check (None | "trap" | an interface)."""
+        return self.control.request("set", **opts)["options"]
+
+    def fail(self, path, kind, count=1, **kw):
+        """The next count commands with path (e.g. "/ip/firewall/nat/add") fail: kind trap |
+        drop | drop_after | fatal | slow; kw: message=, category=, delay_ms= (slow)."""
+        return self.control.request("fail", path=path, kind=kind, count=count, **kw)["faults"]
+
+    def clear_faults(self):
+        self.control.request("clear_faults")
+
+    def rules(self):
+        """Every rule in order, all properties as strings, with its ".id"."""
+        return self.control.request("rules")["rules"]
+
+    def handles(self):
+        """{".id": nft handle, or None for a disabled rule}."""
+        return self.control.request("rules")["handles"]
+
+    def add_rule(self, **props):
+        """Add a rule as a human at the console (not through the API); property names with
+        "_" for "-" (dst_port=...).  Returns its .id; ValueError-like RuntimeError on a
+        validation failure."""
+        return self.control.request("add_rule", **{k.replace("_", "-"): str(v)
+                                                   for k, v in props.items()})["id"]
+
+    def remove_rule(self, rule_id):
+        self.control.request("remove_rule", id=rule_id)
+
+    def stats(self):
+        """logins_ok, login_failures, connections_accepted, connections_open, commands."""
+        r = self.control.request("stats")
+        r.pop("ok", None)
+        return r
+
+    def commands(self, command=None):
+        return [c for c in self.stats()["commands"] if command is None or c["command"] == command]
+
+    def clear_log(self):
+        self.control.request("clear_log")
+
+    def nft_rules(self):
+        """The applied nft rules of its table (dstnat chain), as router_nft_rules returns them."""
+        return self.lab.router_nft_rules(table=self.table, chain="dstnat", ns=self.ns)
+
+
 class Lab:
     LAN_ADDR = "192.168.77.2"
     GW_LAN_ADDR = "192.168.77.1"
@@ -856,20 +984,30 @@ class Lab:
     ROUTER_VPN_ADDR = "10.2.0.2"        # the router's address on the VPN side
     VPN_GW_ADDR = "10.2.0.1"            # the VPN gateway: miniupnpd or the fake gateway
     VPN_NET = "10.2.0.0/24"
+    # topology "double", segment=True
+    PMHOST_ADDR = "192.168.78.2"        # portmapd's own host behind the router
+    ROUTER_SEG_ADDR = "192.168.78.1"
+    SEG_NET = "192.168.78.0/24"
+    ROUTEROS_API_PORT = 8728
+    ROUTEROS_API_SSL_PORT = 8729
 
     def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
-                 state_path=None, persist=False, topology="single"):
+                 state_path=None, persist=False, topology="single", segment=False):
         """gateway: "miniupnpd" | "fake" | None.  workdir: a fresh temporary directory by
         default (removed by down(), kept on failure if PMLAB_KEEP=1).  grant_lifetime: the fake
         gateway's fixed grant (miniupnpd has no such knob).  state_path: a JSON file the lab
         keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up).
         topology: "single" (lan - gw - inet) or "double" (lan - router - gw - inet; the
-        gateway runs in gw on 10.2.0.1, the router-side link)."""
+        gateway runs in gw on 10.2.0.1, the router-side link).  segment (double only): add
+        pmhost, portmapd's own segment behind the router (see the module's docstring)."""
         if gateway not in GATEWAY_TOOLS:
             raise ValueError(f"gateway must be 'miniupnpd', 'fake' or None, not {gateway!r}")
         if topology not in TOPOLOGIES:
             raise ValueError(f"topology must be 'single' or 'double', not {topology!r}")
+        if segment and topology != "double":
+            raise ValueError("segment=True needs topology='double'")
         self.topology = topology
+        self.segment = bool(segment)
         self.suffix = suffix or secrets.token_hex(3)
         if not re.fullmatch(r"[0-9a-f]{4,6}", self.suffix):
             raise ValueError("suffix must be 4 to 6 lowercase hex digits")
@@ -921,6 +1059,15 @@ class Lab:
                                    self.ns_router: self.VPN_GW_ADDR,
                                    self.ns_gw: self.INET_ADDR}
             self.routers = [self.ns_router, self.ns_gw]
+        self.ns_pmhost = self.if_router_seg = self.if_pmhost = None
+        if self.segment:
+            self.ns_pmhost = f"pmh-{s}"
+            self.if_router_seg, self.if_pmhost = f"ps0-{s}", f"ph0-{s}"
+            self.namespaces.append(self.ns_pmhost)
+            self.lab_networks = self.lab_networks + (SEG_NETWORK,)
+            self.links.append(((self.ns_router, self.if_router_seg, f"{self.ROUTER_SEG_ADDR}/24"),
+                               (self.ns_pmhost, self.if_pmhost, f"{self.PMHOST_ADDR}/24")))
+            self.default_routes[self.ns_pmhost] = self.ROUTER_SEG_ADDR
         # NAT namespaces with miniupnpd's skeleton: ns -> (inside interface, outside interface)
         self.nats = {self.ns_gw: (self.if_gw_lan, self.if_gw_wan)}
         self.workdir = workdir
@@ -931,6 +1078,8 @@ class Lab:
         self._http_api_count = 0
         self.pias = []                  # running PiaFake handles
         self._pia_count = 0
+        self.routeros = []              # running RouterOsFake handles
+        self._routeros_count = 0
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1098,6 +1247,8 @@ class Lab:
             self.run(ns, ["nft", "-f", path])
         if self.ns_router:
             self.load_router_firewall(dnat_accept=True)
+        if self.segment:
+            self.run(self.ns_router, ["nft", "-f", "-"], input=self.labfwd_ruleset())
 
     @staticmethod
     def nat_ruleset(inside, outside):
@@ -1136,16 +1287,39 @@ table inet filter {{
         without that line (portmapd must warn at start)."""
         inside, outside = self.if_router_lan, self.if_router_vpn
         dnat = "\t\tct status dnat accept\n" if dnat_accept else ""
+        seg = ""
+        if self.segment:
+            # pmhost goes out as the LAN does; NAT-PMP from the LAN reaches it (labfwd's DNAT)
+            # even without `ct status dnat accept`
+            seg = (f'\t\tiifname "{self.if_router_seg}" oifname "{outside}" accept\n'
+                   f'\t\tiifname "{inside}" oifname "{self.if_router_seg}" '
+                   f"ip daddr {self.PMHOST_ADDR} udp dport {self.NATPMP_PORT} accept\n")
         return f"""# portmap test lab: the double-NAT router
 table inet filter {{
 \tchain forward {{
 \t\ttype filter hook forward priority 0; policy drop;
 \t\tct state established,related accept
 {dnat}\t\tiifname "{inside}" oifname "{outside}" accept
-\t}}
+{seg}\t}}
 \tchain postrouting {{
 \t\ttype nat hook postrouting priority 100; policy accept;
 \t\toifname "{outside}" masquerade
+\t}}
+}}
+"""
+
+    LABFWD_TABLE = "labfwd"
+
+    def labfwd_ruleset(self):
+        """segment=True: NAT-PMP from the LAN to the router's LAN address goes to pmhost
+        (replies are un-NATed by conntrack)."""
+        rule = (f'iifname "{self.if_router_lan}" ip daddr {self.ROUTER_LAN_ADDR} '
+                f"udp dport {self.NATPMP_PORT} dnat to {self.PMHOST_ADDR}")
+        return f"""# portmap test lab: NAT-PMP to portmapd's segment
+table ip {self.LABFWD_TABLE} {{
+\tchain prerouting {{
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\t{rule}
 \t}}
 }}
 """
@@ -1162,10 +1336,11 @@ table inet filter {{
             f.write(self.router_ruleset(dnat_accept))
         self.run(self.ns_router, ["nft", "-f", path])
 
-    def router_nft_rules(self, table="portmap", chain="prerouting", family="ip"):
-        """The rules of a chain in the router (default portmapd's `ip portmap prerouting`) as
-        dicts {handle, comment, expr, text}; [] when the table or chain does not exist."""
-        cp = self.run(self.ns_router, ["nft", "-j", "list", "chain", family, table, chain],
+    def router_nft_rules(self, table="portmap", chain="prerouting", family="ip", ns=None):
+        """The rules of a chain in the router (default portmapd's `ip portmap prerouting`; ns=
+        another namespace) as dicts {handle, comment, expr, text}; [] when the table or chain
+        does not exist."""
+        cp = self.run(ns or self.ns_router, ["nft", "-j", "list", "chain", family, table, chain],
                       check=False)
         if cp.returncode != 0:
             return []
@@ -1694,6 +1869,110 @@ deny 0-65535 0.0.0.0/0 0-65535
                 json.dump(st, f)
         return self._run_pia(pia)
 
+    # --- fake RouterOS --------------------------------------------------------------------------
+    def start_fake_routeros(self, ns=None, listen=None, tls=None, anon_tls=None, user="portmap",
+                            password=None, empty=False, legacy_login=False, delay_ms=0,
+                            table="routeros", extra_args=()):
+        """Start fake-routeros in ns (default the router of the double topology) and return a
+        RouterOsFake.  listen: "ADDR:PORT" strings for the plain API (default 127.0.0.1:8728
+        and, in the router, 192.168.77.1:8728, plus 192.168.78.1:8728 with segment=True).
+        tls: API-SSL with a certificate signed by a test CA made at run time (IP SANs
+        192.168.77.1, 192.168.78.1, 127.0.0.1): True = the listen addresses on 8729, or a
+        list.  anon_tls: API-SSL without a certificate (anonymous DH): True = the listen
+        addresses on 8729 (8730 when tls is on too), or a list.  password: random by default
+        (handed over in a 0600 file, never on a command line).  Port 0 = any free port (the
+        handle has the real ones).  The fake keeps its rules in `table ip TABLE` (chain
+        dstnat), which it deletes at exit; down() kills it in any case."""
+        if HERE not in sys.path:
+            sys.path.insert(0, HERE)
+        import piapki
+        ns = ns or self.ns_router
+        if ns is None:
+            raise ValueError("the single topology has no router: give ns=")
+        if listen is None:
+            listen = [f"127.0.0.1:{self.ROUTEROS_API_PORT}"]
+            if ns == self.ns_router:
+                listen.append(f"{self.ROUTER_LAN_ADDR}:{self.ROUTEROS_API_PORT}")
+                if self.segment:
+                    listen.append(f"{self.ROUTER_SEG_ADDR}:{self.ROUTEROS_API_PORT}")
+        listen = [listen] if isinstance(listen, str) else list(listen)
+        hosts = [x.rpartition(":")[0] for x in listen]
+
+        def specs(value, port):
+            if value is True:
+                return [f"{h}:{port}" for h in hosts]
+            if isinstance(value, str):
+                return [value]
+            return list(value or [])
+
+        tls_specs = specs(tls, self.ROUTEROS_API_SSL_PORT)
+        anon_specs = specs(anon_tls, self.ROUTEROS_API_SSL_PORT + (1 if tls_specs else 0))
+        self._routeros_count += 1
+        n = self._routeros_count
+        ros = RouterOsFake(self, ns, listen, tls_specs, anon_specs, user,
+                           password if password is not None else secrets.token_urlsafe(12),
+                           table, os.path.join(self.workdir, f"routeros{n}"))
+        fd = os.open(ros.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(ros.password + "\n")
+        argv = [PYTHON, FAKE_ROUTEROS, "--user", user, "--password-file", ros.password_file,
+                "--control", ros.control_path, "--nft-table", table,
+                "--delay-ms", str(int(delay_ms))]
+        for spec in listen:
+            argv += ["--listen", spec]
+        if tls_specs:
+            ros.pki = piapki.make_server_pki(
+                os.path.join(self.workdir, f"routeros{n}-pki"), "lab-routeros",
+                ips=[self.ROUTER_LAN_ADDR, self.ROUTER_SEG_ADDR, "127.0.0.1"])
+            ros.ca_path, ros.cert_path = ros.pki.ca, ros.pki.cert
+            ros.key_path, ros.fingerprint = ros.pki.key, ros.pki.fingerprint
+            argv += ["--cert", ros.cert_path, "--key", ros.key_path]
+            for spec in tls_specs:
+                argv += ["--tls-listen", spec]
+        for spec in anon_specs:
+            argv += ["--anon-tls-listen", spec]
+        if empty:
+            argv.append("--empty")
+        if legacy_login:
+            argv.append("--legacy-login")
+        argv += [str(a) for a in extra_args]
+        out = open(ros.log_path, "a")
+        try:
+            p = self.spawn(ns, argv, name="fake-routeros", stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        ros.proc, ros.pid = p, p.pid
+        ros.control.pid = p.pid
+        self.routeros.append(ros)
+        pat = re.compile(rf"^READY pid={p.pid}(.*)$", re.M)
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"fake-routeros exited ({p.returncode}): "
+                                     f"{_tail(ros.log_path)}")
+            with open(ros.log_path) as f:
+                return pat.search(f.read())
+
+        m = wait_for(ready, 10, message=f"fake-routeros not ready: {_tail(ros.log_path)}")
+        got = dict(part.split("=", 1) for part in m.group(1).split())
+        ros.listen = got.get("api", "").split(",") if got.get("api") else []
+        ros.tls = got.get("tls", "").split(",") if got.get("tls") else []
+        ros.anon_tls = got.get("anon_tls", "").split(",") if got.get("anon_tls") else []
+        wait_for(ros.ping, 5, message="fake-routeros control socket does not answer")
+        self._autosave()
+        return ros
+
+    def stop_fake_routeros(self, ros=None):
+        """SIGTERM it (default: the last one started; it deletes its nft table) and wait."""
+        ros = ros or (self.routeros[-1] if self.routeros else None)
+        if ros is None or ros.pid is None:
+            return
+        pid, ros.pid = ros.pid, None
+        if ros in self.routeros:
+            self.routeros.remove(ros)
+        self.stop_process(pid)
+        ros.proc = None
+
     def https_exchange(self, ns, host, port, reqs, cafile, server_name, timeout=10):
         """HTTPS requests on one connection from inside ns (see PiaFake.https)."""
         spec = []
@@ -1853,6 +2132,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.fake = None
         self.http_apis = []
         self.pias = []
+        self.routeros = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -1906,11 +2186,13 @@ deny 0-65535 0.0.0.0/0 0-65535
             "suffix": self.suffix,
             "gateway": self.gateway,
             "topology": self.topology,
+            "segment": self.segment,
             "grant_lifetime": self.grant_lifetime,
             "workdir": self.workdir,
             "own_workdir": self._own_workdir,
             "namespaces": {"lan": self.ns_lan, "gw": self.ns_gw, "inet": self.ns_inet,
-                           **({"router": self.ns_router} if self.ns_router else {})},
+                           **({"router": self.ns_router} if self.ns_router else {}),
+                           **({"pmhost": self.ns_pmhost} if self.ns_pmhost else {})},
             "created_namespaces": self._created_ns,
             "created_etc_netns": self._created_etc,
             "processes": [t.to_json() for t in self._tracked],
@@ -1923,11 +2205,18 @@ deny 0-65535 0.0.0.0/0 0-65535
                       "token_port": p.token_port, "pid": p.pid, "control": p.control_path,
                       "log": p.log_path, "ca": p.ca, "server_name": p.server_name}
                      for p in self.pias],
+            "routeros": [{"ns": r.ns, "listen": r.listen, "tls": r.tls, "anon_tls": r.anon_tls,
+                          "pid": r.pid, "control": r.control_path, "log": r.log_path,
+                          "user": r.user, "password_file": r.password_file, "ca": r.ca_path,
+                          "fingerprint": r.fingerprint, "table": r.table}
+                         for r in self.routeros],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR,
                           **({"lan2": self.LAN_ADDR2, "router_lan": self.ROUTER_LAN_ADDR,
                               "router_vpn": self.ROUTER_VPN_ADDR, "vpn_gw": self.VPN_GW_ADDR}
-                             if self.ns_router else {})},
+                             if self.ns_router else {}),
+                          **({"router_seg": self.ROUTER_SEG_ADDR, "pmhost": self.PMHOST_ADDR}
+                             if self.segment else {})},
             "extra": self.extra,
         }
 
@@ -1949,7 +2238,7 @@ deny 0-65535 0.0.0.0/0 0-65535
             st = json.load(f)
         lab = cls(gateway=st["gateway"], workdir=st["workdir"], suffix=st["suffix"],
                   grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True,
-                  topology=st.get("topology", "single"))
+                  topology=st.get("topology", "single"), segment=st.get("segment", False))
         lab._own_workdir = st.get("own_workdir", True)
         lab._created_ns = list(st.get("created_namespaces", []))
         lab._created_etc = list(st.get("created_etc_netns", []))
