@@ -109,20 +109,6 @@ parse_pool_size(PmConfigSection *section, const PmConfigEntry *entry, gpointer f
 	return TRUE;
 }
 
-static gboolean
-parse_timeout(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	      GError **error)
-{
-	if (!pm_config_parse_timeout(section, entry, field, error))
-		return FALSE;
-	if (*(guint64 *)field == 0) {
-		pm_config_section_set_error(section, entry, "zero", "a duration above 0, e.g. 10s",
-					    error);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static const PmConfigKey mikrotik_keys[] = {
     {"Address", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, address)},
     {"TLS", pm_config_parse_boolean, G_STRUCT_OFFSET(PmMikrotikConfig, tls)},
@@ -134,7 +120,7 @@ static const PmConfigKey mikrotik_keys[] = {
     {"PasswordFile", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, password_file)},
     {"InInterface", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, in_interface)},
     {"PoolSize", parse_pool_size, G_STRUCT_OFFSET(PmMikrotikConfig, pool_size)},
-    {"Timeout", parse_timeout, G_STRUCT_OFFSET(PmMikrotikConfig, timeout_usec)},
+    {"Timeout", pm_config_parse_timeout, G_STRUCT_OFFSET(PmMikrotikConfig, timeout_usec)},
     {NULL},
 };
 

@@ -1600,9 +1600,9 @@ test_mikrotik(void)
 		const char *text;
 		const char *message;
 	} bad[] = {
-	    {"[MikroTik hap]\nPasswordFile=/x\n", "test.conf: [MikroTik hap] Address= is missing"},
+	    {"[MikroTik hap]\nPasswordFile=/x\n", "test.conf:1: [MikroTik hap]: Address= is required: the router's API address"},
 	    {"[MikroTik hap]\nAddress=192.168.88.1\n",
-	     "test.conf: [MikroTik hap] PasswordCredential= is missing"},
+	     "test.conf:1: [MikroTik hap]: PasswordCredential= is required: set "},
 	    {MIKROTIK_MINIMAL "Address=a b:x\n", "test.conf:4: [MikroTik hap] Address=a b:x: not a "
 					      "host or host:port; "},
 	    {MIKROTIK_MINIMAL "TLS=maybe\n", "test.conf:4: [MikroTik hap] TLS=maybe: "},
@@ -1614,16 +1614,16 @@ test_mikrotik(void)
 	    {MIKROTIK_MINIMAL "TLS=yes\nFingerprint=00:11\n",
 	     "test.conf:5: [MikroTik hap] Fingerprint=00:11: not a SHA-256 fingerprint; "},
 	    {MIKROTIK_MINIMAL "PasswordCredential=x\n",
-	     "test.conf:4: [MikroTik hap] PasswordFile=/etc/portmap/hap.pass: PasswordCredential= "
+	     "test.conf:3: [MikroTik hap] PasswordFile=/etc/portmap/hap.pass: PasswordCredential= "
 	     "is set too; "},
 	    {MIKROTIK_MINIMAL "PoolSize=0\n",
 	     "test.conf:4: [MikroTik hap] PoolSize=0: not a connection count; accepted values: 1 "
 	     "to 64"},
-	    {MIKROTIK_MINIMAL "Timeout=0\n", "test.conf:4: [MikroTik hap] Timeout=0: zero; "},
+	    {MIKROTIK_MINIMAL "Timeout=0\n", "test.conf:4: [MikroTik hap] Timeout=0: too short; "},
 	    {MIKROTIK_MINIMAL "Secret=1\n", "test.conf:4: [MikroTik hap] Secret=1: unknown key; "},
 	    {MIKROTIK_MINIMAL GATEWAY_UPSTREAM
 	     "Listen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=vpn\nRouter=hex\n",
-	     "test.conf:12: [Gateway] Router=hex: no such router; accepted values: nftables, hap"},
+	     "test.conf:11: [Gateway] Router=hex: no such router; accepted values: nftables, hap"},
 	};
 
 	minimal = pm_test_config_load(MIKROTIK_MINIMAL GATEWAY_UPSTREAM
@@ -1646,9 +1646,9 @@ test_mikrotik(void)
 
 	full = pm_test_config_load("[MikroTik hap]\nAddress=router.lan\nTLS=yes\n"
 				   "Fingerprint=3F:1C:00:FF:0000000000000000000000000000000000000000"
-				   "0000000000000000009a\n"
+				   "000000000000009a\n"
 				   "Username=portmap\nPasswordCredential=hap-pw\nInInterface=wg-vpn\n"
-				   "PoolSize=1\nTimeout=250ms\n"
+				   "PoolSize=1\nTimeout=2s\n"
 				   "[MikroTik other]\nAddress=[fd00::1]:9000\nTLS=yes\n"
 				   "CAFile=/etc/portmap/ca.pem\nPasswordCredential=o\n",
 				   &error);
@@ -1662,7 +1662,7 @@ test_mikrotik(void)
 	g_assert_cmpstr(mt->password_credential, ==, "hap-pw");
 	g_assert_cmpstr(mt->in_interface, ==, "wg-vpn");
 	g_assert_cmpuint(mt->pool_size, ==, 1);
-	g_assert_cmpuint(mt->timeout_usec, ==, 250 * 1000);
+	g_assert_cmpuint(mt->timeout_usec, ==, 2 * G_USEC_PER_SEC);
 	mt = pm_config_find_mikrotik(full, "other");
 	g_assert_cmpstr(mt->host, ==, "fd00::1");
 	g_assert_cmpuint(mt->port, ==, 9000);
