@@ -320,6 +320,9 @@ rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
 static void
 entry_add_rule(GatewayEntry *entry)
 {
+	/* the upstream has answered: the rule is bounded by the router's own timeout (a
+	 * MikroTik's Timeout=), and a slow router's rule is not rolled back half made */
+	entry_stop_waiting(entry);
 	entry->rule_state = RULE_ADDING;
 	entry->n_ops++;
 	pm_router_add_rule(entry->gateway->router, &entry->rule, rule_added_cb, entry);
