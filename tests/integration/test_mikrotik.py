@@ -266,7 +266,8 @@ class MikrotikOldAndNewTest(MikrotikTestCase):
 
 class MikrotikTlsTest(MikrotikTestCase):
     """API-SSL: the router's certificate verified with CAFile=, or pinned by Fingerprint=."""
-    ros_options = {"listen": [], "tls": [f"{Lab.ROUTER_LAN_ADDR}:8729"]}
+    ros_options = {"listen": [], "tls": [f"{Lab.ROUTER_LAN_ADDR}:8729"],
+                   "anon_tls": [f"{Lab.ROUTER_LAN_ADDR}:8730"]}
     api_address = Lab.ROUTER_LAN_ADDR
 
     def test_mt_h_tls_verified_with_ca_file(self):
@@ -291,6 +292,19 @@ class MikrotikTlsTest(MikrotikTestCase):
                       "no warning about the certificate's fingerprint")
         self.assertEqual(self.ros.stats()["logins_ok"], logins, "logged in to an unpinned router")
         self.assertEqual([c for c in self.comments() if "7702" in c], [])
+
+    def test_mt_l_anonymous_only_api_ssl_is_refused_with_the_reason(self):
+        """An api-ssl without a certificate (anonymous Diffie-Hellman only) authenticates
+        nothing: refused, and the error says why and what to do."""
+        config = self.gateway_config(mikrotik_extra=f"TLS=yes\nCAFile={self.ros.ca_path}\n")
+        config = config.replace(f"Address={self.api_address}\n",
+                                f"Address={self.api_address}:8730\n")
+        self.start_gateway(config)
+        self.map("tcp", 7703, rc=3, timeout=15.0)
+        self.wait_for(lambda: self.warnings("anonymous Diffie-Hellman"), 5,
+                      "no warning naming anonymous Diffie-Hellman")
+        self.assertIn("certificate", self.gw_describe()["RouterError"] or "")
+        self.assertEqual(self.ros.stats()["logins_ok"], 0)
 
 
 class MikrotikSegmentTest(MikrotikTestCase):
