@@ -319,6 +319,28 @@ class Nft:
         self._run(["delete", "rule", "ip", self.table, "dstnat", "handle", str(handle)])
 
 
+class NullNft(Nft):
+    """--no-apply (benchmarks): rules are kept, nothing reaches the kernel, so a command
+    costs the reply delay alone (a rule through nft(8) costs milliseconds)."""
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.next_handle = 1
+
+    def create(self):
+        pass
+
+    def delete(self):
+        pass
+
+    def add(self, rule):
+        self.next_handle += 1
+        return self.next_handle - 1
+
+    def remove(self, handle):
+        pass
+
+
 # --- the router --------------------------------------------------------------------------------
 
 class Router:
@@ -807,6 +829,8 @@ def main(argv=None):
     p.add_argument("--control", metavar="PATH", help="UNIX control socket (JSON lines)")
     p.add_argument("--nft-table", default="routeros", metavar="NAME")
     p.add_argument("--nft-cmd", default="nft", metavar="PATH")
+    p.add_argument("--no-apply", action="store_true",
+                   help="keep the rules without applying them (benchmarks)")
     p.add_argument("--legacy-login", action="store_true", help="pre-6.43 challenge login")
     p.add_argument("--empty", action="store_true", help="RouterOS 7.18+: !empty replies")
     p.add_argument("--delay-ms", type=int, default=0, metavar="N", help="before each reply")
@@ -823,7 +847,7 @@ def main(argv=None):
         p.error("--password or --password-file is required")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", a.nft_table):
         p.error("--nft-table: letters, digits, _ and - only")
-    nft = Nft(a.nft_table, a.nft_cmd)
+    nft = NullNft(a.nft_table) if a.no_apply else Nft(a.nft_table, a.nft_cmd)
     router = Router(a.user, password, nft, {"delay_ms": a.delay_ms, "empty": a.empty,
                                             "legacy_login": a.legacy_login})
     try:
