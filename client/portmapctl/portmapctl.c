@@ -479,6 +479,42 @@ static int get_description(sd_bus *bus, JsonNode **ret)
 	return 0;
 }
 
+/* a JSON string member, or NULL (absent, null, another type) */
+static const char *json_string_or_null(JsonObject *object, const char *name)
+{
+	JsonNode *node = json_object_get_member(object, name);
+
+	if (!node || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(node);
+}
+
+/* the gateway's router (Describe()'s "Gateway"), with why its rules fail if they do */
+static void add_gateway_router_fields(GArray *fields, JsonNode *description)
+{
+	JsonObject *root = json_node_get_object(description);
+	JsonNode *node = json_object_get_member(root, "Gateway");
+	JsonObject *gateway;
+	const char *router, *iface, *error;
+
+	if (!node || !JSON_NODE_HOLDS_OBJECT(node))
+		return;
+	gateway = json_node_get_object(node);
+	router = json_string_or_null(gateway, "Router");
+	iface = json_string_or_null(gateway, "RouterInterface");
+	error = json_string_or_null(gateway, "RouterError");
+	if (!router)
+		return;
+	if (iface)
+		fields_add(fields, _("Gateway router"),
+			   g_strdup_printf(_("%s, rules on %s"), router, iface));
+	else
+		fields_add(fields, _("Gateway router"), g_strdup(router));
+	if (error)
+		fields_add(fields, NULL, g_strdup_printf(_("  last error: %s"), error));
+}
+
 /* each consumer of each mapping, with its state and why it failed (from Describe(), which
  * carries them in every mapping's "Consumers"): nothing if no mapping has consumers */
 static void print_consumer_table(JsonNode *description)
@@ -699,6 +735,7 @@ static int verb_status(int argc, char *argv[])
 	g_auto(ManagerInfo) info = { 0 };
 	g_autoptr(GPtrArray) mappings = NULL;
 	g_autoptr(GArray) fields = NULL;
+	g_autoptr(JsonNode) description = NULL;
 	sd_bus *bus;
 	guint active = 0;
 	int r;
@@ -756,6 +793,9 @@ static int verb_status(int argc, char *argv[])
 	if (info.gateway_mappings > 0)
 		fields_add(fields, _("Gateway mappings"),
 			   g_strdup_printf("%u", info.gateway_mappings));
+	/* a router that refuses rules (login, no interface) shows only there and in the log */
+	if (get_description(bus, &description) >= 0)
+		add_gateway_router_fields(fields, description);
 
 	for (guint i = 0; i < mappings->len; i++)
 		if (g_strcmp0(((MappingInfo *) mappings->pdata[i])->state, "active") == 0)
@@ -765,12 +805,10 @@ static int verb_status(int argc, char *argv[])
 	fields_print(fields);
 
 	if (mappings->len > 0) {
-		g_autoptr(JsonNode) description = NULL;
-
 		printf("\n");
 		print_mapping_table(mappings);
 		/* consumers (port files, torrent clients, hooks) fail on their own: show how */
-		if (get_description(bus, &description) >= 0)
+		if (description != NULL)
 			print_consumer_table(description);
 	}
 	return 0;

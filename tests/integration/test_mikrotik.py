@@ -205,6 +205,9 @@ class MikrotikTest(MikrotikTestCase):
                              f"a retry storm: {stats['login_failures']} refused logins")
         self.assertNotIn("not-the-password", self.log_text(), "the password is in the log")
         self.assertIn("invalid user name or password", self.gw_describe()["RouterError"] or "")
+        status = self.ctl("status").stdout
+        self.assertRegex(status, r"Gateway router: hap\b.*\n.*last error: .*invalid user name "
+                                 r"or password", status)
         self.assertEqual(self.comments(), [])
         self.assertNotIn(Lab.ROUTER_VPN_ADDR, self.lab.miniupnpd_rules(),
                          "an upstream mapping is left for a refused rule")
