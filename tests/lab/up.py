@@ -3,7 +3,9 @@
 """Bring the portmap test lab up for a human: namespaces lan-SUF, gw-SUF, inet-SUF in the real
 (init) namespace set, persisting after this script exits, with miniupnpd (or the fake gateway)
 in gw.  --topology double: lan-SUF, router-SUF, gw-SUF (the VPN gateway, 10.2.0.1), inet-SUF,
-and with --demo portmapd runs in router as the LAN's NAT-PMP gateway (design §3 "Gateway").  What it made is recorded in /run/portmap-lab/ (suffix, PIDs, workdir); tests/lab/down
+and with --demo portmapd runs in router as the LAN's NAT-PMP gateway (design §3 "Gateway"), its
+rules in nftables or, with --router mikrotik, on the lab's fake RouterOS; --segment puts it on a
+segment of its own behind the router (pmh-SUF, 192.168.78.2), as a container on a MikroTik.  What it made is recorded in /run/portmap-lab/ (suffix, PIDs, workdir); tests/lab/down
 removes it.  Refuses to run while a lab is recorded.
 
 To add something to the lab (e.g. portmapd in lan), extend start_extras(): start processes with
@@ -74,17 +76,30 @@ def start_extras(lab, args):
 
     config = os.path.join(STATE_DIR, "portmapd.conf")
     double = lab.topology == "double"
+    router, router_group = "nftables", ""
+    if double and args.router == "mikrotik":
+        # the lab's fake RouterOS in router, speaking the real API; its password in a file
+        ros = lab.start_fake_routeros()
+        password = os.path.join(STATE_DIR, "mikrotik.pass")
+        fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(ros.password + "\n")
+        router = "lab-router"
+        router_group = (f"[MikroTik {router}]\nAddress="
+                        f"{lab.ROUTER_SEG_ADDR if args.segment else '127.0.0.1'}\n"
+                        f"Username={ros.user}\nPasswordFile={password}\n\n")
+    listen = lab.PMHOST_ADDR if args.segment else lab.ROUTER_LAN_ADDR
     with open(config, "w") as f:
         if double:
             f.write(f"# the VPN gateway runs miniupnpd on {lab.VPN_GW_ADDR}; portmapd answers "
                     f"NAT-PMP to the LAN\n[Provider vpn]\nType=natpmp\n"
-                    f"Gateway={lab.VPN_GW_ADDR}\n\n[Gateway]\nListen={lab.ROUTER_LAN_ADDR}\n"
-                    f"AllowedNetworks={lab.LAN_NET}\nUpstream=vpn\nRouter=nftables\n")
+                    f"Gateway={lab.VPN_GW_ADDR}\n\n{router_group}[Gateway]\nListen={listen}\n"
+                    f"AllowedNetworks={lab.LAN_NET}\nUpstream=vpn\nRouter={router}\n")
         else:
             f.write(f"# the lab's NAT gateway runs miniupnpd on its LAN address\n"
                     f"[Provider lab]\nType=natpmp\nGateway={lab.GW_LAN_ADDR}\n")
     log = open(os.path.join(STATE_DIR, "portmapd.log"), "w")
-    lab.spawn(lab.ns_router if double else lab.ns_lan,
+    lab.spawn(lab.ns_pmhost if args.segment else lab.ns_router if double else lab.ns_lan,
               [portmapd, "--config", config, "--state-dir", os.path.join(STATE_DIR, "state")],
               name="portmapd", env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
@@ -155,6 +170,9 @@ def describe(lab):
             f"{lab.GW_WAN_ADDR}/24 on {lab.if_gw_wan} (WAN), NAT + miniupnpd chains",
             f"  {lab.ns_inet:<14} {lab.INET_ADDR}/24 on {lab.if_inet}, no default route",
         ]
+        if getattr(lab, "ns_pmhost", None):
+            lines.insert(3, f"  {lab.ns_pmhost:<14} {lab.PMHOST_ADDR}/24 behind the router "
+                            f"({lab.ROUTER_SEG_ADDR}), which forwards the LAN's UDP 5351 here")
     else:
         lines = [
             f"portmap test lab {lab.suffix} is up (gateway: {lab.gateway or 'none'})",
@@ -177,9 +195,10 @@ def describe(lab):
     ]
     if lab.extra.get("portmapctl"):
         ctl = lab.extra["portmapctl"]
+        where = (lab.ns_pmhost if getattr(lab, "ns_pmhost", None) else
+                 lab.ns_router if lab.topology == "double" else lab.ns_lan)
         lines += [
-            f"portmapd runs in {'router' if lab.topology == 'double' else 'lan'} on a "
-            "private system bus; talk to it with:",
+            f"portmapd runs in {where} on a private system bus; talk to it with:",
             f"  {ctl} status        (list, port web, monitor, add udp 9000, remove web ...)",
             f"  ip netns exec {lab.ns_inet} python3 -c \"import urllib.request; "
             f"print(urllib.request.urlopen('{lab.extra['demo_url']}').read())\"",
@@ -212,9 +231,19 @@ def main():
     p.add_argument("--topology", choices=pmlab.TOPOLOGIES, default="single",
                    help="single: lan - gw - inet (default); double: lan - router (portmapd's "
                         "LAN gateway) - gw (the VPN gateway) - inet")
+    p.add_argument("--router", choices=("nftables", "mikrotik"), default="nftables",
+                   help="double topology: portmapd's rules in nftables (default) or on the "
+                        "lab's fake RouterOS over the RouterOS API")
+    p.add_argument("--segment", action="store_true",
+                   help="double topology: portmapd on a segment of its own behind the router "
+                        "(needs --router mikrotik: the rules are the router's)")
     p.add_argument("--demo", action="store_true",
                    help="also run portmapd in lan, add a mapping and prove it from inet")
     args = p.parse_args()
+    if (args.router != "nftables" or args.segment) and args.topology != "double":
+        p.error("--router and --segment need --topology double")
+    if args.segment and args.router != "mikrotik":
+        p.error("--segment needs --router mikrotik (nftables rules are on portmapd's host)")
     if os.geteuid() != 0:
         sys.exit("up: must run as root")
     os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
@@ -224,7 +253,8 @@ def main():
         sys.exit(f"up: a lab is already up (recorded in {STATE}); run tests/lab/down first")
     lab = pmlab.Lab(gateway=None if args.gateway == "none" else args.gateway, workdir=WORKDIR,
                     suffix=args.suffix, grant_lifetime=args.grant_lifetime, state_path=STATE,
-                    persist=True, topology=args.topology)
+                    persist=True, topology=args.topology,
+                    **({"segment": True} if args.segment else {}))
     try:
         lab.up()
         start_extras(lab, args)
