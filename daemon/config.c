@@ -1435,6 +1435,17 @@ pm_config_parse_string(PmConfigSection *section,
 }
 
 gboolean
+pm_config_parse_nonempty(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
+			 GError **error)
+{
+	if (entry->value[0] == '\0') {
+		pm_config_section_set_error(section, entry, "empty", "a non-empty value", error);
+		return FALSE;
+	}
+	return pm_config_parse_string(section, entry, field, error);
+}
+
+gboolean
 pm_config_parse_boolean(PmConfigSection *section,
 			const PmConfigEntry *entry,
 			gpointer field,

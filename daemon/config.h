@@ -201,6 +201,9 @@ gboolean pm_config_section_parse_keys(PmConfigSection *self, const PmConfigKey *
 /* char *: any text without control characters; "" stays "" */
 gboolean pm_config_parse_string(PmConfigSection *section, const PmConfigEntry *entry,
 				gpointer field, GError **error);
+/* the same, refusing an empty value */
+gboolean pm_config_parse_nonempty(PmConfigSection *section, const PmConfigEntry *entry,
+				  gpointer field, GError **error);
 /* gboolean: yes/no/true/false/on/off/1/0 */
 gboolean pm_config_parse_boolean(PmConfigSection *section, const PmConfigEntry *entry,
 				 gpointer field, GError **error);

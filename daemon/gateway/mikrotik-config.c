@@ -52,17 +52,6 @@ pm_mikrotik_fingerprint_to_string(const guint8 *fingerprint)
 	return g_string_free(str, FALSE);
 }
 
-static gboolean
-parse_nonempty(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	       GError **error)
-{
-	if (entry->value[0] == '\0') {
-		pm_config_section_set_error(section, entry, "empty", "a non-empty value", error);
-		return FALSE;
-	}
-	return pm_config_parse_string(section, entry, field, error);
-}
-
 /* 64 hex digits, colons between bytes optional (as `openssl x509 -fingerprint -sha256`
  * and RouterOS's /certificate print show it) */
 static gboolean
@@ -110,15 +99,15 @@ parse_pool_size(PmConfigSection *section, const PmConfigEntry *entry, gpointer f
 }
 
 static const PmConfigKey mikrotik_keys[] = {
-    {"Address", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, address)},
+    {"Address", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, address)},
     {"TLS", pm_config_parse_boolean, G_STRUCT_OFFSET(PmMikrotikConfig, tls)},
-    {"CAFile", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, ca_file)},
+    {"CAFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, ca_file)},
     {"Fingerprint", parse_fingerprint, 0},
-    {"Username", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, username)},
-    {"PasswordCredential", parse_nonempty,
+    {"Username", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, username)},
+    {"PasswordCredential", pm_config_parse_nonempty,
      G_STRUCT_OFFSET(PmMikrotikConfig, password_credential)},
-    {"PasswordFile", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, password_file)},
-    {"InInterface", parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, in_interface)},
+    {"PasswordFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, password_file)},
+    {"InInterface", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmMikrotikConfig, in_interface)},
     {"PoolSize", parse_pool_size, G_STRUCT_OFFSET(PmMikrotikConfig, pool_size)},
     {"Timeout", pm_config_parse_timeout, G_STRUCT_OFFSET(PmMikrotikConfig, timeout_usec)},
     {NULL},

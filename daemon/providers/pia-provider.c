@@ -968,32 +968,21 @@ parse_refresh_interval(PmConfigSection *section, const PmConfigEntry *entry, gpo
 	return TRUE;
 }
 
-static gboolean
-parse_nonempty(PmConfigSection *section, const PmConfigEntry *entry, gpointer field,
-	       GError **error)
-{
-	if (entry->value[0] == '\0') {
-		pm_config_section_set_error(section, entry, "empty", "a non-empty value", error);
-		return FALSE;
-	}
-	return pm_config_parse_string(section, entry, field, error);
-}
-
 static const PmConfigKey pia_config_keys[] = {
     {"RefreshInterval", parse_refresh_interval,
      G_STRUCT_OFFSET(PmPiaConfig, refresh_interval_usec)},
     {"Gateway", parse_gateway, G_STRUCT_OFFSET(PmPiaConfig, gateway)},
-    {"Hostname", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, hostname)},
-    {"CAFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, ca_file)},
-    {"Username", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, username)},
-    {"PasswordCredential", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, password_credential)},
-    {"PasswordFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, password_file)},
-    {"TokenCredential", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_credential)},
-    {"TokenURL", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_url)},
-    {"TokenCAFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_ca_file)},
-    {"PayloadAndSignatureCredential", parse_nonempty,
+    {"Hostname", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, hostname)},
+    {"CAFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, ca_file)},
+    {"Username", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, username)},
+    {"PasswordCredential", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, password_credential)},
+    {"PasswordFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, password_file)},
+    {"TokenCredential", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_credential)},
+    {"TokenURL", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_url)},
+    {"TokenCAFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, token_ca_file)},
+    {"PayloadAndSignatureCredential", pm_config_parse_nonempty,
      G_STRUCT_OFFSET(PmPiaConfig, payload_credential)},
-    {"PayloadAndSignatureFile", parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, payload_file)},
+    {"PayloadAndSignatureFile", pm_config_parse_nonempty, G_STRUCT_OFFSET(PmPiaConfig, payload_file)},
     {NULL},
 };
 
