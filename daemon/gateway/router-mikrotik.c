@@ -457,9 +457,23 @@ mt_setup_start(PmRouterMikrotik *self)
 
 /* ---- operations ---- */
 
+/* a new operation, started now or once the start is done; @rule: NULL for a listing */
 static void
-mt_op_submit(PmRouterMikrotik *self, MtOp *op)
+mt_op_submit(PmRouter *router, void (*start)(MtOp *op), const PmRouterRule *rule,
+	     PmRouterDoneFunc done, PmRouterListFunc list_done, gpointer user_data)
 {
+	PmRouterMikrotik *self = (PmRouterMikrotik *)router;
+	MtOp *op = g_new0(MtOp, 1);
+
+	op->router = self;
+	op->start = start;
+	if (rule != NULL) {
+		op->rule = *rule;
+		op->comment = pm_router_rule_comment(router->instance, rule);
+	}
+	op->done = done;
+	op->list_done = list_done;
+	op->user_data = user_data;
 	switch (self->setup) {
 	case MT_SETUP_DONE:
 		op->start(op);
@@ -468,7 +482,7 @@ mt_op_submit(PmRouterMikrotik *self, MtOp *op)
 		g_queue_push_tail(&self->waiting, op);
 		return;
 	case MT_SETUP_FAILED:
-		if (pm_scheduler_now(self->parent.scheduler) <
+		if (pm_scheduler_now(router->scheduler) <
 		    self->setup_failed_at + MT_SETUP_RETRY_USEC) {
 			mt_op_answer_later(op, self->setup_error);
 			return;
@@ -479,50 +493,24 @@ mt_op_submit(PmRouterMikrotik *self, MtOp *op)
 	}
 }
 
-static MtOp *
-mt_op_new(PmRouter *router, void (*start)(MtOp *op), const PmRouterRule *rule)
-{
-	MtOp *op = g_new0(MtOp, 1);
-
-	op->router = (PmRouterMikrotik *)router;
-	op->start = start;
-	if (rule != NULL) {
-		op->rule = *rule;
-		op->comment = pm_router_rule_comment(router->instance, rule);
-	}
-	return op;
-}
-
 static void
 mt_add_rule(PmRouter *router, const PmRouterRule *rule, PmRouterDoneFunc done,
 	    gpointer user_data)
 {
-	MtOp *op = mt_op_new(router, mt_add_start, rule);
-
-	op->done = done;
-	op->user_data = user_data;
-	mt_op_submit(op->router, op);
+	mt_op_submit(router, mt_add_start, rule, done, NULL, user_data);
 }
 
 static void
 mt_remove_rule(PmRouter *router, const PmRouterRule *rule, PmRouterDoneFunc done,
 	       gpointer user_data)
 {
-	MtOp *op = mt_op_new(router, mt_remove_start, rule);
-
-	op->done = done;
-	op->user_data = user_data;
-	mt_op_submit(op->router, op);
+	mt_op_submit(router, mt_remove_start, rule, done, NULL, user_data);
 }
 
 static void
 mt_list_rules(PmRouter *router, PmRouterListFunc done, gpointer user_data)
 {
-	MtOp *op = mt_op_new(router, mt_list_start, NULL);
-
-	op->list_done = done;
-	op->user_data = user_data;
-	mt_op_submit(op->router, op);
+	mt_op_submit(router, mt_list_start, NULL, NULL, done, user_data);
 }
 
 static gboolean
