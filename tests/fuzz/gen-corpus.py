@@ -12,6 +12,7 @@ import os
 import shutil
 import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -427,6 +428,52 @@ ROUTEROS_INPUTS = {
 }
 
 
+# fuzz-stun: RFC 5769's vectors and RFC 5780-shaped answers (reference/stun.md)
+def stun_attr(kind, value):
+    return struct.pack("!HH", kind, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def stun_message(kind, tid, *attrs, fingerprint=True):
+    body = b"".join(attrs)
+    if fingerprint:
+        head = struct.pack("!HHI", kind, len(body) + 8, 0x2112A442) + tid
+        crc = (zlib.crc32(head + body) ^ 0x5354554E) & 0xffffffff
+        body += stun_attr(0x8028, struct.pack("!I", crc))
+    return struct.pack("!HHI", kind, len(body), 0x2112A442) + tid + body
+
+
+STUN_TID = bytes.fromhex("b7e7a701bc34d686fa87dfae")
+STUN_INPUTS = {
+    "rfc5769-ipv4": bytes.fromhex(
+        "0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220"
+        "00200008" "0001a147e112a643000800142b91f599fd9e90c38c7489f92af9ba53f06be7d7"
+        "80280004c07d4c96"),
+    "rfc5769-ipv6": bytes.fromhex(
+        "010100482112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220"
+        "002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d900080014a382954e4be67bf1"
+        "1784c97c8292c275bfe3ed4180280004c8fb0b4c"),
+    "rfc5769-request": bytes.fromhex(
+        "000100582112a442b7e7a701bc34d686fa87dfae8022001053545""54e20746573742063"
+        "6c69656e74002400046e0001ff80290008932ff9b151263b36000600096576746a3a68"
+        "367659202020000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004"
+        "e57a3bcf"),
+    "request": stun_message(0x0001, STUN_TID),
+    "request-change": stun_message(0x0001, STUN_TID, stun_attr(0x0003, b"\0\0\0\x06")),
+    "rfc5780-answer": stun_message(
+        0x0101, STUN_TID,
+        stun_attr(0x0020, struct.pack("!BBH", 0, 1, 40001 ^ 0x2112) + bytes(
+            a ^ b for a, b in zip(bytes([11, 0, 0, 2]), bytes.fromhex("2112a442")))),
+        stun_attr(0x802b, struct.pack("!BBH", 0, 1, 3478) + bytes([11, 0, 0, 1])),
+        stun_attr(0x802c, struct.pack("!BBH", 0, 1, 3479) + bytes([11, 0, 0, 3]))),
+    "mapped-only": stun_message(
+        0x0101, STUN_TID, stun_attr(0x0001, struct.pack("!BBH", 0, 1, 40001) + bytes(4)),
+        fingerprint=False),
+    "error-420": stun_message(0x0111, STUN_TID, stun_attr(0x0009, b"\0\0\x04\x14Unknown"),
+                              stun_attr(0x000a, b"\x00\x03")),
+    "unknown-required": stun_message(0x0101, STUN_TID, stun_attr(0x7f00, b"x")),
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -437,7 +484,7 @@ def write(target, name, data):
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
-                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros"):
+                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -457,6 +504,8 @@ def main():
         write("fuzz-lan-server", name, data)
     for name, data in ROUTEROS_INPUTS.items():
         write("fuzz-routeros", name, data)
+    for name, data in STUN_INPUTS.items():
+        write("fuzz-stun", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0
