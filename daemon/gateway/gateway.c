@@ -731,6 +731,7 @@ gateway_describe(PmJsonWriter *w, gpointer user_data)
 	g_autoptr(GPtrArray) lans = NULL;
 	g_autofree char *public_address = pm_ipv4_to_string(self->public_address);
 	PmLanServerStats stats = {0};
+	const char *router_error;
 
 	pm_json_member_uint(w, "GatewayMappings",
 			    self->server != NULL ? pm_lan_server_get_n_mappings(self->server) : 0);
@@ -752,8 +753,9 @@ gateway_describe(PmJsonWriter *w, gpointer user_data)
 	else
 		pm_json_null(w);
 	pm_json_member(w, "RouterError");
-	if (self->router != NULL && pm_router_get_error(self->router) != NULL)
-		pm_json_string(w, pm_router_get_error(self->router));
+	router_error = self->router != NULL ? pm_router_get_error(self->router) : NULL;
+	if (router_error != NULL)
+		pm_json_string(w, router_error);
 	else
 		pm_json_null(w);
 	pm_json_member_string(w, "InstanceName", self->instance);

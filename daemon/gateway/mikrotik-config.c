@@ -42,16 +42,6 @@ pm_mikrotik_config_unref(PmMikrotikConfig *self)
 	g_free(self);
 }
 
-char *
-pm_mikrotik_fingerprint_to_string(const guint8 *fingerprint)
-{
-	GString *str = g_string_sized_new(96);
-
-	for (guint i = 0; i < 32; i++)
-		g_string_append_printf(str, "%s%02X", i > 0 ? ":" : "", fingerprint[i]);
-	return g_string_free(str, FALSE);
-}
-
 /* 64 hex digits, colons between bytes optional (as `openssl x509 -fingerprint -sha256`
  * and RouterOS's /certificate print show it) */
 static gboolean
@@ -214,7 +204,7 @@ pm_mikrotik_config_print(const PmMikrotikConfig *self, GString *out)
 	if (self->ca_file != NULL)
 		pm_config_print_string(out, "CAFile", self->ca_file);
 	if (self->has_fingerprint) {
-		g_autofree char *fp = pm_mikrotik_fingerprint_to_string(self->fingerprint);
+		g_autofree char *fp = pm_ros_fingerprint_to_string(self->fingerprint);
 		g_string_append_printf(out, "Fingerprint=%s\n", fp);
 	}
 	pm_config_print_string(out, "Username", self->username);

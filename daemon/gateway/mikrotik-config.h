@@ -41,5 +41,3 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmMikrotikConfig, pm_mikrotik_config_unref)
 gboolean pm_mikrotik_config_equal(const PmMikrotikConfig *a, const PmMikrotikConfig *b);
 /* "[MikroTik NAME]\nAddress=…\n…" for --print-config (the secret's source, not its value) */
 void pm_mikrotik_config_print(const PmMikrotikConfig *self, GString *out);
-/* "AA:BB:…" (95 characters) for messages */
-char *pm_mikrotik_fingerprint_to_string(const guint8 *fingerprint);

@@ -634,12 +634,13 @@ conn_start_login(Connection *conn)
 	conn_login_send(conn, NULL);
 }
 
-static char *
-format_fingerprint(const guint8 *digest)
+char *
+pm_ros_fingerprint_to_string(const guint8 *fingerprint)
 {
-	GString *out = g_string_new(NULL);
+	GString *out = g_string_sized_new(96);
+
 	for (guint i = 0; i < 32; i++)
-		g_string_append_printf(out, "%s%02X", i > 0 ? ":" : "", digest[i]);
+		g_string_append_printf(out, "%s%02X", i > 0 ? ":" : "", fingerprint[i]);
 	return g_string_free(out, FALSE);
 }
 
@@ -665,7 +666,7 @@ conn_accept_certificate_cb(GTlsConnection *tls, GTlsCertificate *peer,
 	if (memcmp(digest, conn->client->fingerprint, sizeof(digest)) == 0)
 		return TRUE;
 	g_free(conn->fingerprint_mismatch);
-	conn->fingerprint_mismatch = format_fingerprint(digest);
+	conn->fingerprint_mismatch = pm_ros_fingerprint_to_string(digest);
 	return FALSE;
 }
 
@@ -714,7 +715,7 @@ conn_handshake_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 		return;
 	}
 	if (conn->fingerprint_mismatch != NULL) {
-		g_autofree char *pinned = format_fingerprint(client->fingerprint);
+		g_autofree char *pinned = pm_ros_fingerprint_to_string(client->fingerprint);
 		failure = g_error_new(PM_ROS_ERROR, PM_ROS_ERROR_TLS,
 				      "%s: the router's certificate has SHA-256 fingerprint %s but "
 				      "Fingerprint= pins %s",

@@ -104,5 +104,7 @@ guint pm_ros_client_get_n_logins(PmRosClient *self);
 /* the last connection-level error ("login refused by 192.168.88.1:8728: ..."), or NULL
  * once a connection is up again */
 const char *pm_ros_client_get_last_error(PmRosClient *self);
+/* "AA:BB:…" (95 characters): a SHA-256 fingerprint as RouterOS and openssl print it */
+char *pm_ros_fingerprint_to_string(const guint8 *fingerprint);
 /* the "=message=" of the reply's last sentence (a "!trap"), or NULL */
 const char *pm_ros_reply_get_message(const PmRosReply *reply);
