@@ -492,8 +492,7 @@ class GatewayTest(GatewayTestCase):
         # the epoch rule needs elapsed time: miniupnpd up >= 5 s before it reboots
         pmlab.wait_for(lambda: time.monotonic() - self.lab.miniupnpd_started >= 5, 10,
                        interval=0.1)
-        started = self.lab.reboot_miniupnpd()
-        self.assertNotIn(Lab.ROUTER_VPN_ADDR, self.lab.miniupnpd_rules())
+        started = self.lab.reboot_miniupnpd()  # it checks the flush before the restart
 
         def recreated():
             return all(self.upstream_rule(p, t) is not None for (p, _, _), (t, _) in

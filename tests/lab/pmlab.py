@@ -1520,6 +1520,11 @@ deny 0-65535 0.0.0.0/0 0-65535
         Returns the new start time (time.monotonic())."""
         self.stop_miniupnpd()
         self.flush_miniupnpd_chains()
+        # checked here, before the restart: once miniupnpd is up again its announcement
+        # lets clients re-create their mappings at once
+        left = self.miniupnpd_rules()
+        if " dnat " in left or " snat " in left:
+            raise AssertionError(f"miniupnpd's chains still hold rules after the flush:\n{left}")
         try:
             os.unlink(self.miniupnpd_leases)
         except FileNotFoundError:
