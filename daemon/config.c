@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "gateway-config.h"
 #include "mikrotik-config.h"
+#include "stun-config.h"
 #include "provider.h"
 
 /*
@@ -27,7 +28,8 @@
 	"[Mapping NAME], [Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "      \
 	"A-Z a-z 0-9 _ -"
 #define PM_CONFIG_IMPLEMENTED_HEADERS                                                           \
-	"[Daemon], [Gateway], [Provider NAME], [Consumer NAME], [Mapping NAME], [MikroTik NAME]"
+	"[Daemon], [Gateway], [STUN], [Provider NAME], [Consumer NAME], [Mapping NAME], "   \
+	"[MikroTik NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
 #define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
@@ -318,6 +320,7 @@ pm_config_free(PmConfig *self)
 	g_ptr_array_unref(self->mappings);
 	g_ptr_array_unref(self->mikrotiks);
 	g_clear_pointer(&self->gateway, pm_gateway_config_unref);
+	g_clear_pointer(&self->stun, pm_stun_config_unref);
 	g_ptr_array_unref(self->warnings);
 	g_ptr_array_unref(self->files);
 	g_free(self);
@@ -639,7 +642,8 @@ pm_config_check_header(const char *header)
 	g_autofree char *type = NULL;
 	g_autofree char *what = NULL;
 
-	if (g_strcmp0(header, "Daemon") == 0 || g_strcmp0(header, "Gateway") == 0)
+	if (g_strcmp0(header, "Daemon") == 0 || g_strcmp0(header, "Gateway") == 0 ||
+	    g_strcmp0(header, "STUN") == 0)
 		return NULL;
 	if (!g_strv_contains(singletons, header)) {
 		type = space != NULL ? g_strndup(header, (gsize)(space - header))
@@ -2141,6 +2145,17 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		if (config->gateway == NULL)
 			return NULL;
 	}
+	if (g_key_file_has_group(self->keyfile, "STUN")) {
+		g_autoptr(PmConfigGroup) group = pm_config_parser_read_group(self, "STUN", error);
+		g_autoptr(PmConfigSection) section = NULL;
+
+		if (group == NULL)
+			return NULL;
+		section = pm_config_section_new(self, config, group->header, group);
+		config->stun = pm_stun_config_parse(section, error);
+		if (config->stun == NULL)
+			return NULL;
+	}
 	/* consumers before mappings too: Consumers= names them */
 	for (guint i = 0; headers[i] != NULL; i++) {
 		g_autoptr(PmConfigGroup) group = NULL;
@@ -2342,6 +2357,11 @@ pm_config_to_data(const PmConfig *self)
 	if (self->gateway != NULL) {
 		g_string_append_c(str, '\n');
 		pm_gateway_config_print(self->gateway, str);
+	}
+
+	if (self->stun != NULL) {
+		g_string_append_c(str, '\n');
+		pm_stun_config_print(self->stun, str);
 	}
 
 	for (guint i = 0; i < self->consumers->len; i++) {

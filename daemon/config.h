@@ -59,6 +59,8 @@ typedef struct _PmConsumerConfig PmConsumerConfig;
 typedef struct _PmGatewayConfig PmGatewayConfig;
 /* [MikroTik NAME] (gateway/mikrotik-config.h) */
 typedef struct _PmMikrotikConfig PmMikrotikConfig;
+/* [STUN] (stun/stun-config.h) */
+typedef struct _PmStunConfig PmStunConfig;
 
 typedef struct {
 	PmDaemonConfig daemon;
@@ -67,6 +69,7 @@ typedef struct {
 	GPtrArray *mappings;  /* of PmMappingConfig, in file order */
 	GPtrArray *mikrotiks; /* of PmMikrotikConfig, in file order */
 	PmGatewayConfig *gateway; /* [Gateway], NULL without one */
+	PmStunConfig *stun;	  /* [STUN], NULL without one (Enabled=no: not NULL) */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
 } PmConfig;

@@ -20,6 +20,8 @@
 #include "errors.h"
 #include "extensions.h"
 #include "gateway.h"
+#include "stun-config.h"
+#include "stun-service.h"
 #include "log.h"
 #include "manager.h"
 #include "scheduler.h"
@@ -40,6 +42,7 @@ typedef struct {
 	PmContext *context;
 	PmManager *manager;
 	PmGateway *gateway; /* [Gateway], NULL without one */
+	PmStunService *stun; /* [STUN] with Enabled=yes, else NULL */
 	PmBusService *bus;
 	char *config_path;  /* NULL: --config-from-env alone */
 	PmConfigEnv *env;   /* --config-from-env: the file is merged over it */
@@ -142,6 +145,12 @@ load_config(PmConfigEnv *env, const char *config_path, GError **error)
 }
 
 static gboolean
+stun_enabled(const PmConfig *config)
+{
+	return config->stun != NULL && config->stun->enabled;
+}
+
+static gboolean
 reload_config(GError **error, gpointer user_data)
 {
 	Daemon *d = user_data;
@@ -169,6 +178,11 @@ reload_config(GError **error, gpointer user_data)
 	else if ((d->gateway != NULL) != (config->gateway != NULL))
 		g_warning("[Gateway] was %s: restart portmapd to apply it",
 			  config->gateway != NULL ? "added" : "removed");
+	if (d->stun != NULL && stun_enabled(config))
+		pm_stun_service_reload(d->stun, config->stun);
+	else if ((d->stun != NULL) != stun_enabled(config))
+		g_warning("[STUN] was %s: restart portmapd to apply it",
+			  stun_enabled(config) ? "enabled" : "disabled or removed");
 	ok = pm_manager_reload(d->manager, g_steal_pointer(&config), error);
 	notify_ready(d);
 	return ok;
@@ -201,6 +215,8 @@ sigterm_cb(gpointer user_data)
 		(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping: releasing mappings");
 	/* the LAN gateway first: no new client mapping, its router rules removed; the manager
 	 * then deletes their upstream mappings with the other transient ones */
+	if (d->stun != NULL)
+		pm_stun_service_stop(d->stun);
 	if (d->gateway != NULL)
 		pm_gateway_stop(d->gateway, pm_manager_get_config(d->manager)->daemon.release_on_stop !=
 						PM_RELEASE_ON_STOP_NONE);
@@ -353,6 +369,8 @@ daemon_clear(Daemon *d)
 	pm_scheduler_disarm(d->scheduler, &d->status_timer);
 	if (d->listener_id != 0)
 		pm_manager_remove_listener(d->manager, d->listener_id);
+	/* STUN before the bus: callers still waiting for DiscoverEndpoint() are answered */
+	g_clear_pointer(&d->stun, pm_stun_service_free);
 	g_clear_pointer(&d->bus, pm_bus_service_free);
 	g_clear_pointer(&d->gateway, pm_gateway_free);
 	g_clear_pointer(&d->manager, pm_manager_free);
@@ -513,7 +531,10 @@ main(int argc, char **argv)
 	pm_timer_init(&d.status_timer, status_timer_cb, &d);
 	/* subsystems that are not there yet answer plainly; before the bus service, which
 	 * serves their Manager properties */
-	pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
+	if (stun_enabled(config))
+		d.stun = pm_stun_service_new(d.manager, d.context, config->stun);
+	else
+		pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
 	if (config->gateway != NULL)
 		d.gateway = pm_gateway_new(d.manager, d.context, config->gateway);
 	else
@@ -549,6 +570,8 @@ main(int argc, char **argv)
 		pm_secret_clear_imported_credentials();
 		return EXIT_FAILURE;
 	}
+	if (d.stun != NULL)
+		pm_stun_service_start(d.stun);
 	if (no_bus) {
 		status_write(&d);
 		notify_ready(&d);

@@ -267,6 +267,26 @@ pm_manager_extension_changed(PmManager *self, guint id, const char *const *names
 	listeners_emit(self, extension_changed, entry->extension, names);
 }
 
+void
+pm_manager_endpoint_changed(PmManager *self, const char *endpoint, const char *nat_type)
+{
+	listeners_emit(self, endpoint_changed, endpoint, nat_type);
+}
+
+const PmManagerExtension *
+pm_manager_get_endpoint_discoverer(PmManager *self, gpointer *user_data)
+{
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->discover_endpoint == NULL)
+			continue;
+		if (user_data != NULL)
+			*user_data = entry->user_data;
+		return entry->extension;
+	}
+	return NULL;
+}
+
 const PmManagerProperty *
 pm_manager_lookup_property(PmManager *self, const char *name, gpointer *user_data)
 {
@@ -1626,6 +1646,14 @@ refresh_run_start(PmManager *self)
 		self->refresh_pending++;
 		pm_provider_refresh_all(g_ptr_array_index(self->providers, i),
 					refresh_provider_done, self);
+	}
+	/* and the subsystems (STUN rediscovers) */
+	for (guint i = 0; i < self->extensions->len; i++) {
+		const ExtensionEntry *entry = &g_array_index(self->extensions, ExtensionEntry, i);
+		if (entry->extension->refresh == NULL)
+			continue;
+		self->refresh_pending++;
+		entry->extension->refresh(refresh_provider_done, self, entry->user_data);
 	}
 	refresh_provider_done(self);
 }

@@ -45,7 +45,13 @@ typedef struct {
 	/* Manager properties of an extension changed: @names, NULL-terminated */
 	void (*extension_changed)(const PmManagerExtension *extension, const char *const *names,
 				  gpointer user_data);
+	/* the public endpoint changed (STUN): EndpointChanged */
+	void (*endpoint_changed)(const char *endpoint, const char *nat_type, gpointer user_data);
 } PmManagerListener;
+
+/* DiscoverEndpoint()'s answer: @error NULL, or why there is no endpoint */
+typedef void (*PmDiscoverEndpointFunc)(const char *endpoint, const char *nat_type,
+				       const GError *error, gpointer user_data);
 
 /*
  * A Manager property that an extension serves: the bus layer registers it on
@@ -75,6 +81,12 @@ struct _PmManagerExtension {
 	void (*state_save)(PmJsonWriter *writer, gpointer user_data);
 	/* the document restored at start (NULL: none or unreadable), before anything starts */
 	void (*state_load)(JsonObject *root, gpointer user_data);
+	/* DiscoverEndpoint() (one extension serves it: without one it is NotSupported): starts
+	 * or joins a discovery and calls @done once when it ends (at once when it cannot) */
+	void (*discover_endpoint)(PmDiscoverEndpointFunc done, gpointer done_data,
+				  gpointer user_data);
+	/* RefreshAll() runs this too and waits for @done */
+	void (*refresh)(PmProviderDoneFunc done, gpointer done_data, gpointer user_data);
 };
 
 typedef struct {
@@ -123,6 +135,11 @@ const PmManagerExtension *pm_manager_get_extension(PmManager *self, guint index,
 						    gpointer *user_data);
 /* Manager properties of extension @id changed: @names, NULL-terminated */
 void pm_manager_extension_changed(PmManager *self, guint id, const char *const *names);
+/* EndpointChanged: told to the listeners */
+void pm_manager_endpoint_changed(PmManager *self, const char *endpoint, const char *nat_type);
+/* the extension serving DiscoverEndpoint(), with its data; NULL if none */
+const PmManagerExtension *pm_manager_get_endpoint_discoverer(PmManager *self,
+							     gpointer *user_data);
 /* a property of an extension by name, with its extension's data; NULL if none */
 const PmManagerProperty *pm_manager_lookup_property(PmManager *self, const char *name,
 						    gpointer *user_data);

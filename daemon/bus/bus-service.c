@@ -447,6 +447,16 @@ on_extension_changed(const PmManagerExtension *extension, const char *const *nam
 	pm_manager_object_emit_names_changed(user_data, names);
 }
 
+static void
+on_endpoint_changed(const char *endpoint, const char *nat_type, gpointer user_data)
+{
+	PmBusService *self = user_data;
+	if (!self->name_acquired)
+		return;
+	(void)sd_bus_emit_signal(self->bus, PM_BUS_MANAGER_PATH, PM_BUS_MANAGER_INTERFACE,
+				 "EndpointChanged", "ss", endpoint, nat_type);
+}
+
 static const PmManagerListener bus_listener = {
     .mapping_added = on_mapping_added,
     .mapping_removed = on_mapping_removed,
@@ -454,6 +464,7 @@ static const PmManagerListener bus_listener = {
     .port_changed = on_port_changed,
     .manager_changed = on_manager_changed,
     .extension_changed = on_extension_changed,
+    .endpoint_changed = on_endpoint_changed,
 };
 
 /* ---- connection ---- */

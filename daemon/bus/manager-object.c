@@ -366,10 +366,28 @@ method_refresh_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	return 1;
 }
 
+static void
+discover_endpoint_done(const char *endpoint, const char *nat_type, const GError *error,
+		       gpointer user_data)
+{
+	g_autoptr(sd_bus_message) m = user_data;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (error != NULL) {
+		(void)pm_bus_error_from_gerror(&e, error);
+		(void)sd_bus_reply_method_error(m, &e);
+		sd_bus_error_free(&e);
+		return;
+	}
+	(void)sd_bus_reply_method_return(m, "ss", endpoint, nat_type);
+}
+
 static int
 method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	PmBusService *self = userdata;
+	const PmManagerExtension *discoverer;
+	gpointer data = NULL;
 	int r;
 
 	r = authorize_caller(self, m, PM_POLKIT_ACTION_REFRESH, method_discover_endpoint,
@@ -378,8 +396,14 @@ method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 		return r;
 	if (r == 0)
 		return 1; /* the bus driver or polkit was asked: this runs again */
-	return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
-				"STUN is not configured: add a [STUN] section");
+	discoverer = pm_manager_get_endpoint_discoverer(self->manager, &data);
+	if (discoverer == NULL)
+		return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
+					"STUN is not configured: add a [STUN] section");
+	/* replies when the discovery's classification ends (a caller that left gets
+	 * nothing: the reply to a closed connection is dropped) */
+	discoverer->discover_endpoint(discover_endpoint_done, sd_bus_message_ref(m), data);
+	return 1;
 }
 
 static int

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gateway-config.h"
 #include "mikrotik-config.h"
+#include "stun-config.h"
 #include "errors.h"
 #include "test-config-load.h"
 #include "natpmp-provider.h"
@@ -445,11 +446,10 @@ test_bad_headers(void)
 static void
 test_unsupported_headers(void)
 {
-	pm_test_config_assert_load_error("[Daemon]\n[STUN]\nServers=x\n",
-			  "test.conf:2: [STUN]: this group is not supported by this version "
-			  "of portmapd yet; accepted: [Daemon], [Gateway], [Provider NAME], "
-			  "[Consumer NAME], [Mapping NAME], [MikroTik NAME]");
-	assert_load_error_prefix("[ControlPlane]\n", "test.conf:1: [ControlPlane]: this group ");
+	pm_test_config_assert_load_error("[Daemon]\n[ControlPlane]\nURL=x\n",
+			  "test.conf:2: [ControlPlane]: this group is not supported by this "
+			  "version of portmapd yet; accepted: [Daemon], [Gateway], [STUN], "
+			  "[Provider NAME], [Consumer NAME], [Mapping NAME], [MikroTik NAME]");
 	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
 }
@@ -617,7 +617,7 @@ test_errors_located(void)
 	    {"[Daemon]\n\n[Foo]\n", "test.conf:3: [Foo]: unknown group; accepted: "},
 	    {"[Daemon]\n[Provider]\n", "test.conf:2: [Provider]: a name is required"},
 	    {"[Daemon]\n[Provider  a]\n", "test.conf:2: [Provider  a]: exactly one space "},
-	    {"[Daemon]\n[STUN]\n", "test.conf:2: [STUN]: this group is not supported by "},
+	    {"[Daemon]\n[WireGuard]\n", "test.conf:2: [WireGuard]: this group is not supported "},
 	    {"[Daemon]\nA=1\nReleaseOnStop[de]=all\n",
 	     "test.conf:3: ReleaseOnStop[de]=: localized keys are not supported"},
 	    {"[Daemon]\nEncoding=UTF-8\n", "test.conf:2: [Daemon] Encoding=UTF-8: unknown key; "},
@@ -1684,10 +1684,87 @@ test_mikrotik(void)
 		assert_load_error_prefix(bad[i].text, bad[i].message);
 }
 
+/* [STUN]: the replaced module's rules (no servers while enabled, RefreshInterval under
+ * 10 s, Timeout not positive), nothing validated when disabled, and --print-config */
+static void
+test_stun(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) minimal = NULL;
+	g_autoptr(PmConfig) full = NULL;
+	g_autoptr(PmConfig) disabled = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autofree char *text = NULL;
+	const PmStunServerConfig *server;
+	static const struct {
+		const char *text;
+		const char *message;
+	} bad[] = {
+	    {"[STUN]\n", "test.conf:1: [STUN]: Servers= is required: Servers must not be empty "
+			 "when enabled"},
+	    {"[STUN]\nServers=\n", "test.conf:2: [STUN] Servers=: Servers must not be empty "
+				   "when enabled"},
+	    {"[STUN]\nEnabled=yes\n", "test.conf:1: [STUN]: Servers= is required"},
+	    {"[STUN]\nServers=a:1\nRefreshInterval=9s\n",
+	     "test.conf:3: [STUN] RefreshInterval=9s: too short"},
+	    {"[STUN]\nServers=a:1\nTimeout=0\n", "test.conf:3: [STUN] Timeout=0: too short"},
+	    {"[STUN]\nServers=a:1\nTimeout=-1s\n", "test.conf:3: [STUN] Timeout=-1s: "},
+	    {"[STUN]\nServers=a:99999\n", "test.conf:2: [STUN] Servers=a:99999: \"a:99999\" is "
+					  "not host:port"},
+	    {"[STUN]\nServers=a:1,A:1\n", "test.conf:2: [STUN] Servers=a:1,A:1: A:1 is listed "
+					  "twice"},
+	    {"[STUN]\nServers=a:1\nLocalPort=0\n", "test.conf:3: [STUN] LocalPort=0: "},
+	    {"[STUN]\nServers=a:1\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
+	    {"[STUN]\nEnabled=no\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
+	    {"[STUN]\nEnabled=maybe\n", "test.conf:2: [STUN] Enabled=maybe: "},
+	};
+
+	minimal = pm_test_config_load("[STUN]\nServers=stun.example.net\n", &error);
+	g_assert_no_error(error);
+	g_assert_true(minimal->stun->enabled);
+	g_assert_cmpuint(minimal->stun->servers->len, ==, 1);
+	server = g_ptr_array_index(minimal->stun->servers, 0);
+	g_assert_cmpstr(server->host, ==, "stun.example.net");
+	g_assert_cmpuint(server->port, ==, 3478);
+	g_assert_cmpuint(minimal->stun->refresh_interval_usec, ==, 60 * G_USEC_PER_SEC);
+	g_assert_cmpuint(minimal->stun->timeout_usec, ==, 5 * G_USEC_PER_SEC);
+	g_assert_cmpuint(minimal->stun->local_port, ==, 0);
+
+	full = pm_test_config_load("[STUN]\nServers=192.0.2.1:3478 [2001:db8::1]:3479,"
+				   "stun.example.net:19302\nRefreshInterval=10s\nTimeout=250ms\n"
+				   "LocalPort=51820\n",
+				   &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(full->stun->servers->len, ==, 3);
+	server = g_ptr_array_index(full->stun->servers, 1);
+	g_assert_cmpstr(server->host, ==, "2001:db8::1");
+	g_assert_cmpuint(server->port, ==, 3479);
+	g_assert_cmpuint(full->stun->refresh_interval_usec, ==, 10 * G_USEC_PER_SEC);
+	g_assert_cmpuint(full->stun->timeout_usec, ==, 250 * G_TIME_SPAN_MILLISECOND);
+	g_assert_cmpuint(full->stun->local_port, ==, 51820);
+	text = pm_config_to_data(full);
+	again = pm_test_config_load(text, &error);
+	g_assert_no_error(error);
+	g_assert_true(pm_stun_config_equal(full->stun, again->stun));
+	g_assert_false(pm_stun_config_equal(full->stun, minimal->stun));
+
+	/* disabled: the other values are not read (the replaced module skips validation) */
+	disabled = pm_test_config_load("[STUN]\nEnabled=no\nServers=\nRefreshInterval=1s\n"
+				       "Timeout=0\n",
+				       &error);
+	g_assert_no_error(error);
+	g_assert_false(disabled->stun->enabled);
+	g_assert_null(minimal->gateway);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		assert_load_error_prefix(bad[i].text, bad[i].message);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/stun", test_stun);
 	g_test_add_func("/config/mikrotik", test_mikrotik);
 	g_test_add_func("/config/parse/boolean", test_parse_boolean);
 	g_test_add_func("/config/parse/duration", test_parse_duration);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "context.h"
+#include "manager.h"
+#include "stun-config.h"
+
+/*
+ * The STUN subsystem (design §3, stun.md §6): discovers the public endpoint of LocalPort=
+ * (stun-discovery.h) at start, every RefreshInterval=, on DiscoverEndpoint() and on
+ * RefreshAll(). It is the manager's "stun" extension: PublicEndpoint (with EndpointChanged
+ * as soon as a run's first answer shows a new endpoint), NATType, MappingBehavior and
+ * FilteringBehavior (when a run's classification ends), Describe()'s "STUN", and
+ * DiscoverEndpoint(). A failed run keeps the previous endpoint and classification.
+ */
+
+typedef struct _PmStunService PmStunService;
+
+/* takes a reference to @config (Enabled=yes); adds its extension to @manager */
+PmStunService *pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config);
+/* fails the DiscoverEndpoint() calls still waiting ("stopping") */
+void pm_stun_service_free(PmStunService *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmStunService, pm_stun_service_free)
+
+/* the sockets and the first run */
+void pm_stun_service_start(PmStunService *self);
+/* SIGTERM: no more runs; waiting callers are told */
+void pm_stun_service_stop(PmStunService *self);
+/* a Reload brought @config (Enabled=yes): applied, and a new run if anything changed */
+void pm_stun_service_reload(PmStunService *self, PmStunConfig *config);
