@@ -50,16 +50,6 @@ static const char *const proto_tcp[] = { "tcp", NULL };
 static const char *const proto_udp[] = { "udp", NULL };
 static const char *const proto_both[] = { "tcp", "udp", NULL };
 
-const char *empty_to_dash(const char *s)
-{
-	return s && *s ? s : "-";
-}
-
-gboolean is_empty(const char *s)
-{
-	return !s || !*s;
-}
-
 static gboolean colors_enabled(void)
 {
 	const char *e;
@@ -201,53 +191,6 @@ void print_json_builder(JsonBuilder *builder)
 	g_autoptr(JsonNode) node = json_builder_get_root(builder);
 
 	print_json(node);
-}
-
-typedef struct {
-	const char *key;        /* NULL: continues the value above */
-	char *value;
-} Field;
-
-static void field_clear(Field *f)
-{
-	g_free(f->value);
-}
-
-static GArray *fields_new(void)
-{
-	GArray *fields = g_array_new(FALSE, TRUE, sizeof(Field));
-
-	g_array_set_clear_func(fields, (GDestroyNotify) field_clear);
-	return fields;
-}
-
-static void fields_add(GArray *fields, const char *key, char *value)
-{
-	Field f = { key, value };
-
-	g_array_append_val(fields, f);
-}
-
-/* A key/value block with right-aligned keys, like hostnamectl status. */
-static void fields_print(GArray *fields)
-{
-	glong width = 0;
-
-	for (guint i = 0; i < fields->len; i++) {
-		const Field *f = &g_array_index(fields, Field, i);
-
-		if (f->key)
-			width = MAX(width, g_utf8_strlen(f->key, -1));
-	}
-	for (guint i = 0; i < fields->len; i++) {
-		const Field *f = &g_array_index(fields, Field, i);
-
-		if (f->key)
-			printf("%*s%s: %s\n", (int) (width - g_utf8_strlen(f->key, -1)), "",
-			       f->key, f->value);
-		else
-			printf("%*s%s\n", (int) width + 2, "", f->value);
-	}
 }
 
 /* rows: GStrv of n_columns cells each; notes: per row, a line printed below it, or NULL */
@@ -479,17 +422,6 @@ static int get_description(sd_bus *bus, JsonNode **ret)
 	return 0;
 }
 
-/* a JSON string member, or NULL (absent, null, another type) */
-static const char *json_string_or_null(JsonObject *object, const char *name)
-{
-	JsonNode *node = json_object_get_member(object, name);
-
-	if (!node || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
 /* the gateway's router (Describe()'s "Gateway"), with why its rules fail if they do */
 static void add_gateway_router_fields(GArray *fields, JsonNode *description)
 {
@@ -583,10 +515,6 @@ typedef struct {
 	char *version;
 	char *state;
 	char *external_address;
-	char *public_endpoint;
-	char *nat_type;
-	char *mapping_behavior;
-	char *filtering_behavior;
 	guint32 gateway_mappings;
 	GPtrArray *providers;   /* GStrv: name, type, state, external address, last error */
 } ManagerInfo;
@@ -596,10 +524,6 @@ static void manager_info_clear(ManagerInfo *info)
 	g_free(info->version);
 	g_free(info->state);
 	g_free(info->external_address);
-	g_free(info->public_endpoint);
-	g_free(info->nat_type);
-	g_free(info->mapping_behavior);
-	g_free(info->filtering_behavior);
 	g_clear_pointer(&info->providers, g_ptr_array_unref);
 }
 
@@ -659,14 +583,6 @@ static int get_manager_info(sd_bus *bus, ManagerInfo *info)
 			r = read_variant_string(reply, &info->state);
 		else if (g_str_equal(key, "ExternalAddress"))
 			r = read_variant_string(reply, &info->external_address);
-		else if (g_str_equal(key, "PublicEndpoint"))
-			r = read_variant_string(reply, &info->public_endpoint);
-		else if (g_str_equal(key, "NATType"))
-			r = read_variant_string(reply, &info->nat_type);
-		else if (g_str_equal(key, "MappingBehavior"))
-			r = read_variant_string(reply, &info->mapping_behavior);
-		else if (g_str_equal(key, "FilteringBehavior"))
-			r = read_variant_string(reply, &info->filtering_behavior);
 		else if (g_str_equal(key, "GatewayMappings"))
 			r = sd_bus_message_read(reply, "v", "u", &info->gateway_mappings);
 		else if (g_str_equal(key, "Providers"))
@@ -760,6 +676,9 @@ static int verb_status(int argc, char *argv[])
 	r = list_mappings(bus, &mappings);
 	if (r < 0)
 		return r;
+	/* for what only it carries (the gateway's router, consumers, STUN): the summary and
+	 * the mapping table still print without it */
+	(void) get_description(bus, &description);
 
 	fields = fields_new();
 	fields_add(fields, _("State"), g_strdup(empty_to_dash(info.state)));
@@ -780,21 +699,13 @@ static int verb_status(int argc, char *argv[])
 	if (info.providers->len == 0)
 		fields_add(fields, _("Providers"), g_strdup(_("none")));
 	fields_add(fields, _("External address"), g_strdup(empty_to_dash(info.external_address)));
-	/* STUN results are shown only once there are some */
-	if (!is_empty(info.public_endpoint))
-		fields_add(fields, _("Public endpoint"), g_strdup(info.public_endpoint));
-	if (!is_empty(info.nat_type) && !g_str_equal(info.nat_type, "unknown"))
-		fields_add(fields, _("NAT type"), g_strdup(info.nat_type));
-	if (!is_empty(info.mapping_behavior) && !g_str_equal(info.mapping_behavior, "unknown"))
-		fields_add(fields, _("Mapping behavior"), g_strdup(info.mapping_behavior));
-	if (!is_empty(info.filtering_behavior) &&
-	    !g_str_equal(info.filtering_behavior, "unknown"))
-		fields_add(fields, _("Filtering behavior"), g_strdup(info.filtering_behavior));
+	/* only with [STUN]: Describe() has a "STUN" object then */
+	status_add_stun_fields(fields, description);
 	if (info.gateway_mappings > 0)
 		fields_add(fields, _("Gateway mappings"),
 			   g_strdup_printf("%u", info.gateway_mappings));
 	/* a router that refuses rules (login, no interface) shows only there and in the log */
-	if (get_description(bus, &description) >= 0)
+	if (description)
 		add_gateway_router_fields(fields, description);
 
 	for (guint i = 0; i < mappings->len; i++)
@@ -1032,11 +943,14 @@ static int verb_port(int argc, char *argv[])
 	return 0;
 }
 
+/* DiscoverEndpoint() replies with the endpoint and NAT type once the run has classified
+ * the NAT; the behaviours and what each server answered are in Describe() */
 static int verb_discover(int argc, char *argv[])
 {
 	g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 	g_autoptr(sd_bus_message) m = NULL;
 	g_autoptr(sd_bus_message) reply = NULL;
+	g_autoptr(JsonNode) description = NULL;
 	const char *endpoint, *nat_type;
 	sd_bus *bus;
 	int r;
@@ -1054,22 +968,18 @@ static int verb_discover(int argc, char *argv[])
 	r = sd_bus_message_read(reply, "ss", &endpoint, &nat_type);
 	if (r < 0)
 		return log_parse_error(r);
+	r = get_description(bus, &description);
+	if (r < 0)
+		return r;
 
 	if (arg_json != JSON_OFF) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
+		g_autoptr(JsonNode) node = discover_to_json(description, endpoint, nat_type);
 
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "PublicEndpoint");
-		json_builder_add_string_value(b, endpoint);
-		json_builder_set_member_name(b, "NATType");
-		json_builder_add_string_value(b, nat_type);
-		json_builder_end_object(b);
-		print_json_builder(b);
+		print_json(node);
 	} else {
 		g_autoptr(GArray) fields = fields_new();
 
-		fields_add(fields, _("Public endpoint"), g_strdup(empty_to_dash(endpoint)));
-		fields_add(fields, _("NAT type"), g_strdup(empty_to_dash(nat_type)));
+		discover_add_fields(fields, description, endpoint, nat_type);
 		fields_print(fields);
 	}
 	return 0;
@@ -1134,7 +1044,8 @@ static int help(void)
 		 "  remove NAME|PROTO PORT   Remove a mapping\n"
 		 "  refresh [NAME]           Renew every mapping, or the named one\n"
 		 "  port [NAME]              Print the external port of a mapping\n"
-		 "  discover                 Discover the public endpoint and NAT type\n"
+		 "  discover                 Discover the public endpoint and NAT behaviour\n"
+		 "                           with STUN (needs a [STUN] section)\n"
 		 "  monitor                  Print mapping and endpoint changes as they\n"
 		 "                           happen\n"
 		 "  reload                   Make portmapd reload its configuration\n"

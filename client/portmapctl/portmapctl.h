@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What portmapctl.c (options, simple verbs, shared helpers) and portmapctl-watch.c (the verbs
- * that follow signals: add, monitor) share.
+ * What portmapctl.c (options, simple verbs, shared helpers), portmapctl-watch.c (the verbs
+ * that follow signals: add, monitor) and portmapctl-format.c (output that needs no bus)
+ * share.
  */
 #pragma once
 
@@ -63,8 +64,20 @@ typedef struct {
 	uint64_t expires_at;
 } MappingInfo;
 
+/* portmapctl-format.c: output that needs no bus */
 gboolean is_empty(const char *s);
 const char *empty_to_dash(const char *s);
+GArray *fields_new(void);
+void fields_add(GArray *fields, const char *key, char *value);
+char *fields_format(GArray *fields);
+void fields_print(GArray *fields);
+const char *json_string_or_null(JsonObject *object, const char *name);
+char *format_round_trip(uint64_t usec);
+void discover_add_fields(GArray *fields, JsonNode *description, const char *endpoint,
+			 const char *nat_type);
+JsonNode *discover_to_json(JsonNode *description, const char *endpoint, const char *nat_type);
+void status_add_stun_fields(GArray *fields, JsonNode *description);
+
 const char *const *parse_protocol(const char *s);
 gboolean parse_port(const char *s, guint16 min, guint16 *ret);
 gboolean mapping_has_port(const char *state, guint16 external_port);
