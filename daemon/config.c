@@ -1099,10 +1099,9 @@ pm_config_parser_get_duration(PmConfigParser *self,
 		return FALSE;
 	}
 	if (usec < min_usec) {
+		g_autofree char *least = pm_duration_to_string(min_usec);
 		g_autofree char *accepted =
-		    g_strdup_printf("%s, at least %" G_GUINT64_FORMAT "us",
-				    PM_CONFIG_DURATION_SYNTAX,
-				    min_usec);
+		    g_strdup_printf("%s, at least %s", PM_CONFIG_DURATION_SYNTAX, least);
 		pm_config_parser_set_entry_error(self, group, entry, "too short", accepted, error);
 		return FALSE;
 	}

@@ -611,7 +611,7 @@ finish(PmStunDiscovery *self)
 					       server->last_error != NULL ? server->last_error
 									  : "no answer");
 		}
-		self->error = g_error_new(PM_ERROR, PM_ERROR_FAILED,
+		self->error = g_error_new(PM_ERROR, PM_ERROR_GATEWAY_UNREACHABLE,
 					  "no STUN server answered (%s)", silent->str);
 	}
 	/* never from inside a call into the run */

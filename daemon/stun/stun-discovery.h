@@ -68,7 +68,8 @@ void pm_stun_discovery_receive(PmStunDiscovery *self, PmStunSocket *socket, cons
 			       gsize len, const struct sockaddr *from, socklen_t from_len);
 
 gboolean pm_stun_discovery_is_done(const PmStunDiscovery *self);
-/* NULL: an endpoint was found; else why not (PM_ERROR_FAILED) */
+/* NULL: an endpoint was found; else why not (PM_ERROR_GATEWAY_UNREACHABLE: no server
+ * answered, named with their errors) */
 const GError *pm_stun_discovery_get_error(const PmStunDiscovery *self);
 /* NULL before the first answer */
 const PmStunAddress *pm_stun_discovery_get_endpoint(const PmStunDiscovery *self);

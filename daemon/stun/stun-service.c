@@ -298,6 +298,10 @@ run_done_cb(PmStunDiscovery *run, gpointer user_data)
 				 "server, or one with RFC 5780's OTHER-ADDRESS, tells more)");
 		if (n_changed > 0)
 			pm_manager_extension_changed(self->manager, self->extension_id, changed);
+		/* EndpointChanged carries the NAT type: a new one is news too */
+		if (changed[0] != NULL && g_strcmp0(changed[0], "NATType") == 0)
+			pm_manager_endpoint_changed(self->manager, self->endpoint,
+						    pm_nat_type_to_string(nat_type));
 	}
 	if (!self->stopped)
 		pm_scheduler_arm(self->scheduler, &self->refresh_timer,

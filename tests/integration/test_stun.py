@@ -208,7 +208,7 @@ class StunTest(StunTestCase):
                    for a in (Lab.STUN_ADDR1, Lab.STUN_ADDR2)]
         n_signals = len(self.signals)
         name, message = self.call_error("DiscoverEndpoint")
-        self.assertEqual(name, ERROR_PREFIX + "Failed")
+        self.assertEqual(name, ERROR_PREFIX + "GatewayUnreachable")
         self.assertIn("no STUN server answered", message)
         self.assertIn(f"{Lab.STUN_ADDR1}:3478", message)
         self.assertEqual(self.stun_props()["PublicEndpoint"], endpoint)
