@@ -82,6 +82,9 @@ struct _PmStunDiscovery {
 	gboolean mapping_tests_over;
 	gboolean change_both_answered, change_port_answered, filter_waited;
 	gboolean filter_failed;
+	guint64 filter_wait;	   /* how long the CHANGE-REQUESTs' answers are waited for */
+	guint64 filter_sent;	   /* when they went out */
+	guint64 filter_decided;	   /* when FilteringBehavior was known (0: not yet) */
 
 	PmNatType nat_type;
 	PmNatBehavior mapping, filtering;
@@ -336,6 +339,8 @@ filter_primary_answered(PmStunDiscovery *self, Probe *probe)
 	guint64 now = pm_scheduler_now(self->scheduler);
 	guint64 wait = pm_nat_filter_wait_usec(now - probe->first_sent, self->config->timeout_usec);
 
+	self->filter_wait = wait;
+	self->filter_sent = now;
 	/* both together: the answers' absence is the result, so their waits overlap */
 	probe_start(self, PROBE_FILTER_CHANGE_BOTH, probe->server, self->filter_socket,
 		    &server->address, PM_STUN_CHANGE_IP | PM_STUN_CHANGE_PORT, now + wait,
@@ -573,6 +578,8 @@ classify(PmStunDiscovery *self)
 	else
 		self->filtering = pm_nat_classify_filtering(
 		    self->change_both_answered, self->change_port_answered, filter_over);
+	if (self->filtering != PM_NAT_BEHAVIOR_UNKNOWN && self->filter_decided == 0)
+		self->filter_decided = pm_scheduler_now(self->scheduler);
 }
 
 static void
@@ -858,4 +865,16 @@ guint64
 pm_stun_discovery_get_duration_usec(const PmStunDiscovery *self)
 {
 	return self->done ? self->ended - self->started : 0;
+}
+
+guint64
+pm_stun_discovery_get_filter_wait_usec(const PmStunDiscovery *self)
+{
+	return self->filter_wait;
+}
+
+guint64
+pm_stun_discovery_get_filter_verdict_usec(const PmStunDiscovery *self)
+{
+	return self->filter_decided != 0 ? self->filter_decided - self->filter_sent : 0;
 }

@@ -83,3 +83,7 @@ guint pm_stun_discovery_get_endpoint_server(const PmStunDiscovery *self);
 /* from the start to the endpoint, and to the end */
 guint64 pm_stun_discovery_get_endpoint_usec(const PmStunDiscovery *self);
 guint64 pm_stun_discovery_get_duration_usec(const PmStunDiscovery *self);
+/* the filtering tests: how long their answers were waited for (0: not run), and from
+ * their sending to the verdict (0: none) */
+guint64 pm_stun_discovery_get_filter_wait_usec(const PmStunDiscovery *self);
+guint64 pm_stun_discovery_get_filter_verdict_usec(const PmStunDiscovery *self);

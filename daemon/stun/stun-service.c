@@ -471,6 +471,10 @@ stun_describe(PmJsonWriter *w, gpointer user_data)
 			    run != NULL ? pm_stun_discovery_get_endpoint_usec(run) : 0);
 	pm_json_member_uint(w, "DurationMicroseconds",
 			    run != NULL ? pm_stun_discovery_get_duration_usec(run) : 0);
+	pm_json_member_uint(w, "FilterWaitMicroseconds",
+			    run != NULL ? pm_stun_discovery_get_filter_wait_usec(run) : 0);
+	pm_json_member_uint(w, "FilterVerdictMicroseconds",
+			    run != NULL ? pm_stun_discovery_get_filter_verdict_usec(run) : 0);
 	pm_json_member_uint(w, "RefreshInterval", self->config->refresh_interval_usec);
 	pm_json_end_object(w);
 }
