@@ -3,6 +3,13 @@
 
     lan-SUF 192.168.77.2 --veth-- gw-SUF 192.168.77.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
 
+inet's veth also holds the STUN servers' addresses 11.0.0.3 and 11.0.0.4 (coturn's primary and
+alternate, RFC 5780) and 11.0.0.5 (a second, plain server), in every topology.  With ipv6=True
+(single topology only) lan, gw and inet get IPv6 too (added with nodad: usable at once), gw
+forwards it and its masquerade rule (`table inet`) covers it:
+
+    lan fd77::2 --veth-- gw fd77::1 | fd11::2 --veth-- inet fd11::1 (+ fd11::3, fd11::4: STUN)
+
 With topology="double" (the gateway issue's double NAT; portmapd runs in router):
 
     lan-SUF 192.168.77.2 (+ .3) --veth-- router-SUF 192.168.77.1 | 10.2.0.2 --veth--
@@ -101,6 +108,8 @@ LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("1
 VPN_NETWORK = ipaddress.ip_network("10.2.0.0/24")
 # the double topology's segment (router - pmhost), segment=True only
 SEG_NETWORK = ipaddress.ip_network("192.168.78.0/24")
+# ipv6=True only: the LAN and WAN sides' IPv6 networks (unique local addresses)
+LAB_NETWORKS6 = (ipaddress.ip_network("fd77::/64"), ipaddress.ip_network("fd11::/64"))
 TOPOLOGIES = ("single", "double")
 REQUIRED_TOOLS = ("ip", "nft", "ss", "timeout", "sysctl", "unshare", "mount")
 GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
@@ -990,22 +999,41 @@ class Lab:
     SEG_NET = "192.168.78.0/24"
     ROUTEROS_API_PORT = 8728
     ROUTEROS_API_SSL_PORT = 8729
+    # STUN servers in inet, every topology (extra addresses on inet's veth): coturn's primary
+    # and alternate addresses (RFC 5780) and a third for a second, plain server
+    STUN_ADDR1 = "11.0.0.3"
+    STUN_ADDR2 = "11.0.0.4"
+    STUN_ADDR3 = "11.0.0.5"
+    STUN_PORT = 3478
+    # ipv6=True (single topology): lan fd77::2 - gw fd77::1 | fd11::2 - inet fd11::1 (+ ::3 ::4)
+    LAN_ADDR6 = "fd77::2"
+    GW_LAN_ADDR6 = "fd77::1"
+    GW_WAN_ADDR6 = "fd11::2"
+    INET_ADDR6 = "fd11::1"
+    STUN_ADDR6_1 = "fd11::3"
+    STUN_ADDR6_2 = "fd11::4"
+    LAN_NET6 = "fd77::/64"
+    WAN_NET6 = "fd11::/64"
 
     def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
-                 state_path=None, persist=False, topology="single", segment=False):
+                 state_path=None, persist=False, topology="single", segment=False, ipv6=False):
         """gateway: "miniupnpd" | "fake" | None.  workdir: a fresh temporary directory by
         default (removed by down(), kept on failure if PMLAB_KEEP=1).  grant_lifetime: the fake
         gateway's fixed grant (miniupnpd has no such knob).  state_path: a JSON file the lab
         keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up).
         topology: "single" (lan - gw - inet) or "double" (lan - router - gw - inet; the
         gateway runs in gw on 10.2.0.1, the router-side link).  segment (double only): add
-        pmhost, portmapd's own segment behind the router (see the module's docstring)."""
+        pmhost, portmapd's own segment behind the router (see the module's docstring).
+        ipv6 (single only): IPv6 too, on lan, gw and inet (see the module's docstring)."""
         if gateway not in GATEWAY_TOOLS:
             raise ValueError(f"gateway must be 'miniupnpd', 'fake' or None, not {gateway!r}")
         if topology not in TOPOLOGIES:
             raise ValueError(f"topology must be 'single' or 'double', not {topology!r}")
         if segment and topology != "double":
             raise ValueError("segment=True needs topology='double'")
+        if ipv6 and topology != "single":
+            raise ValueError("ipv6=True needs topology='single'")
+        self.ipv6 = bool(ipv6)
         self.topology = topology
         self.segment = bool(segment)
         self.suffix = suffix or secrets.token_hex(3)
@@ -1068,6 +1096,23 @@ class Lab:
             self.links.append(((self.ns_router, self.if_router_seg, f"{self.ROUTER_SEG_ADDR}/24"),
                                (self.ns_pmhost, self.if_pmhost, f"{self.PMHOST_ADDR}/24")))
             self.default_routes[self.ns_pmhost] = self.ROUTER_SEG_ADDR
+        # the STUN servers' addresses, on inet's only veth
+        self.extra_addresses += [(self.ns_inet, self.if_inet, f"{a}/24")
+                                 for a in (self.STUN_ADDR1, self.STUN_ADDR2, self.STUN_ADDR3)]
+        # ipv6: (ns, ifname, address/prefix), added with nodad (usable at once); v6 default routes
+        self.addresses6, self.default_routes6 = [], {}
+        if self.ipv6:
+            self.lab_networks = self.lab_networks + LAB_NETWORKS6
+            self.addresses6 = [(self.ns_lan, self.if_lan, f"{self.LAN_ADDR6}/64"),
+                               (self.ns_gw, self.if_gw_lan, f"{self.GW_LAN_ADDR6}/64"),
+                               (self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR6}/64"),
+                               # inet's own address last: among equal candidates IPv6
+                               # source selection prefers the newest, and inet's unbound
+                               # sockets must answer from fd11::1, not from a STUN address
+                               (self.ns_inet, self.if_inet, f"{self.STUN_ADDR6_1}/64"),
+                               (self.ns_inet, self.if_inet, f"{self.STUN_ADDR6_2}/64"),
+                               (self.ns_inet, self.if_inet, f"{self.INET_ADDR6}/64")]
+            self.default_routes6 = {self.ns_lan: self.GW_LAN_ADDR6, self.ns_gw: self.INET_ADDR6}
         # NAT namespaces with miniupnpd's skeleton: ns -> (inside interface, outside interface)
         self.nats = {self.ns_gw: (self.if_gw_lan, self.if_gw_wan)}
         self.workdir = workdir
@@ -1240,6 +1285,15 @@ class Lab:
             self.run(None, ["ip", "-n", ns, "route", "add", "default", "via", via])
         for ns in self.routers:
             self.run(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        if self.ipv6:
+            for ns, ifname in sorted({(ns, ifname) for ns, ifname, _ in self.addresses6}):
+                self.run(ns, ["sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.disable_ipv6=0"])
+            for ns, ifname, addr in self.addresses6:
+                self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname, "nodad"])
+            for ns, via in self.default_routes6.items():
+                self.run(None, ["ip", "-n", ns, "-6", "route", "add", "default", "via", via])
+            for ns in self.routers:
+                self.run(ns, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
         for ns, (inside, outside) in self.nats.items():
             path = os.path.join(self.workdir, f"{ns}.nft")
             with open(path, "w") as f:
@@ -1416,10 +1470,10 @@ table ip {self.LABFWD_TABLE} {{
                     problems.append(f"{self.ns_inet}: has a default route ({fam}): {routes}")
         for a in self._ip_json(None, ["addr", "show"]):
             for info in a.get("addr_info", []):
-                if info.get("family") != "inet":
+                if info.get("family") not in ("inet", "inet6"):
                     continue
                 ip = ipaddress.ip_address(info["local"])
-                if any(ip in net for net in self.lab_networks):
+                if any(ip.version == net.version and ip in net for net in self.lab_networks):
                     problems.append(f"caller's namespace: {a['ifname']} has lab address {ip}")
         if problems:
             raise AssertionError("lab is not sealed:\n  " + "\n  ".join(problems))
@@ -2192,6 +2246,7 @@ deny 0-65535 0.0.0.0/0 0-65535
             "gateway": self.gateway,
             "topology": self.topology,
             "segment": self.segment,
+            "ipv6": self.ipv6,
             "grant_lifetime": self.grant_lifetime,
             "workdir": self.workdir,
             "own_workdir": self._own_workdir,
@@ -2221,7 +2276,12 @@ deny 0-65535 0.0.0.0/0 0-65535
                               "router_vpn": self.ROUTER_VPN_ADDR, "vpn_gw": self.VPN_GW_ADDR}
                              if self.ns_router else {}),
                           **({"router_seg": self.ROUTER_SEG_ADDR, "pmhost": self.PMHOST_ADDR}
-                             if self.segment else {})},
+                             if self.segment else {}),
+                          "stun": [self.STUN_ADDR1, self.STUN_ADDR2, self.STUN_ADDR3],
+                          **({"lan6": self.LAN_ADDR6, "gw_lan6": self.GW_LAN_ADDR6,
+                              "gw_wan6": self.GW_WAN_ADDR6, "inet6": self.INET_ADDR6,
+                              "stun6": [self.STUN_ADDR6_1, self.STUN_ADDR6_2]}
+                             if self.ipv6 else {})},
             "extra": self.extra,
         }
 
@@ -2243,7 +2303,8 @@ deny 0-65535 0.0.0.0/0 0-65535
             st = json.load(f)
         lab = cls(gateway=st["gateway"], workdir=st["workdir"], suffix=st["suffix"],
                   grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True,
-                  topology=st.get("topology", "single"), segment=st.get("segment", False))
+                  topology=st.get("topology", "single"), segment=st.get("segment", False),
+                  ipv6=st.get("ipv6", False))
         lab._own_workdir = st.get("own_workdir", True)
         lab._created_ns = list(st.get("created_namespaces", []))
         lab._created_etc = list(st.get("created_etc_netns", []))
