@@ -86,6 +86,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1708,6 +1709,63 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.run(None, ["ip", "-n", ns, "route", "replace", "default", "via", via])
         self.default_routes[ns] = via
 
+    # --- STUN: a raw Binding client in a lab namespace ----------------------------------------
+    _STUN_ADDRESS_KEYS = ("mapped", "xor_mapped", "other_address", "response_origin",
+                          "changed_address", "source_address", "source", "local")
+
+    def stun_bindings(self, ns, requests, local_port=None, timeout=1.0, sock_family=None):
+        """STUN Binding requests sent in turn from one UDP socket inside ns (bound to
+        local_port when given, else an ephemeral port): the way to see what two servers
+        observe of one socket.  requests: server addresses, (server, port) pairs or dicts
+        {server, port, change_ip, change_port}.  sock_family: socket.AF_INET / AF_INET6 (or
+        4 / 6); default from the first server's address.  Returns one stun_binding result (or
+        None: no answer within timeout) per request."""
+        spec = []
+        for r in requests:
+            if isinstance(r, str):
+                r = {"server": r}
+            elif not isinstance(r, dict):
+                r = {"server": r[0], "port": r[1]}
+            spec.append({"server": str(r["server"]), "port": int(r.get("port") or self.STUN_PORT),
+                         "change_ip": bool(r.get("change_ip")),
+                         "change_port": bool(r.get("change_port"))})
+        if sock_family is None:
+            family = ipaddress.ip_address(spec[0]["server"]).version
+        else:
+            family = 6 if sock_family in (6, socket.AF_INET6) else 4
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "stun"],
+                      input=json.dumps({"family": family, "local_port": local_port,
+                                        "timeout": float(timeout), "requests": spec}),
+                      timeout=float(timeout) * len(spec) + 10, check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"stun helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        out = []
+        for res in json.loads(cp.stdout):
+            if res is not None:
+                for key in self._STUN_ADDRESS_KEYS:
+                    res[key] = tuple(res[key]) if res.get(key) else None
+                res["error"] = tuple(res["error"]) if res["error"] else None
+            out.append(res)
+        return out
+
+    def stun_binding(self, ns, server, port=3478, local_port=None, change_ip=False,
+                     change_port=False, timeout=1.0, sock_family=None):
+        """One STUN Binding request (RFC 8489: magic cookie, random 96-bit transaction id;
+        CHANGE-REQUEST when change_ip/change_port) from a UDP socket inside ns (bound to
+        local_port when given) to server:port, resent after 100, 200, 400 ms ... until an
+        answer with its transaction id arrives, from any source address, or timeout seconds
+        pass.  Returns None (no answer) or a dict: mapped (MAPPED-ADDRESS), xor_mapped
+        (XOR-MAPPED-ADDRESS), other_address (OTHER-ADDRESS, 0x802C), response_origin
+        (RESPONSE-ORIGIN, 0x802B), changed_address / source_address (RFC 3489's), source
+        (where the answer came from), local (the client's address and port): each an
+        (address, port) tuple or None; rtt (seconds since the first send), error ((code,
+        reason) of an error response, else None), software, type (0x0101 or 0x0111),
+        attributes (every attribute type in order)."""
+        return self.stun_bindings(ns, [{"server": server, "port": port, "change_ip": change_ip,
+                                        "change_port": change_port}],
+                                  local_port=local_port, timeout=timeout,
+                                  sock_family=sock_family)[0]
+
     # --- natpmp-http-api (fake-natpmp-http-api) ------------------------------------------------
     # NAT-PMP maps the sender: the service runs in the namespace of the application whose port
     # is forwarded (lan, where the lab's listeners and portmapd run) and portmapd, in lan too,
@@ -2349,6 +2407,114 @@ def _read_line(proc, timeout):
 
 
 # --------------------------------------------------------------------------------------------
+# a raw STUN Binding client (RFC 8489, RFC 5780 attributes), run inside lab namespaces by the
+# "stun" helper: the lab's own, independent of portmapd's codec
+
+STUN_MAGIC = 0x2112A442
+STUN_BINDING_REQUEST = 0x0001
+STUN_BINDING_SUCCESS = 0x0101
+STUN_BINDING_ERROR = 0x0111
+STUN_ATTR_NAMES = {0x0001: "mapped", 0x0004: "source_address", 0x0005: "changed_address",
+                   0x0020: "xor_mapped", 0x802B: "response_origin", 0x802C: "other_address"}
+STUN_ATTR_CHANGE_REQUEST = 0x0003
+STUN_ATTR_ERROR_CODE = 0x0009
+STUN_ATTR_SOFTWARE = 0x8022
+STUN_ATTR_XOR_MAPPED = 0x0020
+
+
+def stun_binding_request(txid, change_ip=False, change_port=False):
+    """A Binding request with transaction id txid (12 bytes); a CHANGE-REQUEST attribute
+    (0x0003: 0x04 change IP, 0x02 change port) when either flag is set."""
+    attrs = b""
+    if change_ip or change_port:
+        flags = (0x04 if change_ip else 0) | (0x02 if change_port else 0)
+        attrs = struct.pack("!HHI", STUN_ATTR_CHANGE_REQUEST, 4, flags)
+    return struct.pack("!HHI", STUN_BINDING_REQUEST, len(attrs), STUN_MAGIC) + txid + attrs
+
+
+def _stun_address(value, xor, txid):
+    if len(value) < 4:
+        raise ValueError("short address attribute")
+    family, port = value[1], struct.unpack("!H", value[2:4])[0]
+    size = {1: 4, 2: 16}.get(family)
+    if size is None or len(value) < 4 + size:
+        raise ValueError(f"address attribute: family {family}, length {len(value)}")
+    raw = value[4:4 + size]
+    if xor:
+        port ^= STUN_MAGIC >> 16
+        key = struct.pack("!I", STUN_MAGIC) + (txid if size == 16 else b"")
+        raw = bytes(a ^ b for a, b in zip(raw, key))
+    return [str(ipaddress.ip_address(raw)), port]
+
+
+def stun_parse_response(data, txid):
+    """Parse a Binding response for txid: None if it is not one (wrong type, cookie or id),
+    else {"type", "mapped", "xor_mapped", "other_address", "response_origin",
+    "changed_address", "source_address" ([address, port] or None), "error" ([code, reason] or
+    None), "software", "attributes" (every attribute type, in order)}."""
+    if len(data) < 20:
+        return None
+    mtype, length, cookie = struct.unpack("!HHI", data[:8])
+    if cookie != STUN_MAGIC or data[8:20] != txid or \
+            mtype not in (STUN_BINDING_SUCCESS, STUN_BINDING_ERROR) or len(data) < 20 + length:
+        return None
+    res = {name: None for name in STUN_ATTR_NAMES.values()}
+    res.update(type=mtype, error=None, software=None, attributes=[])
+    pos, end = 20, 20 + length
+    while pos + 4 <= end:
+        atype, alen = struct.unpack("!HH", data[pos:pos + 4])
+        value = data[pos + 4:pos + 4 + alen]
+        res["attributes"].append(atype)
+        if atype in STUN_ATTR_NAMES and res[STUN_ATTR_NAMES[atype]] is None:
+            res[STUN_ATTR_NAMES[atype]] = _stun_address(value, atype == STUN_ATTR_XOR_MAPPED,
+                                                        txid)
+        elif atype == STUN_ATTR_ERROR_CODE and len(value) >= 4:
+            # (coturn counts NUL padding into the reason's length: stripped)
+            res["error"] = [(value[2] & 7) * 100 + value[3],
+                            value[4:].decode(errors="replace").rstrip("\0")]
+        elif atype == STUN_ATTR_SOFTWARE:
+            res["software"] = value.decode(errors="replace")
+        pos += 4 + alen + (-alen % 4)
+    return res
+
+
+def stun_exchange(sock, server, port, change_ip=False, change_port=False, timeout=1.0):
+    """One Binding transaction on sock (unconnected: the answer may come from anywhere, as a
+    CHANGE-REQUEST's does): sent at once and again after 100, 200, 400 ms ... until a response
+    with its transaction id arrives or timeout seconds pass.  Returns the parsed response plus
+    "source" (where it came from) and "rtt" (seconds since the first send), or None."""
+    txid = secrets.token_bytes(12)
+    req = stun_binding_request(txid, change_ip, change_port)
+    dest = (server, int(port))
+    t0 = time.monotonic()
+    deadline = t0 + float(timeout)
+    wait, next_send = 0.1, t0
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            return None
+        if now >= next_send:
+            try:
+                sock.sendto(req, dest)
+            except OSError:
+                pass            # e.g. no route yet: try again on the next tick
+            next_send = now + wait
+            wait *= 2
+        sock.settimeout(max(0.001, min(deadline, next_send) - time.monotonic()))
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            continue            # ICMP errors from an earlier send
+        res = stun_parse_response(data, txid)
+        if res is not None:
+            res["source"] = [str(ipaddress.ip_address(peer[0].split("%")[0])), peer[1]]
+            res["rtt"] = time.monotonic() - t0
+            return res
+
+
+# --------------------------------------------------------------------------------------------
 # helpers run inside lab namespaces: python3 pmlab.py helper NAME ARGS
 
 def _helper_tcp_echo(port, lifetime, addr="0.0.0.0"):
@@ -2646,7 +2812,31 @@ def _helper_soup(timeout):
     return 0
 
 
+def _helper_stun():
+    """stdin: {"family": 4 | 6, "local_port": N | null, "timeout", "requests": [{"server",
+    "port", "change_ip", "change_port"}]}.  Every request in turn from one UDP socket (bound to
+    local_port when given); stdout: a JSON list with, per request, stun_exchange's result plus
+    "local" (the socket's [address, port] towards that server), or null (no answer)."""
+    spec = json.load(sys.stdin)
+    family = socket.AF_INET6 if int(spec["family"]) == 6 else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(spec.get("local_port") or 0)))
+    port = s.getsockname()[1]
+    out = []
+    for r in spec["requests"]:
+        res = stun_exchange(s, r["server"], r["port"], r.get("change_ip", False),
+                            r.get("change_port", False), spec["timeout"])
+        if res is not None:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:    # the source address
+                probe.connect((r["server"], int(r["port"])))           # the kernel picks
+                res["local"] = [probe.getsockname()[0], port]
+        out.append(res)
+    print(json.dumps(out))
+    return 0
+
+
 HELPERS = {
+    "stun": _helper_stun,
     "http": _helper_http,
     "soup": _helper_soup,
     "https": _helper_https,
