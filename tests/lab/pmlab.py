@@ -980,6 +980,43 @@ class RouterOsFake:
         return self.lab.router_nft_rules(table=self.table, chain="dstnat", ns=self.ns)
 
 
+class CoturnServer:
+    """A coturn STUN server the lab runs (Lab.start_coturn): `turnserver -n --stun-only` in ns
+    on addresses, port and (RFC 5780, with two addresses of a family) alt_port.
+
+    Attributes: ns, addresses, port, alt_port (port + 1), rfc5780 (two or more addresses of
+    one family: coturn then answers OTHER-ADDRESS and CHANGE-REQUEST and listens on alt_port
+    too; with one it answers a CHANGE-REQUEST with error 420), pid, argv, log_path (its
+    stdout and stderr), pidfile, db_path (its SQLite user database: in the workdir, not
+    /var/lib/turn).  log() is its log so far."""
+
+    def __init__(self, lab, ns, addresses, port, base):
+        self.lab, self.ns = lab, ns
+        self.addresses = tuple(str(a) for a in addresses)
+        self.port, self.alt_port = int(port), int(port) + 1
+        families = [ipaddress.ip_address(a).version for a in self.addresses]
+        self.rfc5780 = any(families.count(f) >= 2 for f in set(families))
+        self.log_path, self.pidfile, self.db_path = base + ".log", base + ".pid", base + ".db"
+        self.argv = None
+        self.proc = self.pid = None
+
+    def __repr__(self):
+        return f"<CoturnServer {self.ns} {', '.join(self.addresses)} :{self.port} pid {self.pid}>"
+
+    def endpoints(self):
+        """Every (address, port) it answers on: each address on port, and on alt_port too
+        when rfc5780."""
+        ports = (self.port, self.alt_port) if self.rfc5780 else (self.port,)
+        return [(a, p) for a in self.addresses for p in ports]
+
+    def alive(self):
+        return self.pid is not None and any(t.pid == self.pid and t.alive()
+                                            for t in self.lab._tracked)
+
+    def log(self):
+        return _tail(self.log_path, 10 ** 7)
+
+
 class Lab:
     LAN_ADDR = "192.168.77.2"
     GW_LAN_ADDR = "192.168.77.1"
@@ -1126,6 +1163,8 @@ class Lab:
         self._pia_count = 0
         self.routeros = []              # running RouterOsFake handles
         self._routeros_count = 0
+        self.coturns = []               # running CoturnServer handles
+        self._coturn_count = 0
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1709,6 +1748,83 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.run(None, ["ip", "-n", ns, "route", "replace", "default", "via", via])
         self.default_routes[ns] = via
 
+    # --- STUN: coturn -------------------------------------------------------------------------
+    def start_coturn(self, addresses=None, port=3478, ns=None, extra_args=(), timeout=10):
+        """Start coturn's turnserver in ns (default inet) as a STUN-only server (no TURN, no
+        CLI, no TLS/DTLS, no config file; its pidfile, SQLite user database and log in the
+        workdir, so nothing under /var is touched; root, as the lab runs) listening on
+        addresses (default (STUN_ADDR1, STUN_ADDR2)) and port, and with two addresses of a
+        family (RFC 5780) on port + 1 too.  Ready when a STUN Binding request sent from inside
+        ns to every address:port (and :port+1) is answered.  Returns a CoturnServer;
+        stop_coturn stops it, down() kills it by PID in any case.
+
+        With one address coturn answers no OTHER-ADDRESS and a CHANGE-REQUEST with error 420
+        (and nothing listens on port + 1).  With two (RFC 5780) its OTHER-ADDRESS, and the
+        address a change-IP request is answered from, are the same on every address: the
+        second --listening-ip of the request's family, with the other port (coturn 4.6.1's
+        netengine.c get_alt_addr() takes the listener after the first one of the family, not
+        after the one the request came in on; unchanged upstream as of 4.17).  So with
+        (STUN_ADDR1, STUN_ADDR2), as seen with no NAT in between:
+
+            request to          OTHER-ADDRESS       change-IP+port answered from
+            STUN_ADDR1:3478     STUN_ADDR2:3479     STUN_ADDR2:3479
+            STUN_ADDR1:3479     STUN_ADDR2:3478     STUN_ADDR2:3478
+            STUN_ADDR2:3478     STUN_ADDR2:3479     STUN_ADDR2:3479 (its own IP)
+            STUN_ADDR2:3479     STUN_ADDR2:3478     STUN_ADDR2:3478 (its own IP)
+
+        i.e. on its second address it names its own IP (the other port), and change-IP alone
+        is answered from the very address asked.  A client must treat an OTHER-ADDRESS with
+        the server's own IP as unusable (RFC 5780 wants both IP and port to differ).  The
+        same holds for (STUN_ADDR6_1, STUN_ADDR6_2).  RESPONSE-ORIGIN is always there."""
+        ns = ns or self.ns_inet
+        if addresses is None:
+            addresses = (self.STUN_ADDR1, self.STUN_ADDR2)
+        elif isinstance(addresses, str):
+            addresses = (addresses,)
+        self._coturn_count += 1
+        srv = CoturnServer(self, ns, addresses, port,
+                           os.path.join(self.workdir, f"coturn{self._coturn_count}"))
+        argv = ["turnserver", "-n", "--stun-only", "--no-cli", "--no-tls", "--no-dtls"]
+        for a in srv.addresses:
+            argv += ["--listening-ip", a]
+        argv += ["--listening-port", str(srv.port), "--alt-listening-port", str(srv.alt_port),
+                 "--log-file", "stdout", "--simple-log", "--pidfile", srv.pidfile,
+                 "--userdb", srv.db_path, *[str(a) for a in extra_args]]
+        srv.argv = argv
+        out = open(srv.log_path, "a")
+        try:
+            p = self.spawn(ns, argv, name="turnserver", stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        srv.proc, srv.pid = p, p.pid
+        self.coturns.append(srv)
+        self._autosave()
+        by_family = {}
+        for a, prt in srv.endpoints():
+            by_family.setdefault(ipaddress.ip_address(a).version, []).append((a, prt))
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"turnserver exited ({p.returncode}): {_tail(srv.log_path)}")
+            return all(all(self.stun_bindings(ns, eps, timeout=0.3))
+                       for eps in by_family.values())
+
+        wait_for(ready, timeout, interval=0.1,
+                 message=f"coturn does not answer on {srv.endpoints()}: {_tail(srv.log_path)}")
+        return srv
+
+    def stop_coturn(self, srv=None):
+        """SIGTERM it (default: the last one started) and wait until it is gone."""
+        srv = srv or (self.coturns[-1] if self.coturns else None)
+        if srv is None or srv.pid is None:
+            return
+        pid, srv.pid = srv.pid, None
+        if srv in self.coturns:
+            self.coturns.remove(srv)
+        self.stop_process(pid)
+        srv.proc = None
+        self._autosave()
+
     # --- STUN: a raw Binding client in a lab namespace ----------------------------------------
     _STUN_ADDRESS_KEYS = ("mapped", "xor_mapped", "other_address", "response_origin",
                           "changed_address", "source_address", "source", "local")
@@ -2250,6 +2366,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.http_apis = []
         self.pias = []
         self.routeros = []
+        self.coturns = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -2328,6 +2445,9 @@ deny 0-65535 0.0.0.0/0 0-65535
                           "user": r.user, "password_file": r.password_file, "ca": r.ca_path,
                           "fingerprint": r.fingerprint, "table": r.table}
                          for r in self.routeros],
+            "coturns": [{"ns": c.ns, "addresses": list(c.addresses), "port": c.port,
+                         "alt_port": c.alt_port, "pid": c.pid, "log": c.log_path}
+                        for c in self.coturns],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR,
                           **({"lan2": self.LAN_ADDR2, "router_lan": self.ROUTER_LAN_ADDR,
