@@ -1165,6 +1165,7 @@ class Lab:
         self._routeros_count = 0
         self.coturns = []               # running CoturnServer handles
         self._coturn_count = 0
+        self.stun_nat_modes = {}        # NAT namespace -> set_stun_nat mode (default masquerade)
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1825,6 +1826,126 @@ deny 0-65535 0.0.0.0/0 0-65535
         srv.proc = None
         self._autosave()
 
+    # --- STUN: NAT behaviours of gw -----------------------------------------------------------
+    # design.md 8: "STUN variants replace only that rule" (postrouting's `oifname <outside>
+    # masquerade`); the EIF emulation (stun.md 4.4) adds a DNAT rule and a forward accept.
+    STUN_NAT_MODES = ("masquerade", "random", "none", "eif")
+    STUN_NAT_COMMENT = "pmlab stun nat"
+
+    def _stun_nat_rule(self, mode, outside):
+        tag = f'comment "{self.STUN_NAT_COMMENT}: {mode}"'
+        return {"masquerade": f'oifname "{outside}" masquerade',     # the default, verbatim
+                "eif": f'oifname "{outside}" masquerade',
+                "random": f'oifname "{outside}" masquerade random,fully-random {tag}',
+                "none": f'oifname "{outside}" accept {tag}'}[mode]
+
+    def _nft_chain_rules(self, ns, chain, table="filter", family="inet"):
+        cp = self.run(ns, ["nft", "-j", "list", "chain", family, table, chain])
+        return [item["rule"] for item in json.loads(cp.stdout).get("nftables", [])
+                if "rule" in item]
+
+    def set_stun_nat(self, mode, ns=None):
+        """Give gw's NAT (ns: another namespace of self.nats) a STUN behaviour, replacing only
+        postrouting's `oifname <outside> masquerade` rule (in place, one nft transaction), then
+        flush that namespace's conntrack table (`conntrack -F`, both families: an old flow
+        keeps the binding it has).  Modes:
+
+          "masquerade"  the default ruleset, restored exactly: endpoint-independent mapping,
+                        port kept when free, address-and-port-dependent filtering
+          "random"      `masquerade random,fully-random`: address-and-port-dependent mapping
+          "none"        no NAT (`oifname <outside> accept`); the upstream namespace (inet) gets
+                        a route back to the inside network via the gw's WAN address (and to
+                        the v6 LAN via fd11::2 with ipv6), so servers see the client's own
+                        address; the forward chain still lets in only replies
+          "eif"         masquerade plus prerouting `iifname <outside> udp dport 1024-65535
+                        dnat ip to <inside host>` (LAN_ADDR; IPv4 only) and a forward accept of
+                        what was DNATed: endpoint-independent filtering, emulated as in
+                        stun.md 4.4 (one client, ports kept)
+
+        Callable any number of times in any order.  self.stun_nat_mode is gw's mode."""
+        if mode not in self.STUN_NAT_MODES:
+            raise ValueError(f"mode must be one of {self.STUN_NAT_MODES}, not {mode!r}")
+        ns = ns or self.ns_gw
+        if ns not in self.nats:
+            raise ValueError(f"{ns} is not one of the lab's NAT namespaces {list(self.nats)}")
+        inside, outside = self.nats[ns]
+        # the host behind this NAT (eif's DNAT target) and where "none" needs a route back
+        inside_host = self.LAN_ADDR if self.topology == "single" else self.ROUTER_VPN_ADDR
+        upstream_ns, back_routes = self.ns_inet, [(self.gw_inside_net, self.GW_WAN_ADDR)]
+        if self.ipv6:
+            back_routes.append((self.LAN_NET6, self.GW_WAN_ADDR6))
+
+        def is_ours(rule):
+            return str(rule.get("comment", "")).startswith(self.STUN_NAT_COMMENT)
+
+        def is_nat_rule(rule):
+            exprs = rule.get("expr", [])
+            return bool(exprs) and exprs[0].get("match", {}) == {
+                "op": "==", "left": {"meta": {"key": "oifname"}}, "right": outside}
+
+        post = [r for r in self._nft_chain_rules(ns, "postrouting") if is_nat_rule(r)]
+        if len(post) != 1:
+            raise AssertionError(f"{ns}: expected one `oifname {outside}` rule in postrouting, "
+                                 f"found {len(post)}")
+        script = [f"replace rule inet filter postrouting handle {post[0]['handle']} "
+                  f"{self._stun_nat_rule(mode, outside)}"]
+        for chain in ("prerouting", "forward"):
+            script += [f"delete rule inet filter {chain} handle {r['handle']}"
+                       for r in self._nft_chain_rules(ns, chain) if is_ours(r)]
+        if mode == "eif":
+            tag = f'comment "{self.STUN_NAT_COMMENT}: eif"'
+            script += [f'add rule inet filter prerouting iifname "{outside}" udp dport '
+                       f"1024-65535 dnat ip to {inside_host} {tag}",
+                       f'add rule inet filter forward iifname "{outside}" oifname "{inside}" '
+                       f"ct status dnat accept {tag}"]
+        self.run(ns, ["nft", "-f", "-"], input="\n".join(script) + "\n")
+        for net, via in back_routes:
+            if mode == "none":
+                self.run(None, ["ip", "-n", upstream_ns, "route", "replace", net, "via", via])
+            elif self._ip_json(upstream_ns, ["-6" if ":" in net else "-4", "route", "show",
+                                             "exact", net]):
+                self.run(None, ["ip", "-n", upstream_ns, "route", "del", net, "via", via])
+        # empties the whole table, IPv4 and IPv6 alike
+        self.run(ns, ["conntrack", "-F"])
+        self.stun_nat_modes[ns] = mode
+        self._autosave()
+
+    @property
+    def stun_nat_mode(self):
+        """gw's STUN NAT mode (set_stun_nat); "masquerade" until changed."""
+        return self.stun_nat_modes.get(self.ns_gw, "masquerade")
+
+    # --- STUN: coturn's NAT behaviour discovery client ----------------------------------------
+    def natdiscovery(self, server=None, ns=None, port=None, args=("-m", "-f"), timeout=60):
+        """Run `turnutils_natdiscovery ARGS [-p PORT] SERVER` (default -m -f STUN_ADDR1) in ns
+        (default lan) under timeout.  Returns {"verdicts": {section: [its verdict lines]},
+        "mapping", "filtering" (the last verdict of the "-= Mapping/Filtering Behavior
+        Discovery =-" section, e.g. "NAT with Endpoint Independent Mapping!", or None),
+        "stdout", "stderr", "returncode", "wall" (seconds)}.  Its verdicts: "NAT with
+        {Endpoint Independent|Address Dependent|Address and Port Dependent} {Mapping|
+        Filtering}!" and "No NAT! (Endpoint Independent Mapping)", the latter only when the
+        reflexive address equals the local one, i.e. with -L ADDR (unbound, it compares with
+        0.0.0.0).  It needs OTHER-ADDRESS for any other verdict."""
+        argv = ["turnutils_natdiscovery", *args]
+        if port is not None:
+            argv += ["-p", str(int(port))]
+        argv.append(server or self.STUN_ADDR1)
+        t0 = time.monotonic()
+        cp = self.run(ns or self.ns_lan, argv, timeout=timeout, check=False)
+        res = {"stdout": cp.stdout, "stderr": cp.stderr, "returncode": cp.returncode,
+               "wall": time.monotonic() - t0, "verdicts": {}}
+        section = None
+        for line in cp.stdout.splitlines():
+            m = re.fullmatch(r"-= (.*) Behavior Discovery =-", line.strip())
+            if m:
+                section = m.group(1).lower()
+                res["verdicts"][section] = []
+            elif section and re.fullmatch(r"(No NAT!.*|NAT with .*!)", line.strip()):
+                res["verdicts"][section].append(line.strip())
+        for key in ("mapping", "filtering"):
+            res[key] = (res["verdicts"].get(key) or [None])[-1]
+        return res
+
     # --- STUN: a raw Binding client in a lab namespace ----------------------------------------
     _STUN_ADDRESS_KEYS = ("mapped", "xor_mapped", "other_address", "response_origin",
                           "changed_address", "source_address", "source", "local")
@@ -2445,6 +2566,7 @@ deny 0-65535 0.0.0.0/0 0-65535
                           "user": r.user, "password_file": r.password_file, "ca": r.ca_path,
                           "fingerprint": r.fingerprint, "table": r.table}
                          for r in self.routeros],
+            "stun_nat_modes": self.stun_nat_modes,
             "coturns": [{"ns": c.ns, "addresses": list(c.addresses), "port": c.port,
                          "alt_port": c.alt_port, "pid": c.pid, "log": c.log_path}
                         for c in self.coturns],
