@@ -1691,11 +1691,6 @@ deny 0-65535 0.0.0.0/0 0-65535
         the start of the UDP header: `@th,96,16 PORT`; a 2-byte public-address request is too
         short to match), and/or only those sent to address dest.  Returns the rule's handle
         (for undrop_natpmp and natpmp_dropped)."""
-        ns = ns or self.ns_gw
-        table = self.PMTEST_TABLE
-        self.run(ns, ["nft", "-f", "-"], input=(
-            f"table inet {table} {{\n\tchain input {{\n"
-            f"\t\ttype filter hook input priority -300; policy accept;\n\t}}\n}}\n"))
         rule = ["udp", "dport", str(self.NATPMP_PORT)]
         what = "all NAT-PMP"
         if dest is not None:
@@ -1704,7 +1699,16 @@ deny 0-65535 0.0.0.0/0 0-65535
         if internal_port is not None:
             rule += ["@th,96,16", str(int(internal_port))]
             what += f" for internal port {int(internal_port)}"
-        rule += ["counter", "drop", "comment", f'"pmtest: drop {what}"']
+        return self._pmtest_drop(ns or self.ns_gw, rule, what)
+
+    def _pmtest_drop(self, ns, rule, what):
+        """Append `RULE counter drop` to the input chain of `table inet pmtest` in ns (created
+        on first use); returns its handle."""
+        table = self.PMTEST_TABLE
+        self.run(ns, ["nft", "-f", "-"], input=(
+            f"table inet {table} {{\n\tchain input {{\n"
+            f"\t\ttype filter hook input priority -300; policy accept;\n\t}}\n}}\n"))
+        rule = list(rule) + ["counter", "drop", "comment", f'"pmtest: drop {what}"']
         out = self.run(ns, ["nft", "--echo", "--handle", "add", "rule", "inet", table, "input",
                             *rule]).stdout
         m = re.search(r"# handle (\d+)", out)
@@ -1712,25 +1716,30 @@ deny 0-65535 0.0.0.0/0 0-65535
             raise AssertionError(f"nft printed no handle for the drop rule: {out!r}")
         return int(m.group(1))
 
-    def silence_natpmp(self, ns=None, dest=None):
-        """The gateway answers no NAT-PMP request at all (see drop_natpmp)."""
-        return self.drop_natpmp(ns=ns, dest=dest)
+    def _pmtest_undrop(self, handle, ns):
+        self.run(ns, ["nft", "delete", "rule", "inet", self.PMTEST_TABLE, "input",
+                      "handle", str(handle)])
 
-    def undrop_natpmp(self, handle, ns=None):
-        self.run(ns or self.ns_gw, ["nft", "delete", "rule", "inet", self.PMTEST_TABLE, "input",
-                                    "handle", str(handle)])
-
-    def natpmp_dropped(self, handle, ns=None):
-        """Packets the drop rule `handle` has dropped so far."""
-        cp = self.run(ns or self.ns_gw, ["nft", "-j", "list", "chain", "inet",
-                                         self.PMTEST_TABLE, "input"])
+    def _pmtest_dropped(self, handle, ns):
+        cp = self.run(ns, ["nft", "-j", "list", "chain", "inet", self.PMTEST_TABLE, "input"])
         for item in json.loads(cp.stdout).get("nftables", []):
             rule = item.get("rule")
             if rule and rule.get("handle") == handle:
                 for expr in rule.get("expr", []):
                     if "counter" in expr:
                         return expr["counter"]["packets"]
-        raise AssertionError(f"no drop rule with handle {handle} in {ns or self.ns_gw}")
+        raise AssertionError(f"no drop rule with handle {handle} in {ns}")
+
+    def silence_natpmp(self, ns=None, dest=None):
+        """The gateway answers no NAT-PMP request at all (see drop_natpmp)."""
+        return self.drop_natpmp(ns=ns, dest=dest)
+
+    def undrop_natpmp(self, handle, ns=None):
+        self._pmtest_undrop(handle, ns or self.ns_gw)
+
+    def natpmp_dropped(self, handle, ns=None):
+        """Packets the drop rule `handle` has dropped so far."""
+        return self._pmtest_dropped(handle, ns or self.ns_gw)
 
     def natpmp_answers(self, internal_port, gateway=None, timeout=2):
         """Does the gateway answer a map request for internal_port?  natpmpc from lan asks to
@@ -1914,6 +1923,31 @@ deny 0-65535 0.0.0.0/0 0-65535
     def stun_nat_mode(self):
         """gw's STUN NAT mode (set_stun_nat); "masquerade" until changed."""
         return self.stun_nat_modes.get(self.ns_gw, "masquerade")
+
+    # --- silent servers (nftables input drops) ------------------------------------------------
+    def drop_udp(self, ns, daddr=None, dport=None):
+        """Drop UDP arriving in ns (e.g. inet: a STUN server that never answers, neither
+        refusing nor replying): all of it, or only to address daddr (IPv4 or IPv6) and/or
+        port dport.  Same table as drop_natpmp (`table inet pmtest`, input, priority -300).
+        Returns the rule's handle (for undrop_udp and udp_dropped)."""
+        rule, what = [], "UDP"
+        if daddr is not None:
+            ip = ipaddress.ip_address(daddr)
+            rule += ["ip" if ip.version == 4 else "ip6", "daddr", str(ip)]
+            what += f" to {ip}"
+        if dport is not None:
+            rule += ["udp", "dport", str(int(dport))]
+            what += f" port {int(dport)}"
+        else:
+            rule += ["meta", "l4proto", "udp"]
+        return self._pmtest_drop(ns, rule, what)
+
+    def undrop_udp(self, handle, ns):
+        self._pmtest_undrop(handle, ns)
+
+    def udp_dropped(self, handle, ns):
+        """Packets the drop rule `handle` has dropped so far."""
+        return self._pmtest_dropped(handle, ns)
 
     # --- STUN: coturn's NAT behaviour discovery client ----------------------------------------
     def natdiscovery(self, server=None, ns=None, port=None, args=("-m", "-f"), timeout=60):
