@@ -72,6 +72,18 @@ applies the dst-nat rules its API receives as nftables rules of its table `ip ro
     ros.rules(); ros.nft_rules(); ros.stats()["commands"]
     ros.fail("/ip/firewall/nat/add", "drop_after"); ros.set(empty=True)
 
+STUN: coturn (a real peer) runs in inet; gw's NAT takes the behaviours a STUN client
+classifies (only its masquerade rule is replaced); a raw Binding client of the lab's own runs
+inside any lab namespace, coturn's NAT discovery client in lan:
+
+    c = lab.start_coturn()                  # 11.0.0.3 + 11.0.0.4 :3478/:3479, RFC 5780
+    lab.start_coturn(lab.STUN_ADDR3)        # a plain server on 11.0.0.5:3478
+    lab.set_stun_nat("random")              # "masquerade" (default) | "random" | "none" | "eif"
+    r = lab.stun_binding(lab.ns_lan, lab.STUN_ADDR1, local_port=40000, change_port=True)
+    r["xor_mapped"], r["other_address"], r["source"]           # or None: no answer
+    h = lab.drop_udp(lab.ns_inet, daddr=lab.STUN_ADDR1)       # a silent server
+    lab.natdiscovery()["mapping"]           # "NAT with Address and Port Dependent Mapping!"
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
