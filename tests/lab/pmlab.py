@@ -3,6 +3,13 @@
 
     lan-SUF 192.168.77.2 --veth-- gw-SUF 192.168.77.1 | 11.0.0.2 --veth-- inet-SUF 11.0.0.1
 
+inet's veth also holds the STUN servers' addresses 11.0.0.3 and 11.0.0.4 (coturn's primary and
+alternate, RFC 5780) and 11.0.0.5 (a second, plain server), in every topology.  With ipv6=True
+(single topology only) lan, gw and inet get IPv6 too (added with nodad: usable at once), gw
+forwards it and its masquerade rule (`table inet`) covers it:
+
+    lan fd77::2 --veth-- gw fd77::1 | fd11::2 --veth-- inet fd11::1 (+ fd11::3, fd11::4: STUN)
+
 With topology="double" (the gateway issue's double NAT; portmapd runs in router):
 
     lan-SUF 192.168.77.2 (+ .3) --veth-- router-SUF 192.168.77.1 | 10.2.0.2 --veth--
@@ -65,6 +72,18 @@ applies the dst-nat rules its API receives as nftables rules of its table `ip ro
     ros.rules(); ros.nft_rules(); ros.stats()["commands"]
     ros.fail("/ip/firewall/nat/add", "drop_after"); ros.set(empty=True)
 
+STUN: coturn (a real peer) runs in inet; gw's NAT takes the behaviours a STUN client
+classifies (only its masquerade rule is replaced); a raw Binding client of the lab's own runs
+inside any lab namespace, coturn's NAT discovery client in lan:
+
+    c = lab.start_coturn()                  # 11.0.0.3 + 11.0.0.4 :3478/:3479, RFC 5780
+    lab.start_coturn(lab.STUN_ADDR3)        # a plain server on 11.0.0.5:3478
+    lab.set_stun_nat("random")              # "masquerade" (default) | "random" | "none" | "eif"
+    r = lab.stun_binding(lab.ns_lan, lab.STUN_ADDR1, local_port=40000, change_port=True)
+    r["xor_mapped"], r["other_address"], r["source"]           # or None: no answer
+    h = lab.drop_udp(lab.ns_inet, daddr=lab.STUN_ADDR1)       # a silent server
+    lab.natdiscovery()["mapping"]           # "NAT with Address and Port Dependent Mapping!"
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
@@ -79,6 +98,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -101,6 +121,8 @@ LAB_NETWORKS = (ipaddress.ip_network("192.168.77.0/24"), ipaddress.ip_network("1
 VPN_NETWORK = ipaddress.ip_network("10.2.0.0/24")
 # the double topology's segment (router - pmhost), segment=True only
 SEG_NETWORK = ipaddress.ip_network("192.168.78.0/24")
+# ipv6=True only: the LAN and WAN sides' IPv6 networks (unique local addresses)
+LAB_NETWORKS6 = (ipaddress.ip_network("fd77::/64"), ipaddress.ip_network("fd11::/64"))
 TOPOLOGIES = ("single", "double")
 REQUIRED_TOOLS = ("ip", "nft", "ss", "timeout", "sysctl", "unshare", "mount")
 GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
@@ -970,6 +992,43 @@ class RouterOsFake:
         return self.lab.router_nft_rules(table=self.table, chain="dstnat", ns=self.ns)
 
 
+class CoturnServer:
+    """A coturn STUN server the lab runs (Lab.start_coturn): `turnserver -n --stun-only` in ns
+    on addresses, port and (RFC 5780, with two addresses of a family) alt_port.
+
+    Attributes: ns, addresses, port, alt_port (port + 1), rfc5780 (two or more addresses of
+    one family: coturn then answers OTHER-ADDRESS and CHANGE-REQUEST and listens on alt_port
+    too; with one it answers a CHANGE-REQUEST with error 420), pid, argv, log_path (its
+    stdout and stderr), pidfile, db_path (its SQLite user database: in the workdir, not
+    /var/lib/turn).  log() is its log so far."""
+
+    def __init__(self, lab, ns, addresses, port, base):
+        self.lab, self.ns = lab, ns
+        self.addresses = tuple(str(a) for a in addresses)
+        self.port, self.alt_port = int(port), int(port) + 1
+        families = [ipaddress.ip_address(a).version for a in self.addresses]
+        self.rfc5780 = any(families.count(f) >= 2 for f in set(families))
+        self.log_path, self.pidfile, self.db_path = base + ".log", base + ".pid", base + ".db"
+        self.argv = None
+        self.proc = self.pid = None
+
+    def __repr__(self):
+        return f"<CoturnServer {self.ns} {', '.join(self.addresses)} :{self.port} pid {self.pid}>"
+
+    def endpoints(self):
+        """Every (address, port) it answers on: each address on port, and on alt_port too
+        when rfc5780."""
+        ports = (self.port, self.alt_port) if self.rfc5780 else (self.port,)
+        return [(a, p) for a in self.addresses for p in ports]
+
+    def alive(self):
+        return self.pid is not None and any(t.pid == self.pid and t.alive()
+                                            for t in self.lab._tracked)
+
+    def log(self):
+        return _tail(self.log_path, 10 ** 7)
+
+
 class Lab:
     LAN_ADDR = "192.168.77.2"
     GW_LAN_ADDR = "192.168.77.1"
@@ -990,22 +1049,41 @@ class Lab:
     SEG_NET = "192.168.78.0/24"
     ROUTEROS_API_PORT = 8728
     ROUTEROS_API_SSL_PORT = 8729
+    # STUN servers in inet, every topology (extra addresses on inet's veth): coturn's primary
+    # and alternate addresses (RFC 5780) and a third for a second, plain server
+    STUN_ADDR1 = "11.0.0.3"
+    STUN_ADDR2 = "11.0.0.4"
+    STUN_ADDR3 = "11.0.0.5"
+    STUN_PORT = 3478
+    # ipv6=True (single topology): lan fd77::2 - gw fd77::1 | fd11::2 - inet fd11::1 (+ ::3 ::4)
+    LAN_ADDR6 = "fd77::2"
+    GW_LAN_ADDR6 = "fd77::1"
+    GW_WAN_ADDR6 = "fd11::2"
+    INET_ADDR6 = "fd11::1"
+    STUN_ADDR6_1 = "fd11::3"
+    STUN_ADDR6_2 = "fd11::4"
+    LAN_NET6 = "fd77::/64"
+    WAN_NET6 = "fd11::/64"
 
     def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
-                 state_path=None, persist=False, topology="single", segment=False):
+                 state_path=None, persist=False, topology="single", segment=False, ipv6=False):
         """gateway: "miniupnpd" | "fake" | None.  workdir: a fresh temporary directory by
         default (removed by down(), kept on failure if PMLAB_KEEP=1).  grant_lifetime: the fake
         gateway's fixed grant (miniupnpd has no such knob).  state_path: a JSON file the lab
         keeps up to date (see save_state).  persist: do not tear down at exit (tests/lab/up).
         topology: "single" (lan - gw - inet) or "double" (lan - router - gw - inet; the
         gateway runs in gw on 10.2.0.1, the router-side link).  segment (double only): add
-        pmhost, portmapd's own segment behind the router (see the module's docstring)."""
+        pmhost, portmapd's own segment behind the router (see the module's docstring).
+        ipv6 (single only): IPv6 too, on lan, gw and inet (see the module's docstring)."""
         if gateway not in GATEWAY_TOOLS:
             raise ValueError(f"gateway must be 'miniupnpd', 'fake' or None, not {gateway!r}")
         if topology not in TOPOLOGIES:
             raise ValueError(f"topology must be 'single' or 'double', not {topology!r}")
         if segment and topology != "double":
             raise ValueError("segment=True needs topology='double'")
+        if ipv6 and topology != "single":
+            raise ValueError("ipv6=True needs topology='single'")
+        self.ipv6 = bool(ipv6)
         self.topology = topology
         self.segment = bool(segment)
         self.suffix = suffix or secrets.token_hex(3)
@@ -1068,6 +1146,23 @@ class Lab:
             self.links.append(((self.ns_router, self.if_router_seg, f"{self.ROUTER_SEG_ADDR}/24"),
                                (self.ns_pmhost, self.if_pmhost, f"{self.PMHOST_ADDR}/24")))
             self.default_routes[self.ns_pmhost] = self.ROUTER_SEG_ADDR
+        # the STUN servers' addresses, on inet's only veth
+        self.extra_addresses += [(self.ns_inet, self.if_inet, f"{a}/24")
+                                 for a in (self.STUN_ADDR1, self.STUN_ADDR2, self.STUN_ADDR3)]
+        # ipv6: (ns, ifname, address/prefix), added with nodad (usable at once); v6 default routes
+        self.addresses6, self.default_routes6 = [], {}
+        if self.ipv6:
+            self.lab_networks = self.lab_networks + LAB_NETWORKS6
+            self.addresses6 = [(self.ns_lan, self.if_lan, f"{self.LAN_ADDR6}/64"),
+                               (self.ns_gw, self.if_gw_lan, f"{self.GW_LAN_ADDR6}/64"),
+                               (self.ns_gw, self.if_gw_wan, f"{self.GW_WAN_ADDR6}/64"),
+                               # inet's own address last: among equal candidates IPv6
+                               # source selection prefers the newest, and inet's unbound
+                               # sockets must answer from fd11::1, not from a STUN address
+                               (self.ns_inet, self.if_inet, f"{self.STUN_ADDR6_1}/64"),
+                               (self.ns_inet, self.if_inet, f"{self.STUN_ADDR6_2}/64"),
+                               (self.ns_inet, self.if_inet, f"{self.INET_ADDR6}/64")]
+            self.default_routes6 = {self.ns_lan: self.GW_LAN_ADDR6, self.ns_gw: self.INET_ADDR6}
         # NAT namespaces with miniupnpd's skeleton: ns -> (inside interface, outside interface)
         self.nats = {self.ns_gw: (self.if_gw_lan, self.if_gw_wan)}
         self.workdir = workdir
@@ -1080,6 +1175,9 @@ class Lab:
         self._pia_count = 0
         self.routeros = []              # running RouterOsFake handles
         self._routeros_count = 0
+        self.coturns = []               # running CoturnServer handles
+        self._coturn_count = 0
+        self.stun_nat_modes = {}        # NAT namespace -> set_stun_nat mode (default masquerade)
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
         self.extra = {}                 # free-form, saved with the state (for tests/lab/up)
@@ -1240,6 +1338,15 @@ class Lab:
             self.run(None, ["ip", "-n", ns, "route", "add", "default", "via", via])
         for ns in self.routers:
             self.run(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        if self.ipv6:
+            for ns, ifname in sorted({(ns, ifname) for ns, ifname, _ in self.addresses6}):
+                self.run(ns, ["sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.disable_ipv6=0"])
+            for ns, ifname, addr in self.addresses6:
+                self.run(None, ["ip", "-n", ns, "addr", "add", addr, "dev", ifname, "nodad"])
+            for ns, via in self.default_routes6.items():
+                self.run(None, ["ip", "-n", ns, "-6", "route", "add", "default", "via", via])
+            for ns in self.routers:
+                self.run(ns, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
         for ns, (inside, outside) in self.nats.items():
             path = os.path.join(self.workdir, f"{ns}.nft")
             with open(path, "w") as f:
@@ -1416,10 +1523,10 @@ table ip {self.LABFWD_TABLE} {{
                     problems.append(f"{self.ns_inet}: has a default route ({fam}): {routes}")
         for a in self._ip_json(None, ["addr", "show"]):
             for info in a.get("addr_info", []):
-                if info.get("family") != "inet":
+                if info.get("family") not in ("inet", "inet6"):
                     continue
                 ip = ipaddress.ip_address(info["local"])
-                if any(ip in net for net in self.lab_networks):
+                if any(ip.version == net.version and ip in net for net in self.lab_networks):
                     problems.append(f"caller's namespace: {a['ifname']} has lab address {ip}")
         if problems:
             raise AssertionError("lab is not sealed:\n  " + "\n  ".join(problems))
@@ -1596,11 +1703,6 @@ deny 0-65535 0.0.0.0/0 0-65535
         the start of the UDP header: `@th,96,16 PORT`; a 2-byte public-address request is too
         short to match), and/or only those sent to address dest.  Returns the rule's handle
         (for undrop_natpmp and natpmp_dropped)."""
-        ns = ns or self.ns_gw
-        table = self.PMTEST_TABLE
-        self.run(ns, ["nft", "-f", "-"], input=(
-            f"table inet {table} {{\n\tchain input {{\n"
-            f"\t\ttype filter hook input priority -300; policy accept;\n\t}}\n}}\n"))
         rule = ["udp", "dport", str(self.NATPMP_PORT)]
         what = "all NAT-PMP"
         if dest is not None:
@@ -1609,7 +1711,16 @@ deny 0-65535 0.0.0.0/0 0-65535
         if internal_port is not None:
             rule += ["@th,96,16", str(int(internal_port))]
             what += f" for internal port {int(internal_port)}"
-        rule += ["counter", "drop", "comment", f'"pmtest: drop {what}"']
+        return self._pmtest_drop(ns or self.ns_gw, rule, what)
+
+    def _pmtest_drop(self, ns, rule, what):
+        """Append `RULE counter drop` to the input chain of `table inet pmtest` in ns (created
+        on first use); returns its handle."""
+        table = self.PMTEST_TABLE
+        self.run(ns, ["nft", "-f", "-"], input=(
+            f"table inet {table} {{\n\tchain input {{\n"
+            f"\t\ttype filter hook input priority -300; policy accept;\n\t}}\n}}\n"))
+        rule = list(rule) + ["counter", "drop", "comment", f'"pmtest: drop {what}"']
         out = self.run(ns, ["nft", "--echo", "--handle", "add", "rule", "inet", table, "input",
                             *rule]).stdout
         m = re.search(r"# handle (\d+)", out)
@@ -1617,25 +1728,30 @@ deny 0-65535 0.0.0.0/0 0-65535
             raise AssertionError(f"nft printed no handle for the drop rule: {out!r}")
         return int(m.group(1))
 
-    def silence_natpmp(self, ns=None, dest=None):
-        """The gateway answers no NAT-PMP request at all (see drop_natpmp)."""
-        return self.drop_natpmp(ns=ns, dest=dest)
+    def _pmtest_undrop(self, handle, ns):
+        self.run(ns, ["nft", "delete", "rule", "inet", self.PMTEST_TABLE, "input",
+                      "handle", str(handle)])
 
-    def undrop_natpmp(self, handle, ns=None):
-        self.run(ns or self.ns_gw, ["nft", "delete", "rule", "inet", self.PMTEST_TABLE, "input",
-                                    "handle", str(handle)])
-
-    def natpmp_dropped(self, handle, ns=None):
-        """Packets the drop rule `handle` has dropped so far."""
-        cp = self.run(ns or self.ns_gw, ["nft", "-j", "list", "chain", "inet",
-                                         self.PMTEST_TABLE, "input"])
+    def _pmtest_dropped(self, handle, ns):
+        cp = self.run(ns, ["nft", "-j", "list", "chain", "inet", self.PMTEST_TABLE, "input"])
         for item in json.loads(cp.stdout).get("nftables", []):
             rule = item.get("rule")
             if rule and rule.get("handle") == handle:
                 for expr in rule.get("expr", []):
                     if "counter" in expr:
                         return expr["counter"]["packets"]
-        raise AssertionError(f"no drop rule with handle {handle} in {ns or self.ns_gw}")
+        raise AssertionError(f"no drop rule with handle {handle} in {ns}")
+
+    def silence_natpmp(self, ns=None, dest=None):
+        """The gateway answers no NAT-PMP request at all (see drop_natpmp)."""
+        return self.drop_natpmp(ns=ns, dest=dest)
+
+    def undrop_natpmp(self, handle, ns=None):
+        self._pmtest_undrop(handle, ns or self.ns_gw)
+
+    def natpmp_dropped(self, handle, ns=None):
+        """Packets the drop rule `handle` has dropped so far."""
+        return self._pmtest_dropped(handle, ns or self.ns_gw)
 
     def natpmp_answers(self, internal_port, gateway=None, timeout=2):
         """Does the gateway answer a map request for internal_port?  natpmpc from lan asks to
@@ -1653,6 +1769,285 @@ deny 0-65535 0.0.0.0/0 0-65535
         """Point (or move) ns's IPv4 default route at via."""
         self.run(None, ["ip", "-n", ns, "route", "replace", "default", "via", via])
         self.default_routes[ns] = via
+
+    # --- STUN: coturn -------------------------------------------------------------------------
+    def start_coturn(self, addresses=None, port=3478, ns=None, extra_args=(), timeout=10):
+        """Start coturn's turnserver in ns (default inet) as a STUN-only server (no TURN, no
+        CLI, no TLS/DTLS, no config file; its pidfile, SQLite user database and log in the
+        workdir, so nothing under /var is touched; root, as the lab runs) listening on
+        addresses (default (STUN_ADDR1, STUN_ADDR2)) and port, and with two addresses of a
+        family (RFC 5780) on port + 1 too.  Ready when a STUN Binding request sent from inside
+        ns to every address:port (and :port+1) is answered.  Returns a CoturnServer;
+        stop_coturn stops it, down() kills it by PID in any case.
+
+        With one address coturn answers no OTHER-ADDRESS and a CHANGE-REQUEST with error 420
+        (and nothing listens on port + 1).  With two (RFC 5780) its OTHER-ADDRESS, and the
+        address a change-IP request is answered from, are the same on every address: the
+        second --listening-ip of the request's family, with the other port (coturn 4.6.1's
+        netengine.c get_alt_addr() takes the listener after the first one of the family, not
+        after the one the request came in on; unchanged upstream as of 4.17).  So with
+        (STUN_ADDR1, STUN_ADDR2), as seen with no NAT in between:
+
+            request to          OTHER-ADDRESS       change-IP+port answered from
+            STUN_ADDR1:3478     STUN_ADDR2:3479     STUN_ADDR2:3479
+            STUN_ADDR1:3479     STUN_ADDR2:3478     STUN_ADDR2:3478
+            STUN_ADDR2:3478     STUN_ADDR2:3479     STUN_ADDR2:3479 (its own IP)
+            STUN_ADDR2:3479     STUN_ADDR2:3478     STUN_ADDR2:3478 (its own IP)
+
+        i.e. on its second address it names its own IP (the other port), and change-IP alone
+        is answered from the very address asked.  A client must treat an OTHER-ADDRESS with
+        the server's own IP as unusable (RFC 5780 wants both IP and port to differ).  The
+        same holds for (STUN_ADDR6_1, STUN_ADDR6_2).  RESPONSE-ORIGIN is always there."""
+        ns = ns or self.ns_inet
+        if addresses is None:
+            addresses = (self.STUN_ADDR1, self.STUN_ADDR2)
+        elif isinstance(addresses, str):
+            addresses = (addresses,)
+        self._coturn_count += 1
+        srv = CoturnServer(self, ns, addresses, port,
+                           os.path.join(self.workdir, f"coturn{self._coturn_count}"))
+        argv = ["turnserver", "-n", "--stun-only", "--no-cli", "--no-tls", "--no-dtls"]
+        for a in srv.addresses:
+            argv += ["--listening-ip", a]
+        argv += ["--listening-port", str(srv.port), "--alt-listening-port", str(srv.alt_port),
+                 "--log-file", "stdout", "--simple-log", "--pidfile", srv.pidfile,
+                 "--userdb", srv.db_path, *[str(a) for a in extra_args]]
+        srv.argv = argv
+        out = open(srv.log_path, "a")
+        try:
+            p = self.spawn(ns, argv, name="turnserver", stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        srv.proc, srv.pid = p, p.pid
+        self.coturns.append(srv)
+        self._autosave()
+        by_family = {}
+        for a, prt in srv.endpoints():
+            by_family.setdefault(ipaddress.ip_address(a).version, []).append((a, prt))
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"turnserver exited ({p.returncode}): {_tail(srv.log_path)}")
+            return all(all(self.stun_bindings(ns, eps, timeout=0.3))
+                       for eps in by_family.values())
+
+        wait_for(ready, timeout, interval=0.1,
+                 message=f"coturn does not answer on {srv.endpoints()}: {_tail(srv.log_path)}")
+        return srv
+
+    def stop_coturn(self, srv=None):
+        """SIGTERM it (default: the last one started) and wait until it is gone."""
+        srv = srv or (self.coturns[-1] if self.coturns else None)
+        if srv is None or srv.pid is None:
+            return
+        pid, srv.pid = srv.pid, None
+        if srv in self.coturns:
+            self.coturns.remove(srv)
+        self.stop_process(pid)
+        srv.proc = None
+        self._autosave()
+
+    # --- STUN: NAT behaviours of gw -----------------------------------------------------------
+    # design.md 8: "STUN variants replace only that rule" (postrouting's `oifname <outside>
+    # masquerade`); the EIF emulation (stun.md 4.4) adds a DNAT rule and a forward accept.
+    STUN_NAT_MODES = ("masquerade", "random", "none", "eif")
+    STUN_NAT_COMMENT = "pmlab stun nat"
+
+    def _stun_nat_rule(self, mode, outside):
+        tag = f'comment "{self.STUN_NAT_COMMENT}: {mode}"'
+        return {"masquerade": f'oifname "{outside}" masquerade',     # the default, verbatim
+                "eif": f'oifname "{outside}" masquerade',
+                "random": f'oifname "{outside}" masquerade random,fully-random {tag}',
+                "none": f'oifname "{outside}" accept {tag}'}[mode]
+
+    def _nft_chain_rules(self, ns, chain, table="filter", family="inet"):
+        cp = self.run(ns, ["nft", "-j", "list", "chain", family, table, chain])
+        return [item["rule"] for item in json.loads(cp.stdout).get("nftables", [])
+                if "rule" in item]
+
+    def set_stun_nat(self, mode, ns=None):
+        """Give gw's NAT (ns: another namespace of self.nats) a STUN behaviour, replacing only
+        postrouting's `oifname <outside> masquerade` rule (in place, one nft transaction), then
+        flush that namespace's conntrack table (`conntrack -F`, both families: an old flow
+        keeps the binding it has).  Modes:
+
+          "masquerade"  the default ruleset, restored exactly: endpoint-independent mapping,
+                        port kept when free, address-and-port-dependent filtering
+          "random"      `masquerade random,fully-random`: address-and-port-dependent mapping
+          "none"        no NAT (`oifname <outside> accept`); the upstream namespace (inet) gets
+                        a route back to the inside network via the gw's WAN address (and to
+                        the v6 LAN via fd11::2 with ipv6), so servers see the client's own
+                        address; the forward chain still lets in only replies
+          "eif"         masquerade plus prerouting `iifname <outside> udp dport 1024-65535
+                        dnat ip to <inside host>` (LAN_ADDR; IPv4 only) and a forward accept of
+                        what was DNATed: endpoint-independent filtering, emulated as in
+                        stun.md 4.4 (one client, ports kept)
+
+        Callable any number of times in any order.  self.stun_nat_mode is gw's mode."""
+        if mode not in self.STUN_NAT_MODES:
+            raise ValueError(f"mode must be one of {self.STUN_NAT_MODES}, not {mode!r}")
+        ns = ns or self.ns_gw
+        if ns not in self.nats:
+            raise ValueError(f"{ns} is not one of the lab's NAT namespaces {list(self.nats)}")
+        inside, outside = self.nats[ns]
+        # the host behind this NAT (eif's DNAT target) and where "none" needs a route back
+        inside_host = self.LAN_ADDR if self.topology == "single" else self.ROUTER_VPN_ADDR
+        upstream_ns, back_routes = self.ns_inet, [(self.gw_inside_net, self.GW_WAN_ADDR)]
+        if self.ipv6:
+            back_routes.append((self.LAN_NET6, self.GW_WAN_ADDR6))
+
+        def is_ours(rule):
+            return str(rule.get("comment", "")).startswith(self.STUN_NAT_COMMENT)
+
+        def is_nat_rule(rule):
+            exprs = rule.get("expr", [])
+            return bool(exprs) and exprs[0].get("match", {}) == {
+                "op": "==", "left": {"meta": {"key": "oifname"}}, "right": outside}
+
+        post = [r for r in self._nft_chain_rules(ns, "postrouting") if is_nat_rule(r)]
+        if len(post) != 1:
+            raise AssertionError(f"{ns}: expected one `oifname {outside}` rule in postrouting, "
+                                 f"found {len(post)}")
+        script = [f"replace rule inet filter postrouting handle {post[0]['handle']} "
+                  f"{self._stun_nat_rule(mode, outside)}"]
+        for chain in ("prerouting", "forward"):
+            script += [f"delete rule inet filter {chain} handle {r['handle']}"
+                       for r in self._nft_chain_rules(ns, chain) if is_ours(r)]
+        if mode == "eif":
+            tag = f'comment "{self.STUN_NAT_COMMENT}: eif"'
+            script += [f'add rule inet filter prerouting iifname "{outside}" udp dport '
+                       f"1024-65535 dnat ip to {inside_host} {tag}",
+                       f'add rule inet filter forward iifname "{outside}" oifname "{inside}" '
+                       f"ct status dnat accept {tag}"]
+        self.run(ns, ["nft", "-f", "-"], input="\n".join(script) + "\n")
+        for net, via in back_routes:
+            if mode == "none":
+                self.run(None, ["ip", "-n", upstream_ns, "route", "replace", net, "via", via])
+            elif self._ip_json(upstream_ns, ["-6" if ":" in net else "-4", "route", "show",
+                                             "exact", net]):
+                self.run(None, ["ip", "-n", upstream_ns, "route", "del", net, "via", via])
+        # empties the whole table, IPv4 and IPv6 alike
+        self.run(ns, ["conntrack", "-F"])
+        self.stun_nat_modes[ns] = mode
+        self._autosave()
+
+    @property
+    def stun_nat_mode(self):
+        """gw's STUN NAT mode (set_stun_nat); "masquerade" until changed."""
+        return self.stun_nat_modes.get(self.ns_gw, "masquerade")
+
+    # --- silent servers (nftables input drops) ------------------------------------------------
+    def drop_udp(self, ns, daddr=None, dport=None):
+        """Drop UDP arriving in ns (e.g. inet: a STUN server that never answers, neither
+        refusing nor replying): all of it, or only to address daddr (IPv4 or IPv6) and/or
+        port dport.  Same table as drop_natpmp (`table inet pmtest`, input, priority -300).
+        Returns the rule's handle (for undrop_udp and udp_dropped)."""
+        rule, what = [], "UDP"
+        if daddr is not None:
+            ip = ipaddress.ip_address(daddr)
+            rule += ["ip" if ip.version == 4 else "ip6", "daddr", str(ip)]
+            what += f" to {ip}"
+        if dport is not None:
+            rule += ["udp", "dport", str(int(dport))]
+            what += f" port {int(dport)}"
+        else:
+            rule += ["meta", "l4proto", "udp"]
+        return self._pmtest_drop(ns, rule, what)
+
+    def undrop_udp(self, handle, ns):
+        self._pmtest_undrop(handle, ns)
+
+    def udp_dropped(self, handle, ns):
+        """Packets the drop rule `handle` has dropped so far."""
+        return self._pmtest_dropped(handle, ns)
+
+    # --- STUN: coturn's NAT behaviour discovery client ----------------------------------------
+    def natdiscovery(self, server=None, ns=None, port=None, args=("-m", "-f"), timeout=60):
+        """Run `turnutils_natdiscovery ARGS [-p PORT] SERVER` (default -m -f STUN_ADDR1) in ns
+        (default lan) under timeout.  Returns {"verdicts": {section: [its verdict lines]},
+        "mapping", "filtering" (the last verdict of the "-= Mapping/Filtering Behavior
+        Discovery =-" section, e.g. "NAT with Endpoint Independent Mapping!", or None),
+        "stdout", "stderr", "returncode", "wall" (seconds)}.  Its verdicts: "NAT with
+        {Endpoint Independent|Address Dependent|Address and Port Dependent} {Mapping|
+        Filtering}!" and "No NAT! (Endpoint Independent Mapping)", the latter only when the
+        reflexive address equals the local one, i.e. with -L ADDR (unbound, it compares with
+        0.0.0.0).  It needs OTHER-ADDRESS for any other verdict."""
+        argv = ["turnutils_natdiscovery", *args]
+        if port is not None:
+            argv += ["-p", str(int(port))]
+        argv.append(server or self.STUN_ADDR1)
+        t0 = time.monotonic()
+        cp = self.run(ns or self.ns_lan, argv, timeout=timeout, check=False)
+        res = {"stdout": cp.stdout, "stderr": cp.stderr, "returncode": cp.returncode,
+               "wall": time.monotonic() - t0, "verdicts": {}}
+        section = None
+        for line in cp.stdout.splitlines():
+            m = re.fullmatch(r"-= (.*) Behavior Discovery =-", line.strip())
+            if m:
+                section = m.group(1).lower()
+                res["verdicts"][section] = []
+            elif section and re.fullmatch(r"(No NAT!.*|NAT with .*!)", line.strip()):
+                res["verdicts"][section].append(line.strip())
+        for key in ("mapping", "filtering"):
+            res[key] = (res["verdicts"].get(key) or [None])[-1]
+        return res
+
+    # --- STUN: a raw Binding client in a lab namespace ----------------------------------------
+    _STUN_ADDRESS_KEYS = ("mapped", "xor_mapped", "other_address", "response_origin",
+                          "changed_address", "source_address", "source", "local")
+
+    def stun_bindings(self, ns, requests, local_port=None, timeout=1.0, sock_family=None):
+        """STUN Binding requests sent in turn from one UDP socket inside ns (bound to
+        local_port when given, else an ephemeral port): the way to see what two servers
+        observe of one socket.  requests: server addresses, (server, port) pairs or dicts
+        {server, port, change_ip, change_port}.  sock_family: socket.AF_INET / AF_INET6 (or
+        4 / 6); default from the first server's address.  Returns one stun_binding result (or
+        None: no answer within timeout) per request."""
+        spec = []
+        for r in requests:
+            if isinstance(r, str):
+                r = {"server": r}
+            elif not isinstance(r, dict):
+                r = {"server": r[0], "port": r[1]}
+            spec.append({"server": str(r["server"]), "port": int(r.get("port") or self.STUN_PORT),
+                         "change_ip": bool(r.get("change_ip")),
+                         "change_port": bool(r.get("change_port"))})
+        if sock_family is None:
+            family = ipaddress.ip_address(spec[0]["server"]).version
+        else:
+            family = 6 if sock_family in (6, socket.AF_INET6) else 4
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "stun"],
+                      input=json.dumps({"family": family, "local_port": local_port,
+                                        "timeout": float(timeout), "requests": spec}),
+                      timeout=float(timeout) * len(spec) + 10, check=False)
+        if cp.returncode != 0:
+            raise AssertionError(f"stun helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        out = []
+        for res in json.loads(cp.stdout):
+            if res is not None:
+                for key in self._STUN_ADDRESS_KEYS:
+                    res[key] = tuple(res[key]) if res.get(key) else None
+                res["error"] = tuple(res["error"]) if res["error"] else None
+            out.append(res)
+        return out
+
+    def stun_binding(self, ns, server, port=3478, local_port=None, change_ip=False,
+                     change_port=False, timeout=1.0, sock_family=None):
+        """One STUN Binding request (RFC 8489: magic cookie, random 96-bit transaction id;
+        CHANGE-REQUEST when change_ip/change_port) from a UDP socket inside ns (bound to
+        local_port when given) to server:port, resent after 100, 200, 400 ms ... until an
+        answer with its transaction id arrives, from any source address, or timeout seconds
+        pass.  Returns None (no answer) or a dict: mapped (MAPPED-ADDRESS), xor_mapped
+        (XOR-MAPPED-ADDRESS), other_address (OTHER-ADDRESS, 0x802C), response_origin
+        (RESPONSE-ORIGIN, 0x802B), changed_address / source_address (RFC 3489's), source
+        (where the answer came from), local (the client's address and port): each an
+        (address, port) tuple or None; rtt (seconds since the first send), error ((code,
+        reason) of an error response, else None), software, type (0x0101 or 0x0111),
+        attributes (every attribute type in order)."""
+        return self.stun_bindings(ns, [{"server": server, "port": port, "change_ip": change_ip,
+                                        "change_port": change_port}],
+                                  local_port=local_port, timeout=timeout,
+                                  sock_family=sock_family)[0]
 
     # --- natpmp-http-api (fake-natpmp-http-api) ------------------------------------------------
     # NAT-PMP maps the sender: the service runs in the namespace of the application whose port
@@ -2138,6 +2533,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.http_apis = []
         self.pias = []
         self.routeros = []
+        self.coturns = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -2192,6 +2588,7 @@ deny 0-65535 0.0.0.0/0 0-65535
             "gateway": self.gateway,
             "topology": self.topology,
             "segment": self.segment,
+            "ipv6": self.ipv6,
             "grant_lifetime": self.grant_lifetime,
             "workdir": self.workdir,
             "own_workdir": self._own_workdir,
@@ -2215,13 +2612,22 @@ deny 0-65535 0.0.0.0/0 0-65535
                           "user": r.user, "password_file": r.password_file, "ca": r.ca_path,
                           "fingerprint": r.fingerprint, "table": r.table}
                          for r in self.routeros],
+            "stun_nat_modes": self.stun_nat_modes,
+            "coturns": [{"ns": c.ns, "addresses": list(c.addresses), "port": c.port,
+                         "alt_port": c.alt_port, "pid": c.pid, "log": c.log_path}
+                        for c in self.coturns],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR,
                           **({"lan2": self.LAN_ADDR2, "router_lan": self.ROUTER_LAN_ADDR,
                               "router_vpn": self.ROUTER_VPN_ADDR, "vpn_gw": self.VPN_GW_ADDR}
                              if self.ns_router else {}),
                           **({"router_seg": self.ROUTER_SEG_ADDR, "pmhost": self.PMHOST_ADDR}
-                             if self.segment else {})},
+                             if self.segment else {}),
+                          "stun": [self.STUN_ADDR1, self.STUN_ADDR2, self.STUN_ADDR3],
+                          **({"lan6": self.LAN_ADDR6, "gw_lan6": self.GW_LAN_ADDR6,
+                              "gw_wan6": self.GW_WAN_ADDR6, "inet6": self.INET_ADDR6,
+                              "stun6": [self.STUN_ADDR6_1, self.STUN_ADDR6_2]}
+                             if self.ipv6 else {})},
             "extra": self.extra,
         }
 
@@ -2243,7 +2649,8 @@ deny 0-65535 0.0.0.0/0 0-65535
             st = json.load(f)
         lab = cls(gateway=st["gateway"], workdir=st["workdir"], suffix=st["suffix"],
                   grant_lifetime=st.get("grant_lifetime"), state_path=state_path, persist=True,
-                  topology=st.get("topology", "single"), segment=st.get("segment", False))
+                  topology=st.get("topology", "single"), segment=st.get("segment", False),
+                  ipv6=st.get("ipv6", False))
         lab._own_workdir = st.get("own_workdir", True)
         lab._created_ns = list(st.get("created_namespaces", []))
         lab._created_etc = list(st.get("created_etc_netns", []))
@@ -2285,6 +2692,114 @@ def _read_line(proc, timeout):
     line, _, rest = bytes(buf).partition(b"\n")
     proc._pmlab_buf = bytearray(rest)
     return line.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# a raw STUN Binding client (RFC 8489, RFC 5780 attributes), run inside lab namespaces by the
+# "stun" helper: the lab's own, independent of portmapd's codec
+
+STUN_MAGIC = 0x2112A442
+STUN_BINDING_REQUEST = 0x0001
+STUN_BINDING_SUCCESS = 0x0101
+STUN_BINDING_ERROR = 0x0111
+STUN_ATTR_NAMES = {0x0001: "mapped", 0x0004: "source_address", 0x0005: "changed_address",
+                   0x0020: "xor_mapped", 0x802B: "response_origin", 0x802C: "other_address"}
+STUN_ATTR_CHANGE_REQUEST = 0x0003
+STUN_ATTR_ERROR_CODE = 0x0009
+STUN_ATTR_SOFTWARE = 0x8022
+STUN_ATTR_XOR_MAPPED = 0x0020
+
+
+def stun_binding_request(txid, change_ip=False, change_port=False):
+    """A Binding request with transaction id txid (12 bytes); a CHANGE-REQUEST attribute
+    (0x0003: 0x04 change IP, 0x02 change port) when either flag is set."""
+    attrs = b""
+    if change_ip or change_port:
+        flags = (0x04 if change_ip else 0) | (0x02 if change_port else 0)
+        attrs = struct.pack("!HHI", STUN_ATTR_CHANGE_REQUEST, 4, flags)
+    return struct.pack("!HHI", STUN_BINDING_REQUEST, len(attrs), STUN_MAGIC) + txid + attrs
+
+
+def _stun_address(value, xor, txid):
+    if len(value) < 4:
+        raise ValueError("short address attribute")
+    family, port = value[1], struct.unpack("!H", value[2:4])[0]
+    size = {1: 4, 2: 16}.get(family)
+    if size is None or len(value) < 4 + size:
+        raise ValueError(f"address attribute: family {family}, length {len(value)}")
+    raw = value[4:4 + size]
+    if xor:
+        port ^= STUN_MAGIC >> 16
+        key = struct.pack("!I", STUN_MAGIC) + (txid if size == 16 else b"")
+        raw = bytes(a ^ b for a, b in zip(raw, key))
+    return [str(ipaddress.ip_address(raw)), port]
+
+
+def stun_parse_response(data, txid):
+    """Parse a Binding response for txid: None if it is not one (wrong type, cookie or id),
+    else {"type", "mapped", "xor_mapped", "other_address", "response_origin",
+    "changed_address", "source_address" ([address, port] or None), "error" ([code, reason] or
+    None), "software", "attributes" (every attribute type, in order)}."""
+    if len(data) < 20:
+        return None
+    mtype, length, cookie = struct.unpack("!HHI", data[:8])
+    if cookie != STUN_MAGIC or data[8:20] != txid or \
+            mtype not in (STUN_BINDING_SUCCESS, STUN_BINDING_ERROR) or len(data) < 20 + length:
+        return None
+    res = {name: None for name in STUN_ATTR_NAMES.values()}
+    res.update(type=mtype, error=None, software=None, attributes=[])
+    pos, end = 20, 20 + length
+    while pos + 4 <= end:
+        atype, alen = struct.unpack("!HH", data[pos:pos + 4])
+        value = data[pos + 4:pos + 4 + alen]
+        res["attributes"].append(atype)
+        if atype in STUN_ATTR_NAMES and res[STUN_ATTR_NAMES[atype]] is None:
+            res[STUN_ATTR_NAMES[atype]] = _stun_address(value, atype == STUN_ATTR_XOR_MAPPED,
+                                                        txid)
+        elif atype == STUN_ATTR_ERROR_CODE and len(value) >= 4:
+            # (coturn counts NUL padding into the reason's length: stripped)
+            res["error"] = [(value[2] & 7) * 100 + value[3],
+                            value[4:].decode(errors="replace").rstrip("\0")]
+        elif atype == STUN_ATTR_SOFTWARE:
+            res["software"] = value.decode(errors="replace")
+        pos += 4 + alen + (-alen % 4)
+    return res
+
+
+def stun_exchange(sock, server, port, change_ip=False, change_port=False, timeout=1.0):
+    """One Binding transaction on sock (unconnected: the answer may come from anywhere, as a
+    CHANGE-REQUEST's does): sent at once and again after 100, 200, 400 ms ... until a response
+    with its transaction id arrives or timeout seconds pass.  Returns the parsed response plus
+    "source" (where it came from) and "rtt" (seconds since the first send), or None."""
+    txid = secrets.token_bytes(12)
+    req = stun_binding_request(txid, change_ip, change_port)
+    dest = (server, int(port))
+    t0 = time.monotonic()
+    deadline = t0 + float(timeout)
+    wait, next_send = 0.1, t0
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            return None
+        if now >= next_send:
+            try:
+                sock.sendto(req, dest)
+            except OSError:
+                pass            # e.g. no route yet: try again on the next tick
+            next_send = now + wait
+            wait *= 2
+        sock.settimeout(max(0.001, min(deadline, next_send) - time.monotonic()))
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            continue            # ICMP errors from an earlier send
+        res = stun_parse_response(data, txid)
+        if res is not None:
+            res["source"] = [str(ipaddress.ip_address(peer[0].split("%")[0])), peer[1]]
+            res["rtt"] = time.monotonic() - t0
+            return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -2585,7 +3100,31 @@ def _helper_soup(timeout):
     return 0
 
 
+def _helper_stun():
+    """stdin: {"family": 4 | 6, "local_port": N | null, "timeout", "requests": [{"server",
+    "port", "change_ip", "change_port"}]}.  Every request in turn from one UDP socket (bound to
+    local_port when given); stdout: a JSON list with, per request, stun_exchange's result plus
+    "local" (the socket's [address, port] towards that server), or null (no answer)."""
+    spec = json.load(sys.stdin)
+    family = socket.AF_INET6 if int(spec["family"]) == 6 else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(spec.get("local_port") or 0)))
+    port = s.getsockname()[1]
+    out = []
+    for r in spec["requests"]:
+        res = stun_exchange(s, r["server"], r["port"], r.get("change_ip", False),
+                            r.get("change_port", False), spec["timeout"])
+        if res is not None:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:    # the source address
+                probe.connect((r["server"], int(r["port"])))           # the kernel picks
+                res["local"] = [probe.getsockname()[0], port]
+        out.append(res)
+    print(json.dumps(out))
+    return 0
+
+
 HELPERS = {
+    "stun": _helper_stun,
     "http": _helper_http,
     "soup": _helper_soup,
     "https": _helper_https,
