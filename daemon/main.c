@@ -128,7 +128,12 @@ watchdog_start(Daemon *d)
 static void
 name_acquired_cb(gpointer user_data)
 {
-	notify_ready(user_data);
+	Daemon *d = user_data;
+
+	/* the first discovery once clients can hear its EndpointChanged */
+	if (d->stun != NULL)
+		pm_stun_service_start(d->stun);
+	notify_ready(d);
 }
 
 /* the file and its drop-ins, over the environment's configuration with --config-from-env */
@@ -570,7 +575,7 @@ main(int argc, char **argv)
 		pm_secret_clear_imported_credentials();
 		return EXIT_FAILURE;
 	}
-	if (d.stun != NULL)
+	if (d.stun != NULL && no_bus)
 		pm_stun_service_start(d.stun);
 	if (no_bus) {
 		status_write(&d);

@@ -46,6 +46,7 @@ struct _PmStunService {
 	PmNatBehavior mapping, filtering;
 	char *last_error;
 	guint64 last_discovery; /* CLOCK_REALTIME µs */
+	gboolean discovered;	/* a run has found an endpoint */
 };
 
 /* ---- the journal: the replaced module's keys, upper-cased ---- */
@@ -272,10 +273,12 @@ run_done_cb(PmStunDiscovery *run, gpointer user_data)
 		const char *fields[] = {"ENDPOINT", self->endpoint, "NAT_TYPE",
 					pm_nat_type_to_string(nat_type), "STUN_SERVER", server,
 					NULL};
-		gboolean news = self->last_error != NULL || nat_type != self->nat_type ||
+		gboolean news = !self->discovered || self->last_error != NULL ||
+				nat_type != self->nat_type ||
 				mapping != self->mapping || filtering != self->filtering;
 
 		g_clear_pointer(&self->last_error, g_free);
+		self->discovered = TRUE;
 		if (nat_type != self->nat_type)
 			changed[n_changed++] = "NATType";
 		if (mapping != self->mapping)
