@@ -52,7 +52,8 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 
 def start_extras(lab, args):
     """--demo: a private system bus, portmapd in lan, a web server in lan, a mapping added
-    with portmapctl and proven with a request from inet.  Double topology: portmapd in
+    with portmapctl and proven with a request from inet, and (single topology) coturn in inet
+    for portmapd's STUN discovery, shown by portmapctl discover.  Double topology: portmapd in
     router as the LAN's NAT-PMP gateway, the mapping asked for by natpmpc in lan."""
     if not args.demo:
         return
@@ -96,8 +97,12 @@ def start_extras(lab, args):
                     f"Gateway={lab.VPN_GW_ADDR}\n\n{router_group}[Gateway]\nListen={listen}\n"
                     f"AllowedNetworks={lab.LAN_NET}\nUpstream=vpn\nRouter={router}\n")
         else:
+            # coturn in inet on two addresses: the public endpoint and RFC 5780's behaviours
+            lab.start_coturn()
             f.write(f"# the lab's NAT gateway runs miniupnpd on its LAN address\n"
-                    f"[Provider lab]\nType=natpmp\nGateway={lab.GW_LAN_ADDR}\n")
+                    f"[Provider lab]\nType=natpmp\nGateway={lab.GW_LAN_ADDR}\n\n"
+                    f"# coturn runs in inet on {lab.STUN_ADDR1} and {lab.STUN_ADDR2}\n"
+                    f"[STUN]\nServers={lab.STUN_ADDR1}:3478\nLocalPort=51820\n")
     log = open(os.path.join(STATE_DIR, "portmapd.log"), "w")
     lab.spawn(lab.ns_pmhost if args.segment else lab.ns_router if double else lab.ns_lan,
               [portmapd, "--config", config, "--state-dir", os.path.join(STATE_DIR, "state")],
@@ -153,6 +158,9 @@ def start_extras(lab, args):
     print(body, end="")
     print("$ portmapctl status")
     print(ctl("status").stdout)
+    if not double:
+        print("$ portmapctl discover")
+        print(ctl("discover").stdout)
     lab.extra["demo_url"] = url
 
 
