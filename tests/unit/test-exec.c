@@ -529,7 +529,7 @@ test_config(void)
 	pm_test_config_assert_load_error("[Consumer x]\nType=exec\nExec=/bin/true\nTimeoutSec=0\n",
 			  "test.conf:4: [Consumer x] TimeoutSec=0: too short; accepted values: "
 			  "seconds, or a duration such as 45s, 15min or 1min 30s (units us, ms, s, "
-			  "sec, m, min, h, hr, d), at least 1000000us");
+			  "sec, m, min, h, hr, d), at least 1s");
 	pm_test_config_assert_load_error("[Consumer x]\nType=exec\nExec=/bin/true\nTimeoutSec=-1\n",
 			  "test.conf:4: [Consumer x] TimeoutSec=-1: not a duration; accepted "
 			  "values: seconds, or a duration such as 45s, 15min or 1min 30s (units us, "

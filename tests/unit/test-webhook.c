@@ -560,7 +560,7 @@ test_config(void)
 					 "TimeoutSec=0\n",
 			  "test.conf:4: [Consumer h] TimeoutSec=0: too short; accepted values: "
 			  "seconds, or a duration such as 45s, 15min or 1min 30s (units us, ms, s, "
-			  "sec, m, min, h, hr, d), at least 1000000us");
+			  "sec, m, min, h, hr, d), at least 1s");
 	pm_test_config_assert_load_error("[Consumer h]\nType=webhook\nURL=http://h/\n"
 					 "TimeoutSec=soon\n",
 			  "test.conf:4: [Consumer h] TimeoutSec=soon: not a duration; accepted "
