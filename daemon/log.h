@@ -49,7 +49,8 @@ pm_log_fields(const char *domain, GLogLevelFlags level, const char *file, const 
 
 	fields[n++] = (GLogField){"MESSAGE", message, -1};
 	fields[n++] = (GLogField){"PRIORITY", pm_log_priority(level), -1};
-	fields[n++] = (GLogField){"GLIB_DOMAIN", domain, -1};
+	/* the journal's writer takes every value for a string: never NULL */
+	fields[n++] = (GLogField){"GLIB_DOMAIN", domain != NULL ? domain : "portmapd", -1};
 	fields[n++] = (GLogField){"CODE_FILE", file, -1};
 	fields[n++] = (GLogField){"CODE_LINE", line, -1};
 	fields[n++] = (GLogField){"CODE_FUNC", func, -1};

@@ -26,6 +26,7 @@ import pmlab  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATADIR = os.path.join(SRCDIR, "data")
+FAKE_STUN = os.path.join(SRCDIR, "tests", "lab", "fake-stun")
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from test_portmapd import (BUS_NAME, MANAGER_IFACE, MANAGER_PATH, PORTMAPCTL,  # noqa: E402
@@ -745,7 +746,7 @@ def parse_journal_datagram(data):
     return fields
 
 
-def journal_inner(config, workdir, level):
+def journal_inner(config, workdir, level, until="mapping web active"):
     """Inside a mount namespace with an empty /run: plays journald (its native socket and the
     stdout stream socket), runs portmapd --no-bus with stderr on the stream, prints what
     reached each as JSON."""
@@ -771,7 +772,7 @@ def journal_inner(config, workdir, level):
             entries.append(parse_journal_datagram(native.recv(65536)))
         except socket.timeout:
             pass
-        if any(e.get("MESSAGE", "").startswith("mapping web active") for e in entries):
+        if any(e.get("MESSAGE", "").startswith(until) for e in entries):
             break
     daemon.terminate()
     daemon.wait(10)
@@ -796,14 +797,14 @@ def journal_inner(config, workdir, level):
 
 
 class JournalTest(DaemonTestCase):
-    def run_in_journal(self, level):
+    def run_in_journal(self, level, until="mapping web active"):
         """portmapd with stderr on a (fake) journal stream, in a private mount namespace so
-        the host's /run is left alone."""
+        the host's /run is left alone; until the first message starting with @until."""
         cp = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "--",
              "/bin/sh", "-c", 'mount -t tmpfs -o mode=0755 tmpfs /run && exec "$@"', "sh",
              "/usr/bin/python3", os.path.abspath(__file__), "--journal-inner", self.config,
-             self.workdir, level],
+             self.workdir, level, until],
             capture_output=True, text=True, timeout=60)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         return json.loads(cp.stdout)
@@ -834,8 +835,35 @@ class JournalTest(DaemonTestCase):
         self.assertTrue(result["journal"])
 
 
+    def test_stun_fields_reach_the_journal(self):
+        """The STUN discovery's entries carry the replaced module's keys, upper-cased:
+        ENDPOINT=, NAT_TYPE=, STUN_SERVER= (a STUN server on loopback: the lab's fake-stun,
+        whose valid answer follows its broken ones)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        fake = subprocess.Popen(["/usr/bin/python3", FAKE_STUN, "--listen", f"127.0.0.1:{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(self.stop_process, fake)
+        self.assertIn("listening", fake.stdout.readline())
+        self.config = os.path.join(self.workdir, "portmapd.conf")
+        with open(self.config, "w") as f:
+            f.write(f"[STUN]\nServers=127.0.0.1:{port}\nTimeout=1s\n")
+        result = self.run_in_journal("info", until="public endpoint 127.0.0.1:")
+        self.assertEqual(result["status"], 0)
+        found = [e for e in result["journal"]
+                 if e.get("MESSAGE", "").startswith("public endpoint 127.0.0.1:")]
+        self.assertTrue(found, f"no 'public endpoint' entry in {result['journal']}")
+        entry = found[0]
+        self.assertRegex(entry.get("ENDPOINT", ""), r"^127\.0\.0\.1:\d+$")
+        self.assertEqual(entry.get("NAT_TYPE"), "none")
+        self.assertEqual(entry.get("STUN_SERVER"), f"127.0.0.1:{port}")
+        self.assertEqual(entry.get("PRIORITY"), "6")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--journal-inner":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--journal-inner":
         journal_inner(*sys.argv[2:])
         sys.exit(0)
     if len(sys.argv) < 2 or not sys.argv[1].endswith(".service"):
