@@ -205,6 +205,26 @@ run_endpoint_cb(PmStunDiscovery *run, const PmStunAddress *endpoint, guint serve
 	pm_manager_endpoint_changed(self->manager, text, pm_nat_type_to_string(self->nat_type));
 }
 
+/* answers every waiting caller (@error NULL: with the endpoint), taking them first: an
+ * answer may start another run */
+static void
+answer_waiters(PmStunService *self, const GError *error)
+{
+	g_autoptr(GArray) waiters = self->waiters;
+	g_autoptr(GArray) refresh_waiters = self->refresh_waiters;
+
+	self->waiters = g_array_new(FALSE, FALSE, sizeof(DiscoverWaiter));
+	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(RefreshWaiter));
+	for (guint i = 0; i < waiters->len; i++) {
+		const DiscoverWaiter *w = &g_array_index(waiters, DiscoverWaiter, i);
+		w->func(self->endpoint, pm_nat_type_to_string(self->nat_type), error, w->data);
+	}
+	for (guint i = 0; i < refresh_waiters->len; i++) {
+		const RefreshWaiter *w = &g_array_index(refresh_waiters, RefreshWaiter, i);
+		w->func(w->data);
+	}
+}
+
 static void
 log_servers(PmStunService *self, PmStunDiscovery *run)
 {
@@ -241,13 +261,9 @@ run_done_cb(PmStunDiscovery *run, gpointer user_data)
 {
 	PmStunService *self = user_data;
 	const GError *error = pm_stun_discovery_get_error(run);
-	g_autoptr(GArray) waiters = self->waiters;
-	g_autoptr(GArray) refresh_waiters = self->refresh_waiters;
 	const char *changed[5];
 	guint n_changed = 0;
 
-	self->waiters = g_array_new(FALSE, FALSE, sizeof(DiscoverWaiter));
-	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(RefreshWaiter));
 	g_clear_pointer(&self->last, pm_stun_discovery_free);
 	self->last = g_steal_pointer(&self->run);
 	self->last_discovery = g_get_real_time();
@@ -311,14 +327,7 @@ run_done_cb(PmStunDiscovery *run, gpointer user_data)
 		pm_scheduler_arm(self->scheduler, &self->refresh_timer,
 				 pm_scheduler_now(self->scheduler) +
 				     self->config->refresh_interval_usec);
-	for (guint i = 0; i < waiters->len; i++) {
-		const DiscoverWaiter *w = &g_array_index(waiters, DiscoverWaiter, i);
-		w->func(self->endpoint, pm_nat_type_to_string(self->nat_type), error, w->data);
-	}
-	for (guint i = 0; i < refresh_waiters->len; i++) {
-		const RefreshWaiter *w = &g_array_index(refresh_waiters, RefreshWaiter, i);
-		w->func(w->data);
-	}
+	answer_waiters(self, error);
 }
 
 static const PmStunDiscoveryCallbacks run_callbacks = {
@@ -350,19 +359,8 @@ static void
 fail_waiters(PmStunService *self, const char *message)
 {
 	g_autoptr(GError) error = g_error_new_literal(PM_ERROR, PM_ERROR_FAILED, message);
-	g_autoptr(GArray) waiters = self->waiters;
-	g_autoptr(GArray) refresh_waiters = self->refresh_waiters;
 
-	self->waiters = g_array_new(FALSE, FALSE, sizeof(DiscoverWaiter));
-	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(RefreshWaiter));
-	for (guint i = 0; i < waiters->len; i++) {
-		const DiscoverWaiter *w = &g_array_index(waiters, DiscoverWaiter, i);
-		w->func(self->endpoint, pm_nat_type_to_string(self->nat_type), error, w->data);
-	}
-	for (guint i = 0; i < refresh_waiters->len; i++) {
-		const RefreshWaiter *w = &g_array_index(refresh_waiters, RefreshWaiter, i);
-		w->func(w->data);
-	}
+	answer_waiters(self, error);
 }
 
 /* ---- the extension ---- */
