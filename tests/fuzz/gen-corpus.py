@@ -474,6 +474,126 @@ STUN_INPUTS = {
 }
 
 
+# fuzz-wg-uapi: get and set replies as wireguard-go (device/uapi.go) and boringtun (0.6+:
+# own_public_key, positive errnos) write them, broken ones; then keys and endpoints as a
+# control plane sends them. The fuzz target reads its first two bytes as the cuts.
+def wg_key(seed):
+    return bytes((seed * 7 + i * 13) & 0xff for i in range(32))
+
+
+def wg_hex(seed):
+    return wg_key(seed).hex().encode()
+
+
+def wg_go_peer(seed, endpoint=None):
+    lines = [b"public_key=" + wg_hex(seed), b"preshared_key=" + b"0" * 64,
+             b"protocol_version=1"]
+    if endpoint is not None:
+        lines.append(b"endpoint=" + endpoint)
+    lines += [b"last_handshake_time_sec=0", b"last_handshake_time_nsec=0", b"tx_bytes=0",
+              b"rx_bytes=0", b"persistent_keepalive_interval=25", b"allowed_ip=10.0.0.2/32"]
+    return b"\n".join(lines) + b"\n"
+
+
+WG_GO_GET = (b"private_key=" + wg_hex(0x51) + b"\nlisten_port=51820\n" +
+             wg_go_peer(0x10, b"198.51.100.10:51820") +
+             wg_go_peer(0x11, b"[2001:db8::11]:51821") + wg_go_peer(0x12) +
+             wg_go_peer(0x13, b"[fe80::1%eth0]:51820") + b"errno=0\n\n")
+WG_CUTS = b"\x07\x0d"
+WG_UAPI_INPUTS = {
+    "wireguard-go-get": WG_CUTS + WG_GO_GET,
+    "wireguard-go-get-bytewise": b"\x00\x00" + WG_GO_GET,
+    "boringtun-get": WG_CUTS + b"own_public_key=" + wg_hex(0x70) + b"\nlisten_port=51820\n"
+                     b"public_key=" + wg_hex(0x10) + b"\nendpoint=198.51.100.10:51820\n"
+                     b"allowed_ip=10.0.0.2/32\nrx_bytes=0\ntx_bytes=0\nerrno=0\n\n",
+    "empty-interface": WG_CUTS + b"errno=0\n\n",
+    "set-ok": WG_CUTS + b"errno=0\n\n",
+    "set-einval": WG_CUTS + b"errno=-22\n\n",
+    "set-boringtun-einval": WG_CUTS + b"errno=22\n\n",
+    "get-refused": WG_CUTS + b"errno=-55\n\n",
+    "cut-mid-reply": WG_CUTS + WG_GO_GET[:150],
+    "duplicate-peer": WG_CUTS + wg_go_peer(0x10) + wg_go_peer(0x10) + b"errno=0\n\n",
+    "after-errno": WG_CUTS + b"errno=0\npublic_key=" + wg_hex(0x10) + b"\n\n",
+    "crlf": WG_CUTS + b"errno=0\r\n\r\n",
+    "key-base64": b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    "key-hex": wg_hex(0x10),
+    "endpoint-v4": b"198.51.100.7:51820",
+    "endpoint-v6": b"[2001:db8::1]:51820",
+    "endpoint-injected": b"198.51.100.7:51820\nremove=true",
+}
+
+
+# fuzz-wg-netlink: the kernel's answers, sequence number 1, family 0x1b
+# (drivers/net/wireguard/netlink.c): the family lookup, a dump in two messages with a peer
+# continued across them, errors, acknowledgements
+def nla(kind, payload, nested=False):
+    return rtattr(kind | (0x8000 if nested else 0), payload)
+
+
+def genl(kind, cmd, attrs, seq=1, flags=0):
+    return nlmsg(kind, struct.pack("=BBH", cmd, 1, 0) + b"".join(attrs), seq=seq, flags=flags)
+
+
+def nl_error(errno, seq=1):
+    return nlmsg(2, struct.pack("=i", -errno) + nlmsg(0x1b, b"", seq=seq), seq=seq)
+
+
+def nl_done(errno=0):
+    return nlmsg(3, struct.pack("=i", -errno), flags=2)
+
+
+def wg_sockaddr_in(addr, port):
+    return struct.pack("=H", 2) + struct.pack("!H", port) + bytes(addr) + bytes(8)
+
+
+def wg_sockaddr_in6(addr, port, scope=0):
+    return (struct.pack("=H", 10) + struct.pack("!HI", port, 0) + bytes(addr) +
+            struct.pack("=I", scope))
+
+
+def wg_nl_peer(seed, endpoint=None, first=True):
+    attrs = [nla(1, wg_key(seed))]
+    if first:
+        attrs.append(nla(2, bytes(32)))
+        attrs.append(nla(5, struct.pack("=H", 25)))
+        if endpoint is not None:
+            attrs.append(nla(4, endpoint))
+    allowed = nla(0, nla(3, b"\x20") + nla(1, struct.pack("=H", 2)) + nla(2, bytes([10, 0, 0, 2])),
+                  nested=True)
+    attrs.append(nla(9, allowed, nested=True))
+    return nla(0, b"".join(attrs), nested=True)
+
+
+def wg_nl_device(peers, first=True, flags=2):
+    attrs = [nla(2, b"wg0\0")]
+    if first:
+        attrs = [nla(6, struct.pack("=H", 51820)), nla(1, struct.pack("=I", 5))] + attrs + [
+            nla(3, wg_key(0x51)), nla(4, wg_key(0x52))]
+    attrs.append(nla(8, b"".join(peers), nested=True))
+    return genl(0x1b, 0, attrs, flags=flags)
+
+
+WG_FAMILY = genl(0x10, 1, [nla(2, b"wireguard\0"), nla(1, struct.pack("=H", 0x1b)),
+                           nla(3, struct.pack("=I", 1))])
+WG_NETLINK_INPUTS = {
+    "family-and-ack": WG_FAMILY + nl_error(0),
+    "family-enoent": nl_error(2),
+    "dump": wg_nl_device([wg_nl_peer(0x10, wg_sockaddr_in([198, 51, 100, 10], 51820)),
+                          wg_nl_peer(0x11, wg_sockaddr_in6(bytes(15) + b"\x01", 51821))]) +
+            wg_nl_device([wg_nl_peer(0x11, first=False), wg_nl_peer(0x12),
+                          wg_nl_peer(0x13, wg_sockaddr_in6(b"\xfe\x80" + bytes(13) + b"\x01",
+                                                           51822, 2))], first=False) +
+            nl_done(),
+    "dump-enodev": nl_error(19),
+    "dump-done-eperm": nl_done(1),
+    "dump-interrupted": wg_nl_device([wg_nl_peer(0x10)], flags=2 | 0x10),
+    "ack": nl_error(0),
+    "ack-einval": nl_error(22),
+    "other-seq": nl_error(0, seq=7) + nl_error(22),
+    "truncated": WG_FAMILY[:27],
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -484,7 +604,8 @@ def write(target, name, data):
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
-                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun"):
+                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun",
+                   "fuzz-wg-uapi", "fuzz-wg-netlink"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -506,6 +627,10 @@ def main():
         write("fuzz-routeros", name, data)
     for name, data in STUN_INPUTS.items():
         write("fuzz-stun", name, data)
+    for name, data in WG_UAPI_INPUTS.items():
+        write("fuzz-wg-uapi", name, data)
+    for name, data in WG_NETLINK_INPUTS.items():
+        write("fuzz-wg-netlink", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0
