@@ -84,10 +84,27 @@ inside any lab namespace, coturn's NAT discovery client in lan:
     h = lab.drop_udp(lab.ns_inet, daddr=lab.STUN_ADDR1)       # a silent server
     lab.natdiscovery()["mapping"]           # "NAT with Address and Port Dependent Mapping!"
 
+WireGuard: wireguard-go (a real peer, userspace; the kernel module is not needed) runs in any
+lab namespace (default lan) as a TUN device pwgN-SUF, configured with wg(8).  Its UAPI socket
+is /var/run/wireguard/IFNAME.sock, one directory for every network namespace of a host, so the
+lab mounts a private tmpfs there in the test's own mount namespace (the host's directory never
+sees a lab socket).  A second one in inet is a real remote peer behind gw's NAT:
+
+    a = lab.start_wireguard_go(address=f"{lab.WG_LAN_ADDR}/24")        # lan, :51820
+    b = lab.start_wireguard_go(ns=lab.ns_inet, address=f"{lab.WG_INET_ADDR}/24")
+    a.add_peer(b.public_key, endpoint=f"{lab.INET_ADDR}:51820", allowed_ips=lab.WG_INET_ADDR)
+    b.add_peer(a.public_key, allowed_ips=lab.WG_LAN_ADDR)   # learns a's NATed endpoint
+    lab.ping(lab.ns_lan, lab.WG_INET_ADDR)["received"]
+    b.endpoint_of(a.public_key)             # "11.0.0.2:PORT": gw's masquerade
+    a.peers(); a.uapi("get=1"); a.remove_peer(key); lab.stop_wireguard_go(a)
+
+Private keys live in files (mode 0600) in the workdir and are never printed or logged.
+
 `python3 pmlab.py helper ...` holds the small traffic helpers the lab runs inside namespaces.
 """
 
 import atexit
+import base64
 import glob
 import ipaddress
 import json
@@ -98,6 +115,7 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -131,6 +149,16 @@ GATEWAY_TOOLS = {"miniupnpd": ("miniupnpd",), "fake": (), None: ()}
 FALLBACK_DEVICES = {"tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6_vti0",
                     "ip6tnl0", "ip6gre0", "ip6erspan0"}
 TERM_GRACE = 5.0           # SIGTERM -> SIGKILL
+# wireguard-go and wg(8) keep a device's UAPI socket at WG_RUN_DIR/IFNAME.sock: one directory
+# shared by every network namespace of the host.  The lab mounts a private tmpfs there (source
+# WG_MOUNT_SOURCE) in the test's own mount namespace before it starts wireguard-go.
+WG_RUN_DIR = "/var/run/wireguard"
+WG_MOUNT_SOURCE = "pmlab-wireguard"
+WIREGUARD_TOOLS = ("wireguard-go", "wg")
+# reexec_in_private_netns passes an O_PATH descriptor of the host's /run to the test, so that
+# the test can look at the host's /run/wireguard from inside its private mount namespace:
+# "FD:DEV:INO" (DEV:INO identify the directory, against a stale descriptor number)
+HOST_RUN_ENV = "PMLAB_HOST_RUN"
 
 
 class LabTerminated(KeyboardInterrupt):
@@ -330,6 +358,77 @@ def _make_run_netns_private():
     os.environ["PMLAB_RUN_NETNS_PRIVATE"] = "1"
 
 
+def mount_at(path):
+    """(fstype, source) of the mount visible at exactly path in our mount namespace (the last
+    one mounted there), or None when path is no mount point."""
+    path = os.path.realpath(path)
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            if fields[4] == path:
+                found = (fields[sep + 1], fields[sep + 2])
+    return found
+
+
+def host_run_wireguard():
+    """The host's /run/wireguard (the one of the mount namespace reexec_in_private_netns ran
+    in), reached from inside the test's private mount namespace through the descriptor it
+    passed (HOST_RUN_ENV); None without one.  Our tmpfs on /run/wireguard is not mounted on
+    the host's copy of /run, so this path shows the host's directory (if any)."""
+    spec = os.environ.get(HOST_RUN_ENV, "")
+    try:
+        fd, dev, ino = (int(x) for x in spec.split(":"))
+        st = os.fstat(fd)
+    except (ValueError, OSError):
+        return None
+    if (st.st_dev, st.st_ino) != (dev, ino):
+        return None                 # not inherited: the number now names something else
+    # ... or our own /run (same directory, but our mount of it): then it shows nothing new
+    own = os.open(os.path.dirname(os.path.realpath(WG_RUN_DIR)), os.O_PATH | os.O_DIRECTORY)
+    try:
+        if _fd_mnt_id(own) == _fd_mnt_id(fd):
+            return None
+    finally:
+        os.close(own)
+    return f"/proc/self/fd/{fd}/{os.path.basename(os.path.realpath(WG_RUN_DIR))}"
+
+
+def _fd_mnt_id(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
+
+
+def _make_run_wireguard_private():
+    """Mount a tmpfs on /run/wireguard (WG_RUN_DIR, where wireguard-go puts its UAPI sockets
+    and wg looks for them) in our private mount namespace, once per mount namespace, and check
+    that it is not the host's directory.  Returns True then; False outside a private mount
+    namespace (tests/lab/up for a human: the host's directory is used, as wireguard-go would,
+    the lab's interface names keep the sockets apart).  The mount point itself is created
+    when missing (wireguard-go creates it too): an empty directory is all the host can see."""
+    path = os.path.realpath(WG_RUN_DIR)
+    if mount_at(path) == ("tmpfs", WG_MOUNT_SOURCE):
+        return True
+    ours = os.environ.get("PMLAB_PRIVATE_MOUNTNS") == "1"   # set by reexec_in_private_netns
+    if not ours and not _mount_ns_is_private():
+        return False
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", WG_MOUNT_SOURCE, path],
+                   check=True, timeout=10)
+    if mount_at(path) != ("tmpfs", WG_MOUNT_SOURCE):
+        raise AssertionError(f"pmlab: {path} is not the lab's tmpfs after mounting it: "
+                             f"{mount_at(path)}")
+    host = host_run_wireguard()
+    if host is not None and os.path.exists(host) and \
+            os.stat(host).st_dev == os.stat(path).st_dev:
+        raise AssertionError(f"pmlab: {path} is still the host's directory")
+    return True
+
+
 def _children(pid):
     kids = []
     try:
@@ -361,9 +460,15 @@ def reexec_in_private_netns():
     env = dict(os.environ, PMLAB_UNSHARED="1", PMLAB_PRIVATE_MOUNTNS="1", PMLAB_OWNER=owner,
                PYTHONDONTWRITEBYTECODE="1")
     env.pop("PMLAB_RUN_NETNS_PRIVATE", None)
+    # the host's /run, for host_run_wireguard(): a path-only descriptor (reads nothing)
+    run_dir = os.path.dirname(os.path.realpath(WG_RUN_DIR))
+    run_fd = os.open(run_dir, os.O_PATH | os.O_DIRECTORY)
+    st = os.fstat(run_fd)
+    env[HOST_RUN_ENV] = f"{run_fd}:{st.st_dev}:{st.st_ino}"
     argv = [unshare, "--net", "--mount", "--pid", "--fork", "--mount-proc",
             "--kill-child=SIGTERM", "--", sys.executable, *sys.orig_argv[1:]]
-    child = subprocess.Popen(argv, env=env)
+    child = subprocess.Popen(argv, env=env, pass_fds=(run_fd,))
+    os.close(run_fd)
 
     def forward(signum, frame):
         # unshare ignores SIGTERM/SIGINT while it waits: hand the signal to the test process
@@ -1029,6 +1134,227 @@ class CoturnServer:
         return _tail(self.log_path, 10 ** 7)
 
 
+# --------------------------------------------------------------------------------------------
+# WireGuard keys: base64 (wg(8)) and hex (UAPI).  Private keys only ever go to files.
+
+def wg_key_bytes(key):
+    """The 32 bytes of a base64 (wg) or 64-hex-digit (UAPI) WireGuard key; ValueError else."""
+    key = key.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        return bytes.fromhex(key)
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("not a WireGuard key (32 bytes, base64 or hex)")
+    return raw
+
+
+def wg_key_hex(key):
+    """A WireGuard key as the UAPI writes it (lowercase hex)."""
+    return wg_key_bytes(key).hex()
+
+
+def wg_key_b64(key):
+    """A WireGuard key as wg(8) writes it (base64)."""
+    return base64.b64encode(wg_key_bytes(key)).decode()
+
+
+def _write_secret(path, text):
+    """Create path with mode 0600 (never existing before) holding text."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text.strip() + "\n")
+
+
+def _wg_genkey(path):
+    """A new private key (wg genkey) into path, mode 0600.  Its output is never shown, not
+    even in an error."""
+    try:
+        cp = subprocess.run(["wg", "genkey"], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("wg genkey timed out") from None
+    if cp.returncode != 0:
+        raise AssertionError(f"wg genkey failed ({cp.returncode}): {cp.stderr.strip()}")
+    _write_secret(path, cp.stdout)
+
+
+def _wg_pubkey(private_key_path):
+    """The public key (base64) of the private key in a file (wg pubkey)."""
+    with open(private_key_path) as f:
+        try:
+            cp = subprocess.run(["wg", "pubkey"], stdin=f, capture_output=True, text=True,
+                                timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("wg pubkey timed out") from None
+    if cp.returncode != 0:
+        raise AssertionError(f"wg pubkey failed ({cp.returncode}): {cp.stderr.strip()}")
+    return wg_key_b64(cp.stdout)
+
+
+def _endpoint_text(endpoint):
+    """"ip:port", "[ip6]:port" from such a string or an (address, port) pair."""
+    if isinstance(endpoint, (tuple, list)):
+        addr, port = endpoint
+        addr = str(addr)
+        return f"[{addr}]:{int(port)}" if ":" in addr else f"{addr}:{int(port)}"
+    return str(endpoint)
+
+
+class WireGuardDevice:
+    """A wireguard-go device the lab runs (Lab.start_wireguard_go): a TUN interface ifname in
+    the lab namespace ns, configured through its UAPI socket with wg(8).
+
+    Attributes: ns, ifname, public_key (base64), private_key_path and public_key_path (files
+    in the workdir, mode 0600; the private key is never printed or logged), socket_path (its
+    UAPI socket, WG_RUN_DIR/IFNAME.sock), private_run (True: that directory is the lab's
+    private tmpfs, not the host's), listen_port (its UDP port, read back from wg), address
+    (ADDR/PREFIX or None), pid, log_path (its stdout and stderr, LOG_LEVEL=verbose),
+    peer_keys ({public key: private key file} of the peers add_peer generated).
+
+    wireguard-go binds its UDP port (IPv4 and IPv6) without SO_REUSEPORT: another socket
+    cannot share that port, with or without SO_REUSEPORT (EADDRINUSE)."""
+
+    def __init__(self, lab, ns, ifname, socket_path, private_key_path, log_path, private_run):
+        self.lab, self.ns, self.ifname = lab, ns, ifname
+        self.socket_path = socket_path
+        self.private_key_path = private_key_path
+        self.public_key_path = os.path.splitext(private_key_path)[0] + ".pub"
+        self.log_path = log_path
+        self.private_run = private_run
+        self.public_key = None
+        self.listen_port = None
+        self.address = None
+        self.proc = self.pid = None
+        self.peer_keys = {}
+
+    def __repr__(self):
+        return (f"<WireGuardDevice {self.ifname} in {self.ns} :{self.listen_port} "
+                f"pub {self.public_key} pid {self.pid}>")
+
+    def alive(self):
+        return self.pid is not None and any(t.pid == self.pid and t.alive()
+                                            for t in self.lab._tracked)
+
+    def log(self):
+        return _tail(self.log_path, 10 ** 7)
+
+    def wg(self, *args, timeout=10, check=True):
+        """wg ARGS in the device's namespace (not for anything that prints a private key)."""
+        return self.lab.run(self.ns, ["wg", *[str(a) for a in args]], timeout=timeout,
+                            check=check)
+
+    def add_peer(self, public_key=None, endpoint=None, allowed_ips=None,
+                 persistent_keepalive=None):
+        """Add (or update) a peer with `wg set IF peer KEY ...`.  public_key None: a new key
+        pair is generated (its private key in a 0600 file, peer_keys[public] names it).
+        endpoint: "ip:port", "[ip6]:port" or (address, port); allowed_ips: "A/N[,B/M]" or a
+        list (a bare address is a /32 or /128).  Returns the peer's public key (base64)."""
+        if public_key is None:
+            n = len(self.peer_keys) + 1
+            while os.path.exists(os.path.join(self.lab._wg_dir(), f"{self.ifname}-peer{n}.key")):
+                n += 1
+            priv = os.path.join(self.lab._wg_dir(), f"{self.ifname}-peer{n}.key")
+            _wg_genkey(priv)
+            public_key = _wg_pubkey(priv)
+            self.peer_keys[public_key] = priv
+        public_key = wg_key_b64(public_key)
+        args = ["set", self.ifname, "peer", public_key]
+        if endpoint is not None:
+            args += ["endpoint", _endpoint_text(endpoint)]
+        if allowed_ips is not None:
+            if not isinstance(allowed_ips, str):
+                allowed_ips = ",".join(str(a) for a in allowed_ips)
+            args += ["allowed-ips", allowed_ips]
+        if persistent_keepalive is not None:
+            args += ["persistent-keepalive", str(persistent_keepalive)]
+        self.wg(*args)
+        return public_key
+
+    def remove_peer(self, key):
+        """Remove a peer (`wg set IF peer KEY remove`); a key it does not have is no error."""
+        self.wg("set", self.ifname, "peer", wg_key_b64(key), "remove")
+
+    def peers(self):
+        """{public key (base64): {"endpoint": "ip:port" | "[ip6]:port" | None, "allowed_ips":
+        [...], "latest_handshake": unix time or 0, "transfer_rx", "transfer_tx",
+        "persistent_keepalive": seconds or 0}} from `wg show IF dump`, whose first line (the
+        interface's own, with its private key) is skipped and never shown."""
+        argv = ["wg", "show", self.ifname, "dump"]
+        try:
+            cp = self.lab.run(self.ns, argv, check=False)
+        except LabCommandError as e:           # its output may hold the private key
+            raise AssertionError(f"{' '.join(argv)} failed ({e.returncode})") from None
+        if cp.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} failed ({cp.returncode}): "
+                                 f"{cp.stderr.strip()}")
+        peers = {}
+        for line in cp.stdout.splitlines()[1:]:
+            f = line.split("\t")
+            if len(f) < 8:
+                raise AssertionError(f"{' '.join(argv)}: unexpected peer line: {line!r}")
+            peers[f[0]] = {
+                "endpoint": None if f[2] == "(none)" else f[2],
+                "allowed_ips": [] if f[3] == "(none)" else f[3].split(","),
+                "latest_handshake": int(f[4]),
+                "transfer_rx": int(f[5]),
+                "transfer_tx": int(f[6]),
+                "persistent_keepalive": 0 if f[7] == "off" else int(f[7]),
+            }
+        return peers
+
+    def endpoint_of(self, key):
+        """The peer's endpoint as wg shows it ("ip:port"), None without one or without the
+        peer."""
+        return self.peers().get(wg_key_b64(key), {}).get("endpoint")
+
+    def latest_handshake(self, key):
+        """The peer's latest handshake (unix time; 0: none yet, None: no such peer)."""
+        p = self.peers().get(wg_key_b64(key))
+        return None if p is None else p["latest_handshake"]
+
+    def uapi(self, request, timeout=5.0):
+        """One raw UAPI exchange over the device's socket, for tests: request is one
+        operation's text ("get=1", "set=1\npublic_key=HEX\nupdate_only=true\n..."; keys in
+        hex, wg_key_hex), its closing blank line added when missing.  Returns the reply up to
+        and including "errno=N" and the blank line, with any private_key= line removed."""
+        text = request.rstrip("\n") + "\n\n"
+        buf = b""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.socket_path)
+            s.sendall(text.encode())
+            while not re.search(rb"(?:^|\n)errno=-?\d+\n\n\Z", buf):
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    chunk = None
+                if not chunk:
+                    got = [line for line in buf.decode(errors="replace").split("\n")
+                           if not line.startswith("private_key=")]
+                    raise AssertionError(f"{self.ifname}: UAPI reply incomplete "
+                                         f"({'timeout' if chunk is None else 'closed'}): "
+                                         f"{chr(10).join(got)!r}")
+                buf += chunk
+        return "".join(line for line in buf.decode().splitlines(keepends=True)
+                       if not line.startswith("private_key="))
+
+    @staticmethod
+    def uapi_errno(reply):
+        """The errno= value of a UAPI reply."""
+        m = re.search(r"(?:^|\n)errno=(-?\d+)\n", reply)
+        if not m:
+            raise ValueError(f"no errno in UAPI reply {reply!r}")
+        return int(m.group(1))
+
+    def to_json(self):
+        return {"ns": self.ns, "ifname": self.ifname, "pid": self.pid,
+                "socket": self.socket_path, "private_run": self.private_run,
+                "listen_port": self.listen_port, "address": self.address,
+                "public_key": self.public_key, "log": self.log_path}
+
+
 class Lab:
     LAN_ADDR = "192.168.77.2"
     GW_LAN_ADDR = "192.168.77.1"
@@ -1064,6 +1390,11 @@ class Lab:
     STUN_ADDR6_2 = "fd11::4"
     LAN_NET6 = "fd77::/64"
     WAN_NET6 = "fd11::/64"
+    # WireGuard tunnel addresses (on the lab's wireguard-go interfaces only, when asked for)
+    WG_NET = "192.168.79.0/24"
+    WG_LAN_ADDR = "192.168.79.1"
+    WG_INET_ADDR = "192.168.79.2"
+    WG_PORT = 51820
 
     def __init__(self, gateway="miniupnpd", workdir=None, suffix=None, grant_lifetime=None,
                  state_path=None, persist=False, topology="single", segment=False, ipv6=False):
@@ -1177,6 +1508,8 @@ class Lab:
         self._routeros_count = 0
         self.coturns = []               # running CoturnServer handles
         self._coturn_count = 0
+        self.wireguards = []            # running WireGuardDevice handles
+        self._wireguard_count = 0
         self.stun_nat_modes = {}        # NAT namespace -> set_stun_nat mode (default masquerade)
         self.miniupnpd_pid = None
         self.miniupnpd_started = None
@@ -1462,10 +1795,12 @@ table ip {self.LABFWD_TABLE} {{
     # --- sealing -----------------------------------------------------------------------------
     def assert_sealed(self):
         """design.md 8 "Sealed": each lab namespace holds only lo and lab veths whose peers are
-        in lab namespaces; inet has one veth and no default route; the caller's namespace has
-        no address in the lab's ranges (and is none of the lab's namespaces)."""
+        in lab namespaces (and the TUN interfaces of the lab's own wireguard-go devices, by
+        name); inet has one veth and no default route; the caller's namespace has no address
+        in the lab's ranges (and is none of the lab's namespaces)."""
         problems = []
         lab = set(self.namespaces)
+        wireguard_ifs = {(d.ns, d.ifname) for d in self.wireguards}
         caller = os.stat("/proc/self/ns/net")
         links, nsids = {}, {}
         for ns in self.namespaces:
@@ -1488,6 +1823,8 @@ table ip {self.LABFWD_TABLE} {{
                 if name == "lo" and link.get("link_type") == "loopback":
                     continue
                 if kind != "veth":
+                    if kind == "tun" and (ns, name) in wireguard_ifs:
+                        continue
                     if name in FALLBACK_DEVICES and "UP" not in link.get("flags", []) \
                             and not addrs.get(name):
                         continue
@@ -2049,6 +2386,138 @@ deny 0-65535 0.0.0.0/0 0-65535
                                   local_port=local_port, timeout=timeout,
                                   sock_family=sock_family)[0]
 
+    # --- WireGuard: wireguard-go + wg ----------------------------------------------------------
+    def _wg_dir(self):
+        """The workdir's directory for WireGuard keys (mode 0700)."""
+        d = os.path.join(self.workdir, "wireguard")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        return d
+
+    def start_wireguard_go(self, ns=None, ifname=None, listen_port=WG_PORT, private_key=None,
+                           address=None, up=True, timeout=10):
+        """Run wireguard-go in the foreground in lab namespace ns (default lan) as interface
+        ifname (default pwgN-SUF; it must end with -SUF and have at most 15 characters),
+        tracked by PID, its log (LOG_LEVEL=verbose) in the workdir.  Its UAPI socket goes to
+        WG_RUN_DIR, a private tmpfs in the test's mount namespace (see
+        _make_run_wireguard_private).  Ready when that socket accepts a connection; then `wg
+        set` gives it private_key (base64; default a new one from `wg genkey`; kept in a 0600
+        file in the workdir, never printed) and listen_port (None: wireguard-go's random
+        port), `ip addr add address` (ADDR/PREFIX) when given, and `ip link set up` (up=True).
+        Returns a WireGuardDevice; stop_wireguard_go stops it, down() kills it by PID (the
+        interface goes with the process, or at the latest with its namespace)."""
+        ns = ns or self.ns_lan
+        if ns not in self.namespaces:
+            raise ValueError(f"{ns!r} is not a namespace of this lab ({self.namespaces})")
+        self._wireguard_count += 1
+        ifname = ifname or f"pwg{self._wireguard_count - 1}-{self.suffix}"
+        if len(ifname) > 15 or not re.fullmatch(r"[A-Za-z0-9_.-]+", ifname) or \
+                not ifname.endswith("-" + self.suffix):
+            raise ValueError(f"interface name {ifname!r}: at most 15 characters, ending with "
+                             f"-{self.suffix}")
+        if any(d.ifname == ifname for d in self.wireguards):
+            raise ValueError(f"{ifname} is running already")
+        missing = [t for t in WIREGUARD_TOOLS if not shutil.which(t)]
+        if missing:
+            raise AssertionError(f"pmlab: missing tools: {', '.join(missing)}")
+        private_run = _make_run_wireguard_private()
+        socket_path = os.path.join(WG_RUN_DIR, f"{ifname}.sock")
+        if os.path.exists(socket_path):
+            raise AssertionError(f"{socket_path} exists already")
+        key_path = os.path.join(self._wg_dir(), f"{ifname}.key")
+        dev = WireGuardDevice(self, ns, ifname, socket_path, key_path,
+                              os.path.join(self.workdir, f"wireguard-go-{ifname}.log"),
+                              private_run)
+        if private_key is None:
+            _wg_genkey(key_path)
+        else:
+            _write_secret(key_path, wg_key_b64(private_key))
+        dev.public_key = _wg_pubkey(key_path)
+        _write_secret(dev.public_key_path, dev.public_key)
+        env = dict(os.environ, WG_PROCESS_FOREGROUND="1", LOG_LEVEL="verbose")
+        out = open(dev.log_path, "a")
+        try:
+            p = self.spawn(ns, ["wireguard-go", ifname], name="wireguard-go", stdout=out,
+                           stderr=subprocess.STDOUT, env=env)
+        finally:
+            out.close()
+        dev.proc, dev.pid = p, p.pid
+        self.wireguards.append(dev)
+        self._autosave()
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"wireguard-go {ifname} exited ({p.returncode}): "
+                                     f"{_tail(dev.log_path)}")
+            if not os.path.exists(socket_path):
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(socket_path)
+                except OSError:
+                    return False
+            return True
+
+        wait_for(ready, timeout, message=f"wireguard-go {ifname}: no UAPI socket {socket_path} "
+                                         f"within {timeout} s: {_tail(dev.log_path)}")
+        args = ["set", ifname, "private-key", key_path]
+        if listen_port is not None:
+            args += ["listen-port", str(int(listen_port))]
+        dev.wg(*args)
+        shown = dev.wg("show", ifname, "public-key").stdout.strip()
+        if shown != dev.public_key:
+            raise AssertionError(f"{ifname}: wg shows public key {shown}, expected "
+                                 f"{dev.public_key}")
+        dev.listen_port = int(dev.wg("show", ifname, "listen-port").stdout.strip())
+        if listen_port is not None and dev.listen_port != int(listen_port):
+            raise AssertionError(f"{ifname}: listens on {dev.listen_port}, not {listen_port}")
+        if address:
+            self.run(None, ["ip", "-n", ns, "addr", "add", str(address), "dev", ifname])
+            dev.address = str(address)
+        if up:
+            self.run(None, ["ip", "-n", ns, "link", "set", ifname, "up"])
+        self._autosave()
+        return dev
+
+    def stop_wireguard_go(self, dev=None, timeout=10):
+        """SIGTERM it (default: the last one started) and wait until the process, its UAPI
+        socket and its interface are gone (wireguard-go removes both on SIGTERM; after a
+        SIGKILL the stale socket is removed here)."""
+        dev = dev or (self.wireguards[-1] if self.wireguards else None)
+        if dev is None or dev.pid is None:
+            return
+        pid, dev.pid = dev.pid, None
+        if dev in self.wireguards:
+            self.wireguards.remove(dev)
+        try:
+            self.stop_process(pid)
+        finally:
+            dev.proc = None
+            self._autosave()
+        if os.path.exists(dev.socket_path):
+            os.unlink(dev.socket_path)
+
+        def gone():
+            cp = self.run(None, ["ip", "-n", dev.ns, "link", "show", dev.ifname], check=False)
+            return cp.returncode != 0
+
+        wait_for(gone, timeout, message=f"{dev.ifname} still in {dev.ns} after wireguard-go "
+                                        "stopped")
+
+    def wireguard_interfaces(self, ns):
+        """Names of ns's TUN interfaces (what wireguard-go creates), lab's or not."""
+        return [link["ifname"] for link in self._ip_json(ns, ["-d", "link", "show"])
+                if (link.get("linkinfo") or {}).get("info_kind") == "tun"]
+
+    def ping(self, ns, host, count=3, timeout=5):
+        """ICMP echo requests (a raw socket, IPv4) from inside ns to host, one every 0.2 s,
+        until count replies came or timeout seconds passed.  Returns {"sent", "received",
+        "rtt": [seconds, ...]}."""
+        cp = self.run(ns, [PYTHON, "-B", PMLAB, "helper", "ping", host, str(count),
+                           str(timeout)], timeout=timeout + 5, check=False)
+        if cp.returncode not in (0, 1) or not cp.stdout.strip():
+            raise AssertionError(f"ping helper failed ({cp.returncode}): {cp.stderr.strip()}")
+        return json.loads(cp.stdout)
+
     # --- natpmp-http-api (fake-natpmp-http-api) ------------------------------------------------
     # NAT-PMP maps the sender: the service runs in the namespace of the application whose port
     # is forwarded (lan, where the lab's listeners and portmapd run) and portmapd, in lan too,
@@ -2505,6 +2974,7 @@ deny 0-65535 0.0.0.0/0 0-65535
         global _teardown_depth
         steps = [("processes", self._down_processes),
                  ("leftover processes", self._down_leftovers),
+                 ("wireguard sockets", self._down_wireguard),
                  ("namespaces", self._down_namespaces),
                  ("/etc/netns", self._down_etc_netns),
                  ("workdir", self._down_workdir),
@@ -2534,6 +3004,17 @@ deny 0-65535 0.0.0.0/0 0-65535
         self.pias = []
         self.routeros = []
         self.coturns = []
+
+    def _down_wireguard(self):
+        """wireguard-go removes its UAPI socket on SIGTERM; one killed harder leaves it."""
+        for dev in self.wireguards:
+            try:
+                if stat.S_ISSOCK(os.lstat(dev.socket_path).st_mode):
+                    os.unlink(dev.socket_path)
+            except FileNotFoundError:
+                pass
+            dev.pid = dev.proc = None
+        self.wireguards = []
 
     def _down_leftovers(self):
         """Anything else still running inside a lab namespace was started there by lab users."""
@@ -2616,6 +3097,7 @@ deny 0-65535 0.0.0.0/0 0-65535
             "coturns": [{"ns": c.ns, "addresses": list(c.addresses), "port": c.port,
                          "alt_port": c.alt_port, "pid": c.pid, "log": c.log_path}
                         for c in self.coturns],
+            "wireguards": [d.to_json() for d in self.wireguards],
             "addresses": {"lan": self.LAN_ADDR, "gw_lan": self.GW_LAN_ADDR,
                           "gw_wan": self.GW_WAN_ADDR, "inet": self.INET_ADDR,
                           **({"lan2": self.LAN_ADDR2, "router_lan": self.ROUTER_LAN_ADDR,
@@ -2661,6 +3143,13 @@ deny 0-65535 0.0.0.0/0 0-65535
         lab.miniupnpd_started = mu.get("started_monotonic")
         if st.get("fake"):
             lab.fake = FakeGatewayControl(st["fake"]["control"], st["fake"]["pid"])
+        for w in st.get("wireguards", []):      # for down(): their sockets
+            dev = WireGuardDevice(lab, w["ns"], w["ifname"], w["socket"],
+                                  os.path.join(lab.workdir, "wireguard", f"{w['ifname']}.key"),
+                                  w.get("log"), w.get("private_run"))
+            dev.pid, dev.listen_port = w.get("pid"), w.get("listen_port")
+            dev.public_key, dev.address = w.get("public_key"), w.get("address")
+            lab.wireguards.append(dev)
         lab.extra = st.get("extra", {})
         lab._up = True
         return lab
@@ -3123,7 +3612,55 @@ def _helper_stun():
     return 0
 
 
+def _icmp_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def _helper_ping(host, count, timeout):
+    """ICMP echo requests to host (IPv4, raw socket: root) one every 0.2 s until count replies
+    came or timeout passed; stdout: JSON {"sent", "received", "rtt"}; exit 0 if all came."""
+    count, timeout = int(count), float(timeout)
+    ident = os.getpid() & 0xFFFF
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sent, rtts = {}, []
+    deadline = time.monotonic() + timeout
+    next_send = time.monotonic()
+    seq = 0
+    while len(rtts) < count and time.monotonic() < deadline:
+        now = time.monotonic()
+        if now >= next_send:
+            seq += 1
+            payload = secrets.token_bytes(16)
+            head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+            packet = struct.pack("!BBHHH", 8, 0, _icmp_checksum(head + payload), ident, seq)
+            try:
+                s.sendto(packet + payload, (host, 0))
+            except OSError as e:              # no route yet: a later request may get through
+                print(f"ping {host}: {e}", file=sys.stderr)
+            sent[seq] = now
+            next_send = now + 0.2
+        s.settimeout(max(0.01, min(next_send, deadline) - time.monotonic()))
+        try:
+            data, peer = s.recvfrom(65536)
+        except socket.timeout:
+            continue
+        ihl = (data[0] & 0x0F) * 4
+        if peer[0] != host or len(data) < ihl + 8:
+            continue
+        typ, _, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+        if typ == 0 and rid == ident and rseq in sent:
+            rtts.append(time.monotonic() - sent.pop(rseq))
+    print(json.dumps({"sent": seq, "received": len(rtts), "rtt": rtts}))
+    return 0 if len(rtts) >= count else 1
+
+
 HELPERS = {
+    "ping": _helper_ping,
     "stun": _helper_stun,
     "http": _helper_http,
     "soup": _helper_soup,
