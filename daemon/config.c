@@ -1213,6 +1213,15 @@ pm_config_section_get_header(const PmConfigSection *self)
 	return self->header;
 }
 
+/* Type= picks the class of a [Provider NAME] or [Consumer NAME] group: the core's key, not
+ * the class's. Other groups have no Type=: there it is an unknown key like any other. */
+static gboolean
+pm_config_section_has_type(const PmConfigSection *self)
+{
+	return g_str_has_prefix(self->header, "Provider ") ||
+	       g_str_has_prefix(self->header, "Consumer ");
+}
+
 GPtrArray *
 pm_config_section_get_entries(PmConfigSection *self)
 {
@@ -1222,7 +1231,7 @@ pm_config_section_get_entries(PmConfigSection *self)
 		self->entries = g_ptr_array_new();
 		for (guint i = 0; i < group->entries->len; i++) {
 			PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
-			if (g_strcmp0(entry->key, "Type") != 0)
+			if (!pm_config_section_has_type(self) || g_strcmp0(entry->key, "Type") != 0)
 				g_ptr_array_add(self->entries, entry);
 		}
 	}
@@ -1283,7 +1292,9 @@ pm_config_section_set_unknown_key_error(PmConfigSection *self,
 					const char *accepted_keys,
 					GError **error)
 {
-	g_autofree char *keys = g_strconcat("Type, ", accepted_keys, NULL);
+	g_autofree char *keys = pm_config_section_has_type(self)
+					? g_strconcat("Type, ", accepted_keys, NULL)
+					: g_strdup(accepted_keys);
 
 	pm_config_parser_set_unknown_key_error(self->parser,
 					       pm_config_section_group(self),

@@ -148,7 +148,8 @@ typedef struct {
 const char *pm_config_section_get_header(const PmConfigSection *self);
 /* its NAME: "vpn", "web" */
 const char *pm_config_section_get_name(const PmConfigSection *self);
-/* every key but Type= (the core's), each once, in the order of first appearance */
+/* every key but Type= of [Provider NAME] and [Consumer NAME] (the core's), each once, in
+ * the order of first appearance; in other groups Type= is a key like any other */
 GPtrArray *pm_config_section_get_entries(PmConfigSection *self);
 const PmConfigEntry *pm_config_section_lookup(PmConfigSection *self, const char *key);
 /* "FILE:LINE" of the value of @key that won, or without it (or when unset) of the header */
@@ -160,7 +161,8 @@ void pm_config_section_set_error(PmConfigSection *self, const PmConfigEntry *ent
 void pm_config_section_set_key_error(PmConfigSection *self, const char *key,
 				     const char *unset_value, const char *what,
 				     const char *accepted, GError **error);
-/* "unknown key; accepted keys: Type, @accepted_keys" */
+/* "unknown key; accepted keys: Type, @accepted_keys" ([Provider NAME] and [Consumer NAME]),
+ * "unknown key; accepted keys: @accepted_keys" (other groups) */
 void pm_config_section_set_unknown_key_error(PmConfigSection *self, const PmConfigEntry *entry,
 					     const char *accepted_keys, GError **error);
 /* "[GROUP]: KEY= is required: @what_to_do", at the group's header */

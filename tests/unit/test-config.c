@@ -1527,6 +1527,8 @@ test_gateway(void)
 	     "test.conf:9: [Gateway] MaxMappingsPerClient=0: not a count; "},
 	    {GATEWAY_MINIMAL "RateLimit=fast\n", "test.conf:9: [Gateway] RateLimit=fast: not a "},
 	    {GATEWAY_MINIMAL "Foo=1\n", "test.conf:9: [Gateway] Foo=1: unknown key; "},
+	    {GATEWAY_MINIMAL "Type=nat\n", "test.conf:9: [Gateway] Type=nat: unknown key; accepted "
+				      "keys: Listen, "},
 	    {"[Provider web]\nType=natpmp-http\nURL=http://127.0.0.1:8\nTokenFile=/x\n"
 	     "[Gateway]\nListen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=web\n"
 	     "Router=nftables\n",
@@ -1716,6 +1718,11 @@ test_stun(void)
 	    {"[STUN]\nServers=a:1\nLocalPort=0\n", "test.conf:3: [STUN] LocalPort=0: "},
 	    {"[STUN]\nServers=a:1\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
 	    {"[STUN]\nEnabled=no\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
+	    /* no class to pick: Type= is a key like any other, and not an accepted one */
+	    {"[STUN]\nServers=a:1\nType=x\n", "test.conf:3: [STUN] Type=x: unknown key; accepted "
+					      "keys: Enabled, Servers, RefreshInterval, Timeout, "
+					      "LocalPort"},
+	    {"[STUN]\nEnabled=no\nType=x\n", "test.conf:3: [STUN] Type=x: unknown key"},
 	    {"[STUN]\nEnabled=maybe\n", "test.conf:2: [STUN] Enabled=maybe: "},
 	};
 
