@@ -147,6 +147,8 @@ Lifetime=600
     "bad-header-two-spaces.conf": b"[Provider  x]\nType=natpmp\n",
     "bad-header-name-chars.conf": b"[Mapping a/b]\nInternalPort=1\n",
     "unsupported-group.conf": b"[Gateway]\nListen=192.168.88.1\n",
+    # fuzz-config's finding: a STUN server with a backslash, printed unescaped
+    "stun-backslash.conf": b"[STUN]\nServers=ng ts]o,\\\\\\\\okenCredentiersn=wg1\n",
     "key-outside-group.conf": b"Type=natpmp\n[Provider x]\nType=natpmp\n",
     "localized-key.conf": b"[Provider x]\nType[de]=natpmp\n",
     "bad-values.conf": b"[Provider x]\nType=natpmp\nGateway=::1\nLifetime=-1\n"

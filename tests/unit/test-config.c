@@ -1755,6 +1755,17 @@ test_stun(void)
 	g_assert_true(pm_stun_config_equal(full->stun, again->stun));
 	g_assert_false(pm_stun_config_equal(full->stun, minimal->stun));
 
+	/* a backslash in a server reads back (fuzz-config's finding) */
+	{
+		g_autoptr(PmConfig) odd = pm_test_config_load_ok("[STUN]\nServers=a\\\\b:1\n");
+		g_autoptr(PmConfig) odd_again = NULL;
+		g_autofree char *odd_text = pm_config_to_data(odd);
+
+		g_assert_nonnull(strstr(odd_text, "\nServers=a\\\\b:1\n"));
+		odd_again = pm_test_config_load_ok(odd_text);
+		g_assert_true(pm_stun_config_equal(odd->stun, odd_again->stun));
+	}
+
 	/* disabled: the other values are not read (the replaced module skips validation) */
 	disabled = pm_test_config_load("[STUN]\nEnabled=no\nServers=\nRefreshInterval=1s\n"
 				       "Timeout=0\n",
