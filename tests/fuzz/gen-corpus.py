@@ -149,6 +149,10 @@ Lifetime=600
     "unsupported-group.conf": b"[Gateway]\nListen=192.168.88.1\n",
     # fuzz-config's finding: a STUN server with a backslash, printed unescaped
     "stun-backslash.conf": b"[STUN]\nServers=ng ts]o,\\\\\\\\okenCredentiersn=wg1\n",
+    # issue 15: what [STUN] discovers reported to a control plane, applied to WireGuard
+    "control-plane.conf": b"[STUN]\nServers=stun.example.net:3478\nLocalPort=51820\n"
+                          b"[ControlPlane]\nURL=https://cp.example.net/mesh/\nNodeID=node-1.a_b\n"
+                          b"TokenCredential=cp-token\n[WireGuard]\nInterface=wg0\n",
     "key-outside-group.conf": b"Type=natpmp\n[Provider x]\nType=natpmp\n",
     "localized-key.conf": b"[Provider x]\nType[de]=natpmp\n",
     "bad-values.conf": b"[Provider x]\nType=natpmp\nGateway=::1\nLifetime=-1\n"
