@@ -480,6 +480,44 @@ STUN_INPUTS = {
 }
 
 
+
+def wg_key(byte):
+    return base64.b64encode(bytes([byte]) * 32)
+
+
+# the control plane's replies to PUT /v1/nodes/ID/endpoint (issue 15), as fuzz-control-plane
+# reads them: the status, then the body, whose first line is also the reason phrase;
+# fuzz-control-plane sends "c2ln" as the bearer token
+CONTROL_PLANE_REPLIES = {
+    "peers": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(1) +
+                 b'", "endpoint": "203.0.113.5:54321"}, {"peer_id": "' + wg_key(2) +
+                 b'", "endpoint": "[2001:db8::1]:51820"}, {"peer_id": "' + wg_key(3) +
+                 b'", "endpoint": ""}]}'),
+    "no-peers": pia(200, b'{"peer_endpoints": []}'),
+    "null-peers": pia(200, b'{"peer_endpoints": null, "other": {"a": [1]}}'),
+    "missing-peers": pia(200, b"{}"),
+    "no-content": pia(204, b""),
+    "null-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(4) +
+                         b'", "endpoint": null}]}'),
+    "not-an-array": pia(200, b'{"peer_endpoints": {"peer_id": "x"}}'),
+    "number-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(5) +
+                           b'", "endpoint": 54321}]}'),
+    "bad-key": pia(200, b'{"peer_endpoints": [{"peer_id": "c2ln", "endpoint": "1.2.3.4:5"}]}'),
+    "host-name": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(6) +
+                     b'", "endpoint": "peer.example.net:51820"}]}'),
+    "twice": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(7) +
+                 b'", "endpoint": "1.2.3.4:5"}, {"peer_id": "' + wg_key(7) +
+                 b'", "endpoint": "1.2.3.4:6"}]}'),
+    "nul-escape": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(8)[:43] +
+                      b'=\\u0000x", "endpoint": "1.2.3.4:5"}]}'),
+    "trailing": pia(200, b'{"peer_endpoints": []}{}'),
+    "unauthorized-echo": pia(401, b"Unauthorized\n{\"error\": \"bad token c2ln\"}"),
+    "forbidden": pia(403, b""),
+    "not-found": pia(404, b"Not Found\nno such node"),
+    "server-error": pia(500, b"Internal Server Error\n<html>\x01\xff</html>"),
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -490,7 +528,8 @@ def write(target, name, data):
 def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
-                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun"):
+                   "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun",
+                   "fuzz-control-plane"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -512,6 +551,8 @@ def main():
         write("fuzz-routeros", name, data)
     for name, data in STUN_INPUTS.items():
         write("fuzz-stun", name, data)
+    for name, data in CONTROL_PLANE_REPLIES.items():
+        write("fuzz-control-plane", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0
