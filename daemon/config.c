@@ -4,11 +4,13 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "control-plane-config.h"
 #include "errors.h"
 #include "gateway-config.h"
 #include "mikrotik-config.h"
 #include "stun-config.h"
 #include "provider.h"
+#include "wireguard-config.h"
 
 /*
  * Each file is loaded with GKeyFile, checked for what GKeyFile accepts and portmapd does
@@ -27,9 +29,6 @@
 	"[Daemon], [Gateway], [STUN], [ControlPlane], [WireGuard], [Provider NAME], "            \
 	"[Mapping NAME], [Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "      \
 	"A-Z a-z 0-9 _ -"
-#define PM_CONFIG_IMPLEMENTED_HEADERS                                                           \
-	"[Daemon], [Gateway], [STUN], [Provider NAME], [Consumer NAME], [Mapping NAME], "   \
-	"[MikroTik NAME]"
 #define PM_CONFIG_ACCEPTED_BOOLEAN    "yes, no, true, false, on, off, 1, 0"
 #define PM_CONFIG_ACCEPTED_PORT	      "1 to 65535"
 #define PM_CONFIG_ACCEPTED_ESCAPES                                                               \
@@ -321,6 +320,8 @@ pm_config_free(PmConfig *self)
 	g_ptr_array_unref(self->mikrotiks);
 	g_clear_pointer(&self->gateway, pm_gateway_config_unref);
 	g_clear_pointer(&self->stun, pm_stun_config_unref);
+	g_clear_pointer(&self->control_plane, pm_control_plane_config_unref);
+	g_clear_pointer(&self->wireguard, pm_wireguard_config_unref);
 	g_ptr_array_unref(self->warnings);
 	g_ptr_array_unref(self->files);
 	g_free(self);
@@ -630,46 +631,36 @@ pm_config_echo(const char *text, gssize len)
 
 /*
  * "Daemon", "Provider NAME", ...: NULL if this version reads the group, else what is wrong
- * and what is accepted
+ * and what is accepted. Every group of design §6 is read: any other is unknown.
  */
 static char *
 pm_config_check_header(const char *header)
 {
-	const char *singletons[] = {"Gateway", "STUN", "ControlPlane", "WireGuard", NULL};
+	const char *singletons[] = {"Daemon", "Gateway", "STUN", "ControlPlane", "WireGuard",
+				    NULL};
 	const char *types[] = {"Provider", "Mapping", "Consumer", "MikroTik", NULL};
 	const char *space = strchr(header, ' ');
 	const char *name = space != NULL ? space + 1 : "";
 	g_autofree char *type = NULL;
 	g_autofree char *what = NULL;
 
-	if (g_strcmp0(header, "Daemon") == 0 || g_strcmp0(header, "Gateway") == 0 ||
-	    g_strcmp0(header, "STUN") == 0)
+	if (g_strv_contains(singletons, header))
 		return NULL;
-	if (!g_strv_contains(singletons, header)) {
-		type = space != NULL ? g_strndup(header, (gsize)(space - header))
-				     : g_strdup(header);
-		if (!g_strv_contains(types, type))
-			what = g_strdup("unknown group");
-		else if (*name == '\0')
-			what = g_strdup_printf("a name is required: [%s NAME]", type);
-		else if (*name == ' ' || *name == '\t')
-			what = g_strdup_printf("exactly one space goes between %s and the name",
-					       type);
-		else if (strlen(name) > PM_CONFIG_NAME_MAX)
-			what = g_strdup_printf("the name is %" G_GSIZE_FORMAT
-					       " bytes long, at most %u",
-					       strlen(name),
-					       (guint)PM_CONFIG_NAME_MAX);
-		else if (!pm_name_is_valid(name))
-			what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
-		if (what != NULL)
-			return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
-		if (g_strcmp0(type, "Provider") == 0 || g_strcmp0(type, "Mapping") == 0 ||
-		    g_strcmp0(type, "Consumer") == 0 || g_strcmp0(type, "MikroTik") == 0)
-			return NULL;
-	}
-	return g_strdup("this group is not supported by this version of portmapd yet; "
-			"accepted: " PM_CONFIG_IMPLEMENTED_HEADERS);
+	type = space != NULL ? g_strndup(header, (gsize)(space - header)) : g_strdup(header);
+	if (!g_strv_contains(types, type))
+		what = g_strdup("unknown group");
+	else if (*name == '\0')
+		what = g_strdup_printf("a name is required: [%s NAME]", type);
+	else if (*name == ' ' || *name == '\t')
+		what = g_strdup_printf("exactly one space goes between %s and the name", type);
+	else if (strlen(name) > PM_CONFIG_NAME_MAX)
+		what = g_strdup_printf("the name is %" G_GSIZE_FORMAT " bytes long, at most %u",
+				       strlen(name), (guint)PM_CONFIG_NAME_MAX);
+	else if (!pm_name_is_valid(name))
+		what = g_strdup("the name has a character other than A-Z a-z 0-9 _ -");
+	if (what != NULL)
+		return g_strdup_printf("%s; accepted: %s", what, PM_CONFIG_ACCEPTED_HEADERS);
+	return NULL;
 }
 
 /*
@@ -1213,6 +1204,15 @@ pm_config_section_get_header(const PmConfigSection *self)
 	return self->header;
 }
 
+/* Type= picks the class of a [Provider NAME] or [Consumer NAME] group: the core's key, not
+ * the class's. Other groups have no Type=: there it is an unknown key like any other. */
+static gboolean
+pm_config_section_has_type(const PmConfigSection *self)
+{
+	return g_str_has_prefix(self->header, "Provider ") ||
+	       g_str_has_prefix(self->header, "Consumer ");
+}
+
 GPtrArray *
 pm_config_section_get_entries(PmConfigSection *self)
 {
@@ -1222,7 +1222,7 @@ pm_config_section_get_entries(PmConfigSection *self)
 		self->entries = g_ptr_array_new();
 		for (guint i = 0; i < group->entries->len; i++) {
 			PmConfigEntry *entry = g_ptr_array_index(group->entries, i);
-			if (g_strcmp0(entry->key, "Type") != 0)
+			if (!pm_config_section_has_type(self) || g_strcmp0(entry->key, "Type") != 0)
 				g_ptr_array_add(self->entries, entry);
 		}
 	}
@@ -1283,7 +1283,9 @@ pm_config_section_set_unknown_key_error(PmConfigSection *self,
 					const char *accepted_keys,
 					GError **error)
 {
-	g_autofree char *keys = g_strconcat("Type, ", accepted_keys, NULL);
+	g_autofree char *keys = pm_config_section_has_type(self)
+					? g_strconcat("Type, ", accepted_keys, NULL)
+					: g_strdup(accepted_keys);
 
 	pm_config_parser_set_unknown_key_error(self->parser,
 					       pm_config_section_group(self),
@@ -1303,6 +1305,15 @@ pm_config_section_set_missing_error(PmConfigSection *self,
 					   key,
 					   what_to_do,
 					   error);
+}
+
+void
+pm_config_section_set_group_error(PmConfigSection *self, const char *what, GError **error)
+{
+	g_autofree char *location = pm_config_parser_locate(self->parser, self->header, NULL);
+
+	g_set_error(error, PM_ERROR, PM_ERROR_INVALID_CONFIGURATION, "%s: [%s]: %s", location,
+		    self->header, what);
 }
 
 void
@@ -2155,6 +2166,31 @@ pm_config_parser_build(PmConfigParser *self, GError **error)
 		if (config->stun == NULL)
 			return NULL;
 	}
+	/* [ControlPlane] after [STUN]: it reports what STUN discovers */
+	if (g_key_file_has_group(self->keyfile, "ControlPlane")) {
+		g_autoptr(PmConfigGroup) group =
+		    pm_config_parser_read_group(self, "ControlPlane", error);
+		g_autoptr(PmConfigSection) section = NULL;
+
+		if (group == NULL)
+			return NULL;
+		section = pm_config_section_new(self, config, group->header, group);
+		config->control_plane = pm_control_plane_config_parse(section, config, error);
+		if (config->control_plane == NULL)
+			return NULL;
+	}
+	/* [WireGuard] after [ControlPlane]: it applies the endpoints the control plane returns */
+	if (g_key_file_has_group(self->keyfile, "WireGuard")) {
+		g_autoptr(PmConfigGroup) group = pm_config_parser_read_group(self, "WireGuard", error);
+		g_autoptr(PmConfigSection) section = NULL;
+
+		if (group == NULL)
+			return NULL;
+		section = pm_config_section_new(self, config, group->header, group);
+		config->wireguard = pm_wireguard_config_parse(section, config, error);
+		if (config->wireguard == NULL)
+			return NULL;
+	}
 	/* consumers before mappings too: Consumers= names them */
 	for (guint i = 0; headers[i] != NULL; i++) {
 		g_autoptr(PmConfigGroup) group = NULL;
@@ -2361,6 +2397,16 @@ pm_config_to_data(const PmConfig *self)
 	if (self->stun != NULL) {
 		g_string_append_c(str, '\n');
 		pm_stun_config_print(self->stun, str);
+	}
+
+	if (self->control_plane != NULL) {
+		g_string_append_c(str, '\n');
+		pm_control_plane_config_print(self->control_plane, str);
+	}
+
+	if (self->wireguard != NULL) {
+		g_string_append_c(str, '\n');
+		pm_wireguard_config_print(self->wireguard, str);
 	}
 
 	for (guint i = 0; i < self->consumers->len; i++) {

@@ -61,6 +61,10 @@ typedef struct _PmGatewayConfig PmGatewayConfig;
 typedef struct _PmMikrotikConfig PmMikrotikConfig;
 /* [STUN] (stun/stun-config.h) */
 typedef struct _PmStunConfig PmStunConfig;
+/* [ControlPlane] (stun/control-plane-config.h) */
+typedef struct _PmControlPlaneConfig PmControlPlaneConfig;
+/* [WireGuard] (stun/wireguard-config.h) */
+typedef struct _PmWireguardConfig PmWireguardConfig;
 
 typedef struct {
 	PmDaemonConfig daemon;
@@ -70,6 +74,8 @@ typedef struct {
 	GPtrArray *mikrotiks; /* of PmMikrotikConfig, in file order */
 	PmGatewayConfig *gateway; /* [Gateway], NULL without one */
 	PmStunConfig *stun;	  /* [STUN], NULL without one (Enabled=no: not NULL) */
+	PmControlPlaneConfig *control_plane; /* [ControlPlane], NULL without one */
+	PmWireguardConfig *wireguard;	     /* [WireGuard], NULL without one */
 	GPtrArray *warnings;  /* of char*, to be logged by the caller */
 	GPtrArray *files;     /* of char*, the files that were read, in order */
 } PmConfig;
@@ -148,7 +154,8 @@ typedef struct {
 const char *pm_config_section_get_header(const PmConfigSection *self);
 /* its NAME: "vpn", "web" */
 const char *pm_config_section_get_name(const PmConfigSection *self);
-/* every key but Type= (the core's), each once, in the order of first appearance */
+/* every key but Type= of [Provider NAME] and [Consumer NAME] (the core's), each once, in
+ * the order of first appearance; in other groups Type= is a key like any other */
 GPtrArray *pm_config_section_get_entries(PmConfigSection *self);
 const PmConfigEntry *pm_config_section_lookup(PmConfigSection *self, const char *key);
 /* "FILE:LINE" of the value of @key that won, or without it (or when unset) of the header */
@@ -160,12 +167,17 @@ void pm_config_section_set_error(PmConfigSection *self, const PmConfigEntry *ent
 void pm_config_section_set_key_error(PmConfigSection *self, const char *key,
 				     const char *unset_value, const char *what,
 				     const char *accepted, GError **error);
-/* "unknown key; accepted keys: Type, @accepted_keys" */
+/* "unknown key; accepted keys: Type, @accepted_keys" ([Provider NAME] and [Consumer NAME]),
+ * "unknown key; accepted keys: @accepted_keys" (other groups) */
 void pm_config_section_set_unknown_key_error(PmConfigSection *self, const PmConfigEntry *entry,
 					     const char *accepted_keys, GError **error);
 /* "[GROUP]: KEY= is required: @what_to_do", at the group's header */
 void pm_config_section_set_missing_error(PmConfigSection *self, const char *key,
 					 const char *what_to_do, GError **error);
+/* "[GROUP]: @what", at the group's header: what is wrong with the group as a whole (a group
+ * that needs another one) */
+void pm_config_section_set_group_error(PmConfigSection *self, const char *what,
+				       GError **error);
 /* logged by the daemon, returned in PmConfig.warnings */
 void pm_config_section_add_warning(PmConfigSection *self, const PmConfigEntry *entry,
 				   const char *what);

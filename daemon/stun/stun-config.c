@@ -194,7 +194,16 @@ pm_stun_config_print(const PmStunConfig *self, GString *out)
 	g_string_append(out, "Servers=");
 	for (guint i = 0; i < self->servers->len; i++) {
 		const PmStunServerConfig *server = g_ptr_array_index(self->servers, i);
-		g_string_append_printf(out, "%s%s", i > 0 ? "," : "", server->text);
+
+		if (i > 0)
+			g_string_append_c(out, ',');
+		/* a backslash is an escape in the file: written as one, it would not read back
+		 * (an item has no comma or blank: nothing else needs escaping) */
+		for (const char *p = server->text; *p != '\0'; p++) {
+			if (*p == '\\')
+				g_string_append_c(out, '\\');
+			g_string_append_c(out, *p);
+		}
 	}
 	g_string_append_printf(out, "\nRefreshInterval=%s\nTimeout=%s\n", refresh, timeout);
 	if (self->local_port != 0)

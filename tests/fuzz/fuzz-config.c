@@ -14,9 +14,12 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "control-plane-config.h"
 #include "errors.h"
 #include "fake-consumer.h"
 #include "fuzz.h"
+#include "stun-config.h"
+#include "wireguard-config.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -62,6 +65,12 @@ pm_fuzz_config_check_equal(const PmConfig *a, const PmConfig *b)
 		for (guint j = 0; ma->consumers != NULL && ma->consumers[j] != NULL; j++)
 			PM_FUZZ_CHECK(pm_config_find_consumer(a, ma->consumers[j]) != NULL);
 	}
+	PM_FUZZ_CHECK(pm_stun_config_equal(a->stun, b->stun));
+	PM_FUZZ_CHECK(pm_control_plane_config_equal(a->control_plane, b->control_plane));
+	PM_FUZZ_CHECK(pm_wireguard_config_equal(a->wireguard, b->wireguard));
+	/* the groups' rules: each needs the one before it */
+	PM_FUZZ_CHECK(a->control_plane == NULL || (a->stun != NULL && a->stun->enabled));
+	PM_FUZZ_CHECK(a->wireguard == NULL || a->control_plane != NULL);
 }
 
 static gboolean

@@ -147,6 +147,12 @@ Lifetime=600
     "bad-header-two-spaces.conf": b"[Provider  x]\nType=natpmp\n",
     "bad-header-name-chars.conf": b"[Mapping a/b]\nInternalPort=1\n",
     "unsupported-group.conf": b"[Gateway]\nListen=192.168.88.1\n",
+    # fuzz-config's finding: a STUN server with a backslash, printed unescaped
+    "stun-backslash.conf": b"[STUN]\nServers=ng ts]o,\\\\\\\\okenCredentiersn=wg1\n",
+    # issue 15: what [STUN] discovers reported to a control plane, applied to WireGuard
+    "control-plane.conf": b"[STUN]\nServers=stun.example.net:3478\nLocalPort=51820\n"
+                          b"[ControlPlane]\nURL=https://cp.example.net/mesh/\nNodeID=node-1.a_b\n"
+                          b"TokenCredential=cp-token\n[WireGuard]\nInterface=wg0\n",
     "key-outside-group.conf": b"Type=natpmp\n[Provider x]\nType=natpmp\n",
     "localized-key.conf": b"[Provider x]\nType[de]=natpmp\n",
     "bad-values.conf": b"[Provider x]\nType=natpmp\nGateway=::1\nLifetime=-1\n"
@@ -593,6 +599,42 @@ WG_NETLINK_INPUTS = {
     "truncated": WG_FAMILY[:27],
 }
 
+def wg_key(byte):
+    return base64.b64encode(bytes([byte]) * 32)
+
+
+# the control plane's replies to PUT /v1/nodes/ID/endpoint (issue 15), as fuzz-control-plane
+# reads them: the status, then the body, whose first line is also the reason phrase;
+# fuzz-control-plane sends "c2ln" as the bearer token
+CONTROL_PLANE_REPLIES = {
+    "peers": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(1) +
+                 b'", "endpoint": "203.0.113.5:54321"}, {"peer_id": "' + wg_key(2) +
+                 b'", "endpoint": "[2001:db8::1]:51820"}, {"peer_id": "' + wg_key(3) +
+                 b'", "endpoint": ""}]}'),
+    "no-peers": pia(200, b'{"peer_endpoints": []}'),
+    "null-peers": pia(200, b'{"peer_endpoints": null, "other": {"a": [1]}}'),
+    "missing-peers": pia(200, b"{}"),
+    "no-content": pia(204, b""),
+    "null-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(4) +
+                         b'", "endpoint": null}]}'),
+    "not-an-array": pia(200, b'{"peer_endpoints": {"peer_id": "x"}}'),
+    "number-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(5) +
+                           b'", "endpoint": 54321}]}'),
+    "bad-key": pia(200, b'{"peer_endpoints": [{"peer_id": "c2ln", "endpoint": "1.2.3.4:5"}]}'),
+    "host-name": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(6) +
+                     b'", "endpoint": "peer.example.net:51820"}]}'),
+    "twice": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(7) +
+                 b'", "endpoint": "1.2.3.4:5"}, {"peer_id": "' + wg_key(7) +
+                 b'", "endpoint": "1.2.3.4:6"}]}'),
+    "nul-escape": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(8)[:43] +
+                      b'=\\u0000x", "endpoint": "1.2.3.4:5"}]}'),
+    "trailing": pia(200, b'{"peer_endpoints": []}{}'),
+    "unauthorized-echo": pia(401, b"Unauthorized\n{\"error\": \"bad token c2ln\"}"),
+    "forbidden": pia(403, b""),
+    "not-found": pia(404, b"Not Found\nno such node"),
+    "server-error": pia(500, b"Internal Server Error\n<html>\x01\xff</html>"),
+}
+
 
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
@@ -605,7 +647,7 @@ def main():
     for target in ("fuzz-natpmp-response", "fuzz-natpmp-request", "fuzz-config",
                    "fuzz-default-route", "fuzz-pia", "fuzz-qbittorrent",
                    "fuzz-deluge", "fuzz-lan-server", "fuzz-routeros", "fuzz-stun",
-                   "fuzz-wg-uapi", "fuzz-wg-netlink"):
+                   "fuzz-wg-uapi", "fuzz-wg-netlink", "fuzz-control-plane"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     for name, data in RESPONSES.items():
         write("fuzz-natpmp-response", name, data)
@@ -631,6 +673,8 @@ def main():
         write("fuzz-wg-uapi", name, data)
     for name, data in WG_NETLINK_INPUTS.items():
         write("fuzz-wg-netlink", name, data)
+    for name, data in CONTROL_PLANE_REPLIES.items():
+        write("fuzz-control-plane", name, data)
     with open(os.path.join(TOP, "data", "portmapd.conf.example"), "rb") as f:
         write("fuzz-config", "portmapd.conf.example", f.read())
     return 0

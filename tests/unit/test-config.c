@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control-plane-config.h"
 #include "gateway-config.h"
 #include "mikrotik-config.h"
 #include "stun-config.h"
+#include "wireguard-config.h"
 #include "errors.h"
 #include "test-config-load.h"
 #include "natpmp-provider.h"
@@ -443,14 +445,34 @@ test_bad_headers(void)
 			  "A-Z a-z 0-9 _ -");
 }
 
+/* every group of design §6 is read (none is left "for later versions"), and what is near
+ * one of them without being it is an unknown group */
 static void
-test_unsupported_headers(void)
+test_every_group(void)
 {
-	pm_test_config_assert_load_error("[Daemon]\n[ControlPlane]\nURL=x\n",
-			  "test.conf:2: [ControlPlane]: this group is not supported by this "
-			  "version of portmapd yet; accepted: [Daemon], [Gateway], [STUN], "
-			  "[Provider NAME], [Consumer NAME], [Mapping NAME], [MikroTik NAME]");
-	assert_load_error_prefix("[WireGuard]\n", "test.conf:1: [WireGuard]: this group ");
+	g_autoptr(PmConfig) config = pm_test_config_load_ok(
+	    "[Daemon]\n" PROVIDER_RFC "[Mapping web]\nInternalPort=80\n"
+	    "[Consumer file]\nType=portfile\n"
+	    "[MikroTik hap]\nAddress=192.168.88.1\nPasswordFile=/etc/portmap/hap.pass\n"
+	    "[Gateway]\nListen=192.168.88.2\nAllowedNetworks=192.168.88.0/24\nUpstream=rfc\n"
+	    "Router=hap\n"
+	    "[STUN]\nServers=stun.example.net\n"
+	    "[ControlPlane]\nURL=https://cp.example.net\nNodeID=n1\n"
+	    "[WireGuard]\nInterface=wg0\n");
+
+	g_assert_nonnull(config->gateway);
+	g_assert_nonnull(config->stun);
+	g_assert_nonnull(config->control_plane);
+	g_assert_nonnull(config->wireguard);
+	pm_test_config_assert_load_error("[Daemon]\n[Wireguard]\n",
+			  "test.conf:2: [Wireguard]: unknown group; accepted: [Daemon], [Gateway], "
+			  "[STUN], [ControlPlane], [WireGuard], [Provider NAME], [Mapping NAME], "
+			  "[Consumer NAME], [MikroTik NAME] with NAME of 1 to 64 characters "
+			  "A-Z a-z 0-9 _ -");
+	assert_load_error_prefix("[ControlPlane x]\n",
+				 "test.conf:1: [ControlPlane x]: unknown group; accepted: ");
+	assert_load_error_prefix("[Control Plane]\n", "test.conf:1: [Control Plane]: unknown ");
+	assert_load_error_prefix("[STUN]\nServers=a\n[Stun]\n", "test.conf:3: [Stun]: unknown ");
 	/* [Consumer NAME] is read, and its types refused one by one (test-config-consumers) */
 }
 
@@ -617,7 +639,7 @@ test_errors_located(void)
 	    {"[Daemon]\n\n[Foo]\n", "test.conf:3: [Foo]: unknown group; accepted: "},
 	    {"[Daemon]\n[Provider]\n", "test.conf:2: [Provider]: a name is required"},
 	    {"[Daemon]\n[Provider  a]\n", "test.conf:2: [Provider  a]: exactly one space "},
-	    {"[Daemon]\n[WireGuard]\n", "test.conf:2: [WireGuard]: this group is not supported "},
+	    {"[Daemon]\n[Wireguard]\n", "test.conf:2: [Wireguard]: unknown group; accepted: "},
 	    {"[Daemon]\nA=1\nReleaseOnStop[de]=all\n",
 	     "test.conf:3: ReleaseOnStop[de]=: localized keys are not supported"},
 	    {"[Daemon]\nEncoding=UTF-8\n", "test.conf:2: [Daemon] Encoding=UTF-8: unknown key; "},
@@ -1527,6 +1549,8 @@ test_gateway(void)
 	     "test.conf:9: [Gateway] MaxMappingsPerClient=0: not a count; "},
 	    {GATEWAY_MINIMAL "RateLimit=fast\n", "test.conf:9: [Gateway] RateLimit=fast: not a "},
 	    {GATEWAY_MINIMAL "Foo=1\n", "test.conf:9: [Gateway] Foo=1: unknown key; "},
+	    {GATEWAY_MINIMAL "Type=nat\n", "test.conf:9: [Gateway] Type=nat: unknown key; accepted "
+				      "keys: Listen, "},
 	    {"[Provider web]\nType=natpmp-http\nURL=http://127.0.0.1:8\nTokenFile=/x\n"
 	     "[Gateway]\nListen=192.168.1.1\nAllowedNetworks=192.168.1.0/24\nUpstream=web\n"
 	     "Router=nftables\n",
@@ -1716,6 +1740,11 @@ test_stun(void)
 	    {"[STUN]\nServers=a:1\nLocalPort=0\n", "test.conf:3: [STUN] LocalPort=0: "},
 	    {"[STUN]\nServers=a:1\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
 	    {"[STUN]\nEnabled=no\nPeers=x\n", "test.conf:3: [STUN] Peers=x: unknown key"},
+	    /* no class to pick: Type= is a key like any other, and not an accepted one */
+	    {"[STUN]\nServers=a:1\nType=x\n", "test.conf:3: [STUN] Type=x: unknown key; accepted "
+					      "keys: Enabled, Servers, RefreshInterval, Timeout, "
+					      "LocalPort"},
+	    {"[STUN]\nEnabled=no\nType=x\n", "test.conf:3: [STUN] Type=x: unknown key"},
 	    {"[STUN]\nEnabled=maybe\n", "test.conf:2: [STUN] Enabled=maybe: "},
 	};
 
@@ -1748,6 +1777,17 @@ test_stun(void)
 	g_assert_true(pm_stun_config_equal(full->stun, again->stun));
 	g_assert_false(pm_stun_config_equal(full->stun, minimal->stun));
 
+	/* a backslash in a server reads back (fuzz-config's finding) */
+	{
+		g_autoptr(PmConfig) odd = pm_test_config_load_ok("[STUN]\nServers=a\\\\b:1\n");
+		g_autoptr(PmConfig) odd_again = NULL;
+		g_autofree char *odd_text = pm_config_to_data(odd);
+
+		g_assert_nonnull(strstr(odd_text, "\nServers=a\\\\b:1\n"));
+		odd_again = pm_test_config_load_ok(odd_text);
+		g_assert_true(pm_stun_config_equal(odd->stun, odd_again->stun));
+	}
+
 	/* disabled: the other values are not read (the replaced module skips validation) */
 	disabled = pm_test_config_load("[STUN]\nEnabled=no\nServers=\nRefreshInterval=1s\n"
 				       "Timeout=0\n",
@@ -1760,11 +1800,261 @@ test_stun(void)
 		assert_load_error_prefix(bad[i].text, bad[i].message);
 }
 
+#define STUN_MINIMAL "[STUN]\nServers=stun.example.net\n"
+/* lines 3 to 5 */
+#define CONTROL_PLANE_MINIMAL STUN_MINIMAL "[ControlPlane]\nURL=https://cp.example.net\nNodeID=n1\n"
+
+/* [ControlPlane]: URL= and NodeID= required and checked for what goes into the request's
+ * path, at most one token source, an enabled [STUN] needed; --print-config shows where the
+ * token is, never a token */
+static void
+test_control_plane(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) minimal = NULL;
+	g_autoptr(PmConfig) slashes = NULL;
+	g_autoptr(PmConfig) full = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autoptr(PmConfig) before_stun = NULL;
+	g_autofree char *name129 = g_strnfill(129, 'n');
+	g_autofree char *name128 = g_strnfill(128, 'n');
+	g_autofree char *long_text = g_strdup_printf(CONTROL_PLANE_MINIMAL "NodeID=%s\n", name129);
+	g_autofree char *name120 = g_strnfill(120, 'n');
+	/* values are echoed cut at 120 characters */
+	g_autofree char *long_prefix =
+	    g_strdup_printf("test.conf:6: [ControlPlane] NodeID=%s…: too long; ", name120);
+	g_autofree char *max_text = g_strdup_printf(CONTROL_PLANE_MINIMAL "NodeID=%s\n", name128);
+	g_autofree char *text = NULL;
+	static const struct {
+		const char *text;
+		const char *message;
+	} bad[] = {
+	    {STUN_MINIMAL "[ControlPlane]\nNodeID=n1\n",
+	     "test.conf:3: [ControlPlane]: URL= is required: set the control plane's http:// or "
+	     "https:// base URL"},
+	    {STUN_MINIMAL "[ControlPlane]\nURL=https://cp.example.net\n",
+	     "test.conf:3: [ControlPlane]: NodeID= is required: set this node's id at the control "
+	     "plane"},
+	    {CONTROL_PLANE_MINIMAL "URL=ftp://cp.example.net\n",
+	     "test.conf:6: [ControlPlane] URL=ftp://cp.example.net: not an http:// or https:// URL "
+	     "with a host; accepted values: the control plane's http:// or https:// base URL, such "
+	     "as https://cp.example.net or https://example.net/mesh, without credentials, query or "
+	     "fragment (portmapd adds /v1/nodes/NODEID/endpoint)"},
+	    {CONTROL_PLANE_MINIMAL "URL=cp.example.net\n",
+	     "test.conf:6: [ControlPlane] URL=cp.example.net: not a URL; "},
+	    {CONTROL_PLANE_MINIMAL "URL=https://\n",
+	     "test.conf:6: [ControlPlane] URL=https://: not an http:// or https:// URL with a "
+	     "host; "},
+	    {CONTROL_PLANE_MINIMAL "URL=https://cp.example.net/a b\n",
+	     "test.conf:6: [ControlPlane] URL=https://cp.example.net/a b: not a URL; "},
+	    {CONTROL_PLANE_MINIMAL "URL=\n", "test.conf:6: [ControlPlane] URL=: "},
+	    {CONTROL_PLANE_MINIMAL "URL=https://cp.example.net/\\tx\n",
+	     "test.conf:6: [ControlPlane] URL=https://cp.example.net/\\tx: a control character "},
+	    /* what may hold a secret is not echoed */
+	    {CONTROL_PLANE_MINIMAL "URL=https://node:s3cret@cp.example.net/mesh\n",
+	     "test.conf:6: [ControlPlane] URL=https://…@cp.example.net/mesh: credentials in the URL "
+	     "(not shown); set TokenCredential= or TokenFile= instead; accepted values: "},
+	    {CONTROL_PLANE_MINIMAL "URL=https://cp.example.net/?token=s3cret\n",
+	     "test.conf:6: [ControlPlane] URL=https://cp.example.net/?…: a base URL has no query "
+	     "or fragment (not shown): portmapd adds /v1/nodes/NODEID/endpoint to it; "},
+	    {CONTROL_PLANE_MINIMAL "URL=http://cp.example.net#x\n",
+	     "test.conf:6: [ControlPlane] URL=http://cp.example.net#…: a base URL has no query "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=\n",
+	     "test.conf:6: [ControlPlane] NodeID=: empty; accepted values: 1 to 128 characters "
+	     "A-Z a-z 0-9 . _ - (one segment of the URL's path), not . or .."},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a/b\n",
+	     "test.conf:6: [ControlPlane] NodeID=a/b: not a node id that can go in the URL's path "
+	     "as it is; accepted values: 1 to 128 characters "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a?b\n", "test.conf:6: [ControlPlane] NodeID=a?b: not a "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a#b\n", "test.conf:6: [ControlPlane] NodeID=a#b: not a "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a%2Fb\n", "test.conf:6: [ControlPlane] NodeID=a%2Fb: not "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a b\n", "test.conf:6: [ControlPlane] NodeID=a b: not a "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=a\\tb\n", "test.conf:6: [ControlPlane] NodeID=a\\tb: not "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=nœud\n", "test.conf:6: [ControlPlane] NodeID=nœud: not "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=..\n", "test.conf:6: [ControlPlane] NodeID=..: not a "},
+	    {CONTROL_PLANE_MINIMAL "NodeID=.\n", "test.conf:6: [ControlPlane] NodeID=.: not a "},
+	    {CONTROL_PLANE_MINIMAL "TokenCredential=cp\nTokenFile=/etc/portmap/cp.token\n",
+	     "test.conf:7: [ControlPlane] TokenFile=/etc/portmap/cp.token: TokenCredential= is set "
+	     "too; accepted values: one of TokenCredential= and TokenFile="},
+	    {CONTROL_PLANE_MINIMAL "TokenCredential=\n",
+	     "test.conf:6: [ControlPlane] TokenCredential=: empty; accepted values: the NAME of "
+	     "LoadCredential=NAME:PATH"},
+	    {CONTROL_PLANE_MINIMAL "TokenFile=\n", "test.conf:6: [ControlPlane] TokenFile=: empty; "},
+	    {CONTROL_PLANE_MINIMAL "Token=x\n",
+	     "test.conf:6: [ControlPlane] Token=x: unknown key; accepted keys: URL, NodeID, "
+	     "TokenCredential, TokenFile"},
+	    /* no class to pick: Type= is a key like any other here */
+	    {CONTROL_PLANE_MINIMAL "Type=http\n",
+	     "test.conf:6: [ControlPlane] Type=http: unknown key; accepted keys: URL, NodeID, "},
+	    /* what it reports comes from [STUN] */
+	    {"[ControlPlane]\nURL=https://cp.example.net\nNodeID=n1\n",
+	     "test.conf:1: [ControlPlane]: [ControlPlane] reports what [STUN] discovers: add "
+	     "[STUN]"},
+	    {"[STUN]\nEnabled=no\n\n[ControlPlane]\nURL=https://cp.example.net\nNodeID=n1\n",
+	     "test.conf:4: [ControlPlane]: [ControlPlane] reports what [STUN] discovers, and "
+	     "[STUN] has Enabled=no: enable [STUN] or remove [ControlPlane]"},
+	    /* a typo is reported before the missing [STUN] */
+	    {"[ControlPlane]\nURL=https://cp.example.net\nNodeID=a/b\n",
+	     "test.conf:3: [ControlPlane] NodeID=a/b: not a node id "},
+	};
+
+	minimal = pm_test_config_load(CONTROL_PLANE_MINIMAL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(minimal->control_plane);
+	g_assert_cmpstr(minimal->control_plane->url, ==, "https://cp.example.net");
+	g_assert_cmpstr(minimal->control_plane->node_id, ==, "n1");
+	g_assert_null(minimal->control_plane->token_credential);
+	g_assert_null(minimal->control_plane->token_file);
+	g_assert_null(minimal->wireguard);
+	g_assert_cmpuint(minimal->warnings->len, ==, 0);
+
+	/* trailing slashes are dropped: one request path whichever way URL= ends */
+	slashes = pm_test_config_load(STUN_MINIMAL "[ControlPlane]\nURL=http://[2001:db8::1]:8080/mesh//\n"
+				      "NodeID=node-1.a_B\n",
+				      &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(slashes->control_plane->url, ==, "http://[2001:db8::1]:8080/mesh");
+	g_assert_cmpstr(slashes->control_plane->node_id, ==, "node-1.a_B");
+	g_clear_pointer(&minimal, pm_config_free);
+	minimal = pm_test_config_load_ok(STUN_MINIMAL "[ControlPlane]\nURL=https://cp.example.net/\n"
+					 "NodeID=n1\n");
+	g_assert_cmpstr(minimal->control_plane->url, ==, "https://cp.example.net");
+	g_clear_pointer(&again, pm_config_free);
+	again = pm_test_config_load_ok(max_text);
+	g_assert_cmpstr(again->control_plane->node_id, ==, name128);
+
+	/* the group's place in the file does not matter: [STUN] is read first */
+	before_stun = pm_test_config_load_ok("[ControlPlane]\nURL=https://cp.example.net\n"
+					     "NodeID=n1\n" STUN_MINIMAL);
+	g_assert_true(pm_control_plane_config_equal(before_stun->control_plane,
+						    minimal->control_plane));
+
+	full = pm_test_config_load(CONTROL_PLANE_MINIMAL "URL=https://cp.example.net/mesh\n"
+				   "NodeID=node-7\nTokenFile=/etc/portmap/cp\\stoken\n",
+				   &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(full->control_plane->url, ==, "https://cp.example.net/mesh");
+	g_assert_cmpstr(full->control_plane->token_file, ==, "/etc/portmap/cp token");
+	g_assert_false(pm_control_plane_config_equal(full->control_plane, minimal->control_plane));
+	g_assert_false(pm_control_plane_config_equal(full->control_plane, NULL));
+	g_assert_true(pm_control_plane_config_equal(NULL, NULL));
+
+	/* --print-config reads back to an equal [ControlPlane], with where the token is */
+	text = pm_config_to_data(full);
+	g_assert_nonnull(strstr(text, "\n[ControlPlane]\nURL=https://cp.example.net/mesh\n"
+				      "NodeID=node-7\nTokenFile=/etc/portmap/cp token\n"));
+	g_clear_pointer(&again, pm_config_free);
+	again = pm_test_config_load(text, &error);
+	g_assert_no_error(error);
+	g_assert_true(pm_control_plane_config_equal(full->control_plane, again->control_plane));
+	g_clear_pointer(&text, g_free);
+	g_clear_pointer(&full, pm_config_free);
+	full = pm_test_config_load_ok(CONTROL_PLANE_MINIMAL "TokenCredential=cp-token\n");
+	text = pm_config_to_data(full);
+	g_assert_nonnull(strstr(text, "NodeID=n1\nTokenCredential=cp-token\n"));
+	g_assert_null(strstr(text, "TokenFile"));
+	g_clear_pointer(&again, pm_config_free);
+	again = pm_test_config_load_ok(text);
+	g_assert_true(pm_control_plane_config_equal(full->control_plane, again->control_plane));
+	g_assert_false(pm_control_plane_config_equal(full->control_plane, minimal->control_plane));
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		assert_load_error_prefix(bad[i].text, bad[i].message);
+	assert_load_error_prefix(long_text, long_prefix);
+	/* the credentials of a refused URL= are in no message */
+	{
+		g_autoptr(PmConfig) none = pm_test_config_load(
+		    CONTROL_PLANE_MINIMAL "URL=https://node:s3cret@cp.example.net\n", &error);
+		g_assert_null(none);
+		g_assert_null(strstr(error->message, "s3cret"));
+		g_clear_error(&error);
+		none = pm_test_config_load(CONTROL_PLANE_MINIMAL "URL=https://cp.example.net?k=s3cret\n",
+					   &error);
+		g_assert_null(none);
+		g_assert_null(strstr(error->message, "s3cret"));
+	}
+}
+
+/* [WireGuard]: Interface= a name the kernel takes, [ControlPlane] needed */
+static void
+test_wireguard(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmConfig) minimal = NULL;
+	g_autoptr(PmConfig) longest = NULL;
+	g_autoptr(PmConfig) backslash = NULL;
+	g_autoptr(PmConfig) again = NULL;
+	g_autofree char *text = NULL;
+	static const struct {
+		const char *text;
+		const char *message;
+	} bad[] = {
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\n",
+	     "test.conf:6: [WireGuard]: Interface= is required: set the WireGuard interface whose "
+	     "peers get the endpoints, such as wg0"},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=\n",
+	     "test.conf:7: [WireGuard] Interface=: empty; accepted values: a network interface name "
+	     "(wg0, wg-mesh): 1 to 15 bytes without /, :, spaces or control characters, not . or .."},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg-0123456789abc\n",
+	     "test.conf:7: [WireGuard] Interface=wg-0123456789abc: longer than 15 bytes; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg/0\n",
+	     "test.conf:7: [WireGuard] Interface=wg/0: not a valid interface name; accepted "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg0:1\n",
+	     "test.conf:7: [WireGuard] Interface=wg0:1: not a valid interface name; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg 0\n",
+	     "test.conf:7: [WireGuard] Interface=wg 0: not a valid interface name; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg\\t0\n",
+	     "test.conf:7: [WireGuard] Interface=wg\\t0: not a valid interface name; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=..\n",
+	     "test.conf:7: [WireGuard] Interface=..: not a valid interface name; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=.\n",
+	     "test.conf:7: [WireGuard] Interface=.: not a valid interface name; "},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg0\nListenPort=51820\n",
+	     "test.conf:8: [WireGuard] ListenPort=51820: unknown key; accepted keys: Interface"},
+	    {CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg0\nType=kernel\n",
+	     "test.conf:8: [WireGuard] Type=kernel: unknown key; accepted keys: Interface"},
+	    /* the endpoints come from [ControlPlane] */
+	    {STUN_MINIMAL "\n[WireGuard]\nInterface=wg0\n",
+	     "test.conf:4: [WireGuard]: [WireGuard] applies the peer endpoints that [ControlPlane] "
+	     "returns: add [ControlPlane]"},
+	    {"[WireGuard]\nInterface=wg0\n", "test.conf:1: [WireGuard]: [WireGuard] applies "},
+	};
+
+	minimal = pm_test_config_load(CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg0\n", &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(minimal->wireguard);
+	g_assert_cmpstr(minimal->wireguard->interface, ==, "wg0");
+	g_assert_true(pm_wireguard_interface_name_is_valid("wg0"));
+	g_assert_false(pm_wireguard_interface_name_is_valid(""));
+	g_assert_false(pm_wireguard_interface_name_is_valid(NULL));
+
+	/* 15 bytes, the kernel's most (IFNAMSIZ with its NUL); any other byte is the kernel's */
+	longest = pm_test_config_load_ok(CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg-0123456789ab\n");
+	g_assert_cmpstr(longest->wireguard->interface, ==, "wg-0123456789ab");
+	g_assert_false(pm_wireguard_config_equal(longest->wireguard, minimal->wireguard));
+	g_assert_false(pm_wireguard_config_equal(NULL, minimal->wireguard));
+
+	/* --print-config reads back to an equal [WireGuard], escapes included */
+	backslash = pm_test_config_load_ok(CONTROL_PLANE_MINIMAL "[WireGuard]\nInterface=wg\\\\ü\n");
+	g_assert_cmpstr(backslash->wireguard->interface, ==, "wg\\ü");
+	text = pm_config_to_data(backslash);
+	g_assert_nonnull(strstr(text, "\n[WireGuard]\nInterface=wg\\\\ü\n"));
+	again = pm_test_config_load(text, &error);
+	g_assert_no_error(error);
+	g_assert_true(pm_wireguard_config_equal(backslash->wireguard, again->wireguard));
+	g_assert_true(pm_control_plane_config_equal(backslash->control_plane, again->control_plane));
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+		assert_load_error_prefix(bad[i].text, bad[i].message);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/config/stun", test_stun);
+	g_test_add_func("/config/control-plane", test_control_plane);
+	g_test_add_func("/config/wireguard", test_wireguard);
 	g_test_add_func("/config/mikrotik", test_mikrotik);
 	g_test_add_func("/config/parse/boolean", test_parse_boolean);
 	g_test_add_func("/config/parse/duration", test_parse_duration);
@@ -1776,7 +2066,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/every-key", test_every_key);
 	g_test_add_func("/config/daemon", test_release_on_stop);
 	g_test_add_func("/config/header/bad", test_bad_headers);
-	g_test_add_func("/config/header/unsupported", test_unsupported_headers);
+	g_test_add_func("/config/header/every-group", test_every_group);
 	g_test_add_func("/config/syntax", test_syntax);
 	g_test_add_func("/config/key-file-syntax", test_key_file_syntax);
 	g_test_add_func("/config/key-file/escapes", test_key_file_escapes);
