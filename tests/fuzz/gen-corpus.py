@@ -599,7 +599,7 @@ WG_NETLINK_INPUTS = {
     "truncated": WG_FAMILY[:27],
 }
 
-def wg_key(byte):
+def wg_key_base64(byte):
     return base64.b64encode(bytes([byte]) * 32)
 
 
@@ -607,26 +607,26 @@ def wg_key(byte):
 # reads them: the status, then the body, whose first line is also the reason phrase;
 # fuzz-control-plane sends "c2ln" as the bearer token
 CONTROL_PLANE_REPLIES = {
-    "peers": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(1) +
-                 b'", "endpoint": "203.0.113.5:54321"}, {"peer_id": "' + wg_key(2) +
-                 b'", "endpoint": "[2001:db8::1]:51820"}, {"peer_id": "' + wg_key(3) +
+    "peers": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(1) +
+                 b'", "endpoint": "203.0.113.5:54321"}, {"peer_id": "' + wg_key_base64(2) +
+                 b'", "endpoint": "[2001:db8::1]:51820"}, {"peer_id": "' + wg_key_base64(3) +
                  b'", "endpoint": ""}]}'),
     "no-peers": pia(200, b'{"peer_endpoints": []}'),
     "null-peers": pia(200, b'{"peer_endpoints": null, "other": {"a": [1]}}'),
     "missing-peers": pia(200, b"{}"),
     "no-content": pia(204, b""),
-    "null-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(4) +
+    "null-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(4) +
                          b'", "endpoint": null}]}'),
     "not-an-array": pia(200, b'{"peer_endpoints": {"peer_id": "x"}}'),
-    "number-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(5) +
+    "number-endpoint": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(5) +
                            b'", "endpoint": 54321}]}'),
     "bad-key": pia(200, b'{"peer_endpoints": [{"peer_id": "c2ln", "endpoint": "1.2.3.4:5"}]}'),
-    "host-name": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(6) +
+    "host-name": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(6) +
                      b'", "endpoint": "peer.example.net:51820"}]}'),
-    "twice": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(7) +
-                 b'", "endpoint": "1.2.3.4:5"}, {"peer_id": "' + wg_key(7) +
+    "twice": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(7) +
+                 b'", "endpoint": "1.2.3.4:5"}, {"peer_id": "' + wg_key_base64(7) +
                  b'", "endpoint": "1.2.3.4:6"}]}'),
-    "nul-escape": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key(8)[:43] +
+    "nul-escape": pia(200, b'{"peer_endpoints": [{"peer_id": "' + wg_key_base64(8)[:43] +
                       b'=\\u0000x", "endpoint": "1.2.3.4:5"}]}'),
     "trailing": pia(200, b'{"peer_endpoints": []}{}'),
     "unauthorized-echo": pia(401, b"Unauthorized\n{\"error\": \"bad token c2ln\"}"),
