@@ -183,8 +183,10 @@ reload_config(GError **error, gpointer user_data)
 	else if ((d->gateway != NULL) != (config->gateway != NULL))
 		g_warning("[Gateway] was %s: restart portmapd to apply it",
 			  config->gateway != NULL ? "added" : "removed");
-	if (d->stun != NULL && stun_enabled(config))
+	if (d->stun != NULL && stun_enabled(config)) {
+		pm_stun_service_set_reporting(d->stun, config->control_plane, config->wireguard);
 		pm_stun_service_reload(d->stun, config->stun);
+	}
 	else if ((d->stun != NULL) != stun_enabled(config))
 		g_warning("[STUN] was %s: restart portmapd to apply it",
 			  stun_enabled(config) ? "enabled" : "disabled or removed");
@@ -536,9 +538,10 @@ main(int argc, char **argv)
 	pm_timer_init(&d.status_timer, status_timer_cb, &d);
 	/* subsystems that are not there yet answer plainly; before the bus service, which
 	 * serves their Manager properties */
-	if (stun_enabled(config))
+	if (stun_enabled(config)) {
 		d.stun = pm_stun_service_new(d.manager, d.context, config->stun);
-	else
+		pm_stun_service_set_reporting(d.stun, config->control_plane, config->wireguard);
+	} else
 		pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
 	if (config->gateway != NULL)
 		d.gateway = pm_gateway_new(d.manager, d.context, config->gateway);

@@ -74,6 +74,7 @@ pm_peer_endpoints_free(PmPeerEndpoints *self)
 		g_free(self->peers[i].endpoint);
 	}
 	g_free(self->peers);
+	g_strfreev(self->rejected);
 	g_free(self);
 }
 
@@ -84,6 +85,7 @@ pm_peer_endpoints_copy(const PmPeerEndpoints *self)
 
 	g_return_val_if_fail(self != NULL, copy);
 	copy->n_skipped = self->n_skipped;
+	copy->rejected = g_strdupv(self->rejected);
 	copy->n_peers = self->n_peers;
 	if (self->n_peers > 0)
 		copy->peers = g_new0(PmPeerEndpoint, self->n_peers);
@@ -244,6 +246,7 @@ parse_peers(const guint8 *body, gsize len, const char *token, char **why)
 	g_autoptr(PmPeerEndpoints) peers = pm_peer_endpoints_new();
 	g_autoptr(GArray) kept = NULL;
 	g_autoptr(GHashTable) seen = NULL;
+	g_autoptr(GPtrArray) rejected = NULL;
 	const char *shape;
 	JsonObject *object;
 	JsonNode *root;
@@ -294,6 +297,7 @@ parse_peers(const guint8 *body, gsize len, const char *token, char **why)
 	n = json_array_get_length(array);
 	kept = g_array_new(FALSE, TRUE, sizeof(PmPeerEndpoint));
 	seen = g_hash_table_new(g_str_hash, g_str_equal);
+	rejected = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; i < n; i++) {
 		JsonNode *node = json_array_get_element(array, i);
 		const char *peer_id, *endpoint;
@@ -316,12 +320,15 @@ parse_peers(const guint8 *body, gsize len, const char *token, char **why)
 			*why = g_strdup_printf("peer_endpoints[%u].peer_id is empty", i);
 			break;
 		}
+		/* one bad entry is logged and skipped; the others are applied (issue 15) */
 		if (!pm_wireguard_key_is_valid(peer_id)) {
 			g_autofree char *quoted = quote_value(peer_id, token);
-			*why = g_strdup_printf("peer_endpoints[%u].peer_id \"%s\" is not a "
-					       "WireGuard public key (44 characters of base64)",
-					       i, quoted);
-			break;
+			g_ptr_array_add(rejected,
+					g_strdup_printf("peer_endpoints[%u].peer_id \"%s\" is not a "
+							"WireGuard public key (44 characters of "
+							"base64): skipped",
+							i, quoted));
+			continue;
 		}
 		if (endpoint[0] == '\0') {
 			peers->n_skipped++;
@@ -329,16 +336,19 @@ parse_peers(const guint8 *body, gsize len, const char *token, char **why)
 		}
 		if (!pm_peer_endpoint_is_valid(endpoint)) {
 			g_autofree char *quoted = quote_value(endpoint, token);
-			*why = g_strdup_printf("peer_endpoints[%u].endpoint \"%s\" is not "
-					       "IPv4:PORT or [IPv6]:PORT",
-					       i, quoted);
-			break;
+			g_ptr_array_add(rejected,
+					g_strdup_printf("peer_endpoints[%u].endpoint \"%s\" is not "
+							"IPv4:PORT or [IPv6]:PORT: skipped",
+							i, quoted));
+			continue;
 		}
 		if (g_hash_table_contains(seen, peer_id)) {
 			g_autofree char *quoted = quote_value(peer_id, token);
-			*why = g_strdup_printf("peer_endpoints[%u].peer_id \"%s\" is listed twice",
-					       i, quoted);
-			break;
+			g_ptr_array_add(rejected,
+					g_strdup_printf("peer_endpoints[%u].peer_id \"%s\" is listed "
+							"twice: the first is kept",
+							i, quoted));
+			continue;
 		}
 		g_hash_table_add(seen, (gpointer)peer_id);
 		peer.peer_id = g_strdup(peer_id);
@@ -352,6 +362,10 @@ parse_peers(const guint8 *body, gsize len, const char *token, char **why)
 			g_free(peer->endpoint);
 		}
 		return NULL;
+	}
+	if (rejected->len > 0) {
+		g_ptr_array_add(rejected, NULL);
+		peers->rejected = (char **)g_ptr_array_free(g_steal_pointer(&rejected), FALSE);
 	}
 	peers->n_peers = kept->len;
 	peers->peers = kept->len > 0 ? (PmPeerEndpoint *)g_array_free(g_steal_pointer(&kept), FALSE)

@@ -44,6 +44,9 @@ typedef struct {
 	PmPeerEndpoint *peers; /* in the reply's order; NULL when n_peers is 0 */
 	guint n_peers;
 	guint n_skipped; /* entries with an empty endpoint */
+	/* entries skipped because their key or endpoint is not valid, or the peer came twice:
+	 * why, one line each (NULL-terminated; NULL when none), for the caller to log */
+	char **rejected;
 } PmPeerEndpoints;
 
 /* {"public_endpoint":"@public_endpoint","nat_type":"@nat_type"} */

@@ -3,12 +3,15 @@
 #include "stun-service.h"
 
 #include <gio/gio.h>
+#include <string.h>
 #include <sys/socket.h>
 
+#include "control-plane.h"
 #include "errors.h"
 #include "log.h"
 #include "stun-discovery.h"
 #include "stun-socket.h"
+#include "wg-updater.h"
 
 typedef struct {
 	PmDiscoverEndpointFunc func;
@@ -48,6 +51,15 @@ struct _PmStunService {
 	char *last_error;
 	guint64 last_discovery; /* CLOCK_REALTIME µs */
 	gboolean discovered;	/* a run has found an endpoint */
+
+	/* issue 15: each discovery reported, the peers' endpoints it answers applied */
+	PmContext *context;
+	PmControlPlane *control_plane; /* NULL without [ControlPlane] */
+	PmWgUpdater *wg;	       /* NULL without [WireGuard] */
+	char *wg_interface;
+	PmWgApplyResult wg_result;     /* of the last apply */
+	char *wg_error;		       /* why the last apply failed as a whole, or NULL */
+	guint64 wg_applied_at;	       /* CLOCK_REALTIME µs of its end, 0: none yet */
 };
 
 /* ---- the journal: the replaced module's keys, upper-cased ---- */
@@ -256,6 +268,84 @@ log_servers(PmStunService *self, PmStunDiscovery *run)
 	}
 }
 
+/* ---- the control plane and WireGuard (the replaced module's reportAndApply) ---- */
+
+static const char *
+wg_backend_to_string(PmWgBackend backend)
+{
+	switch (backend) {
+	case PM_WG_BACKEND_USERSPACE:
+		return "userspace";
+	case PM_WG_BACKEND_KERNEL:
+		return "kernel";
+	case PM_WG_BACKEND_NONE:
+	default:
+		return "";
+	}
+}
+
+static void
+wg_applied_cb(const PmWgApplyResult *result, const GError *error, gpointer user_data)
+{
+	PmStunService *self = user_data;
+	const char *fields[] = {"WIREGUARD_INTERFACE", NULL, NULL};
+
+	/* the updater is being freed with the service */
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	fields[1] = self->wg_interface;
+	self->wg_applied_at = g_get_real_time();
+	g_clear_pointer(&self->wg_error, g_free);
+	if (result == NULL) {
+		/* the replaced module: a failed update is a warning, and the loop goes on */
+		log_stun(G_LOG_LEVEL_WARNING, fields, "WireGuard peer endpoints not applied: %s",
+			 error->message);
+		self->wg_error = g_strdup(error->message);
+		return;
+	}
+	self->wg_result = *result;
+	log_stun(result->applied > 0 || result->failed > 0 ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_DEBUG,
+		 fields,
+		 "WireGuard %s: %u peer endpoint(s) applied, %u in place, %u skipped, %u failed",
+		 self->wg_interface, result->applied, result->unchanged, result->skipped,
+		 result->failed);
+}
+
+static void
+reported_cb(const PmPeerEndpoints *peers, const GError *error, gpointer user_data)
+{
+	PmStunService *self = user_data;
+	g_autofree PmWgPeerEndpoint *apply = NULL;
+
+	if (error != NULL) {
+		const char *fields[] = {"ENDPOINT", self->endpoint, NULL};
+		log_stun(G_LOG_LEVEL_WARNING, fields, "endpoint report failed: %s", error->message);
+		return;
+	}
+	for (guint i = 0; peers->rejected != NULL && peers->rejected[i] != NULL; i++)
+		log_stun(G_LOG_LEVEL_WARNING, NULL, "control plane's answer: %s",
+			 peers->rejected[i]);
+	if (self->wg == NULL || peers->n_peers == 0)
+		return;
+	apply = g_new0(PmWgPeerEndpoint, peers->n_peers);
+	for (guint i = 0; i < peers->n_peers; i++) {
+		apply[i].peer_id = peers->peers[i].peer_id;
+		apply[i].endpoint = peers->peers[i].endpoint;
+	}
+	/* the updater copies what it needs before this returns */
+	pm_wg_updater_apply(self->wg, apply, peers->n_peers, wg_applied_cb, self);
+}
+
+/* after each discovery that found an endpoint: one report, one apply of its answer */
+static void
+report(PmStunService *self)
+{
+	if (self->control_plane == NULL || self->endpoint[0] == '\0' || self->stopped)
+		return;
+	pm_control_plane_report(self->control_plane, self->endpoint,
+				pm_nat_type_to_string(self->nat_type), reported_cb, self);
+}
+
 static void
 run_done_cb(PmStunDiscovery *run, gpointer user_data)
 {
@@ -322,6 +412,7 @@ run_done_cb(PmStunDiscovery *run, gpointer user_data)
 		if (changed[0] != NULL && g_strcmp0(changed[0], "NATType") == 0)
 			pm_manager_endpoint_changed(self->manager, self->endpoint,
 						    pm_nat_type_to_string(nat_type));
+		report(self);
 	}
 	if (!self->stopped)
 		pm_scheduler_arm(self->scheduler, &self->refresh_timer,
@@ -479,6 +570,33 @@ stun_describe(PmJsonWriter *w, gpointer user_data)
 			    run != NULL ? pm_stun_discovery_get_filter_verdict_usec(run) : 0);
 	pm_json_member_uint(w, "RefreshInterval", self->config->refresh_interval_usec);
 	pm_json_end_object(w);
+	if (self->control_plane != NULL) {
+		PmControlPlane *cp = self->control_plane;
+		pm_json_member(w, "ControlPlane");
+		pm_json_begin_object(w);
+		pm_json_member_string(w, "URL", pm_control_plane_get_url(cp));
+		pm_json_member_uint(w, "LastReport", pm_control_plane_get_last_report_time(cp));
+		pm_json_member_uint(w, "LastSuccess", pm_control_plane_get_last_success_time(cp));
+		pm_json_member_uint(w, "LastStatus", pm_control_plane_get_last_status(cp));
+		pm_json_member_string(w, "LastError", pm_control_plane_get_last_error(cp) != NULL
+							  ? pm_control_plane_get_last_error(cp)
+							  : "");
+		pm_json_member_uint(w, "Peers", pm_control_plane_get_n_peers(cp));
+		pm_json_end_object(w);
+	}
+	if (self->wg != NULL) {
+		pm_json_member(w, "WireGuard");
+		pm_json_begin_object(w);
+		pm_json_member_string(w, "Interface", self->wg_interface);
+		pm_json_member_string(w, "Backend", wg_backend_to_string(self->wg_result.backend));
+		pm_json_member_uint(w, "LastApply", self->wg_applied_at);
+		pm_json_member_uint(w, "Applied", self->wg_result.applied);
+		pm_json_member_uint(w, "Unchanged", self->wg_result.unchanged);
+		pm_json_member_uint(w, "Skipped", self->wg_result.skipped);
+		pm_json_member_uint(w, "Failed", self->wg_result.failed);
+		pm_json_member_string(w, "LastError", self->wg_error != NULL ? self->wg_error : "");
+		pm_json_end_object(w);
+	}
 }
 
 static void
@@ -528,6 +646,7 @@ pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config
 	PmStunService *self = g_new0(PmStunService, 1);
 
 	self->manager = manager;
+	self->context = context;
 	self->scheduler = pm_context_get_scheduler(context);
 	self->config = pm_stun_config_ref(config);
 	self->endpoint = g_strdup("");
@@ -545,6 +664,10 @@ pm_stun_service_free(PmStunService *self)
 	if (self == NULL)
 		return;
 	pm_stun_service_stop(self);
+	g_clear_pointer(&self->control_plane, pm_control_plane_free);
+	g_clear_pointer(&self->wg, pm_wg_updater_free);
+	g_free(self->wg_interface);
+	g_free(self->wg_error);
 	g_array_unref(self->waiters);
 	g_array_unref(self->refresh_waiters);
 	g_array_unref(self->server_states);
@@ -568,7 +691,32 @@ pm_stun_service_stop(PmStunService *self)
 	self->stopped = TRUE;
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	g_clear_pointer(&self->run, pm_stun_discovery_free);
+	if (self->control_plane != NULL)
+		pm_control_plane_cancel(self->control_plane);
 	fail_waiters(self, "portmapd is stopping");
+}
+
+void
+pm_stun_service_set_reporting(PmStunService *self, PmControlPlaneConfig *control_plane,
+			      PmWireguardConfig *wireguard)
+{
+	if (control_plane == NULL)
+		g_clear_pointer(&self->control_plane, pm_control_plane_free);
+	else if (self->control_plane == NULL)
+		self->control_plane = pm_control_plane_new(self->context, control_plane);
+	else
+		pm_control_plane_set_config(self->control_plane, control_plane);
+	if (wireguard == NULL || g_strcmp0(wireguard->interface, self->wg_interface) != 0) {
+		g_clear_pointer(&self->wg, pm_wg_updater_free);
+		g_clear_pointer(&self->wg_interface, g_free);
+		g_clear_pointer(&self->wg_error, g_free);
+		memset(&self->wg_result, 0, sizeof(self->wg_result));
+		self->wg_applied_at = 0;
+	}
+	if (wireguard != NULL && self->wg == NULL) {
+		self->wg_interface = g_strdup(wireguard->interface);
+		self->wg = pm_wg_updater_new(wireguard->interface);
+	}
 }
 
 void

@@ -4,8 +4,10 @@
 #include <glib.h>
 
 #include "context.h"
+#include "control-plane-config.h"
 #include "manager.h"
 #include "stun-config.h"
+#include "wireguard-config.h"
 
 /*
  * The STUN subsystem (design §3, stun.md §6): discovers the public endpoint of LocalPort=
@@ -28,5 +30,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmStunService, pm_stun_service_free)
 void pm_stun_service_start(PmStunService *self);
 /* SIGTERM: no more runs; waiting callers are told */
 void pm_stun_service_stop(PmStunService *self);
+/* issue 15: each discovery is reported to @control_plane and the peer endpoints it answers
+ * are applied to @wireguard's interface (either may be NULL: none); at start and on Reload */
+void pm_stun_service_set_reporting(PmStunService *self, PmControlPlaneConfig *control_plane,
+				   PmWireguardConfig *wireguard);
 /* a Reload brought @config (Enabled=yes): applied, and a new run if anything changed */
 void pm_stun_service_reload(PmStunService *self, PmStunConfig *config);

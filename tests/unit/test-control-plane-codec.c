@@ -164,20 +164,6 @@ test_malformed(void)
 	     "string: "},
 	    {"{\"peer_endpoints\": [{\"peer_id\": \"\", \"endpoint\": \"1.2.3.4:5\"}]}",
 	     "HTTP 200 OK but not a control plane reply: peer_endpoints[0].peer_id is empty: "},
-	    {"{\"peer_endpoints\": [{\"peer_id\": \"node-2\", \"endpoint\": \"1.2.3.4:5\"}]}",
-	     "HTTP 200 OK but not a control plane reply: peer_endpoints[0].peer_id \"node-2\" is not "
-	     "a WireGuard public key (44 characters of base64): "},
-	    {"{\"peer_endpoints\": [{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"peer.example.net:51820\"}]}",
-	     "HTTP 200 OK but not a control plane reply: peer_endpoints[0].endpoint "
-	     "\"peer.example.net:51820\" is not IPv4:PORT or [IPv6]:PORT: "},
-	    {"{\"peer_endpoints\": [{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"1.2.3.4\"}]}",
-	     "HTTP 200 OK but not a control plane reply: peer_endpoints[0].endpoint \"1.2.3.4\" is "
-	     "not IPv4:PORT or [IPv6]:PORT: "},
-	    {"{\"peer_endpoints\": [{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"1.2.3.4:5\"}, "
-	     "{\"peer_id\": \"" KEY2 "\", \"endpoint\": \"\"}, "
-	     "{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"1.2.3.4:6\"}]}",
-	     "HTTP 200 OK but not a control plane reply: peer_endpoints[2].peer_id \"" KEY1 "\" is "
-	     "listed twice: "},
 	    /* json-glib would end the key at the NUL: not the key that was sent */
 	    {"{\"peer_endpoints\": [{\"peer_id\": \"" KEY1 "\\u0000x\", \"endpoint\": \"1.2.3.4:5\"}]}",
 	     "HTTP 200 OK but not a control plane reply: the body has an escaped NUL character "
@@ -254,13 +240,19 @@ test_quote_and_token(void)
 		       PM_ERROR_REFUSED,
 		       "HTTP 401 Bearer [redacted]: the control plane refused the token (check "
 		       "TokenCredential= or TokenFile=): Authorization: Bearer [redacted]");
-	/* ... in a value that is refused */
-	assert_refused(200, "OK",
-		       "{\"peer_endpoints\": [{\"peer_id\": \"" TOKEN "\", \"endpoint\": \"\"}]}",
-		       TOKEN, PM_ERROR_FAILED,
-		       "HTTP 200 OK but not a control plane reply: peer_endpoints[0].peer_id "
-		       "\"[redacted]\" is not a WireGuard public key (44 characters of base64): "
-		       "{\"peer_endpoints\": [{\"peer_id\": \"[redacted]\", \"endpoint\": \"\"}]}");
+	/* ... in a value that is skipped */
+	{
+		g_autoptr(GError) skip_error = NULL;
+		g_autoptr(PmPeerEndpoints) skip = parse(
+		    200, "OK",
+		    "{\"peer_endpoints\": [{\"peer_id\": \"" TOKEN "\", \"endpoint\": \"1.2.3.4:5\"}]}",
+		    TOKEN, &skip_error);
+		g_assert_no_error(skip_error);
+		g_assert_cmpuint(skip->n_peers, ==, 0);
+		g_assert_cmpstr(skip->rejected[0], ==,
+				"peer_endpoints[0].peer_id \"[redacted]\" is not a WireGuard public "
+				"key (44 characters of base64): skipped");
+	}
 	/* ... where the quote is cut: redacted before */
 	at_cut = g_strdup_printf("%.*s%s", PM_CONTROL_PLANE_QUOTE_MAX - 4, long_body, TOKEN);
 	peers = parse(500, NULL, at_cut, TOKEN, &error);
@@ -317,6 +309,38 @@ test_endpoint(void)
 	g_assert_false(pm_peer_endpoint_is_valid(NULL));
 }
 
+/* issue 15: a bad or repeated entry is skipped with a reason, the others kept */
+static void
+test_skipped_entries(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PmPeerEndpoints) peers =
+	    parse(200, "OK",
+		  "{\"peer_endpoints\": [{\"peer_id\": \"node-2\", \"endpoint\": \"1.2.3.4:5\"}, "
+		  "{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"peer.example.net:51820\"}, "
+		  "{\"peer_id\": \"" KEY1 "\", \"endpoint\": \"1.2.3.4\"}, "
+		  "{\"peer_id\": \"" KEY2 "\", \"endpoint\": \"1.2.3.4:6\"}, "
+		  "{\"peer_id\": \"" KEY2 "\", \"endpoint\": \"1.2.3.4:7\"}]}",
+		  TOKEN, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(peers->n_peers, ==, 1);
+	g_assert_cmpstr(peers->peers[0].peer_id, ==, KEY2);
+	g_assert_cmpstr(peers->peers[0].endpoint, ==, "1.2.3.4:6");
+	g_assert_cmpuint(g_strv_length(peers->rejected), ==, 4);
+	g_assert_cmpstr(peers->rejected[0], ==,
+			"peer_endpoints[0].peer_id \"node-2\" is not a WireGuard public key (44 "
+			"characters of base64): skipped");
+	g_assert_cmpstr(peers->rejected[1], ==,
+			"peer_endpoints[1].endpoint \"peer.example.net:51820\" is not IPv4:PORT "
+			"or [IPv6]:PORT: skipped");
+	g_assert_cmpstr(peers->rejected[2], ==,
+			"peer_endpoints[2].endpoint \"1.2.3.4\" is not IPv4:PORT or [IPv6]:PORT: "
+			"skipped");
+	g_assert_cmpstr(peers->rejected[3], ==,
+			"peer_endpoints[4].peer_id \"" KEY2 "\" is listed twice: the first is kept");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -329,5 +353,6 @@ main(int argc, char **argv)
 	g_test_add_func("/control-plane-codec/quote-and-token", test_quote_and_token);
 	g_test_add_func("/control-plane-codec/key", test_key);
 	g_test_add_func("/control-plane-codec/endpoint", test_endpoint);
+	g_test_add_func("/control-plane-codec/skipped-entries", test_skipped_entries);
 	return g_test_run();
 }
