@@ -16,6 +16,10 @@ struct _PmHttpCall {
 	SoupMessage *message;
 	GCancellable *cancellable;
 	GBytes *body; /* the reply's */
+	/* the request's, set again when libsoup restarts the message: a resend on a new
+	 * connection (the kept-alive one was closed) went out with an empty body */
+	GBytes *request_body;
+	char *request_content_type;
 	char *description;
 	char *bearer; /* "Bearer TOKEN" or "Basic ...", wiped */
 	char *cookie; /* "NAME=VALUE", wiped */
@@ -52,6 +56,8 @@ pm_http_call_free(PmHttpCall *self)
 	g_clear_error(&self->trust_error);
 	g_free(self->unverified_name);
 	g_clear_pointer(&self->body, g_bytes_unref);
+	g_clear_pointer(&self->request_body, g_bytes_unref);
+	g_free(self->request_content_type);
 	g_free(self->description);
 	g_free(self);
 }
@@ -184,11 +190,27 @@ pm_http_call_add_header(PmHttpCall *self, const char *name, const char *value)
 		self->libsoup->message_get_request_headers(self->message), name, value);
 }
 
+static void
+pm_http_call_restarted_cb(SoupMessage *message, gpointer user_data)
+{
+	PmHttpCall *self = user_data;
+
+	self->libsoup->message_set_request_body_from_bytes(message, self->request_content_type,
+							   self->request_body);
+}
+
 void
 pm_http_call_set_body(PmHttpCall *self, const char *content_type, GBytes *body)
 {
 	g_return_if_fail(!self->sent);
+	g_clear_pointer(&self->request_body, g_bytes_unref);
+	g_free(self->request_content_type);
+	self->request_body = g_bytes_ref(body);
+	self->request_content_type = g_strdup(content_type);
 	self->libsoup->message_set_request_body_from_bytes(self->message, content_type, body);
+	g_signal_handlers_disconnect_by_func(self->message, pm_http_call_restarted_cb, self);
+	g_signal_connect(self->message, "restarted", G_CALLBACK(pm_http_call_restarted_cb),
+			 self);
 }
 
 void

@@ -204,6 +204,42 @@ test_sequential(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(pm_test_http_server_get_n_accepted(f->server), ==, 1);
 }
 
+/* a request whose kept-alive connection closes before the reply is sent again on a new
+ * one (libsoup restarts an idempotent message): with its body, which libsoup 3.2 lost */
+static void
+test_restart_resends_body(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GBytes) body = g_bytes_new_static("{\"a\":1}", 7);
+	PmHttpCall *first = call_new(f, "PUT", "/x");
+	PmHttpCall *second;
+
+	pm_http_call_set_body(first, "application/json", body);
+	pm_http_call_send(first, done_cb, f);
+	ITERATE_UNTIL(f->done == 1);
+	g_assert_no_error(f->error);
+	g_clear_pointer(&f->reason, g_free);
+	g_clear_pointer(&f->body, g_free);
+	g_clear_pointer(&f->header, g_free);
+
+	second = call_new(f, "PUT", "/hold");
+	pm_http_call_set_body(second, "application/json", body);
+	pm_http_call_send(second, done_cb, f);
+	ITERATE_UNTIL(f->held->len == 1);
+	g_assert_cmpuint(pm_test_http_server_get_n_accepted(f->server), ==, 1);
+	/* the connection closes under the request: sent again, on a new connection */
+	pm_test_http_server_stop(f->server);
+	g_clear_pointer(&f->request_body, g_free);
+	pm_test_http_server_start(f->server);
+	ITERATE_UNTIL(f->held->len == 2);
+	g_assert_cmpstr(f->method, ==, "PUT");
+	g_assert_cmpstr(f->request_body, ==, "{\"a\":1}");
+	pm_test_http_request_respond(g_ptr_array_index(f->held, 1), 200, "OK", NULL, "", NULL);
+	g_ptr_array_remove_index(f->held, 1);
+	ITERATE_UNTIL(f->done == 2);
+	g_assert_no_error(f->error);
+	g_assert_cmpuint(f->status, ==, 200);
+}
+
 static void
 test_timeout(Fixture *f, gconstpointer data)
 {
@@ -325,6 +361,7 @@ main(int argc, char **argv)
 	ADD("exchange", test_exchange);
 	ADD("bearer", test_bearer);
 	ADD("sequential", test_sequential);
+	ADD("restart-resends-body", test_restart_resends_body);
 	ADD("timeout", test_timeout);
 	ADD("cancel-in-flight", test_cancel_in_flight);
 	ADD("cancel-unsent", test_cancel_unsent);
