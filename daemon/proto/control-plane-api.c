@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "control-plane-api.h"
+#include "wg-uapi.h"
 #include "errors.h"
 #include "json-body.h"
 #include "json-writer.h"
@@ -113,79 +114,21 @@ pm_peer_endpoints_equal(const PmPeerEndpoints *a, const PmPeerEndpoints *b)
 
 /* values */
 
-static gboolean
-is_base64_char(char c)
-{
-	return g_ascii_isalnum(c) || c == '+' || c == '/';
-}
-
+/* WireGuard's own rules (proto/wg-uapi.c): what the updater will accept */
 gboolean
 pm_wireguard_key_is_valid(const char *base64)
 {
-	g_autofree guchar *raw = NULL;
-	g_autofree char *again = NULL;
-	gsize len = 0;
+	guint8 key[PM_WG_KEY_LEN];
 
-	if (base64 == NULL || strlen(base64) != PM_WIREGUARD_KEY_BASE64_LEN ||
-	    base64[PM_WIREGUARD_KEY_BASE64_LEN - 1] != '=')
-		return FALSE;
-	for (guint i = 0; i < PM_WIREGUARD_KEY_BASE64_LEN - 1; i++) {
-		if (!is_base64_char(base64[i]))
-			return FALSE;
-	}
-	/* g_base64_decode() skips what it does not know: 32 bytes that encode back to the
-	 * same text (the last character's unused bits zero, as wg(8) requires) */
-	raw = g_base64_decode(base64, &len);
-	if (len != 32)
-		return FALSE;
-	again = g_base64_encode(raw, len);
-	return g_str_equal(again, base64);
-}
-
-/* 1 to 65535, digits only, no leading zero */
-static gboolean
-port_is_valid(const char *port)
-{
-	guint64 value = 0;
-	gsize len = strlen(port);
-
-	if (len == 0 || len > 5 || port[0] == '0')
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		if (!g_ascii_isdigit(port[i]))
-			return FALSE;
-		value = value * 10 + (guint64)(port[i] - '0');
-	}
-	return value <= G_MAXUINT16;
+	return base64 != NULL && pm_wg_key_from_base64(base64, key, NULL);
 }
 
 gboolean
 pm_peer_endpoint_is_valid(const char *endpoint)
 {
-	g_autofree char *host = NULL;
-	const char *port;
-	guint8 buf[16];
-	int family;
+	PmWgEndpoint parsed;
 
-	if (endpoint == NULL)
-		return FALSE;
-	if (endpoint[0] == '[') {
-		const char *close = strchr(endpoint, ']');
-		if (close == NULL || close[1] != ':')
-			return FALSE;
-		host = g_strndup(endpoint + 1, (gsize)(close - endpoint - 1));
-		port = close + 2;
-		family = AF_INET6;
-	} else {
-		const char *colon = strrchr(endpoint, ':');
-		if (colon == NULL)
-			return FALSE;
-		host = g_strndup(endpoint, (gsize)(colon - endpoint));
-		port = colon + 1;
-		family = AF_INET;
-	}
-	/* inet_pton() takes neither zones nor anything around the address */
-	return inet_pton(family, host, buf) == 1 && port_is_valid(port);
+	return endpoint != NULL && pm_wg_endpoint_parse(endpoint, &parsed, NULL);
 }
 
 /* the reply */

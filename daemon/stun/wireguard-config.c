@@ -2,6 +2,8 @@
 #define G_LOG_DOMAIN "portmapd"
 #include "wireguard-config.h"
 
+#include "wg-uapi.h"
+
 #include <net/if.h>
 #include <string.h>
 
@@ -37,19 +39,7 @@ pm_wireguard_config_unref(PmWireguardConfig *self)
 gboolean
 pm_wireguard_interface_name_is_valid(const char *name)
 {
-	gsize len = name != NULL ? strlen(name) : 0;
-
-	/* IFNAMSIZ counts the terminating NUL */
-	if (len == 0 || len >= IFNAMSIZ)
-		return FALSE;
-	if (g_str_equal(name, ".") || g_str_equal(name, ".."))
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		guchar c = (guchar)name[i];
-		if (c == '/' || c == ':' || g_ascii_isspace(c) || c < 0x20 || c == 0x7f)
-			return FALSE;
-	}
-	return TRUE;
+	return pm_wg_ifname_is_valid(name);
 }
 
 static gboolean
