@@ -49,6 +49,7 @@ typedef struct {
 	char *runtime_dir;
 	int exit_code;
 	gboolean stopping;
+	guint stop_pending;
 	gboolean no_bus;
 	gboolean notify; /* started by systemd with a notification socket */
 	char *last_status; /* the last STATUS= sent */
@@ -203,11 +204,13 @@ sighup_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* the gateway's rule removals and the manager's deletions: both end before the loop does */
 static void
 stop_done(gpointer user_data)
 {
 	Daemon *d = user_data;
-	g_main_loop_quit(d->loop);
+	if (--d->stop_pending == 0)
+		g_main_loop_quit(d->loop);
 }
 
 static gboolean
@@ -224,10 +227,15 @@ sigterm_cb(gpointer user_data)
 	 * then deletes their upstream mappings with the other transient ones */
 	if (d->stun != NULL)
 		pm_stun_service_stop(d->stun);
+	/* each bounded by PM_MANAGER_STOP_TIMEOUT_USEC (design §3 "Stop": 5 s) */
+	d->stop_pending = 2;
 	if (d->gateway != NULL)
-		pm_gateway_stop(d->gateway, pm_manager_get_config(d->manager)->daemon.release_on_stop !=
-						PM_RELEASE_ON_STOP_NONE);
-	/* bounded by the manager (design §3 "Stop": 5 s) */
+		pm_gateway_stop(d->gateway,
+				pm_manager_get_config(d->manager)->daemon.release_on_stop !=
+					PM_RELEASE_ON_STOP_NONE,
+				stop_done, d);
+	else
+		d->stop_pending--;
 	pm_manager_stop(d->manager, stop_done, d);
 	return G_SOURCE_CONTINUE;
 }

@@ -78,9 +78,15 @@ struct _PmGateway {
 	gboolean started;
 	gboolean stopping;
 	gboolean releasing; /* stopping, and the rules go */
+	guint n_rule_ops;   /* rule additions and removals in flight, of entries */
+	PmTimer release_timer;
+	PmProviderDoneFunc release_done;
+	gpointer release_done_data;
 };
 
 static void entry_maybe_free(GatewayEntry *entry);
+static void release_maybe_done(PmGateway *self);
+static void release_timer_cb(PmTimer *timer, gpointer user_data);
 
 static guint
 proto_index(guint8 protocol)
@@ -200,12 +206,16 @@ static void
 rule_removed_cb(PmRouter *router, const GError *error, gpointer user_data)
 {
 	GatewayEntry *entry = user_data;
+	PmGateway *self = entry->gateway;
+
 	if (error != NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		g_warning("gateway: could not remove the router rule for %s port %u: %s",
 			  pm_protocol_to_string(entry->rule.protocol), entry->rule.tunnel_port,
 			  error->message);
 	entry->n_ops--;
+	self->n_rule_ops--;
 	entry_maybe_free(entry);
+	release_maybe_done(self);
 }
 
 static void
@@ -215,6 +225,7 @@ entry_remove_rule(GatewayEntry *entry)
 		return;
 	entry->rule_state = RULE_NONE;
 	entry->n_ops++;
+	entry->gateway->n_rule_ops++;
 	pm_router_remove_rule(entry->gateway->router, &entry->rule, rule_removed_cb, entry);
 }
 
@@ -271,9 +282,8 @@ entry_fail(GatewayEntry *entry, guint16 result)
 }
 
 static void
-rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
+rule_added(GatewayEntry *entry, const GError *error)
 {
-	GatewayEntry *entry = user_data;
 	PmGateway *self = entry->gateway;
 	PmMapping *m;
 
@@ -318,6 +328,17 @@ rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
 }
 
 static void
+rule_added_cb(PmRouter *router, const GError *error, gpointer user_data)
+{
+	GatewayEntry *entry = user_data;
+	PmGateway *self = entry->gateway;
+
+	self->n_rule_ops--;
+	rule_added(entry, error);
+	release_maybe_done(self);
+}
+
+static void
 entry_add_rule(GatewayEntry *entry)
 {
 	/* the upstream has answered: the rule is bounded by the router's own timeout (a
@@ -325,6 +346,7 @@ entry_add_rule(GatewayEntry *entry)
 	entry_stop_waiting(entry);
 	entry->rule_state = RULE_ADDING;
 	entry->n_ops++;
+	entry->gateway->n_rule_ops++;
 	pm_router_add_rule(entry->gateway->router, &entry->rule, rule_added_cb, entry);
 }
 
@@ -353,7 +375,8 @@ entry_mapping_changed(GatewayEntry *entry, PmMapping *m)
 			    m->state == PM_MAPPING_STATE_RENEWING) &&
 			   external != 0;
 
-	if (entry->lan == NULL)
+	/* stopping: no rule is added any more (those in flight go when they end) */
+	if (entry->lan == NULL || self->stopping)
 		return;
 	if (m->state == PM_MAPPING_STATE_FAILED) {
 		if (!entry->answered) {
@@ -606,6 +629,9 @@ reconcile_listed(PmRouter *router, GArray *rules, const GError *error, gpointer 
 	g_autoptr(GHashTable) ours = NULL;
 	g_autoptr(GPtrArray) lans = NULL;
 
+	/* a listing that was in flight at SIGTERM: the stop decides what goes */
+	if (self->stopping)
+		return;
 	if (error != NULL) {
 		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 			g_warning("gateway: cannot list the router's rules to reconcile them: %s",
@@ -939,6 +965,7 @@ pm_gateway_new(PmManager *manager, PmContext *context, PmGatewayConfig *config)
 	self->tunnel_used[1] = g_malloc0(65536 / 8);
 	self->restored = g_ptr_array_new_with_free_func(restored_mapping_free);
 	pm_timer_init(&self->reconcile_timer, reconcile_timer_cb, self);
+	pm_timer_init(&self->release_timer, release_timer_cb, self);
 	pm_timer_init(&self->epoch_timer, epoch_timer_cb, self);
 	self->extension_id = pm_manager_add_extension(manager, &gateway_extension, self);
 	self->listener_id = pm_manager_add_listener(manager, &manager_listener, self);
@@ -1122,20 +1149,56 @@ pm_gateway_start(PmGateway *self, GError **error)
 	return TRUE;
 }
 
+static void
+release_finish(PmGateway *self)
+{
+	PmProviderDoneFunc done = self->release_done;
+
+	pm_scheduler_disarm(self->scheduler, &self->release_timer);
+	self->release_done = NULL;
+	if (done != NULL)
+		done(self->release_done_data);
+}
+
+/* the stop waits for every rule removal: leaving the main loop earlier would cancel the
+ * router calls in flight and leave their rules behind */
+static void
+release_maybe_done(PmGateway *self)
+{
+	if (self->release_done != NULL && self->n_rule_ops == 0)
+		release_finish(self);
+}
+
+static void
+release_timer_cb(PmTimer *timer, gpointer user_data)
+{
+	PmGateway *self = user_data;
+
+	g_warning("gateway: stopping took too long: exiting with %u router rule operation%s "
+		  "still unanswered (reconciliation removes their rules at the next start)",
+		  self->n_rule_ops, self->n_rule_ops == 1 ? "" : "s");
+	release_finish(self);
+}
+
 void
-pm_gateway_stop(PmGateway *self, gboolean release)
+pm_gateway_stop(PmGateway *self, gboolean release, PmProviderDoneFunc done, gpointer user_data)
 {
 	g_autoptr(GPtrArray) lans = NULL;
 
-	if (self->stopping)
-		return;
+	g_return_if_fail(!self->stopping);
 	self->stopping = TRUE;
+	self->release_done = done;
+	self->release_done_data = user_data;
 	g_clear_pointer(&self->socket, pm_lan_socket_free);
 	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	pm_scheduler_disarm(self->scheduler, &self->epoch_timer);
-	if (!release || self->router == NULL || self->server == NULL)
+	if (!release || self->router == NULL || self->server == NULL) {
+		release_finish(self);
 		return;
+	}
 	self->releasing = TRUE;
+	pm_scheduler_arm(self->scheduler, &self->release_timer,
+			 pm_scheduler_now(self->scheduler) + PM_MANAGER_STOP_TIMEOUT_USEC);
 	/* a rule is ADDED only while its LAN mapping lives */
 	lans = pm_lan_server_get_mappings(self->server);
 	for (guint i = 0; i < lans->len; i++) {
@@ -1143,6 +1206,7 @@ pm_gateway_stop(PmGateway *self, gboolean release)
 		if (entry != NULL)
 			entry_remove_rule(entry);
 	}
+	release_maybe_done(self);
 }
 
 void
@@ -1162,6 +1226,7 @@ pm_gateway_free(PmGateway *self)
 	g_clear_pointer(&self->socket, pm_lan_socket_free);
 	pm_scheduler_disarm(self->scheduler, &self->reconcile_timer);
 	pm_scheduler_disarm(self->scheduler, &self->epoch_timer);
+	pm_scheduler_disarm(self->scheduler, &self->release_timer);
 	/* the LAN server frees its mappings without unmap(): their entries are let go here,
 	 * freed now or, when router operations still hold them, by those operations'
 	 * cancellation below */

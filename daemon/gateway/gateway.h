@@ -34,7 +34,10 @@ const PmManagerExtension *pm_gateway_get_extension(void);
  * listen address cannot be opened */
 gboolean pm_gateway_start(PmGateway *self, GError **error);
 /* SIGTERM, before pm_manager_stop(): stops listening; with @release, removes every router
- * rule (the manager then deletes the upstream mappings, which are transient) */
-void pm_gateway_stop(PmGateway *self, gboolean release);
+ * rule (the manager then deletes the upstream mappings, which are transient). @done runs
+ * once those removals have ended, or after PM_MANAGER_STOP_TIMEOUT_USEC (logged); at once
+ * without @release. */
+void pm_gateway_stop(PmGateway *self, gboolean release, PmProviderDoneFunc done,
+		     gpointer user_data);
 /* a Reload brought @config: [Gateway] changes need a restart (logged) */
 void pm_gateway_reload(PmGateway *self, PmGatewayConfig *config);

@@ -138,6 +138,20 @@ class MikrotikTest(MikrotikTestCase):
         self.assertNotIn(Lab.ROUTER_VPN_ADDR, self.lab.miniupnpd_rules(),
                          "upstream mappings left at the VPN gateway after SIGTERM")
 
+    def test_mt_m_stop_waits_for_a_slow_router(self):
+        """A router that takes 400 ms per command: SIGTERM still removes every rule of
+        ours (the stop waits for the removals; the upstream deletions alone end in
+        milliseconds), within the 5 s bound."""
+        self.start_gateway(self.gateway_config())
+        self.natpmpc_both()
+        self.ros.set(delay_ms=400)
+        code, took = self.stop_daemon()
+        self.assertEqual(code, 0, "portmapd's exit status on SIGTERM")
+        self.assertLessEqual(took, 5.0, f"the stop took {took:.1f} s")
+        self.assertEqual(self.our_comments(), [],
+                         f"rules of ours left after SIGTERM (the stop took {took:.2f} s)")
+        self.assertGreaterEqual(took, 0.4, "the removals cannot have been answered so fast")
+
     def test_mt_b_dropped_connection_mid_add_rolls_back_both_layers(self):
         """The router applies the add, then the connection drops before its answer: the
         client gets result 3, the rule is found by its comment and removed, the upstream
