@@ -2292,6 +2292,12 @@ pm_manager_describe(PmManager *self)
 	pm_json_member_string(&w, "State", pm_manager_get_state(self));
 	pm_json_member_string(&w, "DefaultProvider", pm_manager_get_default_provider(self));
 	pm_json_member_string(&w, "ExternalAddress", external);
+	/* what "About this configuration" shows: the files that made the configuration in use */
+	pm_json_member(&w, "ConfigFiles");
+	pm_json_begin_array(&w);
+	for (guint i = 0; i < self->config->files->len; i++)
+		pm_json_string(&w, g_ptr_array_index(self->config->files, i));
+	pm_json_end_array(&w);
 	/* the subsystems' members (STUN: PublicEndpoint, NATType, ...; the LAN gateway:
 	 * GatewayMappings) */
 	for (guint i = 0; i < self->extensions->len; i++) {

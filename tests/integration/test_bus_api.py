@@ -343,6 +343,27 @@ class BusApiTest(unittest.TestCase):
         # the unchanged mapping kept its object
         self.assertEqual(self.mapping_path("web"), "/org/portmap/Manager/mapping/1")
 
+    def test_describe_config_files_follow_reload(self):
+        """Describe()'s ConfigFiles: the files in use in the order read; a drop-in added
+        and reloaded appears after the main file; an invalid one changes nothing."""
+        describe = json.loads(self.call("Describe")[0])
+        self.assertEqual(describe["ConfigFiles"], [self.config])
+        dropins = self.config + ".d"
+        os.mkdir(dropins)
+        late, early = os.path.join(dropins, "20-late.conf"), os.path.join(dropins, "10-early.conf")
+        for path in (late, early):
+            with open(path, "w") as f:
+                f.write("[Daemon]\nReleaseOnStop=transient\n")
+        self.call("Reload")
+        self.assertEqual(json.loads(self.call("Describe")[0])["ConfigFiles"],
+                         [self.config, early, late])
+        with open(os.path.join(dropins, "30-bad.conf"), "w") as f:
+            f.write("[Nonsense]\n")
+        with self.assertRaises(GLib.Error):
+            self.call("Reload")
+        self.assertEqual(json.loads(self.call("Describe")[0])["ConfigFiles"],
+                         [self.config, early, late])
+
     def test_reload_applies_changes_and_keeps_objects(self):
         runtime = self.call("AddMapping", GLib.Variant("(sasqqua{sv})", (
             "", ["tcp"], 8090, 0, 0, {"scope": GLib.Variant("s", "runtime")})))[0]

@@ -209,7 +209,8 @@ test_extension_describe(void)
 	pm_test_manager_start(t, CONFIG_ONE_MAPPING);
 	json = pm_manager_describe(t->manager);
 	g_assert_nonnull(strstr(json, "\"ExternalAddress\":\"" PM_TEST_PUBLIC_ADDRESS "\","
-				      "\"TestCount\":3,\"Providers\":["));
+				      "\"ConfigFiles\":["));
+	g_assert_nonnull(strstr(json, "],\"TestCount\":3,\"Providers\":["));
 }
 
 /* state.json has each extension's section, and the next start gives it back */
