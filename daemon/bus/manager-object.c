@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "manager-object.h"
 #include "socket-owner.h"
+#include "stun/stun-config.h"
 
 /* org.portmap.Manager on /org/portmap/Manager (dbus/org.portmap.Manager.xml) */
 
@@ -397,9 +398,17 @@ method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 	if (r == 0)
 		return 1; /* the bus driver or polkit was asked: this runs again */
 	discoverer = pm_manager_get_endpoint_discoverer(self->manager, &data);
-	if (discoverer == NULL)
+	if (discoverer == NULL) {
+		/* the discoverer exists from the start or not at all (main.c) */
+		const PmStunConfig *stun = pm_manager_get_config(self->manager)->stun;
 		return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
-					"STUN is not configured: add a [STUN] section");
+					stun == NULL ? "STUN is not configured: add a [STUN] section"
+					: stun->enabled
+					    ? "STUN was enabled by a reload: restart portmapd to "
+					      "apply it"
+					    : "STUN is disabled: set Enabled=yes in [STUN] and "
+					      "restart portmapd");
+	}
 	/* replies when the discovery's classification ends (a caller that left gets
 	 * nothing: the reply to a closed connection is dropped) */
 	discoverer->discover_endpoint(discover_endpoint_done, sd_bus_message_ref(m), data);

@@ -129,11 +129,12 @@ class PortmapctlDiscoverTest(unittest.TestCase):
         self.addCleanup(self.bus.stop)
         self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, **C_ENV)
 
-    def start_portmapd(self):
+    def start_portmapd(self, text="[Daemon]\n"):
         """The built portmapd with a configuration without [STUN] (nor anything else)."""
         config = os.path.join(self.workdir, "portmapd.conf")
+        self.config = config
         with open(config, "w") as f:
-            f.write("[Daemon]\n")
+            f.write(text)
         log = open(os.path.join(self.workdir, "portmapd.log"), "w")
         self.addCleanup(log.close)
         daemon = subprocess.Popen([PORTMAPD, "--config", config, "--state-dir",
@@ -181,6 +182,22 @@ class PortmapctlDiscoverTest(unittest.TestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertNotIn("Public endpoint", cp.stdout)
         self.assertNotIn("STUN", json.loads(self.ctl("--json=short", "status").stdout))
+
+    def test_portmapctl_discover_stun_disabled_says_so(self):
+        """[STUN] Enabled=no: the message says it is disabled and how to enable it, not
+        that it is missing; enabled by a Reload: that a restart applies it."""
+        self.start_portmapd("[STUN]\nEnabled=no\n")
+        cp = self.ctl("discover")
+        self.assertEqual((cp.returncode, cp.stdout), (1, ""))
+        self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is disabled: set "
+                         "Enabled=yes in [STUN] and restart portmapd\n")
+        with open(self.config, "w") as f:
+            f.write("[STUN]\nEnabled=yes\nServers=127.0.0.1:3478\n")
+        cp = self.ctl("reload")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        cp = self.ctl("discover")
+        self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN was enabled by a "
+                         "reload: restart portmapd to apply it\n")
 
     def test_portmapctl_discover_text_and_json(self):
         """discover: the reply, then Describe() once for the behaviours and the servers."""
