@@ -29,39 +29,64 @@ pm_log_priority(GLogLevelFlags level)
 	return "7";
 }
 
+/* one message with extra fields: @fields is NAME, VALUE, ..., NULL (a NULL or "" value: left
+ * out; at most 8 pairs) */
+static inline void G_GNUC_PRINTF(7, 0)
+pm_log_fieldsv(const char *domain, GLogLevelFlags level, const char *file, const char *line,
+	       const char *func, const char *const *fields, const char *format, va_list args)
+{
+	g_autofree char *message = NULL;
+	GLogField f[14];
+	gsize n = 0;
+
+	/* no formatting for a debug line nobody will see (--log-level=debug enables them) */
+	if ((level & G_LOG_LEVEL_DEBUG) && g_log_writer_default_would_drop(level, domain))
+		return;
+	message = g_strdup_vprintf(format, args);
+	f[n++] = (GLogField){"MESSAGE", message, -1};
+	f[n++] = (GLogField){"PRIORITY", pm_log_priority(level), -1};
+	/* the journal's writer takes every value for a string: never NULL */
+	f[n++] = (GLogField){"GLIB_DOMAIN", domain != NULL ? domain : "portmapd", -1};
+	f[n++] = (GLogField){"CODE_FILE", file, -1};
+	f[n++] = (GLogField){"CODE_LINE", line, -1};
+	f[n++] = (GLogField){"CODE_FUNC", func, -1};
+	for (guint i = 0; fields != NULL && fields[i] != NULL && n < G_N_ELEMENTS(f); i += 2) {
+		if (fields[i + 1] != NULL && fields[i + 1][0] != '\0')
+			f[n++] = (GLogField){fields[i], fields[i + 1], -1};
+	}
+	g_log_structured_array(level, f, n);
+}
+
+static inline void G_GNUC_PRINTF(7, 8)
+pm_log_with(const char *domain, GLogLevelFlags level, const char *file, const char *line,
+	    const char *func, const char *const *fields, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	pm_log_fieldsv(domain, level, file, line, func, fields, format, args);
+	va_end(args);
+}
+
 /* one message with the optional fields (NULL or "": left out) */
 static inline void G_GNUC_PRINTF(9, 10)
 pm_log_fields(const char *domain, GLogLevelFlags level, const char *file, const char *line,
 	      const char *func, const char *mapping, const char *provider, const char *gateway,
 	      const char *format, ...)
 {
-	g_autofree char *message = NULL;
-	GLogField fields[9];
-	gsize n = 0;
+	const char *const fields[] = {PM_LOG_FIELD_MAPPING, mapping, PM_LOG_FIELD_PROVIDER,
+				      provider, PM_LOG_FIELD_GATEWAY, gateway, NULL};
 	va_list args;
 
-	/* no formatting for a debug line nobody will see (--log-level=debug enables them) */
-	if ((level & G_LOG_LEVEL_DEBUG) && g_log_writer_default_would_drop(level, domain))
-		return;
 	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
+	pm_log_fieldsv(domain, level, file, line, func, fields, format, args);
 	va_end(args);
-
-	fields[n++] = (GLogField){"MESSAGE", message, -1};
-	fields[n++] = (GLogField){"PRIORITY", pm_log_priority(level), -1};
-	/* the journal's writer takes every value for a string: never NULL */
-	fields[n++] = (GLogField){"GLIB_DOMAIN", domain != NULL ? domain : "portmapd", -1};
-	fields[n++] = (GLogField){"CODE_FILE", file, -1};
-	fields[n++] = (GLogField){"CODE_LINE", line, -1};
-	fields[n++] = (GLogField){"CODE_FUNC", func, -1};
-	if (mapping != NULL && mapping[0] != '\0')
-		fields[n++] = (GLogField){PM_LOG_FIELD_MAPPING, mapping, -1};
-	if (provider != NULL && provider[0] != '\0')
-		fields[n++] = (GLogField){PM_LOG_FIELD_PROVIDER, provider, -1};
-	if (gateway != NULL && gateway[0] != '\0')
-		fields[n++] = (GLogField){PM_LOG_FIELD_GATEWAY, gateway, -1};
-	g_log_structured_array(level, fields, n);
 }
+
+/* pm_log(G_LOG_LEVEL_INFO, (const char *const[]){"ENDPOINT", e, NULL}, "endpoint %s", e) */
+#define pm_log(level, fields, ...)                                                                 \
+	pm_log_with(G_LOG_DOMAIN, (level), __FILE__, G_STRINGIFY(__LINE__), G_STRFUNC, (fields),   \
+		    __VA_ARGS__)
 
 #define PM_LOG_WITH_FIELDS(level, mapping, provider, gateway, ...)                                 \
 	pm_log_fields(G_LOG_DOMAIN, (level), __FILE__, G_STRINGIFY(__LINE__), G_STRFUNC, (mapping), \

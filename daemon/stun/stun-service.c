@@ -64,28 +64,7 @@ struct _PmStunService {
 
 /* ---- the journal: the replaced module's keys, upper-cased ---- */
 
-static void G_GNUC_PRINTF(4, 5)
-log_with(GLogLevelFlags level, const char *func, const char *const *fields, const char *format,
-	 ...)
-{
-	g_autofree char *message = NULL;
-	GLogField f[12];
-	gsize n = 0;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	f[n++] = (GLogField){"MESSAGE", message, -1};
-	f[n++] = (GLogField){"PRIORITY", pm_log_priority(level), -1};
-	f[n++] = (GLogField){"GLIB_DOMAIN", G_LOG_DOMAIN, -1};
-	f[n++] = (GLogField){"CODE_FUNC", func, -1};
-	for (guint i = 0; fields != NULL && fields[i] != NULL && n + 1 < G_N_ELEMENTS(f); i += 2)
-		f[n++] = (GLogField){fields[i], fields[i + 1], -1};
-	g_log_structured_array(level, f, n);
-}
-
-#define log_stun(level, fields, ...) log_with((level), G_STRFUNC, (fields), __VA_ARGS__)
+#define log_stun(level, fields, ...) pm_log((level), (fields), __VA_ARGS__)
 
 /* ---- sockets ---- */
 
