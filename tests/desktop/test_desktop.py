@@ -3,12 +3,15 @@
 """The desktop harness's own tests (suite "desktop"): Xvfb + private session bus + xfconfd +
 xfce4-panel come up and host SNI, the stand-in item registers and its properties and menu
 read back, dbusmenu events and clicks on the icon reach it, screenshots are real, nothing is
-left behind.
+left behind; and latency-monitor times a PortChanged to the label that shows its port.
 Usage: test_desktop.py Class.test_method (one meson test per method). Screenshots go to
 $PORTMAP_TEST_ARTIFACTS."""
 
+import json
 import os
+import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -23,13 +26,37 @@ from desktop import Desktop, DesktopError, group_members, pid_alive  # noqa: E40
 import gi  # noqa: E402
 
 gi.require_version("Gio", "2.0")
-from gi.repository import GLib  # noqa: E402
+from gi.repository import Gio, GLib  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 STAND_IN = os.path.join(HERE, "stand-in-item")
+LATENCY_MONITOR = os.path.join(HERE, "latency-monitor")
 STAND_IN_ID = "portmap-stand-in"
 MAGENTA = (255, 0, 255)
 CYAN = (0, 255, 255)
+
+# the fake portmapd's bus, of type system as the real one
+SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:dir={dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+  </policy>
+</busconfig>
+"""
+
 
 def wait_until(predicate, timeout, message):
     deadline = time.monotonic() + timeout
@@ -336,6 +363,142 @@ class StandInTest(unittest.TestCase):
             self.assertEqual(result.returncode, 2, result)
             self.assertIn(message, result.stderr)
             self.assertEqual(os.listdir(workdir), [])
+
+
+class LatencyMonitorTest(DesktopTestCase):
+    """latency-monitor between a fake org.portmap.Manager on a private "system" bus and the
+    stand-in item on the desktop's session bus."""
+
+    MAPPING = "/org/portmap/Manager/mappings/1"
+
+    def setUp(self):
+        super().setUp()
+        busdir = os.path.join(self.workdir, "system-bus")
+        os.mkdir(busdir)
+        config = os.path.join(busdir, "bus.conf")
+        with open(config, "w") as f:
+            f.write(SYSTEM_CONF.format(dir=busdir))
+        self.system_bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
+                                            "--config-file=" + config],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_popen, self.system_bus)
+        self.system_address = self.system_bus.stdout.readline().decode().strip()
+        self.system_bus.stdout.close()
+        self.assertTrue(self.system_address, "the system bus did not start")
+        # this test is the fake portmapd: it owns the name and emits PortChanged
+        self.system = Gio.DBusConnection.new_for_address_sync(
+            self.system_address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.addCleanup(self.system.close_sync, None)
+        reply = self.system.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "RequestName",
+                                      GLib.Variant("(su)", ("org.portmap.Manager", 4)),
+                                      None, Gio.DBusCallFlags.NONE, 5000, None)
+        self.assertEqual(reply.unpack(), (1,))
+
+    @staticmethod
+    def stop_popen(p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def start_monitor(self, *args):
+        monitor = subprocess.Popen([PYTHON, LATENCY_MONITOR, "--system-bus", self.system_address,
+                                    "--session-bus", self.desktop.bus_address] + list(args),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self.stop_popen, monitor)
+        self.addCleanup(monitor.stdout.close)
+        self.addCleanup(monitor.stderr.close)
+        ready, _, _ = select.select([monitor.stderr], [], [], 15)
+        self.assertTrue(ready, "latency-monitor did not start listening")
+        self.assertEqual(monitor.stderr.readline().strip(), "latency-monitor: listening")
+        return monitor
+
+    def port_changed(self, old, new):
+        self.system.emit_signal(None, "/org/portmap/Manager", "org.portmap.Manager",
+                                "PortChanged", GLib.Variant("(oqq)", (self.MAPPING, old, new)))
+        self.system.flush_sync(None)
+
+    def relabel(self, proc, label_file, label):
+        with open(label_file, "w") as f:
+            f.write(label + "\n")
+        proc.popen.send_signal(signal.SIGUSR1)
+
+    def read_event(self, monitor, timeout):
+        ready, _, _ = select.select([monitor.stdout], [], [], timeout)
+        self.assertTrue(ready, f"latency-monitor printed nothing within {timeout} s")
+        return json.loads(monitor.stdout.readline())
+
+    def test_latency_monitor_times_label(self):
+        """The time runs from PortChanged to the first menu signal whose labels hold the new
+        port: a relabel without it 50 ms later does not count, the one with it 400 ms later
+        does."""
+        proc, item, _, label_file = self.start_stand_in()
+        sender = item.split("/", 1)[0]
+        monitor = self.start_monitor("--count", "1", "--timeout", "10")
+        self.port_changed(40000, 40001)
+        time.sleep(0.05)
+        self.relabel(proc, label_file, "Port 400011")
+        time.sleep(0.35)
+        self.relabel(proc, label_file, "Port 40001")
+        event = self.read_event(monitor, 15)
+        print("event:", event)
+        self.assertEqual((event["mapping"], event["old_port"], event["new_port"]),
+                         (self.MAPPING, 40000, 40001))
+        self.assertEqual(event["label"], "Port 40001")
+        self.assertEqual(event["sender"], sender)
+        self.assertIn(event["signal"], ("LayoutUpdated", "ItemsPropertiesUpdated"))
+        # 400 ms after, less what the PortChanged took to arrive; far from the 50 ms of the
+        # relabel that does not count
+        self.assertGreaterEqual(event["latency_ms"], 300)
+        self.assertLess(event["latency_ms"], 400 + 2000)
+        self.assertEqual(monitor.wait(10), 0)
+        self.assertIn("Port 40001", Desktop.menu_entries(self.desktop.menu_layout(item))[1]
+                      ["label"])
+
+    def test_latency_monitor_times_out(self):
+        """A PortChanged no label follows is reported with a null latency after --timeout;
+        the next one is timed as usual."""
+        proc, _, _, label_file = self.start_stand_in()
+        monitor = self.start_monitor("--count", "2", "--timeout", "1")
+        started = time.monotonic()
+        self.port_changed(40001, 40002)
+        event = self.read_event(monitor, 10)
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        self.assertEqual(event["new_port"], 40002)
+        self.assertIsNone(event["latency_ms"])
+        self.assertIn("within 1 s", event["error"])
+        self.port_changed(40002, 40003)
+        # the label follows the signal, as the applet's would: a menu signal that overtook
+        # the PortChanged (another bus, another daemon) would not count
+        time.sleep(0.2)
+        self.relabel(proc, label_file, "40003")
+        event = self.read_event(monitor, 10)
+        self.assertEqual((event["new_port"], event.get("label")), (40003, "40003"), event)
+        self.assertGreaterEqual(event["latency_ms"], 0)
+        self.assertEqual(monitor.wait(10), 0)
+
+    def test_latency_monitor_bad_arguments(self):
+        """Bad addresses and options get a clear error and exit 2, printing no event."""
+        good = self.desktop.bus_address
+        for args, message in (
+                (["--system-bus", "nonsense", "--session-bus", good], "--system-bus"),
+                (["--system-bus", "unix:path=" + os.path.join(self.workdir, "none"),
+                  "--session-bus", good], "cannot connect to the system bus"),
+                (["--system-bus", self.system_address, "--session-bus", good, "--count", "-1"],
+                 "--count"),
+                (["--system-bus", self.system_address, "--session-bus", good, "--timeout",
+                  "nan"], "--timeout")):
+            result = subprocess.run([PYTHON, LATENCY_MONITOR] + args, capture_output=True,
+                                    text=True, timeout=30)
+            self.assertEqual(result.returncode, 2, result)
+            self.assertIn(message, result.stderr)
+            self.assertEqual(result.stdout, "")
 
 
 if __name__ == "__main__":
