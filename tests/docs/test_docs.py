@@ -22,6 +22,8 @@ BUILDDIR = os.environ.get("PORTMAP_BUILDDIR", os.path.join(SOURCE_ROOT, "build")
 PORTMAPD = os.environ.get("PORTMAPD") or os.path.join(BUILDDIR, "daemon", "portmapd")
 PORTMAPCTL = os.environ.get("PORTMAPCTL") or os.path.join(BUILDDIR, "client", "portmapctl",
                                                           "portmapctl")
+PORTMAP_APPLET = os.environ.get("PORTMAP_APPLET") or os.path.join(BUILDDIR, "client", "applet",
+                                                                  "portmap-applet")
 SCDOC = os.environ.get("SCDOC") or shutil.which("scdoc")
 BASH = os.environ.get("BASH_PROGRAM") or shutil.which("bash")
 GROFF = os.environ.get("GROFF") or shutil.which("groff")
@@ -30,6 +32,7 @@ PAGES = {
     "portmapd.8": os.path.join(DATA, "portmapd.8.scd"),
     "portmapctl.1": os.path.join(DATA, "portmapctl.1.scd"),
     "portmapd.conf.5": os.path.join(DATA, "portmapd.conf.5.scd"),
+    "portmap-applet.1": os.path.join(DATA, "portmap-applet.1.scd"),
 }
 COMPLETION = os.path.join(DATA, "portmapctl.bash-completion")
 CONFIG_C = os.path.join(SOURCE_ROOT, "daemon", "config.c")
@@ -112,6 +115,9 @@ class DocsTest(unittest.TestCase):
 
     def test_portmapctl_help_options_documented(self):
         self.check_options_documented(PORTMAPCTL, "portmapctl.1")
+
+    def test_portmap_applet_help_options_documented(self):
+        self.check_options_documented(PORTMAP_APPLET, "portmap-applet.1")
 
     def test_portmapctl_help_lists_every_option(self):
         self.require(PORTMAPCTL, "portmapctl")
@@ -229,6 +235,9 @@ class DocsTest(unittest.TestCase):
 
     def test_scdoc_portmapd_conf_5(self):
         self.check_groff("portmapd.conf.5")
+
+    def test_scdoc_portmap_applet_1(self):
+        self.check_groff("portmap-applet.1")
 
     # ---- (d) bash completion ----
 
