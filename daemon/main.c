@@ -24,6 +24,7 @@
 #include "stun-service.h"
 #include "log.h"
 #include "manager.h"
+#include "pm-i18n.h"
 #include "scheduler.h"
 #include "secrets.h"
 
@@ -407,20 +408,22 @@ main(int argc, char **argv)
 	gboolean health = FALSE;
 	gboolean print_config = FALSE;
 	gboolean config_from_env = FALSE;
+	/* the default paths are spelt out, not DEFAULT_*: xgettext does not expand macros, so a
+	 * msgid pasted together with one would never be found in the catalog */
 	const GOptionEntry entries[] = {
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-	     N_("Configuration file (default " DEFAULT_CONFIG ", drop-ins in FILE.d/)"),
+	     N_("Configuration file (default /etc/portmap/portmapd.conf, drop-ins in FILE.d/)"),
 	     N_("FILE")},
 	    {"config-from-env", 0, 0, G_OPTION_ARG_NONE, &config_from_env,
 	     N_("Build the configuration from the environment variables of the tool portmapd "
 		"replaces (the natpmp-http-api client, gluetun); with --config, the file and its "
 		"drop-ins are merged over it"), NULL},
 	    {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
-	     N_("Where state.json is kept (default $STATE_DIRECTORY or " DEFAULT_STATE_DIR ")"),
+	     N_("Where state.json is kept (default $STATE_DIRECTORY or /var/lib/portmap)"),
 	     N_("DIR")},
 	    {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
 	     N_("Where status.json is written with --no-bus (default $RUNTIME_DIRECTORY or "
-		DEFAULT_RUNTIME_DIR ")"),
+		"/run/portmap)"),
 	     N_("DIR")},
 	    {"no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus,
 	     N_("Run without the system bus (containers): configured and persistent mappings "
@@ -451,10 +454,7 @@ main(int argc, char **argv)
 	 * a burst of 64 LAN mappings kept another client's answers waiting 50 ms:
 	 * tests/flood) */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
-	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-	textdomain(GETTEXT_PACKAGE);
+	pm_i18n_init();
 
 	context = g_option_context_new(NULL);
 	g_option_context_set_summary(
@@ -470,6 +470,10 @@ main(int argc, char **argv)
 		g_printerr("portmapd: %s\n", error->message);
 		return EXIT_CONFIG;
 	}
+	/* only --help and the option errors above speak the user's language: what portmapd
+	 * prints from here on is for the journal (or a container's log), in English, and so
+	 * are the GLib and C library texts it quotes (GKeyFile errors, strerror()) */
+	setlocale(LC_MESSAGES, "C");
 	if (version) {
 		g_print("portmapd %s\n", PACKAGE_VERSION);
 		return EXIT_SUCCESS;

@@ -14,7 +14,7 @@
 #include <gtk/gtk.h>
 
 #include "build-info.h"
-#include "pm-applet-i18n.h"
+#include "pm-i18n.h"
 #include "pm-applet-model.h"
 #include "pm-applet-notifier.h"
 #include "pm-applet-view.h"
@@ -102,7 +102,7 @@ main(int argc, char *argv[])
 	};
 	int status;
 
-	pm_applet_i18n_init();
+	pm_i18n_init();
 	g_set_application_name(_("Port Mappings"));
 	application = gtk_application_new(APPLICATION_ID, G_APPLICATION_DEFAULT_FLAGS);
 	g_application_add_main_option_entries(G_APPLICATION(application), options);

@@ -40,7 +40,7 @@
 
 #include "build-info.h"
 #include "pm-applet-describe.h"
-#include "pm-applet-i18n.h"
+#include "pm-i18n.h"
 #include "pm-applet-model.h"
 #include "pm-applet-notifier.h"
 
@@ -469,7 +469,7 @@ main(int argc, char *argv[])
 	    {NULL},
 	};
 
-	pm_applet_i18n_init();
+	pm_i18n_init();
 	application = g_application_new("org.portmap.AppletModelDump", G_APPLICATION_NON_UNIQUE);
 	g_application_add_main_option_entries(application, options);
 	g_application_set_option_context_summary(

@@ -153,11 +153,14 @@ static char *format_local_port(JsonObject *stun)
 	guint configured = (guint) MIN(json_uint_or_zero(stun, "LocalPort"), G_MAXUINT16);
 	guint bound = (guint) MIN(json_uint_or_zero(stun, "BoundPort"), G_MAXUINT16);
 	const char *error = json_string_or_null(stun, "LocalPortError");
+	/* TRANSLATORS: no local port (also: no provider, no STUN server) */
 	g_autofree char *port = bound ? g_strdup_printf("%u", bound) : g_strdup(_("none"));
 
 	if (configured == 0)
+		/* TRANSLATORS: the STUN probes leave from a port the kernel picked */
 		return bound ? g_strdup_printf(_("%s (ephemeral)"), port) : g_strdup(_("ephemeral"));
 	if (!is_empty(error))
+		/* TRANSLATORS: the port bound, not the LocalPort= configured, and why */
 		return g_strdup_printf(_("%s (not %u: %s)"), port, configured, error);
 	if (bound != configured)
 		return g_strdup_printf(_("%s (not %u)"), port, configured);
@@ -197,6 +200,7 @@ static char *format_server(JsonObject *server, const char *endpoint)
 	} else {
 		g_string_append_c(text, ' ');
 		if (g_strcmp0(state, "not-asked") == 0)
+			/* TRANSLATORS: what a STUN server did in the last discovery */
 			g_string_append(text, _("not asked"));
 		else if (g_strcmp0(state, "silent") == 0)
 			g_string_append(text, _("silent"));
@@ -221,8 +225,10 @@ void discover_add_fields(GArray *fields, JsonNode *description, const char *endp
 
 	fields_add(fields, _("Public endpoint"), g_strdup(empty_to_dash(endpoint)));
 	fields_add(fields, _("NAT type"), g_strdup(empty_to_dash(nat_type)));
+	/* TRANSLATORS: the NAT's mapping behaviour (RFC 4787), an untranslated value */
 	fields_add(fields, _("Mapping"),
 		   g_strdup(description_string(description, "MappingBehavior")));
+	/* TRANSLATORS: the NAT's filtering behaviour (RFC 4787), an untranslated value */
 	fields_add(fields, _("Filtering"),
 		   g_strdup(description_string(description, "FilteringBehavior")));
 	if (!stun)
@@ -290,6 +296,7 @@ void status_add_stun_fields(GArray *fields, JsonNode *description)
 		fields_add(fields, _("Public endpoint"), g_strdup(_("not discovered yet")));
 	else
 		fields_add(fields, _("Public endpoint"),
+			   /* TRANSLATORS: the endpoint, then untranslated values (RFC 4787) */
 			   g_strdup_printf(_("%s (NAT type %s; mapping %s, filtering %s)"),
 					   endpoint, description_string(description, "NATType"),
 					   description_string(description, "MappingBehavior"),

@@ -827,6 +827,7 @@ static int on_monitor_properties_changed(sd_bus_message *m, void *userdata,
 
 	line = g_string_new(NULL);
 	if (p.present & PROP_STATE)
+		/* TRANSLATORS: %s is an untranslated state: requesting, active, failed... */
 		g_string_append_printf(line, _("state %s"), p.state);
 	if (p.present & PROP_EXTERNAL_PORT) {
 		if (line->len > 0)

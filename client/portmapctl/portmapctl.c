@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <json-glib/json-glib.h>
 #include <systemd/sd-bus.h>
 
+#include "pm-i18n.h"
 #include "portmapctl.h"
 
 /* Refresh(), RefreshAll() and DiscoverEndpoint() reply only when their run ends, and NAT-PMP
@@ -235,6 +235,7 @@ static char *format_expires(uint64_t expires_at)
 	/* rounded down: a one-hour lease just granted shows "in 59min" */
 	s = (expires_at - (uint64_t) now) / USEC_PER_SEC;
 	if (s < 60)
+		/* TRANSLATORS: when a lease expires: in seconds, minutes, hours, days */
 		return g_strdup_printf(_("in %us"), (guint) s);
 	if (s < 3600)
 		return g_strdup_printf(_("in %umin"), (guint) (s / 60));
@@ -362,6 +363,7 @@ static int lookup_mapping(sd_bus *bus, const char *name, char **ret_path)
 static void print_mapping_table(GPtrArray *mappings)
 {
 	static const char *const header[] = {
+		/* TRANSLATORS: the mapping table's header (SCOPE: runtime, persistent...) */
 		N_("NAME"), N_("PROVIDER"), N_("PROTO"), N_("INTERNAL"), N_("EXTERNAL"),
 		N_("ADDRESS"), N_("STATE"), N_("EXPIRES"), N_("SCOPE"),
 	};
@@ -691,6 +693,7 @@ static int verb_status(int argc, char *argv[])
 			fields_add(fields, key, g_strdup_printf("%s (%s): %s", p[0], p[1], p[2]));
 		else
 			fields_add(fields, key,
+				   /* TRANSLATORS: a provider's name, type and state */
 				   g_strdup_printf(_("%s (%s): %s, external address %s"),
 						   p[0], p[1], p[2], p[3]));
 		if (!is_empty(p[4]))
@@ -712,6 +715,7 @@ static int verb_status(int argc, char *argv[])
 		if (g_strcmp0(((MappingInfo *) mappings->pdata[i])->state, "active") == 0)
 			active++;
 	fields_add(fields, _("Mappings"),
+		   /* TRANSLATORS: the number of mappings, then how many are active */
 		   g_strdup_printf(_("%u (%u active)"), mappings->len, active));
 	fields_print(fields);
 
@@ -923,6 +927,7 @@ static int verb_port(int argc, char *argv[])
 
 	if (!mapping_has_port(m->state, m->external_port)) {
 		if (is_empty(m->last_error))
+			/* TRANSLATORS: a mapping's name and its untranslated state */
 			fprintf(stderr, _("Mapping %s is %s.\n"), m->name, m->state);
 		else
 			fprintf(stderr, _("Mapping %s is %s: %s\n"), m->name, m->state,
@@ -1029,6 +1034,7 @@ static int help(void)
 {
 	gboolean colors = colors_enabled();
 
+	/* TRANSLATORS: keep commands and options as they are, descriptions at column 28 */
 	printf(_("%s [OPTIONS...] COMMAND ...\n"
 		 "\n"
 		 "%sQuery and change the port mappings of portmapd.%s\n"
@@ -1289,10 +1295,7 @@ int main(int argc, char *argv[])
 {
 	int r;
 
-	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
-	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-	textdomain(GETTEXT_PACKAGE);
+	pm_i18n_init();
 
 	r = run(argc, argv);
 	return r < 0 ? EXIT_FAILURE : r;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Authorization, end to end: the shipped D-Bus policy (data/org.portmap.Manager.conf) on a
 policy-enforcing private system bus, portmapd's polkit checks against python3-dbusmock's
-polkitd template, and the shipped polkit actions (data/org.portmap.policy).
+polkitd template, and the shipped polkit actions (data/org.portmap.policy.in, merged with
+its translations into the build directory).
 
 Runs as root: portmapd and the polkitd mock run as root, the unprivileged caller is nobody
 (setpriv), on a bus configured like the system bus (style.md §3.3 item 4, §3.4). Each test
@@ -39,7 +40,9 @@ PORTMAPD = os.environ.get("PORTMAPD", os.path.join(BUILDDIR, "daemon", "portmapd
 PORTMAPCTL = os.environ.get("PORTMAPCTL",
                             os.path.join(BUILDDIR, "client", "portmapctl", "portmapctl"))
 FAKEGW = os.path.join(SRCDIR, "tests", "lab", "fake-natpmp-gateway")
-POLKIT_POLICY = os.path.join(SRCDIR, "data", "org.portmap.policy")
+# the policy as installed: data/org.portmap.policy.in with its translations merged in
+POLKIT_POLICY = os.environ.get("PORTMAP_POLKIT_POLICY",
+                               os.path.join(BUILDDIR, "data", "org.portmap.policy"))
 BUS_POLICY = os.path.join(SRCDIR, "data", "org.portmap.Manager.conf")
 SYSTEM_CONF = "/usr/share/dbus-1/system.conf"
 POLKITD_TEMPLATE = os.path.join(HERE, "polkitd_portmap.py")

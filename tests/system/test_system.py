@@ -309,6 +309,10 @@ class InstallTest(SystemTestCase):
         one("/share/dbus-1/system-services/org.portmap.Manager.service")
         one("/share/dbus-1/system.d/org.portmap.Manager.conf")
         one("/sysusers.d/portmapd.conf")
+        # the polkit actions as merged with their translations, and the catalogs
+        with open(one("/share/polkit-1/actions/org.portmap.policy")) as f:
+            self.assertIn('xml:lang="de"', f.read())
+        one("/share/locale/de/LC_MESSAGES/portmap.mo")
         # ExecStart= names the installed daemon
         exec_start = unit_value(read_unit(unit), "Service", "ExecStart")
         self.assertIn(exec_start.lstrip("/"), installed, exec_start)
