@@ -35,6 +35,7 @@ from gi.repository import Gio, GLib  # noqa: E402
 MODEL_DUMP = os.environ.get("PORTMAP_APPLET_MODEL_DUMP",
                             os.path.join(BUILDDIR, "client", "applet",
                                          "portmap-applet-model-dump"))
+LOCALEDIR = os.environ.get("PORTMAP_LOCALEDIR") or os.path.join(BUILDDIR, "po")
 APPLET = os.environ.get("PORTMAP_APPLET",
                         os.path.join(BUILDDIR, "client", "applet", "portmap-applet"))
 
@@ -386,6 +387,27 @@ class AppletModelTest(unittest.TestCase):
         self.assertFalse(items["Remove mapping"]["sensitive"])
         # the initial population is no news
         self.assert_no_notification()
+
+    def test_translated_labels(self):
+        """LANGUAGE=de with the build's catalogs: the model's labels, menu and title are
+        German; what portmapd reports (names, addresses) is kept as it is."""
+        self.start_daemon()
+        self.wait_for(lambda: self.mappings()["web"][3] == "active", 10)
+        self.env = {k: v for k, v in self.env.items() if not k.startswith("LC_")}
+        self.env.update(LANG="C.UTF-8", LANGUAGE="de", PORTMAP_LOCALEDIR=LOCALEDIR)
+        self.start_dump()
+        state = self.wait_active("web")
+        port = self.mappings()["web"][7]
+        self.assertEqual(mapping(state, "web")["label"],
+                         f"web  tcp 8080 → 11.0.0.2:{port}  aktiv")
+        self.assertEqual(state["title"], "1 Portweiterleitung aktiv")
+        self.assertEqual([p["label"] for p in state["providers"]],
+                         ["lab (natpmp): bereit, 11.0.0.2"])
+        labels = menu_labels(state["menu"])
+        for label in ("Jetzt erneuern", "Portweiterleitung hinzufügen …",
+                      "Über diese Konfiguration …", "Beenden"):
+            self.assertIn(label, labels)
+        self.assertNotIn("Refresh now", labels)
 
     def test_mapping_added_with_portmapctl_shows_up_and_goes(self):
         self.start_daemon()
@@ -761,6 +783,18 @@ class AppletProgramTest(unittest.TestCase):
         self.assertIn("--icon-theme-path=DIR", cp.stdout)
         self.assertIn("--version", cp.stdout)
         self.assertIn("portmap-applet(1)", cp.stdout)
+
+    def test_help_translated(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+        env.update(LANG="C.UTF-8", LANGUAGE="de", PORTMAP_LOCALEDIR=LOCALEDIR)
+        for var in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"):
+            env.pop(var, None)
+        cp = subprocess.run([APPLET, "--help"], env=env, capture_output=True, text=True,
+                            timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("--icon-theme-path=VERZ", cp.stdout)
+        self.assertIn("Version ausgeben und beenden", cp.stdout)
+        self.assertIn("Handbuchseite portmap-applet(1)", cp.stdout)
 
     def test_unknown_option_is_an_error(self):
         cp = self.run_applet("--frobnicate")
