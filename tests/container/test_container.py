@@ -104,9 +104,10 @@ def ensure_substitute_images():
         files = {"/bin/busybox": BUSYBOX}
         for applet in ("sh", "sleep", "cat", "nc"):
             files[f"/bin/{applet}"] = ("symlink", "busybox")
+        # PID 1 without a SIGTERM handler: SIGKILL, or every stop would wait 10 s
         build_image(BUSYBOX_IMAGE, files,
-                    "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/bin/busybox\"]\n"
-                    "CMD [\"sleep\", \"3600\"]\n")
+                    "FROM scratch\nCOPY rootfs/ /\nSTOPSIGNAL SIGKILL\n"
+                    "ENTRYPOINT [\"/bin/busybox\"]\nCMD [\"sleep\", \"3600\"]\n")
     if not image_exists(MY_APP_IMAGE):
         # an echo server: what reaches it through the mapping comes back
         build_image(MY_APP_IMAGE, {}, f"FROM {BUSYBOX_IMAGE}\n"
