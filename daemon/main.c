@@ -10,10 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "build-info.h"
+#if PM_HAVE_BUS
+#include <systemd/sd-daemon.h>
+
 #include "bus-service.h"
+#else
+#include "no-bus.h"
+#endif
 #include "config-env.h"
 #include "config.h"
 #include "context.h"

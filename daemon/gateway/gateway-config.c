@@ -242,9 +242,12 @@ pm_gateway_config_parse(PmConfigSection *section, const PmConfig *config, GError
 	{
 		g_autofree char *classes = pm_router_class_list_types(", ");
 		g_autofree char *mikrotiks = pm_config_mikrotik_names(config);
-		routers = mikrotiks != NULL ? g_strdup_printf("%s, %s", classes, mikrotiks)
-					    : g_strdup_printf("%s, or the NAME of a [MikroTik NAME]",
-							      classes);
+		/* -Dnftables=disabled: no class, the [MikroTik NAME]s alone */
+		gboolean none = classes[0] == '\0';
+		routers = mikrotiks != NULL
+			      ? g_strdup_printf("%s%s%s", classes, none ? "" : ", ", mikrotiks)
+			      : g_strdup_printf("%s%sthe NAME of a [MikroTik NAME]", classes,
+						none ? "" : ", or ");
 	}
 	if (self->router == NULL || self->router[0] == '\0') {
 		pm_config_section_set_key_error(section, "Router", "", "required", routers, error);
@@ -256,7 +259,11 @@ pm_gateway_config_parse(PmConfigSection *section, const PmConfig *config, GError
 		pm_mikrotik_config_ref(self->mikrotik);
 	else if (pm_router_class_lookup(self->router) == NULL) {
 		pm_config_section_set_error(section, pm_config_section_lookup(section, "Router"),
-					    "no such router", routers, error);
+					    pm_router_class_is_left_out(self->router)
+						? "this portmapd was built without it "
+						  "(-Dnftables=disabled, as the container image is)"
+						: "no such router",
+					    routers, error);
 		return NULL;
 	}
 	if (self->min_lifetime > self->max_lifetime) {

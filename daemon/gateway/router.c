@@ -1,18 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
 
+#include "build-info.h"
 #include "class-table.h"
 #include "config.h"
 #include "errors.h"
+#if PM_HAVE_NFTABLES
 #include "router-nftables.h"
+#endif
 #include "router.h"
 
 /* every router class chosen by Router=TYPE (a [MikroTik NAME] is router-mikrotik.c's
  * class, chosen by its name) */
 static const void *const pm_router_classes[] = {
+#if PM_HAVE_NFTABLES
     &pm_router_nftables_class,
+#endif
     NULL,
 };
+
+/* the classes of the language that a build may leave out (-Dnftables=disabled) */
+static const char *const pm_router_optional_types[] = {"nftables", NULL};
 
 static const char *const pm_router_planned_types[] = {NULL};
 
@@ -35,6 +43,13 @@ const PmRouterClass *
 pm_router_class_lookup(const char *type)
 {
 	return pm_class_table_lookup(&pm_router_table, type);
+}
+
+gboolean
+pm_router_class_is_left_out(const char *type)
+{
+	return type != NULL && g_strv_contains(pm_router_optional_types, type) &&
+	       pm_router_class_lookup(type) == NULL;
 }
 
 char *

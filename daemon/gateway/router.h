@@ -91,6 +91,8 @@ struct _PmRouter {
 /* the class of Router=@type ("nftables"), NULL if none: a [MikroTik NAME] is the
  * "mikrotik" class, found by the configuration and not by this name */
 const PmRouterClass *pm_router_class_lookup(const char *type);
+/* a Router= value of the language that this build left out (-Dnftables=disabled) */
+gboolean pm_router_class_is_left_out(const char *type);
 /* the Router= values of the built-in classes joined by @separator */
 char *pm_router_class_list_types(const char *separator);
 /* tests: one more class (a fake router), found by pm_router_class_lookup() */
