@@ -470,6 +470,46 @@ class AppletPanelTest(unittest.TestCase):
         self.assertIn(("standard", "game (tcp 25565)", True), entries)
         self.assertIn("game", self.mappings())
 
+    def test_add_dialog_refuses_bad_input(self):
+        """A port out of range adds nothing (Return does not confirm, the dialog stays);
+        a port portmapd refuses (web's 8080) brings an error dialog over the Add dialog,
+        which stays open; Escape closes both; portmapd's mappings never change."""
+        d = self.desktop
+        self.start_daemon()
+        web = self.wait_active("web")
+        item = self.start_applet()
+        self.wait_label(item, self.web_label(web[7]))
+        before = self.call("ListMappings")[0]
+        d.menu_event(item, self.entry_id(item, "Add mapping…"))
+        wid = d.wait_for_window("^Add mapping$", timeout=10)
+        d.x(["xdotool", "windowfocus", "--sync", str(wid)])
+        d.x(["xdotool", "key", "--delay", "60", "alt+i"])
+        d.x(["xdotool", "type", "--delay", "60", "70000"])
+        d.x(["xdotool", "key", "Return"])
+        time.sleep(0.5)
+        d.screenshot("applet-add-dialog-invalid")
+        self.assertFalse(self.window_gone("^Add mapping$"), "the dialog closed")
+        self.assertTrue(self.window_gone("^Port Mappings$"), "an error dialog for 70000")
+        # TCP 8080 is web's: portmapd says so
+        d.x(["xdotool", "key", "--delay", "60", "ctrl+a", "BackSpace"])
+        d.x(["xdotool", "type", "--delay", "60", "8080"])
+        d.x(["xdotool", "key", "Return"])
+        error = d.wait_for_window("^Port Mappings$", timeout=10)
+        d.screenshot("applet-add-error")
+        transient = d.x(["xprop", "-id", str(error), "WM_TRANSIENT_FOR"]).decode()
+        self.assertRegex(transient, rf"window id # 0x0*{wid:x}\b",
+                         "the error dialog is not transient for the Add dialog")
+        self.assertFalse(self.window_gone("^Add mapping$"), "the dialog closed on an error")
+        self.assertEqual(self.call("ListMappings")[0], before)
+        d.x(["xdotool", "windowfocus", "--sync", str(error)])
+        d.x(["xdotool", "key", "Escape"])
+        self.wait_for(lambda: self.window_gone("^Port Mappings$"), 5, "the error closed")
+        d.x(["xdotool", "windowfocus", "--sync", str(wid)])
+        d.x(["xdotool", "key", "Escape"])
+        self.wait_for(lambda: self.window_gone("^Add mapping$"), 5, "the dialog cancelled")
+        self.assertEqual(self.call("ListMappings")[0], before)
+        self.assertEqual(self.entries(item)[0], ("standard", "1 mapping active", False))
+
     def test_mapping_entry_copies_address_and_port(self):
         """Choosing a mapping in the popped-up menu puts ADDR:PORT on the clipboard, the
         applet owning it; a dbusmenu click on another mapping puts that one's."""
