@@ -5,14 +5,16 @@
 #include <glib/gi18n.h>
 
 void
-pm_applet_show_error(const char *primary, const GError *error)
+pm_applet_show_error(GtkWindow *parent, const char *primary, const GError *error)
 {
 	GtkWidget *dialog;
 
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return;
-	dialog =
-	    gtk_message_dialog_new(NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", primary);
+	/* transient for the Add dialog it answers: without it a window manager may put it
+	 * anywhere, under that dialog too */
+	dialog = gtk_message_dialog_new(parent, parent != NULL ? GTK_DIALOG_DESTROY_WITH_PARENT : 0,
+					GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", primary);
 	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(dialog), "%s", error->message);
 	gtk_window_set_title(GTK_WINDOW(dialog), _("Port Mappings"));
 	g_signal_connect(dialog, "response", G_CALLBACK(gtk_widget_destroy), NULL);
@@ -94,7 +96,8 @@ add_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 		/* kept open: the user may correct the port */
 		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 			gtk_widget_set_sensitive(dialog, TRUE);
-			pm_applet_show_error(_("portmapd did not add the mapping"), error);
+			pm_applet_show_error(GTK_WINDOW(dialog),
+					     _("portmapd did not add the mapping"), error);
 		}
 		g_object_unref(dialog);
 		return;

@@ -11,8 +11,9 @@
  */
 
 /* a GtkMessageDialog: @primary, then the error's message (the daemon's, for a D-Bus error);
- * nothing for G_IO_ERROR_CANCELLED */
-void pm_applet_show_error(const char *primary, const GError *error);
+ * nothing for G_IO_ERROR_CANCELLED. @parent (or NULL): the window it is about, which it
+ * stays above and goes with */
+void pm_applet_show_error(GtkWindow *parent, const char *primary, const GError *error);
 
 /*
  * "Add mapping": protocol (tcp, udp or both), internal port (checked as it is typed: the

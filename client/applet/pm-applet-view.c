@@ -37,7 +37,7 @@ refresh_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
 	if (!pm_applet_model_refresh_all_finish(PM_APPLET_MODEL(source), result, &error))
-		pm_applet_show_error(_("portmapd could not refresh the mappings"), error);
+		pm_applet_show_error(NULL, _("portmapd could not refresh the mappings"), error);
 }
 
 static void
@@ -45,7 +45,7 @@ remove_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
 	if (!pm_applet_model_remove_mapping_finish(PM_APPLET_MODEL(source), result, &error))
-		pm_applet_show_error(_("portmapd did not remove the mapping"), error);
+		pm_applet_show_error(NULL, _("portmapd did not remove the mapping"), error);
 }
 
 static void

@@ -457,6 +457,10 @@ class LatencyMonitorTest(DesktopTestCase):
         # relabel that does not count
         self.assertGreaterEqual(event["latency_ms"], 300)
         self.assertLess(event["latency_ms"], 400 + 2000)
+        # the arrival times, on this process's clock too
+        self.assertAlmostEqual(event["menu_signal_at"] - event["port_changed_at"],
+                               event["latency_ms"] / 1000, delta=0.001)
+        self.assertLess(event["menu_signal_at"], time.monotonic())
         self.assertEqual(monitor.wait(10), 0)
         self.assertIn("Port 40001", Desktop.menu_entries(self.desktop.menu_layout(item))[1]
                       ["label"])
