@@ -23,6 +23,7 @@ typedef enum {
 	PROBE_FILTER_PRIMARY,	 /* §4.4 test I: to P:p (fresh socket) */
 	PROBE_FILTER_CHANGE_BOTH, /* test II: CHANGE-REQUEST {IP, port}, answer from A:a */
 	PROBE_FILTER_CHANGE_PORT, /* test III: CHANGE-REQUEST {port}, answer from P:a */
+	PROBE_REPEAT,		 /* an observed destination asked again before "symmetric" */
 } ProbeKind;
 
 typedef struct {
@@ -74,6 +75,7 @@ struct _PmStunDiscovery {
 	guint endpoint_server;
 	guint64 endpoint_usec;
 	GArray *observations; /* of PmStunObservation, the endpoint's family */
+	gboolean repeated;    /* the observed destinations were asked again */
 
 	/* RFC 5780, with one server */
 	gboolean rfc5780;
@@ -269,8 +271,70 @@ observe(PmStunDiscovery *self, const PmStunAddress *destination, const PmStunAdd
 {
 	PmStunObservation observation = {*destination, *mapped};
 
-	if (destination->family == self->endpoint.family)
-		g_array_append_val(self->observations, observation);
+	if (destination->family != self->endpoint.family)
+		return;
+	/* a destination asked again counts with its latest answer */
+	for (guint i = 0; i < self->observations->len; i++) {
+		PmStunObservation *o = &g_array_index(self->observations, PmStunObservation, i);
+		if (pm_stun_address_equal(&o->destination, destination)) {
+			o->mapped = *mapped;
+			return;
+		}
+	}
+	g_array_append_val(self->observations, observation);
+}
+
+/* stun.md §6: a mapping renewed or expired between two probes reads as one that varies by
+ * destination, so before "symmetric" every observed destination is asked again from the
+ * same socket; their new answers replace the old ones */
+static void
+repeat_observations(PmStunDiscovery *self)
+{
+	PmStunSocket *socket = self->endpoint.family == 4 ? self->socket4 : self->socket6;
+	g_autoptr(GArray) destinations = g_array_new(FALSE, FALSE, sizeof(PmStunAddress));
+
+	self->repeated = TRUE;
+	if (socket == NULL)
+		return;
+	/* a copy: an answer may come while probes are being started */
+	for (guint i = 0; i < self->observations->len; i++)
+		g_array_append_val(destinations,
+				   g_array_index(self->observations, PmStunObservation, i).destination);
+	for (guint i = 0; i < destinations->len; i++) {
+		const PmStunAddress *destination = &g_array_index(destinations, PmStunAddress, i);
+		guint server = self->rfc5780_server;
+		for (guint j = 0; j < self->servers->len; j++) {
+			if (pm_stun_address_equal(&server_at(self, j)->address, destination))
+				server = j;
+		}
+		probe_start(self, PROBE_REPEAT, server, socket, destination, 0, self->deadline, 0);
+	}
+}
+
+static void
+repeat_answered(PmStunDiscovery *self, Probe *probe, const PmStunAddress *mapped)
+{
+	PmStunServerStatus *server = server_at(self, probe->server);
+
+	observe(self, &probe->destination, mapped);
+	if (pm_stun_address_equal(&server->address, &probe->destination)) {
+		server->mapped = *mapped;
+	} else if (self->rfc5780) {
+		/* the alternate addresses of the RFC 5780 server: tests II and III again */
+		if (pm_stun_address_same_ip(&probe->destination, &server->other) &&
+		    probe->destination.port == server->address.port)
+			self->x2 = *mapped;
+		else if (pm_stun_address_equal(&probe->destination, &server->other))
+			self->x3 = *mapped;
+	}
+	/* the endpoint's own mapping moved: the endpoint is the new one */
+	if (probe->server == self->endpoint_server &&
+	    pm_stun_address_equal(&server->address, &probe->destination) &&
+	    !pm_stun_address_equal(&self->endpoint, mapped)) {
+		self->endpoint = *mapped;
+		if (self->callbacks->endpoint != NULL)
+			self->callbacks->endpoint(self, mapped, probe->server, self->user_data);
+	}
 }
 
 static void filter_socket_recv_cb(PmStunSocket *socket, const guint8 *data, gsize len,
@@ -439,6 +503,9 @@ probe_answered(PmStunDiscovery *self, Probe *probe, const PmStunMessage *message
 	case PROBE_FILTER_CHANGE_PORT:
 		self->change_port_answered = TRUE;
 		break;
+	case PROBE_REPEAT:
+		repeat_answered(self, probe, mapped);
+		break;
 	}
 	check_done(self);
 }
@@ -550,14 +617,30 @@ anything_pending(PmStunDiscovery *self)
 	return FALSE;
 }
 
+static gboolean
+kind_pending(PmStunDiscovery *self, ProbeKind kind)
+{
+	for (guint i = 0; i < self->probes->len; i++) {
+		const Probe *probe = g_ptr_array_index(self->probes, i);
+		if (probe->kind == kind && !probe->finished)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 classify(PmStunDiscovery *self)
 {
 	const PmStunAddress *x1 = NULL;
-	gboolean filter_over = TRUE;
+	gboolean filter_over;
 
 	self->nat_type = pm_nat_classify_type((PmStunObservation *)self->observations->data,
 					      self->observations->len, &self->local);
+	if (self->nat_type == PM_NAT_TYPE_SYMMETRIC && !self->repeated)
+		repeat_observations(self);
+	/* "symmetric" waits for the repeat's answers (or their deadline) */
+	if (self->nat_type == PM_NAT_TYPE_SYMMETRIC && kind_pending(self, PROBE_REPEAT))
+		self->nat_type = PM_NAT_TYPE_UNKNOWN;
 	if (!self->rfc5780) {
 		self->mapping = self->nat_type == PM_NAT_TYPE_NONE ? PM_NAT_BEHAVIOR_NONE
 								   : PM_NAT_BEHAVIOR_UNKNOWN;
@@ -567,13 +650,9 @@ classify(PmStunDiscovery *self)
 	x1 = &server_at(self, self->rfc5780_server)->mapped;
 	self->mapping = pm_nat_classify_mapping(&self->local, x1, self->has_x2 ? &self->x2 : NULL,
 						self->has_x3 ? &self->x3 : NULL);
-	for (guint i = 0; i < self->probes->len; i++) {
-		const Probe *probe = g_ptr_array_index(self->probes, i);
-		if ((probe->kind == PROBE_FILTER_PRIMARY || probe->kind == PROBE_FILTER_CHANGE_BOTH ||
-		     probe->kind == PROBE_FILTER_CHANGE_PORT) &&
-		    !probe->finished)
-			filter_over = FALSE;
-	}
+	filter_over = !kind_pending(self, PROBE_FILTER_PRIMARY) &&
+		      !kind_pending(self, PROBE_FILTER_CHANGE_BOTH) &&
+		      !kind_pending(self, PROBE_FILTER_CHANGE_PORT);
 	if (self->filter_failed)
 		self->filtering = pm_nat_classify_filtering(self->change_both_answered, FALSE, FALSE);
 	else

@@ -252,6 +252,33 @@ class StunTest(StunTestCase):
         with open(fake_log) as f:
             self.assertGreaterEqual(len(f.readlines()), 2)
 
+    def test_st_m_a_mapping_that_moved_is_asked_again_before_symmetric(self):
+        """Two answers that differ can be one mapping renewed between the probes (stun.md
+        §6): a server whose first answer names another port, and the real one afterwards.
+        Every observed destination is asked again before "symmetric"; their answers agree:
+        full_cone, and the endpoint is the current mapping whichever server answered
+        first."""
+        fake_log = os.path.join(self.workdir, "fake-stun.log")
+        self.start_fake_stun("moved-first", fake_log)
+        self.start_daemon(self.stun_config(
+            servers=f"{Lab.STUN_ADDR1}:3478 {Lab.STUN_ADDR3}:3480"))
+        self.wait_first_run()
+        endpoint = f"{Lab.GW_WAN_ADDR}:{LOCAL_PORT}"
+        # the first run's verdict, before any other run
+        self.assertEqual(self.stun_props(),
+                         {"PublicEndpoint": endpoint, "NATType": "full_cone",
+                          "MappingBehavior": "endpoint-independent",
+                          "FilteringBehavior": "address-and-port-dependent"})
+        with open(fake_log) as f:
+            self.assertEqual(len(f.readlines()), 2, "the moved server was not asked again")
+        servers = self.stun_describe()["Servers"]
+        self.assertEqual([s["MappedAddress"] for s in servers], [endpoint, endpoint])
+        self.pump(0.2)
+        self.assertEqual(self.endpoint_signals()[-1][0], endpoint)
+        # a NAT whose mapping does vary by destination stays symmetric after the repeat
+        self.lab.set_stun_nat("random")
+        self.assertEqual(self.discover()[1], "symmetric")
+
     def start_fake_stun(self, mode, log):
         out = open(os.path.join(self.workdir, "fake-stun.out"), "a")
         p = self.lab.spawn(self.lab.ns_inet, [sys.executable, FAKE_STUN, "--listen",

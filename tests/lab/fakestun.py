@@ -5,10 +5,13 @@ portmapd's discoverer must discard, without any change of state, every reply RFC
 says to discard.  For each Binding request this server sends one datagram per broken_replies()
 entry, each carrying a *bogus* mapped address (BOGUS, 198.51.100.66:666) that would show if it
 were accepted, then (mode "broken-then-valid") one valid answer with the sender's real address,
-or nothing more (mode "broken-only").  coturn is the lab's real STUN server; this exists only
+or nothing more (mode "broken-only").  Mode "moved-first" sends no broken reply: its first
+answer names the sender's port + 1, as if the NAT's mapping had been renewed since, and later
+answers name the real one (a mapping that changed between two probes).  coturn is the lab's real STUN server; this exists only
 because no real server sends malformed replies.
 
-    fake-stun --listen 11.0.0.5:3480 --mode broken-then-valid [--log FILE]
+    fake-stun --listen 11.0.0.5:3480 --mode broken-then-valid|broken-only|moved-first
+              [--log FILE]
 
 The log has one JSON line per request received ({"from": "ip:port", "n": N}).
 """
@@ -96,7 +99,7 @@ def _fingerprint_not_last(tid, bogus):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--listen", required=True, help="ADDR:PORT ([v6]:PORT)")
-    ap.add_argument("--mode", choices=("broken-then-valid", "broken-only"),
+    ap.add_argument("--mode", choices=("broken-then-valid", "broken-only", "moved-first"),
                     default="broken-then-valid")
     ap.add_argument("--log")
     args = ap.parse_args()
@@ -122,6 +125,11 @@ def main():
         if log:
             log.write(json.dumps({"from": f"{peer[0]}:{peer[1]}", "n": n}) + "\n")
             log.flush()
+        if args.mode == "moved-first":
+            seen = (peer[0], peer[1] + 1) if n == 1 else peer[:2]
+            sock.sendto(message(SUCCESS, tid, [attr(0x0020, xor_address(seen, tid))]),
+                        peer[:2])
+            continue
         for _what, datagram in broken_replies(tid):
             sock.sendto(datagram, peer[:2])
         other.sendto(message(SUCCESS, tid, [attr(0x0020, xor_address(BOGUS, tid))]), peer[:2])
