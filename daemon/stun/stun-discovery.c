@@ -170,12 +170,6 @@ local_address_towards(const PmStunAddress *to, guint16 port, PmStunAddress *out)
 	return TRUE;
 }
 
-static char *
-address_to_string(const PmStunAddress *address)
-{
-	return pm_stun_address_to_string(address);
-}
-
 /* ---- servers ---- */
 
 static PmStunServerStatus *
@@ -228,7 +222,7 @@ probe_send(Probe *probe)
 	/* a failed send (no route yet) is one more lost datagram: the next send may pass */
 	if (!pm_stun_socket_send(probe->socket, probe->request, probe->request_len,
 				 (struct sockaddr *)&probe->to, probe->to_len, &error)) {
-		g_autofree char *to = address_to_string(&probe->destination);
+		g_autofree char *to = pm_stun_address_to_string(&probe->destination);
 		g_debug("STUN: sending to %s failed: %s", to, error->message);
 	}
 }
@@ -457,7 +451,7 @@ probe_answered(PmStunDiscovery *self, Probe *probe, const PmStunMessage *message
 	case PROBE_FILTER_CHANGE_BOTH:
 	case PROBE_FILTER_CHANGE_PORT:
 		if (!change_answer_origin_ok(self, probe, from)) {
-			g_autofree char *f = address_to_string(from);
+			g_autofree char *f = pm_stun_address_to_string(from);
 			server_set_error(server,
 					 "answered a CHANGE-REQUEST from %s: it does not change "
 					 "its address as RFC 5780 asks",
@@ -471,7 +465,7 @@ probe_answered(PmStunDiscovery *self, Probe *probe, const PmStunMessage *message
 	default:
 		/* RFC 8489 §6.3: an answer comes from where the request went */
 		if (!pm_stun_address_equal(from, &probe->destination)) {
-			g_autofree char *f = address_to_string(from);
+			g_autofree char *f = pm_stun_address_to_string(from);
 			g_debug("STUN: an answer from %s, not from the server it was sent to: "
 				"ignored",
 				f);
@@ -577,7 +571,7 @@ pm_stun_discovery_receive(PmStunDiscovery *self, PmStunSocket *socket, const gui
 	address_from_sockaddr(&sender, from);
 	if (!pm_stun_parse(data, len, &message, &error)) {
 		/* RFC 8489 §6.3: discarded; the transaction goes on */
-		g_autofree char *s = address_to_string(&sender);
+		g_autofree char *s = pm_stun_address_to_string(&sender);
 		g_debug("STUN: discarded a datagram from %s: %s", s, error->message);
 		/* a reply to one of ours that is broken: say so for that server */
 		if (len >= PM_STUN_HEADER_SIZE &&
@@ -751,7 +745,9 @@ ask_server(PmStunDiscovery *self, guint index)
 }
 
 typedef struct {
-	PmStunDiscovery *run; /* NULL once the run is gone: the result is dropped */
+	/* valid whenever the callback gets a result: a run that ends or is freed cancels its
+	 * lookups first, and a cancelled lookup's result is dropped unread */
+	PmStunDiscovery *run;
 	guint index;
 } Resolution;
 
