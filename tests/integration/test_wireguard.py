@@ -12,28 +12,19 @@ method is one meson test (suite "lab")."""
 import base64
 import json
 import os
-import subprocess
 import sys
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lab"))
-import fakecontrolplane  # noqa: E402
 import pmlab  # noqa: E402
 from test_portmapd import PortmapdTestCase  # noqa: E402
 
 Lab = pmlab.Lab
-FAKE_CP = os.path.join(HERE, "..", "lab", "fake-control-plane")
 TOKEN = "cp-token-8d2f"
 NODE = "node-1"
 CP_PORT = 8480
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read()
 
 
 class WireguardTestCase(PortmapdTestCase):
@@ -42,16 +33,7 @@ class WireguardTestCase(PortmapdTestCase):
     def setUp(self):
         super().setUp()
         self.lab.start_coturn()
-        self.cp_admin_socket = os.path.join(self.workdir, "cp-admin.sock")
-        out = open(os.path.join(self.workdir, "fake-cp.out"), "w")
-        self.cp = self.lab.spawn(self.lab.ns_inet, [
-            sys.executable, FAKE_CP, "--listen", f"{Lab.INET_ADDR}:{CP_PORT}", "--token", TOKEN,
-            "--node", NODE, "--admin-socket", self.cp_admin_socket], name="fake-control-plane",
-            stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        self.wait_for(lambda: "listening" in read_text(out.name), 10,
-                      "the fake control plane did not start")
-        self.admin = fakecontrolplane.Admin(socket_path=self.cp_admin_socket)
+        self.cp, self.admin = self.lab.start_fake_control_plane(TOKEN, NODE, port=CP_PORT)
         self.wg = self.lab.start_wireguard_go()
         self.token_file = os.path.join(self.workdir, "cp.token")
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

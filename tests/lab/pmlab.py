@@ -440,6 +440,21 @@ def _children(pid):
     return kids
 
 
+def run_tests(*cases):
+    """The main of a lab test file: `--list-tests` prints CLASS.METHOD of each of @cases
+    (meson makes one test of each, tests/lab/meson.build), anything else runs unittest's
+    main in a private network namespace (reexec_in_private_netns)."""
+    import unittest
+    if sys.argv[1:] == ["--list-tests"]:
+        loader = unittest.TestLoader()
+        for case in cases:
+            for name in loader.getTestCaseNames(case):
+                print(f"{case.__name__}.{name}")
+        sys.exit(0)
+    reexec_in_private_netns()
+    unittest.main(module="__main__")
+
+
 def reexec_in_private_netns():
     """Call first.  Unless already inside (PMLAB_UNSHARED=1), run sys.argv again under
     `unshare --net --mount --pid --fork --mount-proc` with PMLAB_UNSHARED=1 and exit with its
@@ -2171,6 +2186,32 @@ deny 0-65535 0.0.0.0/0 0-65535
         wait_for(ready, timeout, interval=0.1,
                  message=f"coturn does not answer on {srv.endpoints()}: {_tail(srv.log_path)}")
         return srv
+
+    def start_fake_control_plane(self, token, node, port=8480, ns=None, timeout=10):
+        """Start tests/lab/fake-control-plane in ns (default inet) on INET_ADDR:port for
+        node with the bearer token, its admin socket in the workdir.  Returns (process,
+        fakecontrolplane.Admin) once it listens; down() kills it by PID."""
+        import fakecontrolplane
+        ns = ns or self.ns_inet
+        self._fake_cp_count = getattr(self, "_fake_cp_count", 0) + 1
+        base = os.path.join(self.workdir, f"fake-cp{self._fake_cp_count}")
+        admin_socket, out_path = base + "-admin.sock", base + ".out"
+        with open(out_path, "w") as out:
+            p = self.spawn(ns, [sys.executable, os.path.join(HERE, "fake-control-plane"),
+                                "--listen", f"{self.INET_ADDR}:{port}", "--token", token,
+                                "--node", node, "--admin-socket", admin_socket],
+                           name="fake-control-plane", stdout=out, stderr=subprocess.STDOUT)
+
+        def listening():
+            if p.poll() is not None:
+                raise AssertionError(f"fake-control-plane exited ({p.returncode}): "
+                                     f"{_tail(out_path)}")
+            with open(out_path) as f:
+                return "listening" in f.read()
+
+        wait_for(listening, timeout, interval=0.05,
+                 message=f"the fake control plane did not start: {_tail(out_path)}")
+        return p, fakecontrolplane.Admin(socket_path=admin_socket)
 
     def stop_coturn(self, srv=None):
         """SIGTERM it (default: the last one started) and wait until it is gone."""

@@ -278,16 +278,5 @@ class TestFakeControlPlane(unittest.TestCase):
         self.assertFalse(os.path.exists(self.socket))
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestFakeControlPlane,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestFakeControlPlane)

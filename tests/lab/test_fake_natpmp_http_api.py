@@ -350,16 +350,5 @@ class TestFakeNatpmpHttpApi(HttpApiTestCase):
         self.assertLess(time.monotonic() - t0, 10)
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestFakeNatpmpHttpApi,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestFakeNatpmpHttpApi)

@@ -442,16 +442,5 @@ class TestFakePia(PiaTestCase):
                             for a, b in zip(pia.log(), pia.log()[1:])))
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestFakePia,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestFakePia)

@@ -696,22 +696,11 @@ out["rules"] = list(ros)
         self.assertEqual((st["segment"], st["namespaces"]["pmhost"]), (True, lab.ns_pmhost))
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestFakeRouterOs,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
     if sys.argv[1:] == ["--raw-client"]:
         print(json.dumps(raw_client(json.load(sys.stdin))))
         sys.exit(0)
     if sys.argv[1:] == ["--librouteros"]:
         print(json.dumps(librouteros_client(json.load(sys.stdin)), default=str))
         sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestFakeRouterOs)

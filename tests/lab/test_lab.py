@@ -565,16 +565,5 @@ class TestDoubleLab(LabTestCase):
             self.assertFalse(pmlab.pid_alive(pid, starts[pid]), f"pid {pid} survived")
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestLab, TestDoubleLab):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestLab, TestDoubleLab)

@@ -321,16 +321,5 @@ class TestLabStun(unittest.TestCase):
             lab.udp_dropped(h, lab.ns_inet)
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestLabStun,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestLabStun)

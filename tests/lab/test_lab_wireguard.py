@@ -338,16 +338,5 @@ def lab_ip_json(ns, args):
     return json.loads(out) if out.strip() else []
 
 
-def list_tests():
-    loader = unittest.TestLoader()
-    for case in (TestLabWireGuard,):
-        for name in loader.getTestCaseNames(case):
-            print(f"{case.__name__}.{name}")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list-tests"]:
-        list_tests()
-        sys.exit(0)
-    pmlab.reexec_in_private_netns()
-    unittest.main()
+    pmlab.run_tests(TestLabWireGuard)
