@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#define G_LOG_DOMAIN "portmapd"
 
 #include <errno.h>
 

@@ -831,6 +831,11 @@ class JournalTest(DaemonTestCase):
         self.assertTrue(entry.get("CODE_FILE", "").endswith("natpmp-provider.c"), entry)
         # plain g_info() lines get there too, without the fields
         self.assertTrue([e for e in journal if e.get("PRIORITY") == "6"], journal)
+        # every one in a log domain (portmapd's, unless GLib's own): G_MESSAGES_DEBUG=portmapd
+        # selects them all
+        self.assertEqual([e for e in journal if not e.get("GLIB_DOMAIN")], [])
+        self.assertEqual({e["GLIB_DOMAIN"] for e in journal if "GLib" not in e["GLIB_DOMAIN"]},
+                         {"portmapd"})
         # --log-level still filters
         result = self.run_in_journal("info")
         self.assertEqual(result["stderr"], "")
