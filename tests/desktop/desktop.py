@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -37,6 +38,9 @@ import gi
 
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import pmlab  # noqa: E402
 
 WATCHER_NAME = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
@@ -56,21 +60,6 @@ POPUP_TYPES = ("_NET_WM_WINDOW_TYPE_POPUP_MENU", "_NET_WM_WINDOW_TYPE_DROPDOWN_M
 
 PR_SET_CHILD_SUBREAPER = 36
 TERM_GRACE = 5.0
-
-# no <servicedir>: every process on this bus is one the harness started
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 # one top panel (p=6: top edge, full width), a separator that expands and so pushes the
 # tray to the right end, and the tray with square icons (one slot per item, panel-size wide)
@@ -337,7 +326,8 @@ class Desktop:
         with open(os.path.join(channel_dir, "xfce4-panel.xml"), "w") as f:
             f.write(PANEL_CONFIG.format(size=self.panel_size, icon_size=self.icon_size))
         with open(self._path("bus", "bus.conf"), "w") as f:
-            f.write(BUS_CONFIG.format(dir=self._path("bus")))
+            # no service directory: every process on this bus is one the harness started
+            f.write(pmlab.bus_config(self._path("bus"), "session"))
 
     def _spawn(self, name, argv, env=None, **kwargs):
         try:

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(SRCDIR, "tests", "lab"))
 import pmlab  # noqa: E402
 from desktop import Desktop, DesktopError  # noqa: E402
 from test_applet_model import (APPLET, BUS_NAME, MANAGER_IFACE, MANAGER_PATH,  # noqa: E402
-                               PORTMAPD, SYSTEM_BUS_CONFIG, ModelDump, connect, mapping)
+                               PORTMAPD, ModelDump, connect, mapping)
 
 import gi  # noqa: E402
 
@@ -89,7 +89,8 @@ class AppletPanelTest(unittest.TestCase):
         with open(os.path.join(services, "org.portmap.Manager.service"), "w") as f:
             f.write(f"[D-BUS Service]\nName={BUS_NAME}\n"
                     f"Exec=/bin/sh -c 'touch {self.marker}'\n")
-        self.bus = pmlab.PrivateBus(self.workdir, lambda d: SYSTEM_BUS_CONFIG.format(dir=d))
+        self.bus = pmlab.PrivateBus(self.workdir, lambda d: pmlab.bus_config(
+            d, service_dir=os.path.join(d, "services")))
         self.addCleanup(self.bus.stop)
         self.conn = connect(self.bus.address)
         self.addCleanup(self.conn.close_sync, None)

@@ -21,6 +21,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lab"))
+import pmlab  # noqa: E402
 from desktop import Desktop, DesktopError, group_members, pid_alive  # noqa: E402
 
 import gi  # noqa: E402
@@ -34,29 +36,6 @@ LATENCY_MONITOR = os.path.join(HERE, "latency-monitor")
 STAND_IN_ID = "portmap-stand-in"
 MAGENTA = (255, 0, 255)
 CYAN = (0, 255, 255)
-
-# the fake portmapd's bus, of type system as the real one
-SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-"""
-
 
 def wait_until(predicate, timeout, message):
     deadline = time.monotonic() + timeout
@@ -377,7 +356,7 @@ class LatencyMonitorTest(DesktopTestCase):
         os.mkdir(busdir)
         config = os.path.join(busdir, "bus.conf")
         with open(config, "w") as f:
-            f.write(SYSTEM_CONF.format(dir=busdir))
+            f.write(pmlab.bus_config(busdir))
         self.system_bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
                                             "--config-file=" + config],
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

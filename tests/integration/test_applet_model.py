@@ -45,47 +45,6 @@ MOCK_IFACE = "org.freedesktop.DBus.Mock"
 # the notifier gathers events for a quiet second (at most 5 s): client/applet/pm-applet-notifier.h
 NOTIFY_SETTLE = 2.5
 
-# a system bus as test_portmapd's, plus a service directory: an activation file for
-# org.portmap.Manager whose Exec= only leaves a marker, so a client that auto-starts the
-# name is caught
-SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{dir}/services</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-"""
-
-# the session bus: no service directory, so nothing but the mock answers notifications
-SESSION_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
 def connect(address):
     return Gio.DBusConnection.new_for_address_sync(
         address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
@@ -208,11 +167,14 @@ class AppletModelTest(unittest.TestCase):
         with open(os.path.join(services, "org.portmap.Manager.service"), "w") as f:
             f.write(f"[D-BUS Service]\nName={BUS_NAME}\n"
                     f"Exec=/bin/sh -c 'touch {self.marker}'\n")
-        self.bus = pmlab.PrivateBus(self.workdir,
-                                    lambda d: SYSTEM_BUS_CONFIG.format(dir=d))
+        # a service directory: an activation file for org.portmap.Manager whose Exec= only
+        # leaves a marker, so a client that auto-starts the name is caught
+        self.bus = pmlab.PrivateBus(self.workdir, lambda d: pmlab.bus_config(
+            d, service_dir=os.path.join(d, "services")))
         self.addCleanup(self.bus.stop)
+        # no service directory: nothing but the mock answers notifications
         self.session = pmlab.PrivateBus(os.path.join(self.workdir, "session"),
-                                        lambda d: SESSION_BUS_CONFIG.format(dir=d))
+                                        lambda d: pmlab.bus_config(d, "session"))
         self.addCleanup(self.session.stop)
         self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address,
                         DBUS_SESSION_BUS_ADDRESS=self.session.address, LC_ALL="C.UTF-8",

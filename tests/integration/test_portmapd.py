@@ -36,36 +36,12 @@ ERROR_PREFIX = "org.portmap.Manager.Error."
 # SIGTERM releases runtime mappings upstream, bounded by 5 s; then the sanitizers report
 STOP_TIMEOUT = 15
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <!-- a socket file, not an abstract one: abstract sockets belong to a network namespace and
-       portmapd runs in the lab's lan namespace -->
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <limit name="max_replies_per_connection">50000</limit>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-"""
-
-
 class Bus(pmlab.PrivateBus):
     """A private dbus-daemon of type system, stopped by PID."""
 
     def __init__(self, workdir):
-        super().__init__(workdir, lambda d: BUS_CONFIG.format(dir=d))
+        super().__init__(workdir, lambda d: pmlab.bus_config(
+            d, extra='<limit name="max_replies_per_connection">50000</limit>'))
 
 
 class PortmapdTestCase(unittest.TestCase):

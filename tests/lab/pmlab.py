@@ -656,6 +656,42 @@ class LoopbackFakeGateway:
         self.proc.stdout.close()
 
 
+# what a private dbus-daemon lets its peers do: everything, and eavesdropping on a session
+# bus too (a test watches what others send)
+_BUS_POLICIES = {
+    "system": """    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>""",
+    "session": """    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>""",
+}
+
+
+def bus_config(directory, bus_type="system", service_dir=None, extra=""):
+    """The configuration of a private dbus-daemon of @bus_type ("system" or "session")
+    listening on a socket file in @directory: a file, not an abstract socket, because
+    abstract sockets belong to a network namespace and portmapd runs in the lab's lan.
+    @service_dir: where it looks for activatable services (none without: every peer is
+    one the test started); @extra: more elements (a <limit>)."""
+    services = f"  <servicedir>{service_dir}</servicedir>\n" if service_dir else ""
+    extra = f"  {extra}\n" if extra else ""
+    return ('<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n'
+            ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+            f"<busconfig>\n  <type>{bus_type}</type>\n"
+            f"  <listen>unix:dir={directory}</listen>\n  <auth>EXTERNAL</auth>\n"
+            f"{services}{extra}"
+            f'  <policy context="default">\n{_BUS_POLICIES[bus_type]}\n  </policy>\n'
+            "</busconfig>\n")
+
+
 class PrivateBus:
     """A private dbus-daemon (of type system) on a socket in @workdir/bus, stopped by PID.
     @config(dir) returns its configuration for that directory."""

@@ -33,23 +33,6 @@ REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__))
 BUILD = os.path.join(REPO, "build")
 DEMO_PORT = 8080
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/> <allow own="*"/>
-    <allow send_type="method_call"/> <allow send_type="signal"/>
-    <allow send_type="method_return"/> <allow send_type="error"/>
-    <allow receive_type="method_call"/> <allow receive_type="signal"/>
-    <allow receive_type="method_return"/> <allow receive_type="error"/>
-  </policy>
-</busconfig>
-"""
-
-
 def start_extras(lab, args):
     """--demo: a private system bus, portmapd in lan, a web server in lan, a mapping added
     with portmapctl and proven with a request from inet, and (single topology) coturn in inet
@@ -64,7 +47,7 @@ def start_extras(lab, args):
     os.chmod(busdir, 0o755)
     conf = os.path.join(busdir, "bus.conf")
     with open(conf, "w") as f:
-        f.write(BUS_CONFIG.format(dir=busdir))
+        f.write(pmlab.bus_config(busdir))
     bus = subprocess.Popen(["dbus-daemon", "--nofork", "--print-address=1",
                             "--config-file=" + conf], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, start_new_session=True)
