@@ -48,6 +48,8 @@ typedef struct {
 	PmManager *manager;
 	PmGateway *gateway; /* [Gateway], NULL without one */
 	PmStunService *stun; /* [STUN] with Enabled=yes, else NULL */
+	guint stun_extension_id; /* the service's, or the stand-in's without one */
+	gboolean started;	 /* the bus name is ours (or --no-bus): discoveries may run */
 	PmBusService *bus;
 	char *config_path;  /* NULL: --config-from-env alone */
 	PmConfigEnv *env;   /* --config-from-env: the file is merged over it */
@@ -137,6 +139,7 @@ name_acquired_cb(gpointer user_data)
 	Daemon *d = user_data;
 
 	/* the first discovery once clients can hear its EndpointChanged */
+	d->started = TRUE;
 	if (d->stun != NULL)
 		pm_stun_service_start(d->stun);
 	notify_ready(d);
@@ -192,10 +195,24 @@ reload_config(GError **error, gpointer user_data)
 	if (d->stun != NULL && stun_enabled(config)) {
 		pm_stun_service_set_reporting(d->stun, config->control_plane, config->wireguard);
 		pm_stun_service_reload(d->stun, config->stun);
+	} else if (d->stun == NULL && stun_enabled(config) && !d->stopping) {
+		g_info("STUN: enabled by the reload");
+		d->stun = pm_stun_service_new(d->manager, d->context, config->stun,
+					      d->stun_extension_id);
+		pm_stun_service_set_reporting(d->stun, config->control_plane, config->wireguard);
+		if (d->started)
+			pm_stun_service_start(d->stun);
+	} else if (d->stun != NULL && !stun_enabled(config)) {
+		static const char *const names[] = {"PublicEndpoint", "NATType", "MappingBehavior",
+						    "FilteringBehavior", NULL};
+		g_info("STUN: %s by the reload", config->stun != NULL ? "disabled" : "removed");
+		pm_stun_service_stop(d->stun, "STUN was disabled by a reload");
+		pm_manager_replace_extension(d->manager, d->stun_extension_id,
+					     &pm_stun_unconfigured_extension, NULL);
+		g_clear_pointer(&d->stun, pm_stun_service_free);
+		/* the stand-in's values: no endpoint, nothing known */
+		pm_manager_extension_changed(d->manager, d->stun_extension_id, names);
 	}
-	else if ((d->stun != NULL) != stun_enabled(config))
-		g_warning("[STUN] was %s: restart portmapd to apply it",
-			  stun_enabled(config) ? "enabled" : "disabled or removed");
 	ok = pm_manager_reload(d->manager, g_steal_pointer(&config), error);
 	notify_ready(d);
 	return ok;
@@ -231,7 +248,7 @@ sigterm_cb(gpointer user_data)
 	/* the LAN gateway first: no new client mapping, its router rules removed; the manager
 	 * then deletes their upstream mappings with the other transient ones */
 	if (d->stun != NULL)
-		pm_stun_service_stop(d->stun);
+		pm_stun_service_stop(d->stun, "portmapd is stopping");
 	/* each bounded by PM_MANAGER_STOP_TIMEOUT_USEC (design §3 "Stop": 5 s) */
 	d->stop_pending = 2;
 	if (d->gateway != NULL)
@@ -555,10 +572,13 @@ main(int argc, char **argv)
 	/* subsystems that are not there yet answer plainly; before the bus service, which
 	 * serves their Manager properties */
 	if (stun_enabled(config)) {
-		d.stun = pm_stun_service_new(d.manager, d.context, config->stun);
+		d.stun = pm_stun_service_new(d.manager, d.context, config->stun, 0);
 		pm_stun_service_set_reporting(d.stun, config->control_plane, config->wireguard);
-	} else
-		pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
+		d.stun_extension_id = pm_stun_service_get_extension_id(d.stun);
+	} else {
+		d.stun_extension_id =
+		    pm_manager_add_extension(d.manager, &pm_stun_unconfigured_extension, NULL);
+	}
 	if (config->gateway != NULL)
 		d.gateway = pm_gateway_new(d.manager, d.context, config->gateway);
 	else
@@ -594,8 +614,11 @@ main(int argc, char **argv)
 		pm_secret_clear_imported_credentials();
 		return EXIT_FAILURE;
 	}
-	if (d.stun != NULL && no_bus)
-		pm_stun_service_start(d.stun);
+	if (no_bus) {
+		d.started = TRUE;
+		if (d.stun != NULL)
+			pm_stun_service_start(d.stun);
+	}
 	if (no_bus) {
 		status_write(&d);
 		notify_ready(&d);

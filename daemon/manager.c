@@ -241,6 +241,32 @@ pm_manager_add_extension(PmManager *self, const PmManagerExtension *extension,
 	return self->extensions->len;
 }
 
+static gboolean
+same_property_names(const PmManagerProperty *a, const PmManagerProperty *b)
+{
+	guint i = 0;
+
+	for (; a != NULL && b != NULL && a[i].name != NULL && b[i].name != NULL; i++) {
+		if (g_strcmp0(a[i].name, b[i].name) != 0 ||
+		    g_strcmp0(a[i].signature, b[i].signature) != 0)
+			return FALSE;
+	}
+	return (a == NULL || a[i].name == NULL) && (b == NULL || b[i].name == NULL);
+}
+
+void
+pm_manager_replace_extension(PmManager *self, guint id, const PmManagerExtension *extension,
+			     gpointer user_data)
+{
+	ExtensionEntry *entry;
+
+	g_return_if_fail(id > 0 && id <= self->extensions->len);
+	entry = &g_array_index(self->extensions, ExtensionEntry, id - 1);
+	g_return_if_fail(same_property_names(entry->extension->properties, extension->properties));
+	entry->extension = extension;
+	entry->user_data = user_data;
+}
+
 guint
 pm_manager_get_n_extensions(PmManager *self)
 {

@@ -129,6 +129,12 @@ void pm_manager_remove_listener(PmManager *self, guint id);
  * copied; the id is for pm_manager_extension_changed() */
 guint pm_manager_add_extension(PmManager *self, const PmManagerExtension *extension,
 			       gpointer user_data);
+/* at any time (a Reload that turns a subsystem on or off): extension @id is now @extension,
+ * which serves the same Manager properties (the bus registered their names at start; its
+ * Describe() members and state.json sections are read from it from now on); the caller
+ * announces the properties whose values changed */
+void pm_manager_replace_extension(PmManager *self, guint id, const PmManagerExtension *extension,
+				  gpointer user_data);
 /* extensions in the order they were added */
 guint pm_manager_get_n_extensions(PmManager *self);
 const PmManagerExtension *pm_manager_get_extension(PmManager *self, guint index,

@@ -398,15 +398,16 @@ method_discover_endpoint(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 		return 1; /* the bus driver or polkit was asked: this runs again */
 	discoverer = pm_manager_get_endpoint_discoverer(self->manager, &data);
 	if (discoverer == NULL) {
-		/* the discoverer exists from the start or not at all (main.c) */
+		/* a Reload turns the discoverer on and off with [STUN] (main.c), except while
+		 * stopping */
 		const PmStunConfig *stun = pm_manager_get_config(self->manager)->stun;
 		return sd_bus_error_set(ret_error, PM_BUS_ERROR_PREFIX "NotSupported",
-					stun == NULL ? "STUN is not configured: add a [STUN] section"
+					stun == NULL ? "STUN is not configured: add a [STUN] section "
+						       "and reload portmapd"
 					: stun->enabled
-					    ? "STUN was enabled by a reload: restart portmapd to "
-					      "apply it"
+					    ? "portmapd is stopping"
 					    : "STUN is disabled: set Enabled=yes in [STUN] and "
-					      "restart portmapd");
+					      "reload portmapd");
 	}
 	/* replies when the discovery's classification ends (a caller that left gets
 	 * nothing: the reply to a closed connection is dropped) */

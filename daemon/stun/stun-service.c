@@ -536,6 +536,7 @@ stun_describe(PmJsonWriter *w, gpointer user_data)
 	pm_json_member_string(w, "LocalPortError",
 			      self->local_port_error != NULL ? self->local_port_error : "");
 	pm_json_member_bool(w, "Discovering", self->run != NULL);
+	pm_json_member_uint(w, "WaitingCallers", self->waiters->len);
 	pm_json_member_uint(w, "LastDiscovery", self->last_discovery);
 	pm_json_member_string(w, "LastError", self->last_error != NULL ? self->last_error : "");
 	pm_json_member_uint(w, "EndpointMicroseconds",
@@ -619,7 +620,8 @@ static const PmManagerExtension stun_extension = {
 /* ---- life ---- */
 
 PmStunService *
-pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config)
+pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config,
+		    guint replace_id)
 {
 	PmStunService *self = g_new0(PmStunService, 1);
 
@@ -632,8 +634,19 @@ pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config
 	self->refresh_waiters = g_array_new(FALSE, FALSE, sizeof(RefreshWaiter));
 	self->server_states = g_array_new(FALSE, TRUE, sizeof(PmStunServerState));
 	pm_timer_init(&self->refresh_timer, refresh_timer_cb, self);
-	self->extension_id = pm_manager_add_extension(manager, &stun_extension, self);
+	if (replace_id != 0) {
+		pm_manager_replace_extension(manager, replace_id, &stun_extension, self);
+		self->extension_id = replace_id;
+	} else {
+		self->extension_id = pm_manager_add_extension(manager, &stun_extension, self);
+	}
 	return self;
+}
+
+guint
+pm_stun_service_get_extension_id(PmStunService *self)
+{
+	return self->extension_id;
 }
 
 void
@@ -641,7 +654,7 @@ pm_stun_service_free(PmStunService *self)
 {
 	if (self == NULL)
 		return;
-	pm_stun_service_stop(self);
+	pm_stun_service_stop(self, "portmapd is stopping");
 	g_clear_pointer(&self->control_plane, pm_control_plane_free);
 	g_clear_pointer(&self->wg, pm_wg_updater_free);
 	g_free(self->wg_interface);
@@ -664,14 +677,14 @@ pm_stun_service_start(PmStunService *self)
 }
 
 void
-pm_stun_service_stop(PmStunService *self)
+pm_stun_service_stop(PmStunService *self, const char *why)
 {
 	self->stopped = TRUE;
 	pm_scheduler_disarm(self->scheduler, &self->refresh_timer);
 	g_clear_pointer(&self->run, pm_stun_discovery_free);
 	if (self->control_plane != NULL)
 		pm_control_plane_cancel(self->control_plane);
-	fail_waiters(self, "portmapd is stopping");
+	fail_waiters(self, why);
 }
 
 void

@@ -20,16 +20,19 @@
 
 typedef struct _PmStunService PmStunService;
 
-/* takes a reference to @config (Enabled=yes); adds its extension to @manager */
-PmStunService *pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config);
+/* takes a reference to @config (Enabled=yes); adds its extension to @manager, or with
+ * @replace_id != 0 (a Reload enabled STUN) takes the place of that extension (the stand-in's) */
+PmStunService *pm_stun_service_new(PmManager *manager, PmContext *context, PmStunConfig *config,
+				   guint replace_id);
+guint pm_stun_service_get_extension_id(PmStunService *self);
 /* fails the DiscoverEndpoint() calls still waiting ("stopping") */
 void pm_stun_service_free(PmStunService *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PmStunService, pm_stun_service_free)
 
 /* the sockets and the first run */
 void pm_stun_service_start(PmStunService *self);
-/* SIGTERM: no more runs; waiting callers are told */
-void pm_stun_service_stop(PmStunService *self);
+/* SIGTERM, or a Reload that disabled STUN: no more runs; waiting callers are told @why */
+void pm_stun_service_stop(PmStunService *self, const char *why);
 /* issue 15: each discovery is reported to @control_plane and the peer endpoints it answers
  * are applied to @wireguard's interface (either may be NULL: none); at start and on Reload */
 void pm_stun_service_set_reporting(PmStunService *self, PmControlPlaneConfig *control_plane,

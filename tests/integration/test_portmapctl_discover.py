@@ -9,6 +9,7 @@ method is one meson test (suite "integration")."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ import gi  # noqa: E402
 
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
+
+FAKE_STUN = os.path.join(HERE, "..", "lab", "fake-stun")
 
 # untranslated output, whatever the environment running the tests
 C_ENV = {"LC_ALL": "C", "LANGUAGE": "", "NO_COLOR": "1"}
@@ -177,27 +180,85 @@ class PortmapctlDiscoverTest(unittest.TestCase):
             self.assertEqual(cp.returncode, 1, args)
             self.assertEqual(cp.stdout, "", args)
             self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is not "
-                             "configured: add a [STUN] section\n", args)
+                             "configured: add a [STUN] section and reload portmapd\n", args)
         cp = self.ctl("status")
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertNotIn("Public endpoint", cp.stdout)
         self.assertNotIn("STUN", json.loads(self.ctl("--json=short", "status").stdout))
 
     def test_portmapctl_discover_stun_disabled_says_so(self):
-        """[STUN] Enabled=no: the message says it is disabled and how to enable it, not
-        that it is missing; enabled by a Reload: that a restart applies it."""
+        """[STUN] Enabled=no: the message says it is disabled and how to enable it, not that
+        it is missing. A Reload that enables it starts discovering (a STUN server on
+        loopback: the lab's fake-stun); one that disables it again stops, a caller still
+        waiting is told why, and the properties go back to no endpoint."""
         self.start_portmapd("[STUN]\nEnabled=no\n")
         cp = self.ctl("discover")
         self.assertEqual((cp.returncode, cp.stdout), (1, ""))
         self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is disabled: set "
-                         "Enabled=yes in [STUN] and restart portmapd\n")
+                         "Enabled=yes in [STUN] and reload portmapd\n")
+        port = self.start_fake_stun()
         with open(self.config, "w") as f:
-            f.write("[STUN]\nEnabled=yes\nServers=127.0.0.1:3478\n")
+            f.write(f"[STUN]\nEnabled=yes\nServers=127.0.0.1:{port}\nTimeout=1s\n")
         cp = self.ctl("reload")
         self.assertEqual(cp.returncode, 0, cp.stderr)
         cp = self.ctl("discover")
-        self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN was enabled by a "
-                         "reload: restart portmapd to apply it\n")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, r"^Public endpoint: 127\.0\.0\.1:\d+\n")
+        self.assertEqual(self.prop("NATType"), "none")
+        endpoint = self.prop("PublicEndpoint")
+        self.assertIn(f"127.0.0.1:{port} answered", cp.stdout)
+        # disabled while a caller waits: a server that never answers keeps it waiting
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        self.addCleanup(silent.close)
+        with open(self.config, "w") as f:
+            f.write(f"[STUN]\nServers=127.0.0.1:{silent.getsockname()[1]}\nTimeout=30s\n")
+        self.assertEqual(self.ctl("reload").returncode, 0)
+        waiting = subprocess.Popen([PORTMAPCTL, "discover"], env=self.env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(pmlab.stop_popen, waiting)
+        pmlab.wait_for(lambda: self.describe()["STUN"]["WaitingCallers"] == 1, 10,
+                       message="the call never joined the discovery")
+        with open(self.config, "w") as f:
+            f.write("[STUN]\nEnabled=no\n")
+        self.assertEqual(self.ctl("reload").returncode, 0)
+        out, err = waiting.communicate(timeout=10)
+        self.assertEqual((waiting.returncode, out), (1, ""))
+        self.assertEqual(err, "Failed to discover endpoint: STUN was disabled by a reload\n")
+        self.assertEqual((self.prop("PublicEndpoint"), self.prop("NATType")), ("", "unknown"))
+        self.assertNotEqual(endpoint, "")
+        cp = self.ctl("discover")
+        self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is disabled: set "
+                         "Enabled=yes in [STUN] and reload portmapd\n")
+
+    def start_fake_stun(self):
+        """The lab's fake-stun on a free loopback port (its valid answer follows the broken
+        ones); returns the port."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        fake = subprocess.Popen(["/usr/bin/python3", FAKE_STUN, "--listen", f"127.0.0.1:{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(pmlab.stop_popen, fake)
+        self.assertIn("listening", fake.stdout.readline())
+        return port
+
+    def describe(self):
+        cp = self.ctl("--json=short", "status")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return json.loads(cp.stdout)
+
+    def prop(self, name):
+        conn = Gio.DBusConnection.new_for_address_sync(
+            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        try:
+            return conn.call_sync(BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Properties",
+                                  "Get", GLib.Variant("(ss)", (MANAGER_IFACE, name)), None,
+                                  Gio.DBusCallFlags.NONE, 5000, None).unpack()[0]
+        finally:
+            conn.close_sync(None)
 
     def test_portmapctl_discover_text_and_json(self):
         """discover: the reply, then Describe() once for the behaviours and the servers."""
