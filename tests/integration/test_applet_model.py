@@ -11,7 +11,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -472,15 +471,8 @@ class AppletModelTest(unittest.TestCase):
     def test_stun_endpoint_and_nat_type_shown(self):
         """With [STUN], the public endpoint and the NAT type are shown once found: the lab's
         fake STUN server on loopback answers with the prober's own address."""
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            stun_port = probe.getsockname()[1]
-        stun = subprocess.Popen([pmlab.PYTHON, os.path.join(HERE, "..", "lab", "fake-stun"),
-                                 "--listen", f"127.0.0.1:{stun_port}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.addCleanup(stun.stdout.close)
+        stun, stun_port = pmlab.start_loopback_fake_stun()
         self.addCleanup(pmlab.stop_popen, stun)
-        self.assertIn("listening", stun.stdout.readline())
         with open(self.config, "a") as f:
             f.write(f"[STUN]\nServers=127.0.0.1:{stun_port}\nTimeout=2s\n")
         self.start_dump()

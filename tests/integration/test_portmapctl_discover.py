@@ -29,8 +29,6 @@ import gi  # noqa: E402
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
-FAKE_STUN = os.path.join(HERE, "..", "lab", "fake-stun")
-
 # untranslated output, whatever the environment running the tests
 C_ENV = {"LC_ALL": "C", "LANGUAGE": "", "NO_COLOR": "1"}
 
@@ -196,7 +194,8 @@ class PortmapctlDiscoverTest(unittest.TestCase):
         self.assertEqual((cp.returncode, cp.stdout), (1, ""))
         self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is disabled: set "
                          "Enabled=yes in [STUN] and reload portmapd\n")
-        port = self.start_fake_stun()
+        fake, port = pmlab.start_loopback_fake_stun()
+        self.addCleanup(pmlab.stop_popen, fake)
         with open(self.config, "w") as f:
             f.write(f"[STUN]\nEnabled=yes\nServers=127.0.0.1:{port}\nTimeout=1s\n")
         cp = self.ctl("reload")
@@ -230,19 +229,6 @@ class PortmapctlDiscoverTest(unittest.TestCase):
         cp = self.ctl("discover")
         self.assertEqual(cp.stderr, "Failed to discover endpoint: STUN is disabled: set "
                          "Enabled=yes in [STUN] and reload portmapd\n")
-
-    def start_fake_stun(self):
-        """The lab's fake-stun on a free loopback port (its valid answer follows the broken
-        ones); returns the port."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        fake = subprocess.Popen(["/usr/bin/python3", FAKE_STUN, "--listen", f"127.0.0.1:{port}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.addCleanup(pmlab.stop_popen, fake)
-        self.assertIn("listening", fake.stdout.readline())
-        return port
 
     def describe(self):
         cp = self.ctl("--json=short", "status")

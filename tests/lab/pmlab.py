@@ -440,6 +440,24 @@ def _children(pid):
     return kids
 
 
+def start_loopback_fake_stun(mode="broken-then-valid"):
+    """tests/lab/fake-stun on a free port of 127.0.0.1, outside any lab (the tests of
+    portmapd on a private bus in the host's namespace): returns (its Popen, the port) once it
+    listens; stop it with stop_popen()."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = subprocess.Popen([PYTHON, os.path.join(HERE, "fake-stun"), "--listen",
+                             f"127.0.0.1:{port}", "--mode", mode],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = fake.stdout.readline()
+    fake.stdout.close()
+    if "listening" not in line:
+        stop_popen(fake)
+        raise AssertionError(f"fake-stun did not start: {line!r}")
+    return fake, port
+
+
 def run_tests(*cases):
     """The main of a lab test file: `--list-tests` prints CLASS.METHOD of each of @cases
     (meson makes one test of each, tests/lab/meson.build), anything else runs unittest's

@@ -26,7 +26,6 @@ import pmlab  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATADIR = os.path.join(SRCDIR, "data")
-FAKE_STUN = os.path.join(SRCDIR, "tests", "lab", "fake-stun")
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from test_portmapd import (BUS_NAME, MANAGER_IFACE, MANAGER_PATH, PORTMAPCTL,  # noqa: E402
@@ -848,14 +847,8 @@ class JournalTest(DaemonTestCase):
         """The STUN discovery's entries carry the replaced module's keys, upper-cased:
         ENDPOINT=, NAT_TYPE=, STUN_SERVER= (a STUN server on loopback: the lab's fake-stun,
         whose valid answer follows its broken ones)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        fake = subprocess.Popen(["/usr/bin/python3", FAKE_STUN, "--listen", f"127.0.0.1:{port}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        fake, port = pmlab.start_loopback_fake_stun()
         self.addCleanup(self.stop_process, fake)
-        self.assertIn("listening", fake.stdout.readline())
         self.config = os.path.join(self.workdir, "portmapd.conf")
         with open(self.config, "w") as f:
             f.write(f"[STUN]\nServers=127.0.0.1:{port}\nTimeout=1s\n")
