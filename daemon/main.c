@@ -618,8 +618,6 @@ main(int argc, char **argv)
 		d.started = TRUE;
 		if (d.stun != NULL)
 			pm_stun_service_start(d.stun);
-	}
-	if (no_bus) {
 		status_write(&d);
 		notify_ready(&d);
 	}

@@ -284,17 +284,14 @@ static void
 repeat_observations(PmStunDiscovery *self)
 {
 	PmStunSocket *socket = self->endpoint.family == 4 ? self->socket4 : self->socket6;
-	g_autoptr(GArray) destinations = g_array_new(FALSE, FALSE, sizeof(PmStunAddress));
 
 	self->repeated = TRUE;
 	if (socket == NULL)
 		return;
-	/* a copy: an answer may come while probes are being started */
-	for (guint i = 0; i < self->observations->len; i++)
-		g_array_append_val(destinations,
-				   g_array_index(self->observations, PmStunObservation, i).destination);
-	for (guint i = 0; i < destinations->len; i++) {
-		const PmStunAddress *destination = &g_array_index(destinations, PmStunAddress, i);
+	/* answers come from the main loop: nothing changes the observations meanwhile */
+	for (guint i = 0; i < self->observations->len; i++) {
+		const PmStunAddress *destination =
+		    &g_array_index(self->observations, PmStunObservation, i).destination;
 		guint server = self->rfc5780_server;
 		for (guint j = 0; j < self->servers->len; j++) {
 			if (pm_stun_address_equal(&server_at(self, j)->address, destination))
